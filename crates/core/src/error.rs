@@ -1,0 +1,85 @@
+//! The error every format reports to the command line: a kind, which the
+//! command line maps to an exit code, and the message qemu-img would print.
+
+use std::fmt;
+
+/// What sort of failure an [`Error`] is; the command line picks exit codes
+/// and message prefixes from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// An argument or option value was refused before anything was touched.
+    InvalidArgument,
+    /// The operation is not supported for this format (qemu's `ENOTSUP`).
+    NotSupported,
+    /// The image could not be opened or read as the format claims.
+    Open,
+    /// A system call failed while reading or writing.
+    Io,
+}
+
+/// A failure with the exact text qemu-img prints for it (without the
+/// `qemu-img: <file>: ` prefix, which the command line adds).
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<std::io::Error>,
+}
+
+impl Error {
+    /// An argument qemu-img refuses, with qemu-img's message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error { kind: ErrorKind::InvalidArgument, message: message.into(), source: None }
+    }
+
+    /// An operation the format does not support, with qemu-img's message.
+    pub fn not_supported(message: impl Into<String>) -> Self {
+        Error { kind: ErrorKind::NotSupported, message: message.into(), source: None }
+    }
+
+    /// An image that cannot be opened, with qemu-img's message.
+    pub fn open(message: impl Into<String>) -> Self {
+        Error { kind: ErrorKind::Open, message: message.into(), source: None }
+    }
+
+    /// A failed system call; `context` is qemu's wording of what was being
+    /// done (e.g. `Could not resize file`); the OS error text is appended as
+    /// qemu appends `strerror()`.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        let context = context.into();
+        let message = format!("{context}: {}", strerror(&source));
+        Error { kind: ErrorKind::Io, message, source: Some(source) }
+    }
+
+    /// What sort of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message as qemu-img prints it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The C library's text for an I/O error (`strerror`), without Rust's
+/// ` (os error N)` decoration.
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| e as _)
+    }
+}

@@ -1,0 +1,427 @@
+//! qemu's option lists: the `-o key=value,...` syntax, typed option
+//! descriptions, the `Formatting '...'` line and the `-o help` listing.
+//!
+//! The rules are qemu's (`util/qemu-option.c`): `,,` is an escaped comma, a
+//! bare `key` means `key=on` and `nokey` means `key=off`, each value is
+//! checked against its type as it is set, a later value for the same key
+//! wins, and printing walks the descriptions in their declared order, using
+//! the default text for options that were not set.
+
+use crate::size::{parse_size, SizeError};
+
+/// The type of an option value, as qemu declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptType {
+    /// Free text (`<str>`).
+    Str,
+    /// `on`/`off` and their synonyms (`<bool (on/off)>`).
+    Bool,
+    /// An unsigned integer in C syntax (`<num>`).
+    Number,
+    /// A size with optional suffix (`<size>`).
+    Size,
+}
+
+impl OptType {
+    /// The type's name in `-o help` output.
+    fn help_name(self) -> &'static str {
+        match self {
+            OptType::Str => "str",
+            OptType::Bool => "bool (on/off)",
+            OptType::Number => "num",
+            OptType::Size => "size",
+        }
+    }
+}
+
+/// One option a format (or the file protocol beneath it) accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct OptDesc {
+    /// The option's name, e.g. `cluster_size`.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: OptType,
+    /// The help text `-o help` prints.
+    pub help: &'static str,
+    /// The default qemu prints in the `Formatting` line when unset.
+    pub default: Option<&'static str>,
+}
+
+impl OptDesc {
+    /// A description with no default.
+    pub const fn new(name: &'static str, ty: OptType, help: &'static str) -> Self {
+        OptDesc { name, ty, help, default: None }
+    }
+
+    /// A description with a default printed when the option is unset.
+    pub const fn with_default(
+        name: &'static str,
+        ty: OptType,
+        help: &'static str,
+        default: &'static str,
+    ) -> Self {
+        OptDesc { name, ty, help, default: Some(default) }
+    }
+}
+
+/// The options the file protocol under every format accepts
+/// (`block/file-posix.c`), in qemu's order.
+pub const FILE_PROTOCOL_OPTS: &[OptDesc] = &[
+    OptDesc::new("size", OptType::Size, "Virtual disk size"),
+    OptDesc::new(
+        "preallocation",
+        OptType::Str,
+        "Preallocation mode (allowed values: off, falloc, full)",
+    ),
+    OptDesc::new("nocow", OptType::Bool, "Turn off copy-on-write (valid only on btrfs)"),
+    OptDesc::new(
+        "extent_size_hint",
+        OptType::Size,
+        "Extent size hint for the image file, 0 to disable",
+    ),
+];
+
+/// A value that was set, in its text form and its parsed form.
+#[derive(Debug, Clone)]
+struct SetOpt {
+    name: String,
+    text: String,
+    value: Value,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Str,
+    Bool(bool),
+    Num(u64),
+}
+
+/// A set of option values checked against a list of descriptions.
+#[derive(Debug, Clone)]
+pub struct Options {
+    descs: Vec<OptDesc>,
+    set: Vec<SetOpt>,
+}
+
+/// Parses a boolean as qemu's `qapi_bool_parse` does.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "on" | "yes" | "true" | "y" => Some(true),
+        "off" | "no" | "false" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses an unsigned number in C syntax (decimal, `0x` hex, `0` octal), as
+/// qemu's `qemu_strtou64(..., 0)` does.
+fn parse_number(text: &str) -> Result<u64, SizeError> {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (h, 16)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (&t[1..], 8)
+    } else {
+        (t, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Err(SizeError::Invalid);
+    }
+    let v = u64::from_str_radix(digits, radix).map_err(|_| SizeError::OutOfRange)?;
+    // strtoull negates; qemu accepts "-0" and wraps others, which no
+    // option of ours wants: treat as out of range.
+    if negative && v != 0 {
+        return Err(SizeError::OutOfRange);
+    }
+    Ok(v)
+}
+
+/// Whether `list` is acceptable to qemu-img as one `-o` argument: not empty,
+/// not starting with a comma, and not ending in an unescaped comma.
+pub fn is_valid_option_list(list: &str) -> bool {
+    if list.is_empty() || list.starts_with(',') {
+        return false;
+    }
+    let trailing = list.len() - list.trim_end_matches(',').len();
+    trailing % 2 == 0
+}
+
+/// Splits an option list into `(name, value)` pairs with qemu's escapes:
+/// `,,` is a literal comma; a name without `=` is a flag (`x` is `x=on`,
+/// `nox` is `x=off`).
+pub fn split_option_list(list: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let bytes = list.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // The name runs to '=' or ','; names cannot contain escaped commas.
+        let start = i;
+        while i < bytes.len() && bytes[i] != b'=' && bytes[i] != b',' {
+            i += 1;
+        }
+        let name = &list[start..i];
+        if i >= bytes.len() || bytes[i] == b',' {
+            let (n, v) = match name.strip_prefix("no") {
+                Some(rest) => (rest, "off"),
+                None => (name, "on"),
+            };
+            out.push((n.to_string(), v.to_string()));
+            i += 1;
+            continue;
+        }
+        i += 1; // '='
+        let mut value = String::new();
+        while i < bytes.len() {
+            if bytes[i] == b',' {
+                if bytes.get(i + 1) == Some(&b',') {
+                    value.push(',');
+                    i += 2;
+                    continue;
+                }
+                break;
+            }
+            let ch = list[i..].chars().next().unwrap_or(' ');
+            value.push(ch);
+            i += ch.len_utf8();
+        }
+        i += 1; // ','
+        out.push((name.to_string(), value));
+    }
+    out
+}
+
+/// Whether an option list asks for help (`help` or `?` as an element).
+pub fn has_help_option(list: &str) -> bool {
+    split_option_list(list)
+        .iter()
+        .any(|(name, value)| value == "on" && (name == "help" || name == "?"))
+}
+
+impl Options {
+    /// An empty set over `descs`, which are appended in order; a later
+    /// list's description of a name already present is dropped, as qemu's
+    /// `qemu_opts_append` drops it.
+    pub fn new(lists: &[&[OptDesc]]) -> Self {
+        let mut descs: Vec<OptDesc> = Vec::new();
+        for list in lists {
+            for d in list.iter() {
+                if !descs.iter().any(|e| e.name == d.name) {
+                    descs.push(*d);
+                }
+            }
+        }
+        Options { descs, set: Vec::new() }
+    }
+
+    /// The descriptions, in declared order.
+    pub fn descs(&self) -> &[OptDesc] {
+        &self.descs
+    }
+
+    /// Sets one option from its text, checking it against its type with
+    /// qemu's messages.
+    pub fn set(&mut self, name: &str, text: &str) -> Result<(), crate::Error> {
+        let desc = self
+            .descs
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| crate::Error::invalid(format!("Invalid parameter '{name}'")))?;
+        let value = match desc.ty {
+            OptType::Str => Value::Str,
+            OptType::Bool => Value::Bool(parse_bool(text).ok_or_else(|| {
+                crate::Error::invalid(format!("Parameter '{name}' expects 'on' or 'off'"))
+            })?),
+            OptType::Number => match parse_number(text) {
+                Ok(n) => Value::Num(n),
+                Err(SizeError::Invalid) => {
+                    return Err(crate::Error::invalid(format!(
+                        "Parameter '{name}' expects a number"
+                    )))
+                }
+                Err(SizeError::OutOfRange) => {
+                    return Err(crate::Error::invalid(format!(
+                        "Value '{text}' is too large for parameter '{name}'"
+                    )))
+                }
+            },
+            OptType::Size => match parse_size(text) {
+                Ok(n) => Value::Num(n),
+                Err(SizeError::Invalid) => {
+                    return Err(crate::Error::invalid(format!(
+                        "Parameter '{name}' expects a non-negative number below 2^64\n\
+                         Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n\
+                         and exabytes, respectively."
+                    )))
+                }
+                Err(SizeError::OutOfRange) => {
+                    return Err(crate::Error::invalid(format!(
+                        "Value '{text}' is out of range for parameter '{name}'"
+                    )))
+                }
+            },
+        };
+        self.set.push(SetOpt { name: name.to_string(), text: text.to_string(), value });
+        Ok(())
+    }
+
+    /// Sets a number (or size) option from a value, as qemu's
+    /// `qemu_opt_set_number` does.
+    pub fn set_number(&mut self, name: &str, n: u64) {
+        self.set.push(SetOpt { name: name.to_string(), text: n.to_string(), value: Value::Num(n) });
+    }
+
+    /// Parses a whole option list (qemu's `qemu_opts_do_parse`), stopping at
+    /// the first bad element.
+    pub fn parse(&mut self, list: &str) -> Result<(), crate::Error> {
+        for (name, value) in split_option_list(list) {
+            self.set(&name, &value)?;
+        }
+        Ok(())
+    }
+
+    fn last(&self, name: &str) -> Option<&SetOpt> {
+        self.set.iter().rev().find(|o| o.name == name)
+    }
+
+    /// Whether the option was set (a default does not count).
+    pub fn is_set(&self, name: &str) -> bool {
+        self.last(name).is_some()
+    }
+
+    /// The text of the option as given, if set.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.last(name).map(|o| o.text.as_str())
+    }
+
+    /// A boolean option, if set.
+    pub fn get_bool(&self, name: &str) -> Option<bool> {
+        match self.last(name)?.value {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// A number or size option, if set.
+    pub fn get_number(&self, name: &str) -> Option<u64> {
+        match self.last(name)?.value {
+            Value::Num(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Removes every value of `name`, as qemu's `qemu_opt_unset` (used when
+    /// a value has been consumed).
+    pub fn unset(&mut self, name: &str) {
+        self.set.retain(|o| o.name != name);
+    }
+
+    /// The options as qemu's `qemu_opts_print(opts, " ")` prints them: each
+    /// description in order, with the value set or its default; numbers
+    /// that were set print as their parsed value, strings with commas
+    /// doubled.
+    pub fn print(&self) -> String {
+        let mut parts = Vec::new();
+        for d in &self.descs {
+            let set = self.last(d.name);
+            let Some(text) = set.map(|o| o.text.as_str()).or(d.default) else {
+                continue;
+            };
+            let shown = match (d.ty, set.map(|o| o.value)) {
+                (OptType::Str, _) => text.replace(',', ",,"),
+                (OptType::Number | OptType::Size, Some(Value::Num(n))) => n.to_string(),
+                _ => text.to_string(),
+            };
+            parts.push(format!("{}={}", d.name, shown));
+        }
+        parts.join(" ")
+    }
+}
+
+/// The `-o help` listing of `descs` (qemu's `qemu_opts_print_help`): sorted
+/// by name, `  name=<type>` padded to 24 columns, then ` - help`. `caption`
+/// is the first line.
+pub fn print_help(caption: &str, descs: &[OptDesc]) -> String {
+    let mut sorted: Vec<&OptDesc> = descs.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(b.name));
+    let mut out = format!("{caption}\n");
+    for d in sorted {
+        let head = format!("  {}=<{}>", d.name, d.ty.help_name());
+        if d.help.is_empty() {
+            out.push_str(&head);
+        } else {
+            out.push_str(&format!("{head:<24} - {}", d.help));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESCS: &[OptDesc] = &[
+        OptDesc::with_default("cluster_size", OptType::Size, "qcow2 cluster size", "65536"),
+        OptDesc::new("size", OptType::Size, "Virtual disk size"),
+        OptDesc::new("backing_file", OptType::Str, "File name of a base image"),
+        OptDesc::with_default("lazy_refcounts", OptType::Bool, "Postpone", "off"),
+        OptDesc::with_default("refcount_bits", OptType::Number, "Width", "16"),
+    ];
+
+    #[test]
+    fn later_values_win_and_print_in_declared_order() {
+        let mut o = Options::new(&[DESCS]);
+        o.parse("cluster_size=512,lazy_refcounts=yes").unwrap();
+        o.parse("cluster_size=1k,backing_file=a,,b").unwrap();
+        o.set_number("size", 1 << 20);
+        assert_eq!(
+            o.print(),
+            "cluster_size=1024 size=1048576 backing_file=a,,b lazy_refcounts=yes refcount_bits=16"
+        );
+        assert_eq!(o.get_str("backing_file"), Some("a,b"));
+        assert_eq!(o.get_bool("lazy_refcounts"), Some(true));
+    }
+
+    #[test]
+    fn type_errors_carry_qemu_messages() {
+        let mut o = Options::new(&[DESCS]);
+        let msg = |o: &mut Options, l: &str| o.parse(l).unwrap_err().to_string();
+        assert_eq!(msg(&mut o, "foo=bar"), "Invalid parameter 'foo'");
+        assert_eq!(msg(&mut o, "refcount_bits=x"), "Parameter 'refcount_bits' expects a number");
+        assert_eq!(
+            msg(&mut o, "refcount_bits=99999999999999999999"),
+            "Value '99999999999999999999' is too large for parameter 'refcount_bits'"
+        );
+        assert_eq!(
+            msg(&mut o, "lazy_refcounts=maybe"),
+            "Parameter 'lazy_refcounts' expects 'on' or 'off'"
+        );
+        assert!(msg(&mut o, "cluster_size=64k,,x").starts_with("Parameter 'cluster_size' expects"));
+        assert_eq!(msg(&mut o, "size=16E"), "Value '16E' is out of range for parameter 'size'");
+    }
+
+    #[test]
+    fn flags_and_list_validity() {
+        assert_eq!(split_option_list("lazy_refcounts,nofoo"), vec![
+            ("lazy_refcounts".to_string(), "on".to_string()),
+            ("foo".to_string(), "off".to_string())
+        ]);
+        assert!(has_help_option("size=1M,help"));
+        assert!(has_help_option("?"));
+        assert!(!is_valid_option_list(",a=b"));
+        assert!(!is_valid_option_list("a=b,"));
+        assert!(is_valid_option_list("a=b,,"));
+        assert!(!is_valid_option_list(""));
+    }
+
+    #[test]
+    fn help_is_sorted_and_padded() {
+        let h = print_help("Supported x options:", DESCS);
+        assert!(h.starts_with("Supported x options:\n  backing_file=<str>     - File name"));
+        assert!(h.contains("  lazy_refcounts=<bool (on/off)> - Postpone\n"));
+    }
+}

@@ -1,0 +1,1 @@
+//! The vhdx image format.

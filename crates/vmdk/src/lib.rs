@@ -1,0 +1,1 @@
+//! The vmdk image format.

@@ -1,0 +1,1 @@
+//! The vpc image format.
