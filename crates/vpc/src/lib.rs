@@ -1,1 +1,25 @@
-//! The vpc image format.
+//! The vpc image format (placeholder until its implementation lands).
+
+use instar_core::{CreateRequest, Error, Format, ImageInfo, OptDesc};
+
+/// The vpc format driver.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vpc;
+
+impl Format for Vpc {
+    fn name(&self) -> &'static str {
+        "vpc"
+    }
+
+    fn create_opts(&self) -> &'static [OptDesc] {
+        &[]
+    }
+
+    fn create(&self, _req: &CreateRequest<'_>) -> Result<(), Error> {
+        Err(Error::not_supported("Format driver 'vpc' does not support image creation"))
+    }
+
+    fn info(&self, filename: &str) -> Result<ImageInfo, Error> {
+        Err(Error::open(format!("Could not open '{filename}': Image is not in vpc format")))
+    }
+}
