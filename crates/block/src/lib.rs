@@ -1,1 +1,17 @@
-//! block
+//! instar's block layer: what qemu does for every format before and after
+//! the format's own code runs.
+//!
+//! It knows the registered formats ([`registry`]), guesses a file's format
+//! from its first bytes ([`probe`]), turns a `create` command into checked
+//! options, a `Formatting '...'` line and a call to the format
+//! ([`create`], after qemu's `bdrv_img_create`), and opens images for
+//! `info` and `check` ([`open`]). It knows nothing of the command line.
+
+pub mod create;
+pub mod open;
+pub mod probe;
+pub mod registry;
+
+pub use create::{option_help, CreateArgs, PreparedCreate};
+pub use open::{check, info};
+pub use registry::find_format;

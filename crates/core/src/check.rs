@@ -31,18 +31,76 @@ pub struct CheckReport {
     /// Lines the format's check prints on stderr as it goes (`ERROR ...`,
     /// `Leaked cluster ...`), each without its newline.
     pub messages: Vec<String>,
+    /// Indices into `messages` of the lines qemu-img prints through its
+    /// error reporter, which puts the program name and `: ` first.
+    pub reported: Vec<usize>,
+    /// Set when the check itself stopped with an error (the driver's check
+    /// returned `-errno`): the C library's text for that error. qemu-img
+    /// then prints no report, only `Check failed: <text>`, and exits 1.
+    pub failed: Option<String>,
 }
 
 impl CheckReport {
     /// A clean report for `filename` in `format`.
     pub fn new(filename: &str, format: &str) -> Self {
-        CheckReport { filename: filename.to_string(), format: format.to_string(), ..Default::default() }
+        CheckReport {
+            filename: filename.to_string(),
+            format: format.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds a line the check prints on stderr as it is (qemu's
+    /// `fprintf(stderr, ...)`).
+    pub fn push_message(&mut self, line: impl Into<String>) {
+        self.messages.push(line.into());
+    }
+
+    /// Adds a line the check prints through qemu's error reporter, which
+    /// prefixes the program name (`error_report`). A hint that qemu prints
+    /// after such a line without a prefix may follow after a newline.
+    pub fn push_reported(&mut self, line: impl Into<String>) {
+        self.reported.push(self.messages.len());
+        self.messages.push(line.into());
+    }
+
+    /// Everything `check` prints on stderr for this report, `program` being
+    /// the name errors are reported under: the check's own lines, then
+    /// `Check failed` when the check could not complete.
+    pub fn stderr_text(&self, program: &str) -> String {
+        let mut out = String::new();
+        for (i, line) in self.messages.iter().enumerate() {
+            if self.reported.contains(&i) {
+                out.push_str(program);
+                out.push_str(": ");
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        match &self.failed {
+            Some(why) => out.push_str(&format!("{program}: Check failed: {why}\n")),
+            None if self.check_errors > 0 => out.push_str(&format!("{program}: Check failed\n")),
+            None => {}
+        }
+        out
+    }
+
+    /// What `check` prints on stdout (without `-q`): the report as human
+    /// text or as JSON, or nothing when the check could not complete.
+    pub fn stdout_text(&self, json: bool) -> String {
+        if self.failed.is_some() {
+            String::new()
+        } else if json {
+            self.to_json().to_qemu_pretty()
+        } else {
+            self.to_human()
+        }
     }
 
     /// qemu-img's exit code for this report: 1 when the check itself
     /// failed, 2 on corruption, 3 on leaks only, 0 when clean.
     pub fn exit_code(&self) -> i32 {
-        if self.check_errors > 0 {
+        if self.failed.is_some() || self.check_errors > 0 {
             1
         } else if self.corruptions > 0 {
             2
@@ -131,7 +189,10 @@ mod tests {
         let mut r = CheckReport::new("a.qcow2", "qcow2");
         r.image_end_offset = 262_144;
         r.total_clusters = 16_384;
-        assert_eq!(r.to_human(), "No errors were found on the image.\nImage end offset: 262144\n");
+        assert_eq!(
+            r.to_human(),
+            "No errors were found on the image.\nImage end offset: 262144\n"
+        );
         assert_eq!(
             r.to_json().to_qemu_pretty(),
             "{\n    \"image-end-offset\": 262144,\n    \"total-clusters\": 16384,\n    \
@@ -145,8 +206,58 @@ mod tests {
         let mut r = CheckReport::new("a", "qcow2");
         r.leaks = 1;
         assert_eq!(r.exit_code(), 3);
-        assert!(r.to_human().contains("\n1 leaked clusters were found on the image.\n"));
+        assert!(r
+            .to_human()
+            .contains("\n1 leaked clusters were found on the image.\n"));
         r.corruptions = 2;
         assert_eq!(r.exit_code(), 2);
+    }
+
+    #[test]
+    fn fragmented_report_keys_follow_qdict_order() {
+        // Measured on qemu-img 10.0.2 (an L2 entry pointing past the end of
+        // the file).
+        let mut r = CheckReport::new("past.qcow2", "qcow2");
+        r.image_end_offset = 458_752;
+        r.total_clusters = 16;
+        r.corruptions = 2;
+        r.allocated_clusters = 3;
+        r.fragmented_clusters = 1;
+        assert_eq!(
+            r.to_json().to_qemu_pretty(),
+            "{\n    \"image-end-offset\": 458752,\n    \"total-clusters\": 16,\n    \
+             \"corruptions\": 2,\n    \"check-errors\": 0,\n    \"allocated-clusters\": 3,\n    \
+             \"filename\": \"past.qcow2\",\n    \"format\": \"qcow2\",\n    \
+             \"fragmented-clusters\": 1\n}\n"
+        );
+        assert_eq!(
+            r.to_human(),
+            "\n2 errors were found on the image.\n\
+             Data may be corrupted, or further writes to the image may corrupt it.\n\
+             3/16 = 18.75% allocated, 33.33% fragmented, 0.00% compressed clusters\n\
+             Image end offset: 458752\n"
+        );
+    }
+
+    #[test]
+    fn stderr_prefixes_reported_lines_and_failure() {
+        let mut r = CheckReport::new("a", "qcow2");
+        r.push_message("ERROR cluster 5 refcount=0 reference=1");
+        r.push_reported("ERROR snapshot table offset invalid");
+        r.failed = Some("Invalid argument".to_string());
+        assert_eq!(
+            r.stderr_text("instar"),
+            "ERROR cluster 5 refcount=0 reference=1\n\
+             instar: ERROR snapshot table offset invalid\n\
+             instar: Check failed: Invalid argument\n"
+        );
+        assert_eq!(r.stdout_text(false), "");
+        assert_eq!(r.exit_code(), 1);
+        r.failed = None;
+        r.check_errors = 1;
+        assert!(r.stderr_text("instar").ends_with("instar: Check failed\n"));
+        assert!(r
+            .stdout_text(false)
+            .contains("1 internal errors have occurred"));
     }
 }

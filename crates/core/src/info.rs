@@ -15,19 +15,24 @@ pub struct QemuDialect {
     /// qemu-img 8.0 and later print the graph of child nodes (`children`
     /// in JSON, `Child node '/file':` sections in human output).
     pub children: bool,
-    /// qemu-img 8.0 and later print an empty array as `[` and `]` on two
-    /// lines; this flag is kept for completeness of the version model.
+    /// qemu-img 8.0 and later print the vmdk `cid:` line in human output.
     pub vmdk_cid_in_human: bool,
 }
 
 impl QemuDialect {
     /// The newest behaviour instar knows (qemu-img 10.0).
-    pub const NEWEST: QemuDialect = QemuDialect { children: true, vmdk_cid_in_human: true };
+    pub const NEWEST: QemuDialect = QemuDialect {
+        children: true,
+        vmdk_cid_in_human: true,
+    };
 
     /// The behaviour of qemu-img `major.minor.patch`.
     pub fn for_version(major: u64, _minor: u64, _patch: u64) -> QemuDialect {
         let modern = major >= 8;
-        QemuDialect { children: modern, vmdk_cid_in_human: modern }
+        QemuDialect {
+            children: modern,
+            vmdk_cid_in_human: modern,
+        }
     }
 }
 
@@ -89,7 +94,10 @@ impl ImageInfo {
             format: "file".to_string(),
             dirty_flag: Some(false),
             actual_size: Some(allocated_size(&meta)),
-            virtual_size: meta.len(),
+            // qemu measures the file in whole sectors, so a 196624-byte
+            // file reports 197120.
+            virtual_size: meta.len().div_ceil(crate::format::SECTOR_SIZE)
+                * crate::format::SECTOR_SIZE,
             format_specific: Some(("file".to_string(), Json::object())),
             ..ImageInfo::default()
         })
@@ -128,7 +136,9 @@ impl ImageInfo {
         if let Some((ty, data)) = &self.format_specific {
             o.push(
                 "format-specific",
-                Json::object().with("type", Json::from(ty.as_str())).with("data", data.clone()),
+                Json::object()
+                    .with("type", Json::from(ty.as_str()))
+                    .with("data", data.clone()),
             );
         }
         if dialect.children {
@@ -160,7 +170,12 @@ impl ImageInfo {
             return;
         }
         for child in &self.children {
-            out.push_str(&format!("{:w$}Child node '{path}{}':\n", "", child.name, w = level * 4));
+            out.push_str(&format!(
+                "{:w$}Child node '{path}{}':\n",
+                "",
+                child.name,
+                w = level * 4
+            ));
             let child_path = format!("{path}{}/", child.name);
             child.info.dump_human(out, level + 1, &child_path, dialect);
         }

@@ -107,7 +107,11 @@ fn parse_fraction(s: &[u8]) -> Option<(f64, usize)> {
     }
     let text = std::str::from_utf8(&s[num_start..i]).ok()?;
     let text = text.trim_start_matches('+');
-    let text = if text.ends_with('.') { &text[..text.len() - 1] } else { text };
+    let text = if text.ends_with('.') {
+        &text[..text.len() - 1]
+    } else {
+        text
+    };
     let value: f64 = text.parse().ok()?;
     Some((value, i))
 }
@@ -148,8 +152,7 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
             return Ok(v);
         }
         r => {
-            let looks_fractional = s.get(end) == Some(&b'.')
-                || (r.is_err() && text.contains('.'));
+            let looks_fractional = s.get(end) == Some(&b'.') || (r.is_err() && text.contains('.'));
             if looks_fractional {
                 let (frac, f) = if r.is_ok() && !s.get(end + 1).is_some_and(u8::is_ascii_digit) {
                     (0.0, end + 1)

@@ -1,0 +1,250 @@
+//! Creating an image: qemu's `bdrv_img_create`, the part of `qemu-img
+//! create` that every format shares. It checks the options, settles the
+//! size (given, or taken from the backing file), words the `Formatting`
+//! line, and hands the checked options to the format.
+
+use crate::open::size_and_format;
+use crate::registry::find_format;
+use instar_core::opts::{print_help, FILE_PROTOCOL_OPTS};
+use instar_core::{CreateRequest, Error, ErrorKind, Format, Options};
+
+/// What the user asked `create` for, before any checking.
+#[derive(Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// The image file name as given.
+    pub filename: String,
+    /// The format name (`-f`, default `raw`).
+    pub fmt: String,
+    /// The backing file (`-b`).
+    pub backing_file: Option<String>,
+    /// The backing file's format (`-F`).
+    pub backing_fmt: Option<String>,
+    /// Every `-o` argument joined with commas.
+    pub options: Option<String>,
+    /// The positional size, already parsed.
+    pub size: Option<u64>,
+    /// `-u`: do not open the backing file.
+    pub no_backing_open: bool,
+}
+
+/// A create that passed every check the block layer makes: the format, the
+/// options it will get, and the `Formatting` line to print.
+pub struct PreparedCreate {
+    format: &'static dyn Format,
+    filename: String,
+    options: Options,
+}
+
+/// `-o help` for `fmt`: the format's options, and the file protocol's too
+/// when a file name was given (qemu's `print_block_option_help`).
+pub fn option_help(fmt: &str, filename: Option<&str>) -> Result<String, Error> {
+    let format =
+        find_format(fmt).ok_or_else(|| Error::invalid(format!("Unknown file format '{fmt}'")))?;
+    Ok(match filename {
+        Some(_) => {
+            let opts = Options::new(&[format.create_opts(), FILE_PROTOCOL_OPTS]);
+            print_help("Supported options:", opts.descs())
+        }
+        None => {
+            let mut text = print_help(&format!("Supported {fmt} options:"), format.create_opts());
+            text.push_str(
+                "\nThe protocol level may support further options.\n\
+                 Specify the target filename to include those options.\n",
+            );
+            text
+        }
+    })
+}
+
+/// The directory-relative path qemu opens a backing file at: relative names
+/// are taken relative to the new image's directory.
+pub fn full_backing_path(image: &str, backing: &str) -> String {
+    if backing.starts_with('/') {
+        return backing.to_string();
+    }
+    match image.rfind('/') {
+        Some(i) => format!("{}{}", &image[..=i], backing),
+        None => backing.to_string(),
+    }
+}
+
+/// qemu's "no size given" marker (`-1` as an unsigned size).
+const NO_SIZE: u64 = u64::MAX;
+
+impl CreateArgs {
+    /// Runs every check qemu's block layer makes before the format is
+    /// called, in qemu's order.
+    pub fn prepare(&self) -> Result<PreparedCreate, Error> {
+        let format = find_format(&self.fmt)
+            .ok_or_else(|| Error::invalid(format!("Unknown file format '{}'", self.fmt)))?;
+        let mut options = Options::new(&[format.create_opts(), FILE_PROTOCOL_OPTS]);
+        if let Some(list) = &self.options {
+            options.parse(list)?;
+        }
+        let img_size = self.size.unwrap_or(NO_SIZE);
+        if !options.is_set("size") {
+            options.set_number("size", img_size);
+        } else if img_size != NO_SIZE {
+            return Err(Error::invalid("The image size must be specified only once"));
+        }
+        let has_opt = |name: &str| format.create_opts().iter().any(|d| d.name == name);
+        if let Some(b) = &self.backing_file {
+            if !has_opt("backing_file") {
+                return Err(Error::invalid(format!(
+                    "Backing file not supported for file format '{}'",
+                    self.fmt
+                )));
+            }
+            options.set("backing_file", b)?;
+        }
+        if let Some(f) = &self.backing_fmt {
+            if !has_opt("backing_fmt") {
+                return Err(Error::invalid(format!(
+                    "Backing file format not supported for file format '{}'",
+                    self.fmt
+                )));
+            }
+            options.set("backing_fmt", f)?;
+        }
+        let backing_file = options.get_str("backing_file").map(str::to_string);
+        if let Some(b) = &backing_file {
+            if *b == self.filename {
+                return Err(Error::invalid(
+                    "Error: Trying to create an image with the same filename as the backing file",
+                ));
+            }
+            if b.is_empty() {
+                return Err(Error::invalid(
+                    "Expected backing file name, got empty string",
+                ));
+            }
+        }
+        let backing_fmt = options.get_str("backing_fmt").map(str::to_string);
+        let mut size = options.get_number("size").unwrap_or(NO_SIZE);
+        match &backing_file {
+            Some(b) if !self.no_backing_open => {
+                let full = full_backing_path(&self.filename, b);
+                let (backing_size, detected) = size_and_format(&full, backing_fmt.as_deref())
+                    .map_err(|e| Error::invalid(format!("{e}\nCould not open backing image.")))?;
+                if backing_fmt.is_none() {
+                    return Err(Error::invalid(format!(
+                        "Backing file specified without backing format\nDetected format of {detected}."
+                    )));
+                }
+                if size == NO_SIZE {
+                    size = backing_size;
+                    options.set_number("size", size);
+                }
+            }
+            Some(_) if backing_fmt.is_none() => {
+                return Err(Error::invalid(
+                    "Backing file specified without backing format",
+                ));
+            }
+            _ => {}
+        }
+        if size == NO_SIZE {
+            return Err(Error::invalid("Image creation needs a size parameter"));
+        }
+        Ok(PreparedCreate {
+            format,
+            filename: self.filename.clone(),
+            options,
+        })
+    }
+}
+
+impl PreparedCreate {
+    /// The line qemu-img prints before formatting (without newline).
+    pub fn formatting_line(&self) -> String {
+        format!(
+            "Formatting '{}', fmt={} {}",
+            self.filename,
+            self.format.name(),
+            self.options.print()
+        )
+    }
+
+    /// Lets the format check its options and write the image.
+    pub fn run(&self) -> Result<(), Error> {
+        let req = CreateRequest {
+            filename: &self.filename,
+            options: &self.options,
+        };
+        self.format.create(&req).map_err(|e| {
+            if e.kind() == ErrorKind::TooLarge {
+                // qemu words EFBIG itself, hinting at the cluster size for
+                // formats that have one.
+                let hint = if self
+                    .options
+                    .descs()
+                    .iter()
+                    .any(|d| d.name == "cluster_size")
+                {
+                    " (try using a larger cluster size)"
+                } else {
+                    ""
+                };
+                Error::invalid(format!(
+                    "The image size is too large for file format '{}'{hint}",
+                    self.format.name()
+                ))
+            } else {
+                e
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(fmt: &str, opts: Option<&str>, size: Option<u64>) -> CreateArgs {
+        CreateArgs {
+            filename: "t.img".into(),
+            fmt: fmt.into(),
+            options: opts.map(Into::into),
+            size,
+            ..CreateArgs::default()
+        }
+    }
+
+    fn err(a: CreateArgs) -> String {
+        a.prepare().err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn raw_line_matches_qemu() {
+        let p = args("raw", Some("preallocation=full"), Some(1 << 20))
+            .prepare()
+            .unwrap();
+        assert_eq!(
+            p.formatting_line(),
+            "Formatting 't.img', fmt=raw size=1048576 preallocation=full"
+        );
+    }
+
+    #[test]
+    fn size_rules_match_qemu() {
+        assert_eq!(
+            err(args("raw", None, None)),
+            "Image creation needs a size parameter"
+        );
+        assert_eq!(
+            err(args("raw", Some("size=1M"), Some(1))),
+            "The image size must be specified only once"
+        );
+        assert_eq!(err(args("foo", None, Some(1))), "Unknown file format 'foo'");
+        let mut a = args("raw", None, Some(1));
+        a.backing_file = Some("x".into());
+        assert_eq!(err(a), "Backing file not supported for file format 'raw'");
+    }
+
+    #[test]
+    fn backing_paths_are_relative_to_the_image() {
+        assert_eq!(full_backing_path("sub/t.q", "base"), "sub/base");
+        assert_eq!(full_backing_path("t.q", "base"), "base");
+        assert_eq!(full_backing_path("sub/t.q", "/abs"), "/abs");
+    }
+}

@@ -1,0 +1,75 @@
+//! Opening an image for `info` and `check`: picking the format (named or
+//! probed) and wording failures as qemu-img does.
+
+use crate::probe::probe_file;
+use crate::registry::find_format;
+use instar_core::{CheckReport, Error, ErrorKind, Format, ImageInfo};
+
+/// `Could not open '<file>': <why>`, qemu-img's wrapper around every open
+/// failure.
+fn could_not_open(filename: &str, why: &str) -> Error {
+    Error::open(format!("Could not open '{filename}': {why}"))
+}
+
+/// Wraps a format's error in the `Could not open` prefix unless it already
+/// carries it.
+fn as_open_error(filename: &str, e: Error) -> Error {
+    let prefix = format!("Could not open '{filename}': ");
+    if e.kind() == ErrorKind::NotSupported || e.message().starts_with(&prefix) {
+        e
+    } else {
+        could_not_open(filename, e.message())
+    }
+}
+
+/// The format of `filename`: `fmt` when given, else probed.
+fn select(filename: &str, fmt: Option<&str>) -> Result<&'static dyn Format, Error> {
+    // The file protocol opens the file before any format looks at it.
+    if let Err(e) = std::fs::File::open(filename) {
+        let inner = format!(
+            "Could not open '{filename}': {}",
+            instar_core::error::strerror(&e)
+        );
+        return Err(could_not_open(filename, &inner));
+    }
+    match fmt {
+        Some(name) => find_format(name)
+            .ok_or_else(|| could_not_open(filename, &format!("Unknown driver '{name}'"))),
+        None => probe_file(filename)
+            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e))),
+    }
+}
+
+/// What `info` reports for `filename`, opened as `fmt` or probed.
+pub fn info(filename: &str, fmt: Option<&str>) -> Result<ImageInfo, Error> {
+    let format = select(filename, fmt)?;
+    format
+        .info(filename)
+        .map_err(|e| as_open_error(filename, e))
+}
+
+/// The consistency check of `filename`, opened as `fmt` or probed.
+pub fn check(filename: &str, fmt: Option<&str>) -> Result<CheckReport, Error> {
+    let format = select(filename, fmt)?;
+    format
+        .check(filename)
+        .map_err(|e| as_open_error(filename, e))
+}
+
+/// The virtual size of `filename` opened as `fmt` (or probed), and the
+/// format's name: what creating an image over a backing file needs.
+pub fn size_and_format(filename: &str, fmt: Option<&str>) -> Result<(u64, &'static str), Error> {
+    // The backing file's open errors are worded without the outer prefix.
+    if let Err(e) = std::fs::File::open(filename) {
+        return Err(could_not_open(filename, &instar_core::error::strerror(&e)));
+    }
+    let format = match fmt {
+        Some(name) => {
+            find_format(name).ok_or_else(|| Error::open(format!("Unknown driver '{name}'")))?
+        }
+        None => probe_file(filename)
+            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
+    };
+    let info = format.info(filename)?;
+    Ok((info.virtual_size, format.name()))
+}

@@ -1,0 +1,47 @@
+//! Guessing a file's format from its first bytes, as qemu's
+//! `bdrv_probe_all` does: every format scores the head of the file, the
+//! highest score wins, raw (score 1) being the fallback.
+
+use crate::registry::FORMATS;
+use instar_core::Format;
+use std::io::Read;
+
+/// How many bytes of the file qemu hands to the probes (`BLOCK_PROBE_BUF_SIZE`).
+pub const PROBE_BUF_SIZE: usize = 2048;
+
+/// The format whose probe scores `filename` highest. An empty file is raw.
+pub fn probe_file(filename: &str) -> std::io::Result<&'static dyn Format> {
+    let mut head = Vec::with_capacity(PROBE_BUF_SIZE);
+    std::fs::File::open(filename)?
+        .take(PROBE_BUF_SIZE as u64)
+        .read_to_end(&mut head)?;
+    Ok(probe_bytes(&head, filename))
+}
+
+/// The format whose probe scores `head` highest (the first one on a tie).
+pub fn probe_bytes(head: &[u8], filename: &str) -> &'static dyn Format {
+    let mut best: &'static dyn Format = FORMATS[0];
+    let mut best_score = 0;
+    if head.is_empty() {
+        return best;
+    }
+    for f in FORMATS {
+        let score = f.probe(head, filename);
+        if score > best_score {
+            best = *f;
+            best_score = score;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_bytes_are_raw() {
+        assert_eq!(probe_bytes(b"hello", "x").name(), "raw");
+        assert_eq!(probe_bytes(b"", "x").name(), "raw");
+    }
+}
