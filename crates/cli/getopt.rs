@@ -18,11 +18,7 @@ pub struct Spec {
 
 /// Shorthand for a [`Spec`].
 pub const fn spec(short: Option<char>, long: Option<&'static str>, takes_value: bool) -> Spec {
-    Spec {
-        short,
-        long,
-        takes_value,
-    }
+    Spec { short, long, takes_value }
 }
 
 /// The result of parsing: options in the order given (index into the spec
@@ -65,9 +61,7 @@ pub fn parse(prog: &str, args: &[String], specs: &[Spec]) -> Result<Parsed, Stri
                     None => return Err(format!("{prog}: option '--{long}' requires an argument")),
                 }
             } else if inline.is_some() {
-                return Err(format!(
-                    "{prog}: option '--{long}' doesn't allow an argument"
-                ));
+                return Err(format!("{prog}: option '--{long}' doesn't allow an argument"));
             } else {
                 None
             };
@@ -124,10 +118,7 @@ fn find_long(prog: &str, arg: &str, name: &str, specs: &[Spec]) -> Result<usize,
                 .iter()
                 .map(|&i| format!("'--{}'", specs[i].long.unwrap_or_default()))
                 .collect();
-            Err(format!(
-                "{prog}: option '{arg}' is ambiguous; possibilities: {}",
-                names.join(" ")
-            ))
+            Err(format!("{prog}: option '{arg}' is ambiguous; possibilities: {}", names.join(" ")))
         }
     }
 }
@@ -149,12 +140,8 @@ mod tests {
 
     #[test]
     fn permutes_and_clusters() {
-        let p = parse(
-            "p",
-            &strings(&["a", "-qfqcow2", "b", "--form", "raw", "--", "-x"]),
-            SPECS,
-        )
-        .unwrap();
+        let p = parse("p", &strings(&["a", "-qfqcow2", "b", "--form", "raw", "--", "-x"]), SPECS)
+            .unwrap();
         assert_eq!(p.operands, strings(&["a", "b", "-x"]));
         assert_eq!(p.opts.len(), 3);
         assert_eq!(p.opts[1], (0, Some("qcow2".to_string())));
@@ -167,14 +154,8 @@ mod tests {
         assert_eq!(e(&["-x"]), "p: invalid option -- 'x'");
         assert_eq!(e(&["-f"]), "p: option requires an argument -- 'f'");
         assert_eq!(e(&["--foo"]), "p: unrecognized option '--foo'");
-        assert_eq!(
-            e(&["--format"]),
-            "p: option '--format' requires an argument"
-        );
-        assert_eq!(
-            e(&["--quiet=1"]),
-            "p: option '--quiet' doesn't allow an argument"
-        );
+        assert_eq!(e(&["--format"]), "p: option '--format' requires an argument");
+        assert_eq!(e(&["--quiet=1"]), "p: option '--quiet' doesn't allow an argument");
         assert_eq!(
             e(&["--o"]),
             "p: option '--o' is ambiguous; possibilities: '--object' '--output'"

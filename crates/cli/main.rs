@@ -35,23 +35,13 @@ struct Failure {
 
 impl Failure {
     fn new(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            code: 1,
-        }
+        Failure { message: message.into(), code: 1 }
     }
 
     /// A usage error: the message plus the hint to read the command's help.
     fn usage(cmd: &str, message: impl Into<String>) -> Self {
-        let try_cmd = if cmd.is_empty() {
-            String::new()
-        } else {
-            format!(" {cmd}")
-        };
-        Failure::new(format!(
-            "{}\nTry '{PROG}{try_cmd} --help' for more info",
-            message.into()
-        ))
+        let try_cmd = if cmd.is_empty() { String::new() } else { format!(" {cmd}") };
+        Failure::new(format!("{}\nTry '{PROG}{try_cmd} --help' for more info", message.into()))
     }
 }
 
@@ -96,19 +86,14 @@ fn run(args: &[String]) -> CmdResult {
             "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
              (instar implements create, info and check)"
         ))),
-        _ => Err(Failure::usage(
-            "",
-            format!("{PROG}: Command not found: {cmd}"),
-        )),
+        _ => Err(Failure::usage("", format!("{PROG}: Command not found: {cmd}"))),
     }
 }
 
 /// `-o`/`-f`/... values of an option refused because instar does not
 /// implement it.
 fn unsupported(cmd: &str, option: &str) -> Failure {
-    Failure::new(format!(
-        "{PROG}: {cmd}: option {option} is not supported by instar"
-    ))
+    Failure::new(format!("{PROG}: {cmd}: option {option} is not supported by instar"))
 }
 
 /// Prints a block-layer error with the file name prefix qemu-img uses.
@@ -132,10 +117,7 @@ const CREATE_SPECS: &[Spec] = &[
 fn create(args: &[String]) -> CmdResult {
     let prog = format!("{PROG} create");
     let parsed = parse(&prog, args, CREATE_SPECS).map_err(|m| Failure::usage("create", m))?;
-    let mut a = CreateArgs {
-        fmt: "raw".to_string(),
-        ..CreateArgs::default()
-    };
+    let mut a = CreateArgs { fmt: "raw".to_string(), ..CreateArgs::default() };
     let mut quiet = false;
     for (idx, value) in parsed.opts {
         let value = value.unwrap_or_default();
@@ -152,9 +134,7 @@ fn create(args: &[String]) -> CmdResult {
             Some("backing-unsafe") => a.no_backing_open = true,
             _ => {
                 if !instar_core::opts::is_valid_option_list(&value) {
-                    return Err(Failure::new(format!(
-                        "{PROG}: Invalid option list: {value}"
-                    )));
+                    return Err(Failure::new(format!("{PROG}: Invalid option list: {value}")));
                 }
                 a.options = Some(match a.options.take() {
                     Some(old) => format!("{old},{value}"),
@@ -174,19 +154,13 @@ fn create(args: &[String]) -> CmdResult {
         }
     }
     let Some(filename) = filename else {
-        return Err(Failure::usage(
-            "create",
-            format!("{PROG}: Expecting image file name"),
-        ));
+        return Err(Failure::usage("create", format!("{PROG}: Expecting image file name")));
     };
     if let Some(text) = operands.next() {
         a.size = Some(parse_image_size(&text)?);
     }
     if let Some(extra) = operands.next() {
-        return Err(Failure::usage(
-            "create",
-            format!("{PROG}: Unexpected argument: {extra}"),
-        ));
+        return Err(Failure::usage("create", format!("{PROG}: Unexpected argument: {extra}")));
     }
     a.filename = filename;
     let prepared = a.prepare().map_err(|e| file_error(&a.filename, &e))?;
@@ -202,9 +176,9 @@ fn create(args: &[String]) -> CmdResult {
 fn parse_image_size(text: &str) -> Result<u64, Failure> {
     match parse_size(text) {
         Ok(n) if n <= MAX_IMAGE_SIZE => Ok(n),
-        Err(SizeError::Invalid) => Err(Failure::new(format!(
-            "{PROG}: Invalid image size specified: '{text}'."
-        ))),
+        Err(SizeError::Invalid) => {
+            Err(Failure::new(format!("{PROG}: Invalid image size specified: '{text}'.")))
+        }
         _ => Err(Failure::new(format!(
             "{PROG}: Invalid image size specified. Must be between 0 and {MAX_IMAGE_SIZE}."
         ))),
@@ -236,10 +210,7 @@ fn one_filename(cmd: &str, operands: Vec<String>) -> Result<String, Failure> {
     let mut it = operands.into_iter();
     match (it.next(), it.next()) {
         (Some(f), None) => Ok(f),
-        _ => Err(Failure::usage(
-            cmd,
-            format!("{PROG}: Expecting one image file name"),
-        )),
+        _ => Err(Failure::usage(cmd, format!("{PROG}: Expecting one image file name"))),
     }
 }
 
@@ -248,10 +219,7 @@ fn one_filename(cmd: &str, operands: Vec<String>) -> Result<String, Failure> {
 fn dialect_for(text: &str) -> Result<QemuDialect, Failure> {
     let parts: Vec<&str> = text.split('.').collect();
     let nums: Option<Vec<u64>> = if parts.len() == 3 {
-        parts
-            .iter()
-            .map(|p| p.parse::<u64>().ok().filter(|_| !p.is_empty()))
-            .collect()
+        parts.iter().map(|p| p.parse::<u64>().ok().filter(|_| !p.is_empty())).collect()
     } else {
         None
     };
@@ -260,16 +228,12 @@ fn dialect_for(text: &str) -> Result<QemuDialect, Failure> {
             "{PROG}: --qemu-version expects a version such as 10.0.2, not '{text}'"
         )));
     };
-    let known = KNOWN_QEMU_VERSIONS
-        .iter()
-        .find(|k| k.0 == v[0] && k.1 == v[1]);
+    let known = KNOWN_QEMU_VERSIONS.iter().find(|k| k.0 == v[0] && k.1 == v[1]);
     match known {
         Some(&(major, minor, patch)) => Ok(QemuDialect::for_version(major, minor, patch)),
         None => {
-            let list: Vec<String> = KNOWN_QEMU_VERSIONS
-                .iter()
-                .map(|k| format!("{}.{}.{}", k.0, k.1, k.2))
-                .collect();
+            let list: Vec<String> =
+                KNOWN_QEMU_VERSIONS.iter().map(|k| format!("{}.{}.{}", k.0, k.1, k.2)).collect();
             Err(Failure::new(format!(
                 "{PROG}: qemu-img {text} is not a version instar knows the output of \
                  (known: {})",
@@ -337,14 +301,7 @@ const CHECK_SPECS: &[Spec] = &[
 
 /// The cache modes qemu accepts for `-T`; instar reads without a cache
 /// policy of its own, so any valid mode behaves the same.
-const CACHE_MODES: &[&str] = &[
-    "none",
-    "off",
-    "writeback",
-    "unsafe",
-    "directsync",
-    "writethrough",
-];
+const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
 
 fn check(args: &[String]) -> CmdResult {
     let prog = format!("{PROG} check");
@@ -387,10 +344,7 @@ fn check(args: &[String]) -> CmdResult {
     let report = match instar_block::check(&filename, fmt.as_deref()) {
         Ok(r) => r,
         Err(e) if e.kind() == instar_core::ErrorKind::NotSupported => {
-            return Err(Failure {
-                message: format!("{PROG}: {e}"),
-                code: EXIT_CHECK_NOT_SUPPORTED,
-            })
+            return Err(Failure { message: format!("{PROG}: {e}"), code: EXIT_CHECK_NOT_SUPPORTED })
         }
         Err(e) => return Err(Failure::new(format!("{PROG}: {e}"))),
     };

@@ -124,6 +124,12 @@ fn assert_same(setup: &[&[&str]], args: &[&str]) {
 #[case::check_bad_repair(&["check", "--re", "x"])]
 #[case::check_bad_cache(&["check", "-T", "foo", "x"])]
 #[case::check_bad_short(&["check", "-u", "x"])]
+#[case::unknown_protocol(&["create", "a:b.raw", "1M"])]
+#[case::file_protocol(&["create", "file:c.raw", "1M"])]
+#[case::colon_after_slash(&["create", "./a:b.raw", "1M"])]
+#[case::help_unknown_protocol(&["create", "-f", "raw", "-o", "help", "a:b"])]
+#[case::info_unknown_protocol(&["info", "a:b"])]
+#[case::info_file_protocol_missing(&["info", "file:nonexist"])]
 #[case::no_command(&[])]
 #[case::unknown_command(&["frob"])]
 fn cli_parity(#[case] args: &[&str]) {
@@ -136,6 +142,7 @@ fn cli_parity(#[case] args: &[&str]) {
 #[case::info_json_space(&["info", "--output", "json", "r.raw"])]
 #[case::info_as_qcow2(&["info", "-f", "qcow2", "r.raw"])]
 #[case::info_unknown_driver(&["info", "-f", "foo", "r.raw"])]
+#[case::info_file_protocol(&["info", "file:r.raw"])]
 #[case::check_raw(&["check", "r.raw"])]
 #[case::check_raw_json(&["check", "--output=json", "r.raw"])]
 fn raw_image_parity(#[case] args: &[&str]) {

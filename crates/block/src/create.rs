@@ -4,6 +4,7 @@
 //! line, and hands the checked options to the format.
 
 use crate::open::size_and_format;
+use crate::protocol::local_path;
 use crate::registry::find_format;
 use instar_core::opts::{print_help, FILE_PROTOCOL_OPTS};
 use instar_core::{CreateRequest, Error, ErrorKind, Format, Options};
@@ -32,6 +33,8 @@ pub struct CreateArgs {
 pub struct PreparedCreate {
     format: &'static dyn Format,
     filename: String,
+    /// The local file the name stands for (without a `file:` prefix).
+    path: String,
     options: Options,
 }
 
@@ -40,6 +43,9 @@ pub struct PreparedCreate {
 pub fn option_help(fmt: &str, filename: Option<&str>) -> Result<String, Error> {
     let format =
         find_format(fmt).ok_or_else(|| Error::invalid(format!("Unknown file format '{fmt}'")))?;
+    if let Some(name) = filename {
+        local_path(name)?;
+    }
     Ok(match filename {
         Some(_) => {
             let opts = Options::new(&[format.create_opts(), FILE_PROTOCOL_OPTS]);
@@ -77,6 +83,7 @@ impl CreateArgs {
     pub fn prepare(&self) -> Result<PreparedCreate, Error> {
         let format = find_format(&self.fmt)
             .ok_or_else(|| Error::invalid(format!("Unknown file format '{}'", self.fmt)))?;
+        let path = local_path(&self.filename)?.to_string();
         let mut options = Options::new(&[format.create_opts(), FILE_PROTOCOL_OPTS]);
         if let Some(list) = &self.options {
             options.parse(list)?;
@@ -114,9 +121,7 @@ impl CreateArgs {
                 ));
             }
             if b.is_empty() {
-                return Err(Error::invalid(
-                    "Expected backing file name, got empty string",
-                ));
+                return Err(Error::invalid("Expected backing file name, got empty string"));
             }
         }
         let backing_fmt = options.get_str("backing_fmt").map(str::to_string);
@@ -137,20 +142,14 @@ impl CreateArgs {
                 }
             }
             Some(_) if backing_fmt.is_none() => {
-                return Err(Error::invalid(
-                    "Backing file specified without backing format",
-                ));
+                return Err(Error::invalid("Backing file specified without backing format"));
             }
             _ => {}
         }
         if size == NO_SIZE {
             return Err(Error::invalid("Image creation needs a size parameter"));
         }
-        Ok(PreparedCreate {
-            format,
-            filename: self.filename.clone(),
-            options,
-        })
+        Ok(PreparedCreate { format, filename: self.filename.clone(), path, options })
     }
 }
 
@@ -167,20 +166,12 @@ impl PreparedCreate {
 
     /// Lets the format check its options and write the image.
     pub fn run(&self) -> Result<(), Error> {
-        let req = CreateRequest {
-            filename: &self.filename,
-            options: &self.options,
-        };
+        let req = CreateRequest { filename: &self.path, options: &self.options };
         self.format.create(&req).map_err(|e| {
             if e.kind() == ErrorKind::TooLarge {
                 // qemu words EFBIG itself, hinting at the cluster size for
                 // formats that have one.
-                let hint = if self
-                    .options
-                    .descs()
-                    .iter()
-                    .any(|d| d.name == "cluster_size")
-                {
+                let hint = if self.options.descs().iter().any(|d| d.name == "cluster_size") {
                     " (try using a larger cluster size)"
                 } else {
                     ""
@@ -216,9 +207,7 @@ mod tests {
 
     #[test]
     fn raw_line_matches_qemu() {
-        let p = args("raw", Some("preallocation=full"), Some(1 << 20))
-            .prepare()
-            .unwrap();
+        let p = args("raw", Some("preallocation=full"), Some(1 << 20)).prepare().unwrap();
         assert_eq!(
             p.formatting_line(),
             "Formatting 't.img', fmt=raw size=1048576 preallocation=full"
@@ -227,10 +216,7 @@ mod tests {
 
     #[test]
     fn size_rules_match_qemu() {
-        assert_eq!(
-            err(args("raw", None, None)),
-            "Image creation needs a size parameter"
-        );
+        assert_eq!(err(args("raw", None, None)), "Image creation needs a size parameter");
         assert_eq!(
             err(args("raw", Some("size=1M"), Some(1))),
             "The image size must be specified only once"

@@ -10,6 +10,7 @@
 pub mod create;
 pub mod open;
 pub mod probe;
+pub mod protocol;
 pub mod registry;
 
 pub use create::{option_help, CreateArgs, PreparedCreate};

@@ -2,6 +2,7 @@
 //! probed) and wording failures as qemu-img does.
 
 use crate::probe::probe_file;
+use crate::protocol::local_path;
 use crate::registry::find_format;
 use instar_core::{CheckReport, Error, ErrorKind, Format, ImageInfo};
 
@@ -22,44 +23,44 @@ fn as_open_error(filename: &str, e: Error) -> Error {
     }
 }
 
-/// The format of `filename`: `fmt` when given, else probed.
-fn select(filename: &str, fmt: Option<&str>) -> Result<&'static dyn Format, Error> {
+/// The format of `filename` (`fmt` when given, else probed) and the local
+/// path the name stands for.
+fn select<'a>(
+    filename: &'a str,
+    fmt: Option<&str>,
+) -> Result<(&'static dyn Format, &'a str), Error> {
+    let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
     // The file protocol opens the file before any format looks at it.
-    if let Err(e) = std::fs::File::open(filename) {
-        let inner = format!(
-            "Could not open '{filename}': {}",
-            instar_core::error::strerror(&e)
-        );
+    if let Err(e) = std::fs::File::open(path) {
+        let inner = format!("Could not open '{path}': {}", instar_core::error::strerror(&e));
         return Err(could_not_open(filename, &inner));
     }
-    match fmt {
+    let format = match fmt {
         Some(name) => find_format(name)
-            .ok_or_else(|| could_not_open(filename, &format!("Unknown driver '{name}'"))),
-        None => probe_file(filename)
-            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e))),
-    }
+            .ok_or_else(|| could_not_open(filename, &format!("Unknown driver '{name}'")))?,
+        None => probe_file(path)
+            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
+    };
+    Ok((format, path))
 }
 
 /// What `info` reports for `filename`, opened as `fmt` or probed.
 pub fn info(filename: &str, fmt: Option<&str>) -> Result<ImageInfo, Error> {
-    let format = select(filename, fmt)?;
-    format
-        .info(filename)
-        .map_err(|e| as_open_error(filename, e))
+    let (format, path) = select(filename, fmt)?;
+    format.info(path).map_err(|e| as_open_error(path, e))
 }
 
 /// The consistency check of `filename`, opened as `fmt` or probed.
 pub fn check(filename: &str, fmt: Option<&str>) -> Result<CheckReport, Error> {
-    let format = select(filename, fmt)?;
-    format
-        .check(filename)
-        .map_err(|e| as_open_error(filename, e))
+    let (format, path) = select(filename, fmt)?;
+    format.check(path).map_err(|e| as_open_error(path, e))
 }
 
 /// The virtual size of `filename` opened as `fmt` (or probed), and the
 /// format's name: what creating an image over a backing file needs.
 pub fn size_and_format(filename: &str, fmt: Option<&str>) -> Result<(u64, &'static str), Error> {
     // The backing file's open errors are worded without the outer prefix.
+    let filename = local_path(filename)?;
     if let Err(e) = std::fs::File::open(filename) {
         return Err(could_not_open(filename, &instar_core::error::strerror(&e)));
     }

@@ -12,9 +12,7 @@ pub const PROBE_BUF_SIZE: usize = 2048;
 /// The format whose probe scores `filename` highest. An empty file is raw.
 pub fn probe_file(filename: &str) -> std::io::Result<&'static dyn Format> {
     let mut head = Vec::with_capacity(PROBE_BUF_SIZE);
-    std::fs::File::open(filename)?
-        .take(PROBE_BUF_SIZE as u64)
-        .read_to_end(&mut head)?;
+    std::fs::File::open(filename)?.take(PROBE_BUF_SIZE as u64).read_to_end(&mut head)?;
     Ok(probe_bytes(&head, filename))
 }
 

@@ -189,10 +189,7 @@ mod tests {
         let mut r = CheckReport::new("a.qcow2", "qcow2");
         r.image_end_offset = 262_144;
         r.total_clusters = 16_384;
-        assert_eq!(
-            r.to_human(),
-            "No errors were found on the image.\nImage end offset: 262144\n"
-        );
+        assert_eq!(r.to_human(), "No errors were found on the image.\nImage end offset: 262144\n");
         assert_eq!(
             r.to_json().to_qemu_pretty(),
             "{\n    \"image-end-offset\": 262144,\n    \"total-clusters\": 16384,\n    \
@@ -206,9 +203,7 @@ mod tests {
         let mut r = CheckReport::new("a", "qcow2");
         r.leaks = 1;
         assert_eq!(r.exit_code(), 3);
-        assert!(r
-            .to_human()
-            .contains("\n1 leaked clusters were found on the image.\n"));
+        assert!(r.to_human().contains("\n1 leaked clusters were found on the image.\n"));
         r.corruptions = 2;
         assert_eq!(r.exit_code(), 2);
     }
@@ -256,8 +251,6 @@ mod tests {
         r.failed = None;
         r.check_errors = 1;
         assert!(r.stderr_text("instar").ends_with("instar: Check failed\n"));
-        assert!(r
-            .stdout_text(false)
-            .contains("1 internal errors have occurred"));
+        assert!(r.stdout_text(false).contains("1 internal errors have occurred"));
     }
 }

@@ -32,29 +32,17 @@ pub struct Error {
 impl Error {
     /// An argument qemu-img refuses, with qemu-img's message.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error {
-            kind: ErrorKind::InvalidArgument,
-            message: message.into(),
-            source: None,
-        }
+        Error { kind: ErrorKind::InvalidArgument, message: message.into(), source: None }
     }
 
     /// An operation the format does not support, with qemu-img's message.
     pub fn not_supported(message: impl Into<String>) -> Self {
-        Error {
-            kind: ErrorKind::NotSupported,
-            message: message.into(),
-            source: None,
-        }
+        Error { kind: ErrorKind::NotSupported, message: message.into(), source: None }
     }
 
     /// An image that cannot be opened, with qemu-img's message.
     pub fn open(message: impl Into<String>) -> Self {
-        Error {
-            kind: ErrorKind::Open,
-            message: message.into(),
-            source: None,
-        }
+        Error { kind: ErrorKind::Open, message: message.into(), source: None }
     }
 
     /// A failed system call; `context` is qemu's wording of what was being
@@ -63,22 +51,14 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         let context = context.into();
         let message = format!("{context}: {}", strerror(&source));
-        Error {
-            kind: ErrorKind::Io,
-            message,
-            source: Some(source),
-        }
+        Error { kind: ErrorKind::Io, message, source: Some(source) }
     }
 
     /// The file system refused the size (`EFBIG`). The block layer prints
     /// qemu's `The image size is too large for file format '<fmt>'`.
     pub fn too_large(source: std::io::Error) -> Self {
         let message = strerror(&source);
-        Error {
-            kind: ErrorKind::TooLarge,
-            message,
-            source: Some(source),
-        }
+        Error { kind: ErrorKind::TooLarge, message, source: Some(source) }
     }
 
     /// What sort of failure this is.

@@ -55,9 +55,7 @@ pub trait Format: Sync {
 
     /// A consistency check of the image at `filename`.
     fn check(&self, _filename: &str) -> Result<CheckReport, Error> {
-        Err(Error::not_supported(
-            "This image format does not support checks",
-        ))
+        Err(Error::not_supported("This image format does not support checks"))
     }
 }
 

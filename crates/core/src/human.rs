@@ -39,11 +39,7 @@ pub fn size_to_str(val: u64) -> String {
     const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
     // frexp(val / (1000/1024)): the binary exponent of val * 1.024.
     let scaled = val as f64 / (1000.0 / 1024.0);
-    let exp = if scaled == 0.0 {
-        0
-    } else {
-        scaled.log2().floor() as i32 + 1
-    };
+    let exp = if scaled == 0.0 { 0 } else { scaled.log2().floor() as i32 + 1 };
     let i = ((exp - 1) / 10).clamp(0, 6) as usize;
     let div = (1u64 << (i * 10)) as f64;
     format!("{} {}B", format_g(val as f64 / div, 3), SUFFIXES[i])

@@ -21,18 +21,12 @@ pub struct QemuDialect {
 
 impl QemuDialect {
     /// The newest behaviour instar knows (qemu-img 10.0).
-    pub const NEWEST: QemuDialect = QemuDialect {
-        children: true,
-        vmdk_cid_in_human: true,
-    };
+    pub const NEWEST: QemuDialect = QemuDialect { children: true, vmdk_cid_in_human: true };
 
     /// The behaviour of qemu-img `major.minor.patch`.
     pub fn for_version(major: u64, _minor: u64, _patch: u64) -> QemuDialect {
         let modern = major >= 8;
-        QemuDialect {
-            children: modern,
-            vmdk_cid_in_human: modern,
-        }
+        QemuDialect { children: modern, vmdk_cid_in_human: modern }
     }
 }
 
@@ -136,9 +130,7 @@ impl ImageInfo {
         if let Some((ty, data)) = &self.format_specific {
             o.push(
                 "format-specific",
-                Json::object()
-                    .with("type", Json::from(ty.as_str()))
-                    .with("data", data.clone()),
+                Json::object().with("type", Json::from(ty.as_str())).with("data", data.clone()),
             );
         }
         if dialect.children {
@@ -170,12 +162,7 @@ impl ImageInfo {
             return;
         }
         for child in &self.children {
-            out.push_str(&format!(
-                "{:w$}Child node '{path}{}':\n",
-                "",
-                child.name,
-                w = level * 4
-            ));
+            out.push_str(&format!("{:w$}Child node '{path}{}':\n", "", child.name, w = level * 4));
             let child_path = format!("{path}{}/", child.name);
             child.info.dump_human(out, level + 1, &child_path, dialect);
         }

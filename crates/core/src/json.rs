@@ -169,10 +169,9 @@ fn qdict_order(fields: &[(String, Json)]) -> Vec<&(String, Json)> {
 /// [`qdict_order`]); empty for other values.
 pub fn qdict_entries(v: &Json) -> Vec<(&str, &Json)> {
     match v {
-        Json::Object(fields) => qdict_order(fields)
-            .into_iter()
-            .map(|(k, v)| (k.as_str(), v))
-            .collect(),
+        Json::Object(fields) => {
+            qdict_order(fields).into_iter().map(|(k, v)| (k.as_str(), v)).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -50,12 +50,7 @@ pub struct OptDesc {
 impl OptDesc {
     /// A description with no default.
     pub const fn new(name: &'static str, ty: OptType, help: &'static str) -> Self {
-        OptDesc {
-            name,
-            ty,
-            help,
-            default: None,
-        }
+        OptDesc { name, ty, help, default: None }
     }
 
     /// A description with a default printed when the option is unset.
@@ -65,12 +60,7 @@ impl OptDesc {
         help: &'static str,
         default: &'static str,
     ) -> Self {
-        OptDesc {
-            name,
-            ty,
-            help,
-            default: Some(default),
-        }
+        OptDesc { name, ty, help, default: Some(default) }
     }
 }
 
@@ -83,11 +73,7 @@ pub const FILE_PROTOCOL_OPTS: &[OptDesc] = &[
         OptType::Str,
         "Preallocation mode (allowed values: off, falloc, full)",
     ),
-    OptDesc::new(
-        "nocow",
-        OptType::Bool,
-        "Turn off copy-on-write (valid only on btrfs)",
-    ),
+    OptDesc::new("nocow", OptType::Bool, "Turn off copy-on-write (valid only on btrfs)"),
     OptDesc::new(
         "extent_size_hint",
         OptType::Size,
@@ -228,10 +214,7 @@ impl Options {
                 }
             }
         }
-        Options {
-            descs,
-            set: Vec::new(),
-        }
+        Options { descs, set: Vec::new() }
     }
 
     /// The descriptions, in declared order.
@@ -281,22 +264,14 @@ impl Options {
                 }
             },
         };
-        self.set.push(SetOpt {
-            name: name.to_string(),
-            text: text.to_string(),
-            value,
-        });
+        self.set.push(SetOpt { name: name.to_string(), text: text.to_string(), value });
         Ok(())
     }
 
     /// Sets a number (or size) option from a value, as qemu's
     /// `qemu_opt_set_number` does.
     pub fn set_number(&mut self, name: &str, n: u64) {
-        self.set.push(SetOpt {
-            name: name.to_string(),
-            text: n.to_string(),
-            value: Value::Num(n),
-        });
+        self.set.push(SetOpt { name: name.to_string(), text: n.to_string(), value: Value::Num(n) });
     }
 
     /// Parses a whole option list (qemu's `qemu_opts_do_parse`), stopping at
@@ -416,10 +391,7 @@ mod tests {
         let mut o = Options::new(&[DESCS]);
         let msg = |o: &mut Options, l: &str| o.parse(l).unwrap_err().to_string();
         assert_eq!(msg(&mut o, "foo=bar"), "Invalid parameter 'foo'");
-        assert_eq!(
-            msg(&mut o, "refcount_bits=x"),
-            "Parameter 'refcount_bits' expects a number"
-        );
+        assert_eq!(msg(&mut o, "refcount_bits=x"), "Parameter 'refcount_bits' expects a number");
         assert_eq!(
             msg(&mut o, "refcount_bits=99999999999999999999"),
             "Value '99999999999999999999' is too large for parameter 'refcount_bits'"
@@ -429,10 +401,7 @@ mod tests {
             "Parameter 'lazy_refcounts' expects 'on' or 'off'"
         );
         assert!(msg(&mut o, "cluster_size=64k,,x").starts_with("Parameter 'cluster_size' expects"));
-        assert_eq!(
-            msg(&mut o, "size=16E"),
-            "Value '16E' is out of range for parameter 'size'"
-        );
+        assert_eq!(msg(&mut o, "size=16E"), "Value '16E' is out of range for parameter 'size'");
     }
 
     #[test]

@@ -63,10 +63,7 @@ fn parse_uint(s: &[u8]) -> (Result<u64, SizeError>, usize) {
     let mut value: u64 = 0;
     let mut overflow = false;
     while i < s.len() && s[i].is_ascii_digit() {
-        match value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(s[i] - b'0')))
-        {
+        match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(s[i] - b'0'))) {
             Some(v) => value = v,
             None => overflow = true,
         }
@@ -107,11 +104,7 @@ fn parse_fraction(s: &[u8]) -> Option<(f64, usize)> {
     }
     let text = std::str::from_utf8(&s[num_start..i]).ok()?;
     let text = text.trim_start_matches('+');
-    let text = if text.ends_with('.') {
-        &text[..text.len() - 1]
-    } else {
-        text
-    };
+    let text = if text.ends_with('.') { &text[..text.len() - 1] } else { text };
     let value: f64 = text.parse().ok()?;
     Some((value, i))
 }
@@ -126,11 +119,7 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     match int_part {
         Err(SizeError::OutOfRange) => {
             // qemu stops here; text left after the digits makes it malformed.
-            return Err(if end < s.len() {
-                SizeError::Invalid
-            } else {
-                SizeError::OutOfRange
-            });
+            return Err(if end < s.len() { SizeError::Invalid } else { SizeError::OutOfRange });
         }
         Ok(0) if matches!(s.get(end), Some(b'x' | b'X')) => {
             // Hexadecimal: no fraction and no suffix allowed.
@@ -160,10 +149,8 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
                     // strtod would read 'e' as an exponent; qemu wants it as
                     // the exabyte suffix, so the number stops there.
                     let rest = &s[end..];
-                    let cut = rest
-                        .iter()
-                        .position(|&c| c == b'e' || c == b'E')
-                        .unwrap_or(rest.len());
+                    let cut =
+                        rest.iter().position(|&c| c == b'e' || c == b'E').unwrap_or(rest.len());
                     let (v, used) = parse_fraction(&rest[..cut]).ok_or(SizeError::Invalid)?;
                     (v, end + used)
                 };
@@ -172,11 +159,8 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
                 }
                 // 64.64 fixed point, as qemu computes it.
                 let scaled = frac * 18_446_744_073_709_551_616.0;
-                fraction_bits = if scaled >= 18_446_744_073_709_551_616.0 {
-                    u64::MAX
-                } else {
-                    scaled as u64
-                };
+                fraction_bits =
+                    if scaled >= 18_446_744_073_709_551_616.0 { u64::MAX } else { scaled as u64 };
                 if fraction_bits == 0 && frac != 0.0 {
                     fraction_bits = 1;
                 }

@@ -31,10 +31,7 @@ const ZERO_CHUNK: usize = 1 << 20;
 
 /// `Could not open '<file>': <strerror>`, the file protocol's open error.
 pub fn open_error(filename: &str, e: &std::io::Error) -> Error {
-    Error::open(format!(
-        "Could not open '{filename}': {}",
-        instar_core::error::strerror(e)
-    ))
+    Error::open(format!("Could not open '{filename}': {}", instar_core::error::strerror(e)))
 }
 
 impl Prealloc {
@@ -116,13 +113,8 @@ pub fn grow(file: &File, length: u64, prealloc: Prealloc) -> Result<(), Error> {
         Prealloc::Off => {
             file.set_len(length).map_err(resize_error)?;
             if length > 0 {
-                let n = if length < FIRST_BLOCK_MAX {
-                    SECTOR_SIZE
-                } else {
-                    FIRST_BLOCK_MAX
-                };
-                file.write_all_at(&vec![0u8; n as usize], 0)
-                    .map_err(resize_error)?;
+                let n = if length < FIRST_BLOCK_MAX { SECTOR_SIZE } else { FIRST_BLOCK_MAX };
+                file.write_all_at(&vec![0u8; n as usize], 0).map_err(resize_error)?;
             }
         }
         Prealloc::Falloc => {
@@ -139,8 +131,7 @@ pub fn grow(file: &File, length: u64, prealloc: Prealloc) -> Result<(), Error> {
         Prealloc::Full => {
             file.set_len(length).map_err(resize_error)?;
             write_zeros(file, 0, length)?;
-            file.sync_all()
-                .map_err(|e| Error::io("Could not flush file", e))?;
+            file.sync_all().map_err(|e| Error::io("Could not flush file", e))?;
         }
     }
     Ok(())
@@ -152,8 +143,7 @@ pub fn write_zeros(file: &File, start: u64, end: u64) -> Result<(), Error> {
     let mut pos = start;
     while pos < end {
         let n = (end - pos).min(ZERO_CHUNK as u64) as usize;
-        file.write_all_at(&zeros[..n], pos)
-            .map_err(|e| Error::io("Could not write zeros", e))?;
+        file.write_all_at(&zeros[..n], pos).map_err(|e| Error::io("Could not write zeros", e))?;
         pos += n as u64;
     }
     Ok(())
@@ -189,9 +179,7 @@ mod tests {
     #[test]
     fn refuses_bad_modes_with_qemu_text() {
         assert_eq!(
-            plan("size=1M,preallocation=metadata")
-                .unwrap_err()
-                .to_string(),
+            plan("size=1M,preallocation=metadata").unwrap_err().to_string(),
             "Unsupported preallocation mode: metadata"
         );
         assert_eq!(

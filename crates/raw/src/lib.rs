@@ -50,10 +50,7 @@ impl Format for Raw {
             actual_size: Some(allocated_size(&meta)),
             // qemu measures block devices in whole sectors.
             virtual_size: meta.len().div_ceil(512) * 512,
-            children: vec![ChildInfo {
-                name: "file".to_string(),
-                info: file,
-            }],
+            children: vec![ChildInfo { name: "file".to_string(), info: file }],
             ..ImageInfo::default()
         })
     }
