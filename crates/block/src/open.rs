@@ -31,9 +31,16 @@ fn select<'a>(
 ) -> Result<(&'static dyn Format, &'a str), Error> {
     let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
     // The file protocol opens the file before any format looks at it.
-    if let Err(e) = std::fs::File::open(path) {
-        let inner = format!("Could not open '{path}': {}", instar_core::error::strerror(&e));
-        return Err(could_not_open(filename, &inner));
+    match std::fs::File::open(path).and_then(|f| f.metadata()) {
+        Err(e) => {
+            let inner = format!("Could not open '{path}': {}", instar_core::error::strerror(&e));
+            return Err(could_not_open(filename, &inner));
+        }
+        Ok(meta) if !meta.is_file() => {
+            let inner = format!("'file' driver requires '{path}' to be a regular file");
+            return Err(could_not_open(filename, &inner));
+        }
+        Ok(_) => {}
     }
     let format = match fmt {
         Some(name) => find_format(name)
