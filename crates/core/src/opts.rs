@@ -194,11 +194,26 @@ pub fn split_option_list(list: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Whether an option list asks for help (`help` or `?` as an element).
+/// Whether an option list asks for help: an element that is exactly
+/// `help` or `?` (a value, as in `help=on`, makes it an ordinary option).
 pub fn has_help_option(list: &str) -> bool {
-    split_option_list(list)
-        .iter()
-        .any(|(name, value)| value == "on" && (name == "help" || name == "?"))
+    let mut element = String::new();
+    let mut chars = list.chars().peekable();
+    let mut elements = Vec::new();
+    while let Some(c) = chars.next() {
+        if c == ',' {
+            if chars.peek() == Some(&',') {
+                chars.next();
+                element.push(',');
+                continue;
+            }
+            elements.push(std::mem::take(&mut element));
+        } else {
+            element.push(c);
+        }
+    }
+    elements.push(element);
+    elements.iter().any(|e| e == "help" || e == "?")
 }
 
 impl Options {
@@ -415,6 +430,8 @@ mod tests {
         );
         assert!(has_help_option("size=1M,help"));
         assert!(has_help_option("?"));
+        assert!(!has_help_option("help=on"));
+        assert!(!has_help_option("a=help"));
         assert!(!is_valid_option_list(",a=b"));
         assert!(!is_valid_option_list("a=b,"));
         assert!(is_valid_option_list("a=b,,"));
