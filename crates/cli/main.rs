@@ -329,12 +329,8 @@ fn check(args: &[String]) -> CmdResult {
             Some("output") => output = parse_output("check", &value)?,
             Some("object") => return Err(unsupported("check", "--object")),
             Some("image-opts") => return Err(unsupported("check", "--image-opts")),
-            Some("cache") => {
-                if !CACHE_MODES.contains(&value.as_str()) {
-                    return Err(Failure::new(format!(
-                        "{PROG}: Invalid source cache option: {value}"
-                    )));
-                }
+            Some("cache") if !CACHE_MODES.contains(&value.as_str()) => {
+                return Err(Failure::new(format!("{PROG}: Invalid source cache option: {value}")));
             }
             Some("quiet") => quiet = true,
             _ => {}

@@ -147,7 +147,7 @@ pub fn is_valid_option_list(list: &str) -> bool {
         return false;
     }
     let trailing = list.len() - list.trim_end_matches(',').len();
-    trailing % 2 == 0
+    trailing.is_multiple_of(2)
 }
 
 /// Splits an option list into `(name, value)` pairs with qemu's escapes:

@@ -104,7 +104,7 @@ fn parse_fraction(s: &[u8]) -> Option<(f64, usize)> {
     }
     let text = std::str::from_utf8(&s[num_start..i]).ok()?;
     let text = text.trim_start_matches('+');
-    let text = if text.ends_with('.') { &text[..text.len() - 1] } else { text };
+    let text = text.strip_suffix('.').unwrap_or(text);
     let value: f64 = text.parse().ok()?;
     Some((value, i))
 }
@@ -165,10 +165,13 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
                     fraction_bits = 1;
                 }
                 end = f;
-            } else if let Err(e) = r {
-                return Err(e);
             }
-            value = r.unwrap_or(0);
+            value = match r {
+                Ok(v) => v,
+                // ".5k" has no integer part: the fraction is all there is.
+                Err(_) if looks_fractional => 0,
+                Err(e) => return Err(e),
+            };
         }
     }
     let mul = match s.get(end).and_then(|&c| suffix_multiplier(c)) {
