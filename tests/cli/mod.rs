@@ -109,6 +109,7 @@ fn assert_same(setup: &[&[&str]], args: &[&str]) {
 #[case::raw_falloc(&["create", "-o", "preallocation=falloc", "t.raw", "1M"])]
 #[case::raw_off(&["create", "-o", "preallocation=off", "t.raw", "1M"])]
 #[case::raw_bad_prealloc(&["create", "-o", "preallocation=bogus", "t.raw", "1M"])]
+#[case::protocol_option_order(&["create", "-o", "preallocation=off,nocow=on,extent_size_hint=0", "t.raw", "1M"])]
 #[case::raw_hints(&["create", "-o", "nocow=on,extent_size_hint=1M", "t.raw", "1M"])]
 #[case::raw_hint_too_large(&["create", "-o", "extent_size_hint=5T", "t.raw", "1M"])]
 #[case::raw_help(&["create", "-f", "raw", "-o", "help"])]

@@ -68,12 +68,12 @@ impl OptDesc {
 /// (`block/file-posix.c`), in qemu's order.
 pub const FILE_PROTOCOL_OPTS: &[OptDesc] = &[
     OptDesc::new("size", OptType::Size, "Virtual disk size"),
+    OptDesc::new("nocow", OptType::Bool, "Turn off copy-on-write (valid only on btrfs)"),
     OptDesc::new(
         "preallocation",
         OptType::Str,
         "Preallocation mode (allowed values: off, falloc, full)",
     ),
-    OptDesc::new("nocow", OptType::Bool, "Turn off copy-on-write (valid only on btrfs)"),
     OptDesc::new(
         "extent_size_hint",
         OptType::Size,

@@ -1,0 +1,245 @@
+//! Opening a VHD the way qemu's `vpc_open` does, with its checks in its
+//! order and its messages, and reading the file the way qemu's block layer
+//! reads a protocol node: the length counts in whole sectors and bytes past
+//! the end of the file read as zeros.
+
+use crate::bat::{self, UNALLOCATED};
+use crate::dynamic_header::{DynamicHeader, HEADER_SIZE};
+use crate::error::VpcError;
+use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
+use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// The largest offset qemu's block layer reads up to (`BDRV_MAX_LENGTH`:
+/// `INT64_MAX` aligned down to 1 GiB); reads beyond fail with `EIO`.
+pub const MAX_LENGTH: u64 = (i64::MAX as u64) & !((1 << 30) - 1);
+
+/// The largest single read qemu's block layer accepts
+/// (`BDRV_REQUEST_MAX_BYTES`).
+pub const MAX_REQUEST_BYTES: u64 = ((i32::MAX as u64) >> 9) << 9;
+
+/// The most BAT entries qemu allocates a table for (`INT_MAX / 4`).
+pub const MAX_TABLE_ENTRIES: u32 = (i32::MAX / 4) as u32;
+
+/// BAT bytes read at a time while scanning it, so that memory stays
+/// bounded whatever the header claims.
+const BAT_CHUNK: usize = 1 << 20;
+
+/// An image file read as qemu's file protocol presents it.
+#[derive(Debug)]
+pub struct ImageFile {
+    file: File,
+    len: u64,
+}
+
+impl ImageFile {
+    /// Opens `filename` for reading.
+    pub fn open(filename: &str) -> Result<ImageFile, VpcError> {
+        let file = File::open(filename).map_err(|e| VpcError::OpenFile(filename.to_string(), e))?;
+        let len = file.metadata().map_err(VpcError::Read)?.len();
+        Ok(ImageFile { file, len })
+    }
+
+    /// The file's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The length qemu sees: rounded up to whole sectors.
+    pub fn sector_len(&self) -> u64 {
+        self.len.div_ceil(SECTOR_SIZE) * SECTOR_SIZE
+    }
+
+    /// Fills `buf` from `offset`; bytes past the end of the file read as
+    /// zeros, and a range past [`MAX_LENGTH`] fails as qemu's does.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let n = buf.len() as u64;
+        if offset > MAX_LENGTH || n > MAX_LENGTH - offset {
+            return Err(io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error()));
+        }
+        let in_file = self.len.saturating_sub(offset).min(n) as usize;
+        self.file.read_exact_at(&mut buf[..in_file], offset)?;
+        buf[in_file..].fill(0);
+        Ok(())
+    }
+
+    /// A 512-byte footer at `offset`.
+    pub fn read_footer(&self, offset: u64) -> io::Result<[u8; FOOTER_SIZE]> {
+        let mut raw = [0u8; FOOTER_SIZE];
+        self.read_at(offset, &mut raw)?;
+        Ok(raw)
+    }
+
+    /// Calls `f(index, entry)` for each of the `entries` BAT entries at
+    /// `table_offset`, reading the table a chunk at a time. Entries wholly
+    /// past the end of the file are not visited (they read as 0); their
+    /// number is returned.
+    pub fn scan_bat(
+        &self,
+        table_offset: u64,
+        entries: u64,
+        mut f: impl FnMut(u64, u32),
+    ) -> io::Result<u64> {
+        let in_file = if table_offset >= self.len {
+            0
+        } else {
+            entries.min((self.len - table_offset).div_ceil(bat::ENTRY_SIZE))
+        };
+        let mut buf = vec![0u8; BAT_CHUNK];
+        let per_chunk = (BAT_CHUNK as u64) / bat::ENTRY_SIZE;
+        let mut index = 0;
+        while index < in_file {
+            let count = per_chunk.min(in_file - index);
+            let bytes = &mut buf[..(count * bat::ENTRY_SIZE) as usize];
+            self.read_at(table_offset + index * bat::ENTRY_SIZE, bytes)?;
+            for i in 0..count {
+                f(index + i, bat::entry(bytes, i as usize));
+            }
+            index += count;
+        }
+        Ok(entries - in_file)
+    }
+}
+
+/// Where a disk's data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// Flat before the footer at the end of the file.
+    Fixed,
+    /// In blocks located by the BAT.
+    Dynamic {
+        /// The dynamic disk header.
+        header: DynamicHeader,
+        /// Where the header is.
+        header_offset: u64,
+        /// Where the next block would be allocated (qemu's
+        /// `free_data_block_offset`).
+        free_data_block_offset: u64,
+    },
+}
+
+/// A VHD opened as qemu opens it.
+#[derive(Debug, Clone)]
+pub struct VpcImage {
+    /// The footer qemu uses: the one at offset 0 if it has the cookie,
+    /// else the one at the end.
+    pub footer: Footer,
+    /// Where that footer is.
+    pub footer_offset: u64,
+    /// Where the data lives.
+    pub layout: Layout,
+    /// The disk's sectors.
+    pub total_sectors: u64,
+}
+
+impl VpcImage {
+    /// Opens `file` with qemu's checks, in qemu's order.
+    pub fn open(file: &ImageFile) -> Result<VpcImage, VpcError> {
+        let mut footer_offset = 0;
+        let mut raw = file.read_footer(0).map_err(VpcError::ReadFooter)?;
+        let mut dynamic = true;
+        if !footer::has_cookie(&raw) {
+            // A fixed disk has its only footer at the end.
+            let len = file.sector_len();
+            if len < FOOTER_SIZE as u64 {
+                return Err(VpcError::FileTooSmall);
+            }
+            footer_offset = len - FOOTER_SIZE as u64;
+            raw = file.read_footer(footer_offset).map_err(VpcError::Read)?;
+            let f = Footer::from_bytes(&raw);
+            if !f.has_valid_cookie() || f.disk_type() != Some(DiskType::Fixed) {
+                return Err(VpcError::NotVpc);
+            }
+            dynamic = false;
+        }
+        let footer = Footer::from_bytes(&raw);
+        if footer::computed_checksum(&raw) != footer.checksum {
+            return Err(VpcError::FooterChecksum);
+        }
+        let total_sectors = footer.total_sectors();
+        if total_sectors > MAX_SECTORS {
+            return Err(VpcError::OpenTooLarge);
+        }
+        let layout =
+            if dynamic { open_dynamic(file, &footer, total_sectors)? } else { Layout::Fixed };
+        Ok(VpcImage { footer, footer_offset, layout, total_sectors })
+    }
+
+    /// The guest-visible size in bytes.
+    pub fn virtual_size(&self) -> u64 {
+        self.total_sectors * SECTOR_SIZE
+    }
+
+    /// The cluster size qemu reports: the block size, unless the footer
+    /// says the disk is fixed (qemu asks the footer, not the layout).
+    pub fn cluster_size(&self) -> Option<u64> {
+        match &self.layout {
+            Layout::Dynamic { header, .. } if self.footer.disk_type() != Some(DiskType::Fixed) => {
+                Some(u64::from(header.block_size))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The dynamic part of `vpc_open`: the header, the BAT's bounds, and where
+/// the allocated blocks end.
+fn open_dynamic(file: &ImageFile, footer: &Footer, total_sectors: u64) -> Result<Layout, VpcError> {
+    let header_offset = footer.data_offset;
+    let mut raw = [0u8; HEADER_SIZE];
+    file.read_at(header_offset, &mut raw).map_err(|_| VpcError::ReadHeader)?;
+    let header = DynamicHeader::from_bytes(&raw);
+    if !header.has_valid_cookie() {
+        return Err(VpcError::HeaderCookie);
+    }
+    if !header.has_valid_block_size() {
+        return Err(VpcError::BlockSize(header.block_size));
+    }
+    let block_size = u64::from(header.block_size);
+    if total_sectors * SECTOR_SIZE / block_size > u64::from(u32::MAX) {
+        return Err(VpcError::TooManyBlocks);
+    }
+    // qemu holds the entry count in a C int: a count past INT_MAX turns
+    // negative, and its product with the block size wraps as unsigned.
+    let signed_entries = header.max_table_entries as i32;
+    let covered = (i64::from(signed_entries) as u64).wrapping_mul(block_size);
+    if covered < total_sectors * SECTOR_SIZE {
+        return Err(VpcError::PageTableTooSmall);
+    }
+    if header.max_table_entries > MAX_TABLE_ENTRIES {
+        return Err(VpcError::PageTableTooLarge(signed_entries));
+    }
+    let entries = u64::from(header.max_table_entries);
+    let table_bytes = entries * bat::ENTRY_SIZE;
+    let table_offset = header.table_offset;
+    if table_offset > MAX_LENGTH
+        || table_bytes > MAX_LENGTH - table_offset
+        || table_bytes > MAX_REQUEST_BYTES
+    {
+        return Err(VpcError::ReadPagetable);
+    }
+    let block_span = bat::bitmap_bytes(header.block_size) + block_size;
+    let mut free = (table_offset + table_bytes).div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
+    let past_end = file
+        .scan_bat(table_offset, entries, |_, entry| {
+            if entry != UNALLOCATED {
+                free = free.max(u64::from(entry) * SECTOR_SIZE + block_span);
+            }
+        })
+        .map_err(|_| VpcError::ReadPagetable)?;
+    if past_end > 0 {
+        // Entries past the end of the file read as 0: a block at sector 0.
+        free = free.max(block_span);
+    }
+    if free > file.sector_len() {
+        return Err(VpcError::Truncated);
+    }
+    Ok(Layout::Dynamic { header, header_offset, free_data_block_offset: free })
+}
