@@ -26,6 +26,12 @@ const MAX_IMAGE_SIZE: u64 = i64::MAX as u64;
 /// qemu-img's exit code when a format has no check.
 const EXIT_CHECK_NOT_SUPPORTED: u8 = 63;
 
+/// The program as invoked (`argv[0]`), which qemu-img's usage errors name
+/// (getopt's messages and the `Try '... --help'` hint).
+fn argv0() -> String {
+    std::env::args().next().unwrap_or_else(|| PROG.to_string())
+}
+
 /// A command's failure: the text for stderr (without trailing newline) and
 /// the exit code.
 struct Failure {
@@ -41,7 +47,8 @@ impl Failure {
     /// A usage error: the message plus the hint to read the command's help.
     fn usage(cmd: &str, message: impl Into<String>) -> Self {
         let try_cmd = if cmd.is_empty() { String::new() } else { format!(" {cmd}") };
-        Failure::new(format!("{}\nTry '{PROG}{try_cmd} --help' for more info", message.into()))
+        // Like qemu-img, the hint names the program as it was invoked.
+        Failure::new(format!("{}\nTry '{}{try_cmd} --help' for more info", message.into(), argv0()))
     }
 }
 
@@ -115,7 +122,7 @@ const CREATE_SPECS: &[Spec] = &[
 ];
 
 fn create(args: &[String]) -> CmdResult {
-    let prog = format!("{PROG} create");
+    let prog = format!("{} create", argv0());
     let parsed = parse(&prog, args, CREATE_SPECS).map_err(|m| Failure::usage("create", m))?;
     let mut a = CreateArgs { fmt: "raw".to_string(), ..CreateArgs::default() };
     let mut quiet = false;
@@ -255,7 +262,7 @@ const INFO_SPECS: &[Spec] = &[
 ];
 
 fn info(args: &[String]) -> CmdResult {
-    let prog = format!("{PROG} info");
+    let prog = format!("{} info", argv0());
     let parsed = parse(&prog, args, INFO_SPECS).map_err(|m| Failure::usage("info", m))?;
     let mut fmt = None;
     let mut output = Output::Human;
@@ -304,7 +311,7 @@ const CHECK_SPECS: &[Spec] = &[
 const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
 
 fn check(args: &[String]) -> CmdResult {
-    let prog = format!("{PROG} check");
+    let prog = format!("{} check", argv0());
     let parsed = parse(&prog, args, CHECK_SPECS).map_err(|m| Failure::usage("check", m))?;
     let mut fmt = None;
     let mut output = Output::Human;

@@ -38,9 +38,14 @@ fn run(program: &str, setup: &[&[&str]], args: &[&str]) -> Outcome {
         .map(|p| (name_of(&p), std::fs::read(&p).unwrap()))
         .collect();
     files.sort();
+    // Usage errors name the program as invoked (argv[0]); everything else
+    // names it by its short name.
+    let name = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes).replace(program, "instar").replace("qemu-img", "instar")
+    };
     Outcome {
-        stdout: String::from_utf8_lossy(&out.stdout).replace("qemu-img", "instar"),
-        stderr: String::from_utf8_lossy(&out.stderr).replace("qemu-img", "instar"),
+        stdout: name(&out.stdout),
+        stderr: name(&out.stderr),
         code: out.status.code(),
         files,
     }

@@ -1,0 +1,287 @@
+//! The metadata log: a circular buffer of 4 KiB sectors after the header
+//! section. New images have an empty log (a zero `LogGuid` in the header).
+//! A reader must replay a log that holds a valid sequence of entries
+//! before it may trust the file; instar opens images read-only, as
+//! `qemu-img info` and `check` do, so it only has to find out whether such
+//! a sequence exists (qemu's `vhdx_log_search`), and refuses the image if
+//! it does, as qemu does.
+
+use crate::error::OpenError;
+use crate::guid::Guid;
+use crate::header::{checksum, le32, le64, Header, CHECKSUM_OFFSET};
+use crate::open::ImageFile;
+
+/// Log sectors are 4 KiB.
+pub const LOG_SECTOR_SIZE: u32 = 4096;
+
+/// The log's offset and length must be multiples of 1 MiB.
+pub const LOG_MIN_SIZE: u64 = 1024 * 1024;
+
+/// `loge` in ASCII: a log entry header.
+pub const LOG_SIGNATURE: u32 = u32::from_le_bytes(*b"loge");
+/// `desc`: a data descriptor.
+pub const LOG_DESC_SIGNATURE: u32 = u32::from_le_bytes(*b"desc");
+/// `zero`: a zero descriptor.
+pub const LOG_ZERO_SIGNATURE: u32 = u32::from_le_bytes(*b"zero");
+
+/// Bytes of a log entry header, and of a descriptor.
+pub const LOG_HDR_SIZE: usize = 64;
+/// See [`LOG_HDR_SIZE`].
+pub const LOG_DESC_SIZE: usize = 32;
+
+/// A log entry header, the fields qemu validates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogEntryHeader {
+    /// `loge`.
+    pub signature: u32,
+    /// CRC-32C of the whole entry.
+    pub checksum: u32,
+    /// Entry length in bytes, a multiple of 4 KiB.
+    pub entry_length: u32,
+    /// Sequence number, never 0.
+    pub sequence_number: u64,
+    /// Descriptors in the entry.
+    pub descriptor_count: u32,
+    /// Must equal the header's `LogGuid`.
+    pub log_guid: Guid,
+}
+
+impl LogEntryHeader {
+    /// Reads a header from its 64 bytes.
+    pub fn from_bytes(b: &[u8]) -> LogEntryHeader {
+        LogEntryHeader {
+            signature: le32(b, 0),
+            checksum: le32(b, 4),
+            entry_length: le32(b, 8),
+            sequence_number: le64(b, 16),
+            descriptor_count: le32(b, 24),
+            log_guid: Guid::from_bytes(&b[32..]),
+        }
+    }
+}
+
+/// A read position in the circular log (qemu's `VHDXLogEntries`).
+#[derive(Debug, Clone, Copy)]
+struct LogCursor {
+    offset: u64,
+    length: u64,
+    read: u32,
+    write: u32,
+}
+
+impl LogCursor {
+    /// The next sector index, wrapping at the end of the log.
+    fn inc(&self, idx: u32) -> u32 {
+        let next = u64::from(idx) + u64::from(LOG_SECTOR_SIZE);
+        if next >= self.length {
+            0
+        } else {
+            next as u32
+        }
+    }
+
+    /// qemu's `vhdx_log_peek_hdr`: the entry header at the read position.
+    fn peek_hdr(&self, file: &ImageFile) -> Result<LogEntryHeader, OpenError> {
+        if !self.read.is_multiple_of(LOG_SECTOR_SIZE) {
+            return Err(OpenError::Errno(rustix::io::Errno::FAULT));
+        }
+        let mut read = self.read;
+        if u64::from(read) + LOG_HDR_SIZE as u64 > self.length {
+            read = 0;
+        }
+        if read == self.write {
+            return Err(OpenError::Invalid);
+        }
+        let mut b = [0u8; LOG_HDR_SIZE];
+        file.read_at(self.offset.wrapping_add(u64::from(read)), &mut b)?;
+        Ok(LogEntryHeader::from_bytes(&b))
+    }
+
+    /// qemu's `vhdx_log_read_sectors` for one sector: reads it and moves
+    /// on, unless the log is empty at this point.
+    fn read_sector(&mut self, file: &ImageFile, buf: &mut [u8]) -> Result<bool, OpenError> {
+        if self.read == self.write {
+            return Ok(false);
+        }
+        file.read_at(self.offset.wrapping_add(u64::from(self.read)), buf)?;
+        self.read = self.inc(self.read);
+        Ok(true)
+    }
+}
+
+/// qemu's `vhdx_log_hdr_is_valid`.
+fn hdr_is_valid(log: &LogCursor, hdr: &LogEntryHeader, log_guid: &Guid) -> bool {
+    hdr.signature == LOG_SIGNATURE
+        && log.length >= u64::from(hdr.entry_length)
+        && hdr.entry_length.is_multiple_of(LOG_SECTOR_SIZE)
+        && hdr.sequence_number != 0
+        && hdr.log_guid == *log_guid
+        && u64::from(hdr.descriptor_count) * LOG_DESC_SIZE as u64 <= u64::from(hdr.entry_length)
+}
+
+/// qemu's `vhdx_compute_desc_sectors`: sectors holding the header and the
+/// descriptors (in 32-bit arithmetic, as qemu's).
+fn desc_sectors(desc_count: u32) -> u32 {
+    let n = desc_count.wrapping_add(2);
+    n / 128 + u32::from(!n.is_multiple_of(128))
+}
+
+/// qemu's `vhdx_log_desc_is_valid`, on a descriptor's 32 bytes.
+fn desc_is_valid(d: &[u8], hdr: &LogEntryHeader) -> bool {
+    let signature = le32(d, 0);
+    let length = le64(d, 8);
+    let file_offset = le64(d, 16);
+    let sequence = le64(d, 24);
+    if sequence != hdr.sequence_number || !file_offset.is_multiple_of(u64::from(LOG_SECTOR_SIZE)) {
+        return false;
+    }
+    if signature == LOG_ZERO_SIGNATURE {
+        length.is_multiple_of(u64::from(LOG_SECTOR_SIZE))
+    } else {
+        signature == LOG_DESC_SIGNATURE
+    }
+}
+
+/// qemu's `vhdx_validate_log_entry`: whether a valid entry starts at the
+/// cursor (continuing sequence `seq` when it is not 0). Moves the cursor
+/// past what it read, exactly as qemu moves it.
+fn validate_entry(
+    file: &ImageFile,
+    log: &mut LogCursor,
+    seq: u64,
+    log_guid: &Guid,
+) -> Result<Option<LogEntryHeader>, OpenError> {
+    let hdr = log.peek_hdr(file)?;
+    if !hdr_is_valid(log, &hdr, log_guid) || (seq > 0 && hdr.sequence_number != seq + 1) {
+        log.read = log.inc(log.read);
+        return Ok(None);
+    }
+    let n_desc = desc_sectors(hdr.descriptor_count);
+    let total_sectors = hdr.entry_length / LOG_SECTOR_SIZE;
+
+    // vhdx_log_read_desc: peek and validate again, then read the
+    // descriptor sectors, checking every descriptor. The checksum runs
+    // over them with the entry's checksum field taken as zero.
+    let hdr = log.peek_hdr(file)?;
+    if !hdr_is_valid(log, &hdr, log_guid) {
+        return Err(OpenError::Invalid);
+    }
+    let mut sector = vec![0u8; LOG_SECTOR_SIZE as usize];
+    let mut crc: Option<u32> = None;
+    let mut stored_checksum = 0;
+    let mut remaining_desc = u64::from(hdr.descriptor_count);
+    for s in 0..n_desc {
+        if !log.read_sector(file, &mut sector)? {
+            return Err(OpenError::Invalid);
+        }
+        let first = if s == 0 {
+            stored_checksum = le32(&sector, CHECKSUM_OFFSET);
+            // The checksum of the first sector treats its field as zero.
+            let c = checksum(&sector, CHECKSUM_OFFSET);
+            crc = Some(c);
+            LOG_HDR_SIZE
+        } else {
+            crc = Some(crc32c::crc32c_append(crc.unwrap_or(0), &sector));
+            0
+        };
+        let mut at = first;
+        while remaining_desc > 0 && at + LOG_DESC_SIZE <= sector.len() {
+            if !desc_is_valid(&sector[at..at + LOG_DESC_SIZE], &hdr) {
+                return Err(OpenError::Invalid);
+            }
+            remaining_desc -= 1;
+            at += LOG_DESC_SIZE;
+        }
+    }
+    let mut crc = crc.unwrap_or(0);
+    if total_sectors > n_desc {
+        for _ in 0..total_sectors - n_desc {
+            if !log.read_sector(file, &mut sector)? {
+                return Ok(None);
+            }
+            crc = crc32c::crc32c_append(crc, &sector);
+        }
+    }
+    if crc != stored_checksum {
+        return Ok(None);
+    }
+    Ok(Some(hdr))
+}
+
+/// Whether the log described by `header` holds a valid sequence of
+/// entries that would have to be replayed (qemu's `vhdx_parse_log` up to
+/// the point where a read-only open refuses the image). Errors are the
+/// ones qemu fails the open with.
+pub fn needs_replay(file: &ImageFile, header: &Header) -> Result<bool, OpenError> {
+    let offset = header.log_offset;
+    if offset < LOG_MIN_SIZE || !offset.is_multiple_of(LOG_MIN_SIZE) {
+        return Err(OpenError::Invalid);
+    }
+    if header.log_version != 0 {
+        return Err(OpenError::Invalid);
+    }
+    if header.log_guid == Guid::ZERO || header.log_length == 0 {
+        return Ok(false);
+    }
+    if !u64::from(header.log_length).is_multiple_of(LOG_MIN_SIZE) {
+        return Err(OpenError::Invalid);
+    }
+    // vhdx_log_search: walk the whole buffer, taken as full, from 0.
+    let length = u64::from(header.log_length);
+    let mut log = LogCursor { offset, length, read: 0, write: header.log_length };
+    let mut found = false;
+    loop {
+        let tail = log.read;
+        if validate_entry(file, &mut log, 0, &header.log_guid)?.is_some() {
+            // qemu follows the sequence from the entry just found, then
+            // scans on for a better candidate; any valid sequence at all
+            // means a replay, but the scan must run to its end because a
+            // malformed entry further on fails the open instead.
+            found = true;
+            let mut seq = 0;
+            while let Some(h) = validate_entry(file, &mut log, seq, &header.log_guid)? {
+                seq = h.sequence_number;
+            }
+        }
+        if log.read < tail {
+            return Ok(found);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_sectors_count_the_header() {
+        assert_eq!(desc_sectors(0), 1);
+        assert_eq!(desc_sectors(126), 1);
+        assert_eq!(desc_sectors(127), 2);
+        assert_eq!(desc_sectors(254), 2);
+    }
+
+    #[test]
+    fn descriptors_are_checked_as_qemu_checks_them() {
+        let hdr = LogEntryHeader {
+            signature: LOG_SIGNATURE,
+            checksum: 0,
+            entry_length: 8192,
+            sequence_number: 5,
+            descriptor_count: 1,
+            log_guid: Guid([1; 16]),
+        };
+        let mut d = [0u8; 32];
+        d[0..4].copy_from_slice(b"zero");
+        d[8..16].copy_from_slice(&4096u64.to_le_bytes()); // ZeroLength
+        d[16..24].copy_from_slice(&8192u64.to_le_bytes()); // FileOffset
+        d[24..32].copy_from_slice(&5u64.to_le_bytes()); // SequenceNumber
+        assert!(desc_is_valid(&d, &hdr));
+        d[8] = 1;
+        assert!(!desc_is_valid(&d, &hdr));
+        d[0..4].copy_from_slice(b"desc");
+        assert!(desc_is_valid(&d, &hdr));
+        d[24] = 6;
+        assert!(!desc_is_valid(&d, &hdr));
+    }
+}

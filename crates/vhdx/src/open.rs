@@ -1,0 +1,355 @@
+//! Opening an existing image read-only, with every check qemu's
+//! `vhdx_open` makes (headers, log, region table, metadata, BAT), in
+//! qemu's order so that a damaged image fails with qemu's message.
+
+use crate::bat::{self, BatChecker, BatGeometry, Region, BAT_ENTRY_SIZE};
+use crate::error::OpenError;
+use crate::file_identifier::FILE_SIGNATURE;
+use crate::guid;
+use crate::header::{choose_current, Header, HEADER1_OFFSET, HEADER2_OFFSET, HEADER_SIZE};
+use crate::log;
+use crate::metadata::{
+    self, MetadataEntry, MetadataTableHeader, METADATA_ENTRY_LEN, METADATA_TABLE_SIZE,
+    META_FLAGS_IS_REQUIRED, PARAMS_HAS_PARENT,
+};
+use crate::region_table::{
+    self, RegionEntry, RegionTableHeader, MAX_ENTRIES, REGION_ENTRY_REQUIRED, REGION_SIGNATURE,
+    REGION_TABLE_OFFSET, REGION_TABLE_SIZE,
+};
+use rustix::io::Errno;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+/// The furthest byte qemu's block layer addresses (`BDRV_MAX_LENGTH`:
+/// `INT64_MAX` aligned down to 1 GiB); requests beyond it fail with EIO.
+const MAX_LENGTH: u64 = (i64::MAX as u64) & !((1 << 30) - 1);
+
+/// The largest single read qemu's block layer accepts
+/// (`BDRV_REQUEST_MAX_BYTES`: `INT_MAX` aligned down to a sector).
+const REQUEST_MAX_BYTES: u64 = (i32::MAX as u64) & !511;
+
+/// BAT entries read per chunk while walking the table.
+const BAT_CHUNK_ENTRIES: u64 = 64 * 1024;
+
+/// The image file, read the way qemu's file protocol reads it: bytes past
+/// the end of the file read as zeros.
+#[derive(Debug)]
+pub struct ImageFile {
+    file: File,
+    len: u64,
+}
+
+impl ImageFile {
+    /// Opens `path` read-only.
+    pub fn open(path: &str) -> std::io::Result<ImageFile> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(ImageFile { file, len })
+    }
+
+    /// The file length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The length as qemu's block layer reports it: whole sectors.
+    pub fn sector_len(&self) -> u64 {
+        self.len.div_ceil(512) * 512
+    }
+
+    /// The request checks of qemu's block layer (`bdrv_check_request32`).
+    pub fn check_request(offset: u64, bytes: u64) -> Result<(), OpenError> {
+        if offset > i64::MAX as u64 || bytes > REQUEST_MAX_BYTES || offset > MAX_LENGTH - bytes {
+            return Err(OpenError::Errno(Errno::IO));
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` from `offset`; what lies past the end reads as zeros.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), OpenError> {
+        ImageFile::check_request(offset, buf.len() as u64)?;
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            if at >= self.len {
+                break;
+            }
+            match self.file.read_at(&mut buf[done..], at) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(OpenError::Io(e)),
+            }
+        }
+        buf[done..].fill(0);
+        Ok(())
+    }
+}
+
+/// Whether the open is for `check`, which skips the BAT checks of a
+/// normal open (qemu's `BDRV_O_CHECK`) because the check makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `info` and everything else: a bad BAT entry fails the open.
+    Normal,
+    /// `check`: the BAT is checked by the check itself.
+    Check,
+}
+
+/// A failed open: qemu's `error_report` lines printed before the failure
+/// (without the program name), and the failure.
+#[derive(Debug)]
+pub struct OpenFailure {
+    /// Lines printed on stderr before the error.
+    pub notes: Vec<String>,
+    /// The failure.
+    pub error: OpenError,
+}
+
+impl From<OpenError> for OpenFailure {
+    fn from(error: OpenError) -> Self {
+        OpenFailure { notes: Vec::new(), error }
+    }
+}
+
+/// An image that opened: what `info` and `check` need.
+#[derive(Debug)]
+pub struct Image {
+    /// The file.
+    pub file: ImageFile,
+    /// The current header.
+    pub header: Header,
+    /// Regions payload blocks must not overlap, in registration order
+    /// (the log, then the region table's entries).
+    pub regions: Vec<Region>,
+    /// The BAT's region.
+    pub bat_region: RegionEntry,
+    /// The payload block size.
+    pub block_size: u32,
+    /// The logical sector size (512 or 4096).
+    pub logical_sector_size: u32,
+    /// The virtual disk size as stored.
+    pub virtual_disk_size: u64,
+    /// The BAT's shape.
+    pub geometry: BatGeometry,
+}
+
+impl Image {
+    /// The guest-visible size as qemu computes it: the stored size in
+    /// logical sectors, counted as 512-byte sectors.
+    pub fn disk_bytes(&self) -> u64 {
+        let bits = self.logical_sector_size.trailing_zeros();
+        (self.virtual_disk_size >> bits).wrapping_mul(512)
+    }
+
+    /// Walks the BAT entries with qemu's checks; with `stop_at_first`, as
+    /// a normal open does, stops at the first problem.
+    pub fn check_bat(&self, stop_at_first: bool) -> Result<BatChecker<'_>, OpenError> {
+        let mut checker = BatChecker::new(
+            self.block_size,
+            self.geometry.chunk_ratio,
+            self.disk_bytes(),
+            self.file.sector_len(),
+            &self.regions,
+        );
+        let start = self.bat_region.file_offset;
+        let entries = u64::from(self.geometry.entries);
+        // Entries past the end of the file read as zero, which no check
+        // looks at: only the part inside the file needs reading.
+        let in_file = self.file.len().saturating_sub(start).div_ceil(BAT_ENTRY_SIZE);
+        let total = entries.min(in_file);
+        let mut buf = vec![0u8; (BAT_CHUNK_ENTRIES.min(total.max(1)) * BAT_ENTRY_SIZE) as usize];
+        let mut i = 0;
+        while i < total {
+            let n = BAT_CHUNK_ENTRIES.min(total - i);
+            let chunk = &mut buf[..(n * BAT_ENTRY_SIZE) as usize];
+            self.file.read_at(start + i * BAT_ENTRY_SIZE, chunk)?;
+            for (k, e) in chunk.chunks_exact(BAT_ENTRY_SIZE as usize).enumerate() {
+                let entry = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+                if !checker.visit(i + k as u64, entry, stop_at_first) {
+                    return Ok(checker);
+                }
+            }
+            i += n;
+        }
+        Ok(checker)
+    }
+}
+
+/// qemu's `vhdx_open` up to the point where the image is usable.
+pub fn open(path: &str, mode: OpenMode) -> Result<Image, OpenFailure> {
+    let file = ImageFile::open(path).map_err(OpenError::Io)?;
+
+    let mut signature = [0u8; 8];
+    file.read_at(0, &mut signature)?;
+    if &signature != FILE_SIGNATURE {
+        return Err(OpenError::Invalid.into());
+    }
+
+    let mut h1 = vec![0u8; HEADER_SIZE];
+    let mut h2 = vec![0u8; HEADER_SIZE];
+    file.read_at(HEADER1_OFFSET, &mut h1)?;
+    file.read_at(HEADER2_OFFSET, &mut h2)?;
+    let (_, header) = choose_current(&h1, &h2).ok_or(OpenError::NoValidHeader)?;
+    let mut regions = vec![Region::new(header.log_offset, u64::from(header.log_length))];
+
+    if log::needs_replay(&file, &header)? {
+        return Err(OpenError::NeedsReplay.into());
+    }
+
+    let (bat_region, md_region) = open_region_table(&file, &mut regions)?;
+    let md = parse_metadata(&file, &md_region)?;
+
+    let geometry = BatGeometry::new(md.virtual_disk_size, md.block_size, md.logical_sector_size);
+    if u64::from(geometry.entries) > u64::from(bat_region.length) / BAT_ENTRY_SIZE {
+        return Err(OpenError::Invalid.into());
+    }
+    // qemu reads the whole BAT region in one request.
+    ImageFile::check_request(bat_region.file_offset, u64::from(bat_region.length))?;
+
+    let image = Image {
+        file,
+        header,
+        regions,
+        bat_region,
+        block_size: md.block_size,
+        logical_sector_size: md.logical_sector_size,
+        virtual_disk_size: md.virtual_disk_size,
+        geometry,
+    };
+    if mode == OpenMode::Normal {
+        let checker = image.check_bat(true)?;
+        if checker.errors > 0 {
+            return Err(OpenFailure { notes: checker.messages, error: OpenError::Invalid });
+        }
+    }
+    Ok(image)
+}
+
+/// qemu's `vhdx_open_region_tables`: the BAT and metadata regions, each
+/// registered against overlap with what came before.
+fn open_region_table(
+    file: &ImageFile,
+    regions: &mut Vec<Region>,
+) -> Result<(RegionEntry, RegionEntry), OpenFailure> {
+    let mut block = vec![0u8; REGION_TABLE_SIZE];
+    file.read_at(REGION_TABLE_OFFSET, &mut block)?;
+    if !crate::header::checksum_is_valid(&block, crate::header::CHECKSUM_OFFSET) {
+        return Err(OpenError::Invalid.into());
+    }
+    let th = RegionTableHeader::from_bytes(&block);
+    if th.signature != REGION_SIGNATURE || th.entry_count > MAX_ENTRIES {
+        return Err(OpenError::Invalid.into());
+    }
+    let mut bat = None;
+    let mut md = None;
+    for i in 0..th.entry_count as usize {
+        let e = region_table::entry(&block, i);
+        if let Some(note) = bat::region_overlap(regions, e.file_offset, u64::from(e.length)) {
+            return Err(OpenFailure { notes: vec![note], error: OpenError::Invalid });
+        }
+        regions.push(Region::new(e.file_offset, u64::from(e.length)));
+        if e.guid == guid::BAT_REGION {
+            if bat.replace(e).is_some() {
+                return Err(OpenError::Invalid.into());
+            }
+        } else if e.guid == guid::METADATA_REGION {
+            if md.replace(e).is_some() {
+                return Err(OpenError::Invalid.into());
+            }
+        } else if e.data_bits & REGION_ENTRY_REQUIRED != 0 {
+            return Err(OpenError::NotSupported.into());
+        }
+    }
+    match (bat, md) {
+        (Some(b), Some(m)) => Ok((b, m)),
+        _ => Err(OpenError::Invalid.into()),
+    }
+}
+
+/// What the metadata items say.
+#[derive(Debug, Clone, Copy)]
+struct ParsedMetadata {
+    block_size: u32,
+    virtual_disk_size: u64,
+    logical_sector_size: u32,
+}
+
+/// The five required items, and the parent locator qemu cannot use.
+const KNOWN_ITEMS: [guid::Guid; 6] = [
+    guid::FILE_PARAMETERS,
+    guid::VIRTUAL_DISK_SIZE,
+    guid::PAGE_83_DATA,
+    guid::LOGICAL_SECTOR_SIZE,
+    guid::PHYSICAL_SECTOR_SIZE,
+    guid::PARENT_LOCATOR,
+];
+
+/// qemu's `vhdx_parse_metadata`.
+fn parse_metadata(file: &ImageFile, region: &RegionEntry) -> Result<ParsedMetadata, OpenError> {
+    let mut table = vec![0u8; METADATA_TABLE_SIZE];
+    file.read_at(region.file_offset, &mut table)?;
+    let th = MetadataTableHeader::from_bytes(&table);
+    if !th.signature_ok {
+        return Err(OpenError::Invalid);
+    }
+    let count = usize::from(th.entry_count);
+    if count * METADATA_ENTRY_LEN > METADATA_TABLE_SIZE - METADATA_ENTRY_LEN {
+        return Err(OpenError::Invalid);
+    }
+    let mut found: [Option<MetadataEntry>; 6] = [None; 6];
+    for i in 0..count {
+        let e = MetadataEntry::from_bytes(&table[METADATA_ENTRY_LEN * (i + 1)..]);
+        let known = KNOWN_ITEMS.iter().position(|g| *g == e.item_id);
+        match known {
+            // Each item may appear once.
+            Some(k) if found[k].replace(e).is_some() => return Err(OpenError::Invalid),
+            Some(_) => {}
+            None if e.data_bits & META_FLAGS_IS_REQUIRED != 0 => {
+                return Err(OpenError::NotSupported)
+            }
+            None => {}
+        }
+    }
+    // All five required items, and no parent locator.
+    let [Some(params), Some(size), Some(_page83), Some(lss), Some(pss), None] = found else {
+        return Err(OpenError::NotSupported);
+    };
+    let item = |e: &MetadataEntry, len: usize| -> Result<Vec<u8>, OpenError> {
+        let mut b = vec![0u8; len];
+        file.read_at(region.file_offset.wrapping_add(u64::from(e.offset)), &mut b)?;
+        Ok(b)
+    };
+    let p = item(&params, 8)?;
+    let block_size = metadata::item_u32(&p);
+    let data_bits = metadata::item_u32(&p[4..]);
+    if data_bits & PARAMS_HAS_PARENT != 0 {
+        return Err(OpenError::Invalid);
+    }
+    let virtual_disk_size = metadata::item_u64(&item(&size, 8)?);
+    let logical_sector_size = metadata::item_u32(&item(&lss, 4)?);
+    let _physical_sector_size = metadata::item_u32(&item(&pss, 4)?);
+
+    if !(bat::BLOCK_SIZE_MIN..=bat::BLOCK_SIZE_MAX).contains(&block_size) {
+        return Err(OpenError::Invalid);
+    }
+    // qemu reads only 512-byte sectors (4096 is valid VHDX, but refused).
+    if logical_sector_size != metadata::SECTOR_SIZE {
+        return Err(OpenError::NotSupported);
+    }
+    let sectors_per_block = block_size / logical_sector_size;
+    let chunk_ratio =
+        bat::MAX_SECTORS_PER_BLOCK * u64::from(logical_sector_size) / u64::from(block_size);
+    if !sectors_per_block.is_power_of_two()
+        || !chunk_ratio.is_power_of_two()
+        || !block_size.is_power_of_two()
+    {
+        return Err(OpenError::Invalid);
+    }
+    Ok(ParsedMetadata { block_size, virtual_disk_size, logical_sector_size })
+}
