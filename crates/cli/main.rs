@@ -351,18 +351,11 @@ fn check(args: &[String]) -> CmdResult {
         }
         Err(e) => return Err(Failure::new(format!("{PROG}: {e}"))),
     };
-    let mut stderr = std::io::stderr().lock();
-    for line in &report.messages {
-        let _ = writeln!(stderr, "{line}");
-    }
+    // Progress lines and any `Check failed` verdict go to stderr, the
+    // summary to stdout, as qemu-img prints them.
+    eprint!("{}", report.stderr_text(PROG));
     if !quiet {
-        match output {
-            Output::Json => print!("{}", report.to_json().to_qemu_pretty()),
-            Output::Human => print!("{}", report.to_human()),
-        }
-    }
-    if report.check_errors > 0 {
-        return Err(Failure::new(format!("{PROG}: Check failed")));
+        print!("{}", report.stdout_text(output == Output::Json));
     }
     Ok(report.exit_code() as u8)
 }
