@@ -1,0 +1,420 @@
+//! The test surfaces of SPEC §5, one function each, run for one row of
+//! CREATE_CASES (named by its test identifier) and, where it applies, one
+//! qemu-img version.
+//!
+//! - [`baseline`]: instar creates; qemu-img V reads the image with `info
+//!   --output=json`; that equals what V printed for its own image when the
+//!   baseline was recorded (whitelist applied). A recorded failure must be
+//!   failed the same way.
+//! - [`cross_validation`]: instar and the live qemu-img each create the
+//!   case; `instar info --output=json` says the same of both.
+//! - [`check_roundtrip`]: `instar check` on instar's image is clean, and
+//!   prints what qemu-img check prints on it.
+//! - [`bytes`]: instar's file is qemu-img's file, outside the masks; a
+//!   preallocated one is also allocated alike.
+//! - [`info_parity`]: on qemu-img V's image, `instar info` (JSON and human,
+//!   probed and with `-f`) prints exactly what V prints.
+
+use super::{args_for, as_instar, baseline_for, instar, path_str, skip, Env, Transcript};
+use instar_matrix::cases::{self, Case, Target};
+use instar_matrix::info_json::{self, FILENAME};
+use instar_matrix::masks::{self, FileSource};
+use std::path::Path;
+
+/// A version as its tests are named: `7.2.22` -> `v7_2_22`.
+fn version_ident(version: &str) -> String {
+    format!("v{}", version.replace('.', "_"))
+}
+
+fn case(ident: &str) -> &'static Case {
+    cases::by_ident(ident).unwrap_or_else(|| panic!("{ident} is not a row of CREATE_CASES"))
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("instar-matrix-").tempdir().expect("a temporary folder")
+}
+
+/// Whitelisted `info --output=json` text, or a failure naming what was not
+/// JSON.
+fn normalised(t: &Transcript, what: &str, json: &str, path: &str) -> String {
+    info_json::normalise_text(json, path)
+        .unwrap_or_else(|e| t.fail(&format!("{what} is not JSON ({e}):\n{json}")))
+}
+
+/// Surface 1, for qemu-img `version`.
+pub fn baseline(env: &Env, ident: &str, version: &str) {
+    let case = case(ident);
+    let test = format!("baseline::{ident}::{}", version_ident(version));
+    let recorded = baseline_for(env, version, case)
+        .unwrap_or_else(|e| panic!("{test}: no recorded baseline for qemu-img {version}: {e}"));
+    let Some(qemu) = env.qemu(version) else {
+        return skip(
+            &test,
+            &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
+        );
+    };
+    let t = Transcript::default();
+    let dir = tempdir();
+    let image = dir.path().join(case.file_name());
+    let path = path_str(&image);
+
+    let created = t.run(&instar(), &case.create_args(&path), dir.path());
+    if created.code != Some(recorded.meta.create_return_code) {
+        t.fail(&format!(
+            "instar create exited {:?}; qemu-img {version} exited {} for this case",
+            created.code, recorded.meta.create_return_code
+        ));
+    }
+    if !recorded.create_succeeded() {
+        let hide = |s: &str| s.replace(&path, FILENAME);
+        t.assert_same(
+            "create stderr",
+            &as_instar(&recorded.meta.create_stderr),
+            &hide(&created.stderr),
+        );
+        t.assert_same(
+            "create stdout",
+            &as_instar(&recorded.meta.create_stdout),
+            &hide(&created.stdout),
+        );
+        if image.exists() {
+            t.fail("a failed create left a file behind");
+        }
+        return;
+    }
+
+    let info = t.run(&qemu.path, &args_for(&recorded.meta.info_argv, &path), dir.path());
+    if info.code != recorded.meta.info_return_code {
+        t.fail(&format!(
+            "qemu-img {version} info exited {:?} on instar's image; {:?} on its own",
+            info.code, recorded.meta.info_return_code
+        ));
+    }
+    t.assert_same("info stderr", &recorded.stderr, &info.stderr.replace(&path, FILENAME));
+    let actual = normalised(&t, "qemu-img info", &info.stdout, &path);
+    t.assert_same(
+        &format!("qemu-img {version} info --output=json: recorded baseline (left) vs instar's image (right)"),
+        &recorded.stdout,
+        &actual,
+    );
+}
+
+/// Surface 2: instar's and live qemu-img's images, as `instar info` sees them.
+pub fn cross_validation(env: &Env, ident: &str) {
+    let case = case(ident);
+    let test = format!("cross_validation::{ident}");
+    let Some(qemu) = &env.oracle else { return skip(&test, "no qemu-img is installed") };
+    let t = Transcript::default();
+    let (mine, theirs) = (tempdir(), tempdir());
+    let (a, b) = (mine.path().join(case.file_name()), theirs.path().join(case.file_name()));
+    let (pa, pb) = (path_str(&a), path_str(&b));
+    let ca = t.run(&instar(), &case.create_args(&pa), mine.path());
+    let cb = t.run(&qemu.path, &case.create_args(&pb), theirs.path());
+    if ca.code != cb.code {
+        t.fail(&format!("create exit codes differ: instar {:?}, qemu-img {:?}", ca.code, cb.code));
+    }
+    if !cb.ok() {
+        t.assert_same(
+            "create stderr",
+            &as_instar(&cb.stderr.replace(&pb, FILENAME)),
+            &ca.stderr.replace(&pa, FILENAME),
+        );
+        return;
+    }
+    let info = |p: &str, dir: &Path| {
+        let args: Vec<String> = ["info", "--output=json", "-f", case.target.format(), p]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        t.run(&instar(), &args, dir)
+    };
+    let ia = info(&pa, mine.path());
+    let ib = info(&pb, theirs.path());
+    if !ia.ok() || !ib.ok() {
+        t.fail("instar info failed");
+    }
+    let na = normalised(&t, "instar info of instar's image", &ia.stdout, &pa);
+    let nb = normalised(&t, "instar info of qemu-img's image", &ib.stdout, &pb);
+    t.assert_same(
+        "instar info --output=json: qemu-img's image (left) vs instar's image (right)",
+        &nb,
+        &na,
+    );
+}
+
+/// What `check` must say of a freshly created image of each target.
+enum CheckExpectation {
+    /// Exactly what qemu-img check prints on the same file, and exit 0.
+    LikeQemu,
+    /// Exactly what qemu-img prints: no check for this format, exit 63.
+    Unsupported,
+    /// qemu-img has no check for vpc, instar has: clean, exit 0.
+    CleanBeyondQemu,
+}
+
+fn check_expectation(target: Target) -> CheckExpectation {
+    match target {
+        Target::Raw => CheckExpectation::Unsupported,
+        Target::Vhd => CheckExpectation::CleanBeyondQemu,
+        Target::Qcow2 | Target::Vmdk | Target::Vhdx => CheckExpectation::LikeQemu,
+    }
+}
+
+/// Surface 3: `instar check` on instar's image.
+pub fn check_roundtrip(env: &Env, ident: &str) {
+    let case = case(ident);
+    let test = format!("check_roundtrip::{ident}");
+    let t = Transcript::default();
+    let dir = tempdir();
+    let image = dir.path().join(case.file_name());
+    let path = path_str(&image);
+    let created = t.run(&instar(), &case.create_args(&path), dir.path());
+    if !created.ok() {
+        t.fail("instar create failed");
+    }
+    for output in ["human", "json"] {
+        let args: Vec<String> =
+            ["check", &format!("--output={output}"), "-f", case.target.format(), &path]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let mine = t.run(&instar(), &args, dir.path());
+        match check_expectation(case.target) {
+            CheckExpectation::CleanBeyondQemu => {
+                if !mine.ok() {
+                    t.fail(&format!(
+                        "instar check --output={output} found a problem in instar's own image"
+                    ));
+                }
+                let clean = match output {
+                    "human" => mine.stdout == "No errors were found on the image.\n",
+                    _ => serde_json::from_str::<serde_json::Value>(&mine.stdout).is_ok_and(|v| {
+                        v["check-errors"] == 0 && v["format"] == case.target.format()
+                    }),
+                };
+                if !clean {
+                    t.fail(&format!(
+                        "instar check --output={output} does not report a clean image"
+                    ));
+                }
+            }
+            expectation => {
+                let Some(qemu) = &env.oracle else {
+                    return skip(&test, "no qemu-img is installed");
+                };
+                let theirs = t.run(&qemu.path, &args, dir.path());
+                let want = match expectation {
+                    CheckExpectation::Unsupported => Some(63),
+                    _ => Some(0),
+                };
+                if theirs.code != want {
+                    t.fail(&format!(
+                        "qemu-img check exited {:?} on instar's image, not {want:?}",
+                        theirs.code
+                    ));
+                }
+                if mine.code != theirs.code {
+                    t.fail(&format!(
+                        "instar check exited {:?}, qemu-img check {:?}",
+                        mine.code, theirs.code
+                    ));
+                }
+                t.assert_same(
+                    &format!("check --output={output} stdout"),
+                    &theirs.stdout,
+                    &mine.stdout,
+                );
+                t.assert_same(
+                    &format!("check --output={output} stderr"),
+                    &as_instar(&theirs.stderr),
+                    &mine.stderr,
+                );
+            }
+        }
+    }
+}
+
+/// Bytes the host allocated to a file.
+fn allocated(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).map(|m| m.blocks() * 512).unwrap_or(0)
+}
+
+/// Surface 4: instar's file is qemu-img's file outside the masks.
+pub fn bytes(env: &Env, ident: &str) {
+    let case = case(ident);
+    let test = format!("bytes::{ident}");
+    let Some(qemu) = &env.oracle else { return skip(&test, "no qemu-img is installed") };
+    let t = Transcript::default();
+    // The same file name in two folders: vmdk descriptors name their file.
+    let (mine, theirs) = (tempdir(), tempdir());
+    let (a, b) = (mine.path().join(case.file_name()), theirs.path().join(case.file_name()));
+    let ca = t.run(&instar(), &case.create_args(&path_str(&a)), mine.path());
+    let cb = t.run(&qemu.path, &case.create_args(&path_str(&b)), theirs.path());
+    if ca.code != cb.code {
+        t.fail(&format!("create exit codes differ: instar {:?}, qemu-img {:?}", ca.code, cb.code));
+    }
+    if !cb.ok() {
+        if a.exists() {
+            t.fail("instar's failed create left a file behind");
+        }
+        return;
+    }
+    let diff = masks::compare_files(case.target, &b, &a)
+        .unwrap_or_else(|e| t.fail(&format!("cannot compare: {e}")));
+    if !diff.is_empty() {
+        t.fail(&format!(
+            "instar's image ({}) differs from qemu-img's ({}):\n{diff}",
+            a.display(),
+            b.display()
+        ));
+    }
+    let source = FileSource::open(&a)
+        .unwrap_or_else(|e| t.fail(&format!("cannot open instar's image: {e}")));
+    let problems = masks::masked_field_problems(case.target, &source);
+    if !problems.is_empty() {
+        t.fail(&format!("masked fields of instar's image are malformed:\n{}", problems.join("\n")));
+    }
+    if case.is_preallocated() && allocated(&a) != allocated(&b) {
+        t.fail(&format!(
+            "preallocated images are allocated differently: instar {} bytes, qemu-img {} bytes",
+            allocated(&a),
+            allocated(&b)
+        ));
+    }
+}
+
+/// Surface 5, for qemu-img `version`: instar's `info` on qemu-img's image.
+pub fn info_parity(env: &Env, ident: &str, version: &str) {
+    let case = case(ident);
+    let test = format!("info_parity::{ident}::{}", version_ident(version));
+    let Some(qemu) = env.qemu(version) else {
+        return skip(
+            &test,
+            &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
+        );
+    };
+    let t = Transcript::default();
+    let dir = tempdir();
+    let image = dir.path().join(case.file_name());
+    let path = path_str(&image);
+    let created = t.run(&qemu.path, &case.create_args(&path), dir.path());
+    if !created.ok() {
+        // Nothing to read; the baseline surface covers failed creates.
+        return;
+    }
+    // The default dialect is the newest version instar knows; the others
+    // are asked for by --qemu-version.
+    let mut dialects = vec![Some(version.to_string())];
+    if env.newest_known().as_deref() == Some(version) {
+        dialects.push(None);
+    }
+    for output in ["json", "human"] {
+        for with_format in [false, true] {
+            let mut tail = vec![format!("--output={output}")];
+            if with_format {
+                tail.extend(["-f".to_string(), case.target.format().to_string()]);
+            }
+            tail.push(path.clone());
+            let theirs =
+                t.run(&qemu.path, &[vec!["info".to_string()], tail.clone()].concat(), dir.path());
+            for dialect in &dialects {
+                let mut args = vec!["info".to_string()];
+                if let Some(v) = dialect {
+                    args.extend(["--qemu-version".to_string(), v.clone()]);
+                }
+                args.extend(tail.iter().cloned());
+                let mine = t.run(&instar(), &args, dir.path());
+                let what =
+                    format!("info {} (qemu-img {version} left, instar right)", args[1..].join(" "));
+                if mine.code != theirs.code {
+                    t.fail(&format!(
+                        "{what}: instar exited {:?}, qemu-img {:?}",
+                        mine.code, theirs.code
+                    ));
+                }
+                t.assert_same(&format!("{what}: stdout"), &theirs.stdout, &mine.stdout);
+                t.assert_same(&format!("{what}: stderr"), &as_instar(&theirs.stderr), &mine.stderr);
+            }
+        }
+    }
+}
+
+/// Not a surface but a check of the oracle: qemu-img `version`, recording
+/// every row again now, writes what the committed baselines hold (its
+/// `--version` line aside, which names the build). A stale baseline would
+/// otherwise be blamed on instar by the baseline surface.
+pub fn baselines_are_current(env: &Env, version: &str) {
+    use instar_matrix::baseline;
+    let test = format!("consistency::baselines_are_current::{}", version_ident(version));
+    let Some(qemu) = env.qemu(version) else {
+        return skip(
+            &test,
+            &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
+        );
+    };
+    let dir = tempdir();
+    let mut stale = Vec::new();
+    for case in instar_matrix::CREATE_CASES {
+        let fresh = baseline::record(qemu, case, dir.path())
+            .unwrap_or_else(|e| panic!("{test}: recording {}: {e}", case.id()));
+        match baseline::read_version_case(&env.baselines, version, case) {
+            Ok(stored) => {
+                let mut fresh = fresh;
+                fresh.meta.qemu_version_line = stored.meta.qemu_version_line.clone();
+                if fresh != stored {
+                    stale.push(format!(
+                        "{}:\n--- committed\n{}{}\n--- recorded now\n{}{}",
+                        case.id(),
+                        stored.stdout,
+                        stored.meta_text(),
+                        fresh.stdout,
+                        fresh.meta_text()
+                    ));
+                }
+            }
+            Err(e) => stale.push(format!("{}: {e}", case.id())),
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{test}: qemu-img {version} no longer prints what the baselines hold (run `make baselines`):\n{}",
+        stale.join("\n")
+    );
+}
+
+/// Not a surface but a check of the masks: two runs of the live qemu-img
+/// for the row differ only inside the masks, and qemu-img's own masked
+/// fields pass [`masks::masked_field_problems`]. If this fails, the masks
+/// (not instar) are wrong, and the bytes surface would blame instar.
+pub fn oracle(env: &Env, ident: &str) {
+    let case = case(ident);
+    let test = format!("oracle::{ident}");
+    let Some(qemu) = &env.oracle else { return skip(&test, "no qemu-img is installed") };
+    let t = Transcript::default();
+    let (one, two) = (tempdir(), tempdir());
+    let (a, b) = (one.path().join(case.file_name()), two.path().join(case.file_name()));
+    let ca = t.run(&qemu.path, &case.create_args(&path_str(&a)), one.path());
+    let cb = t.run(&qemu.path, &case.create_args(&path_str(&b)), two.path());
+    if ca.code != cb.code {
+        t.fail("two qemu-img runs of the same create exit differently");
+    }
+    if !ca.ok() {
+        return;
+    }
+    let diff = masks::compare_files(case.target, &a, &b)
+        .unwrap_or_else(|e| t.fail(&format!("cannot compare: {e}")));
+    if !diff.is_empty() {
+        t.fail(&format!("two qemu-img images differ outside the masks:\n{diff}"));
+    }
+    for p in [&a, &b] {
+        let source = FileSource::open(p).unwrap_or_else(|e| t.fail(&format!("cannot open: {e}")));
+        let problems = masks::masked_field_problems(case.target, &source);
+        if !problems.is_empty() {
+            t.fail(&format!(
+                "qemu-img's own masked fields fail the checks:\n{}",
+                problems.join("\n")
+            ));
+        }
+    }
+}
