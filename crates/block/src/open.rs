@@ -16,7 +16,9 @@ fn could_not_open(filename: &str, why: &str) -> Error {
 /// carries it.
 fn as_open_error(filename: &str, e: Error) -> Error {
     let prefix = format!("Could not open '{filename}': ");
-    if e.kind() == ErrorKind::NotSupported || e.message().starts_with(&prefix) {
+    if matches!(e.kind(), ErrorKind::NotSupported | ErrorKind::AfterOpen)
+        || e.message().starts_with(&prefix)
+    {
         e
     } else {
         could_not_open(filename, e.message())

@@ -7,12 +7,18 @@ use instar_core::Format;
 use std::io::Read;
 
 /// How many bytes of the file qemu hands to the probes (`BLOCK_PROBE_BUF_SIZE`).
-pub const PROBE_BUF_SIZE: usize = 2048;
+pub const PROBE_BUF_SIZE: usize = 512;
 
 /// The format whose probe scores `filename` highest. An empty file is raw.
+/// A file shorter than the probe buffer is read as if zero-filled to its
+/// size, as qemu's block layer reads past the end of a file.
 pub fn probe_file(filename: &str) -> std::io::Result<&'static dyn Format> {
     let mut head = Vec::with_capacity(PROBE_BUF_SIZE);
     std::fs::File::open(filename)?.take(PROBE_BUF_SIZE as u64).read_to_end(&mut head)?;
+    if head.is_empty() {
+        return Ok(FORMATS[0]);
+    }
+    head.resize(PROBE_BUF_SIZE, 0);
     Ok(probe_bytes(&head, filename))
 }
 

@@ -15,6 +15,10 @@ pub enum ErrorKind {
     Open,
     /// A system call failed while reading or writing.
     Io,
+    /// The image opened, then a later step failed (e.g. qemu-img's `Can't
+    /// get image size`); printed as it is, without the `Could not open`
+    /// wrapper open failures get.
+    AfterOpen,
     /// The file system cannot hold a file that large (qemu's `EFBIG`); the
     /// block layer words the message, naming the format.
     TooLarge,
@@ -43,6 +47,12 @@ impl Error {
     /// An image that cannot be opened, with qemu-img's message.
     pub fn open(message: impl Into<String>) -> Self {
         Error { kind: ErrorKind::Open, message: message.into(), source: None }
+    }
+
+    /// A failure after the image was opened, printed without the `Could
+    /// not open` wrapper.
+    pub fn after_open(message: impl Into<String>) -> Self {
+        Error { kind: ErrorKind::AfterOpen, message: message.into(), source: None }
     }
 
     /// A failed system call; `context` is qemu's wording of what was being

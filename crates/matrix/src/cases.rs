@@ -44,6 +44,11 @@ macro_rules! create_cases {
             Qcow2 qcow2_1m_prealloc_metadata "1M-prealloc-metadata" "1M" "preallocation=metadata";
             Qcow2 qcow2_1m_prealloc_falloc "1M-prealloc-falloc" "1M" "preallocation=falloc";
             Qcow2 qcow2_1m_prealloc_full "1M-prealloc-full" "1M" "preallocation=full";
+            Vmdk vmdk_1m_default "1M-default" "1M" "";
+            Vmdk vmdk_64m_default "64M-default" "64M" "";
+            Vmdk vmdk_1g_default "1G-default" "1G" "";
+            Vmdk vmdk_1g_stream_optimized "1G-stream-optimized" "1G" "subformat=streamOptimized";
+            Vmdk vmdk_1g_monolithic_sparse "1G-monolithic-sparse" "1G" "subformat=monolithicSparse";
             Vhd vhd_1m_default "1M-default" "1M" "";
             Vhd vhd_64m_default "64M-default" "64M" "";
             Vhd vhd_1g_default "1G-default" "1G" "";

@@ -1,0 +1,183 @@
+//! What can go wrong creating or opening a vmdk image, each failure with
+//! the words qemu-img 10.0.2 prints for it (`block/vmdk.c`).
+//!
+//! The `Display` text is what qemu-img prints after `qemu-img: <file>: `
+//! for create, and after `Could not open '<file>': ` for info and check
+//! (that prefix is added by [`crate::Vmdk`], as qemu-img adds it).
+
+use instar_core::Error;
+use std::io;
+
+/// A failure of the vmdk driver.
+#[derive(Debug, thiserror::Error)]
+pub enum VmdkError {
+    /// `backing_fmt` names another format than vmdk.
+    #[error("backing_file must be a vmdk image")]
+    BackingFmtNotVmdk,
+    /// The image file name is empty.
+    #[error("No filename provided")]
+    NoFilename,
+    /// `backing_file` is set to the empty string.
+    #[error("Expected backing file name, got empty string")]
+    EmptyBackingName,
+    /// An enum option (`adapter_type`, `subformat`, `preallocation`) has a
+    /// value qemu does not know.
+    #[error("invalid parameter value: {0}")]
+    InvalidValue(String),
+    /// `compat6=on` together with an explicit `hwversion`.
+    #[error("compat6 cannot be enabled with hwversion set")]
+    Compat6WithHwversion,
+    /// A flat subformat was asked for with a backing file.
+    #[error("Flat image can't have backing file")]
+    FlatWithBacking,
+    /// A flat subformat was asked for with `zeroed_grain=on`.
+    #[error("Flat image can't enable zeroed grain")]
+    FlatWithZeroedGrain,
+    /// The file protocol's `extent_size_hint` does not fit its 32 bits.
+    #[error("Extent size hint is too large")]
+    ExtentSizeHintTooLarge,
+    /// The file protocol refuses `preallocation=metadata`.
+    #[error("Unsupported preallocation mode: {0}")]
+    UnsupportedPrealloc(String),
+    /// The backing file is an image of another format.
+    #[error("Invalid backing file format: {0}. Must be vmdk")]
+    BackingNotVmdk(String),
+    /// A file could not be opened (the file protocol's message).
+    #[error("Could not open '{0}': {reason}", reason = instar_core::error::strerror(.1))]
+    OpenFile(String, #[source] io::Error),
+    /// A file could not be created (the file protocol's message).
+    #[error("Could not create '{0}': {reason}", reason = instar_core::error::strerror(.1))]
+    CreateFile(String, #[source] io::Error),
+    /// Sizing a new file failed.
+    #[error("Could not resize file: {reason}", reason = instar_core::error::strerror(.0))]
+    Resize(#[source] io::Error),
+    /// Writing a descriptor file failed.
+    #[error("Could not write description: {reason}", reason = instar_core::error::strerror(.0))]
+    WriteDescription(#[source] io::Error),
+    /// Writing metadata failed (qemu's `QERR_IO_ERROR`).
+    #[error("An IO error has occurred")]
+    Write(#[source] io::Error),
+    /// The system could not supply random bytes for the CID.
+    #[error("Could not generate a CID: {reason}", reason = instar_core::error::strerror(.0))]
+    Random(#[source] io::Error),
+    /// The file is shorter than a magic number.
+    #[error("File is too small, not a valid image")]
+    FileTooSmall,
+    /// A descriptor without a readable `createType`.
+    #[error("invalid VMDK image descriptor")]
+    InvalidDescriptor,
+    /// A descriptor whose `createType` qemu does not open from text.
+    #[error("Unsupported image type '{0}'")]
+    UnsupportedImageType(String),
+    /// An extent line qemu cannot use.
+    #[error("Invalid extent line: {0}")]
+    InvalidExtentLine(String),
+    /// A `SPARSE` extent file without a sparse magic.
+    #[error("Image not in VMDK format")]
+    NotVmdk,
+    /// The footer of a stream-optimized image (gd_offset at the end) is not
+    /// a footer marker, a header and an end-of-stream marker.
+    #[error("Invalid footer")]
+    InvalidFooter,
+    /// A descriptor offset beyond what the file protocol can address.
+    #[error("Could not read from file: Input/output error")]
+    ReadDescriptor,
+    /// Descriptors that hold descriptors, too deep (qemu recurses without
+    /// bound; instar stops).
+    #[error("Descriptors nest too deeply")]
+    NestingTooDeep,
+    /// An seSparse extent qemu refuses (its header checks).
+    #[error("{0}")]
+    SeSparse(String),
+    /// The footer lies before the start of the file.
+    #[error("Failed to read footer: Input/output error")]
+    FooterUnreadable,
+    /// A header version beyond 3.
+    #[error("Unsupported VMDK version {0}")]
+    UnsupportedVersion(u32),
+    /// More than 512 entries per grain table.
+    #[error("L2 table size too big")]
+    L2TooBig,
+    /// Grain tables that cover no sectors.
+    #[error("L1 entry size is invalid")]
+    L1EntryInvalid,
+    /// The file ends before the first grain.
+    #[error("File truncated, expecting at least {0} bytes")]
+    Truncated(i64),
+    /// Grains of more than 1 GiB.
+    #[error("Invalid granularity, image may be corrupt")]
+    InvalidGranularity,
+    /// A grain directory of more than 32 Mi entries.
+    #[error("L1 size too big")]
+    L1TooBig,
+    /// A grain directory beyond what the file protocol can address.
+    #[error("Could not read l1 table from extent '{0}': Input/output error")]
+    L1Unreadable(String),
+    /// A redundant grain directory beyond what the file protocol can
+    /// address.
+    #[error("Could not read l1 backup table from extent '{0}': Input/output error")]
+    L1BackupUnreadable(String),
+    /// The extents add up to more than the block layer can address.
+    #[error("Could not refresh total sector count: File too large")]
+    TooLarge,
+    /// The image opened, but its size in bytes is not a valid length
+    /// (qemu's `bdrv_getlength` failing); carries the file name and the C
+    /// library's text for the error qemu derives.
+    #[error("Can't get image size '{0}': {1}")]
+    ImageSize(String, String),
+    /// The descriptor has no readable `CID` or `parentCID`: qemu's bare
+    /// `EINVAL`, worded by its block layer.
+    #[error("Could not open '{0}': Invalid argument")]
+    NoCid(String),
+    /// `parentFileNameHint` without its closing quote, or too long.
+    #[error("Could not open '{0}': Invalid argument")]
+    BadParentHint(String),
+    /// The backing file of an image (opened by check) failed to open.
+    #[error("Could not open backing file: {0}")]
+    Backing(Box<VmdkError>),
+    /// A chain of backing files that does not end (qemu-img recurses
+    /// without bound; instar stops).
+    #[error("Backing chain is too deep (more than {0} images)")]
+    BackingChainTooDeep(usize),
+}
+
+impl VmdkError {
+    /// Whether the failure is a refused argument (nothing was written).
+    fn is_argument(&self) -> bool {
+        matches!(
+            self,
+            VmdkError::BackingFmtNotVmdk
+                | VmdkError::NoFilename
+                | VmdkError::EmptyBackingName
+                | VmdkError::InvalidValue(_)
+                | VmdkError::Compat6WithHwversion
+                | VmdkError::FlatWithBacking
+                | VmdkError::FlatWithZeroedGrain
+                | VmdkError::ExtentSizeHintTooLarge
+                | VmdkError::UnsupportedPrealloc(_)
+                | VmdkError::BackingNotVmdk(_)
+        )
+    }
+}
+
+impl From<VmdkError> for Error {
+    fn from(e: VmdkError) -> Error {
+        if e.is_argument() {
+            return Error::invalid(e.to_string());
+        }
+        match e {
+            VmdkError::CreateFile(name, source) => {
+                Error::io(format!("Could not create '{name}'"), source)
+            }
+            VmdkError::Resize(source) => Error::io("Could not resize file", source),
+            VmdkError::Random(source) => Error::io("Could not generate a CID", source),
+            e @ VmdkError::ImageSize(..) => Error::after_open(e.to_string()),
+            // qemu's block layer wraps the driver's own `Could not open`
+            // text once more for these.
+            VmdkError::NoCid(ref name) | VmdkError::BadParentHint(ref name) => {
+                Error::open(format!("Could not open '{name}': {e}"))
+            }
+            other => Error::open(other.to_string()),
+        }
+    }
+}

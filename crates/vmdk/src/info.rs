@@ -1,0 +1,113 @@
+//! What `info` reports about an opened vmdk image, field for field as
+//! qemu-img builds it (`vmdk_get_specific_info`, `vmdk_co_get_info`,
+//! `vmdk_co_get_allocated_file_size`, and the block layer's child nodes).
+
+use crate::error::VmdkError;
+use crate::image::{path_combine, Extent, Image, ImageFile};
+use instar_core::{ChildInfo, ImageInfo, Json};
+
+/// Bytes per sector.
+const SECTOR: i64 = 512;
+
+/// qemu's `vmdk_extents_type_eq`: two extents are alike when both are flat
+/// or both sparse with the same compression and grain size.
+fn same_type(a: &Extent, b: &Extent) -> bool {
+    a.is_flat() == b.is_flat()
+        && a.compressed() == b.compressed()
+        && (a.is_flat() || a.cluster_sectors == b.cluster_sectors)
+}
+
+/// A file node under the image (qemu's protocol node): its length rounded
+/// up to whole sectors, as the block layer measures it.
+fn file_node(f: &ImageFile) -> ImageInfo {
+    ImageInfo {
+        filename: f.display_name(),
+        format: "file".to_string(),
+        dirty_flag: Some(false),
+        actual_size: Some(f.allocated),
+        virtual_size: f.sector_len(),
+        format_specific: Some(("file".to_string(), Json::object())),
+        ..ImageInfo::default()
+    }
+}
+
+/// One entry of `format-specific.data.extents` (QAPI `VmdkExtentInfo`).
+fn extent_info(img: &Image, e: &Extent) -> Json {
+    let mut o = Json::object()
+        .with("filename", Json::from(img.files[e.file].display_name()))
+        .with(
+            "format",
+            Json::from(String::from_utf8_lossy(e.type_name.as_deref().unwrap_or(b"")).as_ref()),
+        )
+        .with("virtual-size", Json::Int(e.sectors.wrapping_mul(SECTOR)));
+    if !e.is_flat() {
+        o.push("cluster-size", Json::Int((e.cluster_sectors as i64).wrapping_mul(SECTOR)));
+    }
+    if e.compressed() {
+        o.push("compressed", Json::Bool(true));
+    }
+    o
+}
+
+/// The image's `info`, children included. Fails as qemu's does when the
+/// extents add up to no valid length: a negative sector count is returned
+/// as if it were an errno (cut to 32 bits, as C passes it), a count too
+/// large for bytes as `EFBIG`.
+pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
+    let total = img.total_sectors();
+    if total < 0 {
+        let errno = total.wrapping_neg() as i32;
+        let text = instar_core::error::strerror(&std::io::Error::from_raw_os_error(errno));
+        return Err(VmdkError::ImageSize(img.filename.clone(), text));
+    }
+    if total > i64::MAX / SECTOR {
+        return Err(VmdkError::ImageSize(img.filename.clone(), "File too large".to_string()));
+    }
+    // qemu's get_info fails (and so reports neither cluster size nor dirty
+    // flag) when extents differ in kind. qemu aborts on an image without
+    // extents; instar reports it as get_info failing.
+    let first = img.extents.first();
+    let info_ok = first.is_some_and(|f| img.extents.iter().all(|e| same_type(f, e)));
+    let cluster_size = match first {
+        Some(f) if info_ok && !f.is_flat() && f.cluster_sectors != 0 => {
+            Some(f.cluster_sectors.wrapping_mul(SECTOR as u64))
+        }
+        _ => None,
+    };
+    let create_type = img.create_type.as_deref().unwrap_or(b"");
+    let data = Json::object()
+        .with("create-type", Json::from(String::from_utf8_lossy(create_type).as_ref()))
+        .with("cid", Json::UInt(u64::from(img.cid)))
+        .with("parent-cid", Json::UInt(u64::from(img.parent_cid)))
+        .with("extents", Json::Array(img.extents.iter().map(|e| extent_info(img, e)).collect()));
+    // qemu lists children newest first: the last extent file opened, ...,
+    // the first, then the image file.
+    let children = img
+        .files
+        .iter()
+        .rev()
+        .map(|f| ChildInfo { name: f.role.clone(), info: file_node(f) })
+        .collect();
+    let (backing, full_backing) = match &img.backing {
+        Some(b) => (
+            Some(String::from_utf8_lossy(b).into_owned()),
+            Some(String::from_utf8_lossy(&path_combine(img.filename.as_bytes(), b)).into_owned()),
+        ),
+        None => (None, None),
+    };
+    Ok(ImageInfo {
+        filename: img.filename.clone(),
+        format: "vmdk".to_string(),
+        dirty_flag: info_ok.then_some(false),
+        // The image file plus every extent file that is a node of its own.
+        actual_size: Some(img.files.iter().map(|f| f.allocated).sum()),
+        virtual_size: img.total_sectors().wrapping_mul(SECTOR) as u64,
+        cluster_size,
+        backing_filename_format: backing.as_ref().map(|_| "vmdk".to_string()),
+        backing_filename: backing,
+        full_backing_filename: full_backing,
+        format_specific: Some(("vmdk".to_string(), data)),
+        children,
+        ..ImageInfo::default()
+    })
+}

@@ -1,0 +1,428 @@
+//! `instar check` on damaged vmdk images, against `qemu-img check`.
+//!
+//! Every case builds a fresh image with qemu-img in a temporary folder
+//! (empty, or with guest data written through `qemu-img convert`, in the
+//! subformat the case needs), damages it by editing bytes, truncating or
+//! removing files, then runs `qemu-img check` and `instar check`, human and
+//! JSON, on the same file. stdout, stderr (qemu-img's program-name prefix
+//! read as instar's) and the exit code must be identical, and the exit
+//! code must not be 0: each case proves that the damage is detected, and
+//! reported as qemu reports it.
+//!
+//! qemu's vmdk check stops at its first finding: either the image does not
+//! open (`Could not open ...`), or the walk over the guest disk finds a
+//! grain it cannot look up or one that starts past the end of its file
+//! (`ERROR: ...`, then `Check failed: <errno text>`); both exit 1.
+//! `check_clean_vmdk` checks that every layout qemu-img creates, with and
+//! without data, checks clean in both.
+
+use rstest::rstest;
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The reference implementation.
+const QEMU_IMG: &str = "qemu-img";
+/// The image every case checks, relative to the case's folder so that
+/// outputs name it the same way for both programs.
+const IMAGE: &str = "img.vmdk";
+/// Guest data of images with data: 4 MiB with runs of non-zero bytes in
+/// grains 0, 1, 8 and 63 (64 KiB grains).
+const DATA_SIZE: usize = 4 << 20;
+const DATA_RUNS: [(usize, usize, u8); 3] =
+    [(0, 128 << 10, 0xa5), (512 << 10, 576 << 10, 0x5a), ((4 << 20) - 4096, 4 << 20, 0x33)];
+
+/// Sparse header field offsets (qemu's `VMDK4Header`, after the magic).
+const HDR_VERSION: u64 = 4;
+const HDR_CAPACITY: u64 = 12;
+const HDR_GRANULARITY: u64 = 20;
+const HDR_NUM_GTES: u64 = 44;
+const HDR_GD_OFFSET: u64 = 56;
+const HDR_GRAIN_OFFSET: u64 = 64;
+/// Bytes per sector.
+const SECTOR: u64 = 512;
+
+/// One run of a program.
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `program` with `args` in `dir`.
+fn run(program: &str, args: &[&str], dir: &Path) -> Run {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs qemu-img to build an image; the step must succeed.
+fn qemu_img(dir: &Path, args: &[&str]) {
+    let r = run(QEMU_IMG, args, dir);
+    assert_eq!(r.code, 0, "qemu-img {args:?} failed: {}{}", r.stdout, r.stderr);
+}
+
+/// qemu-img's stderr as instar prints it: the program name that prefixes
+/// qemu's error reports becomes `instar`.
+fn as_instar(stderr: &str) -> String {
+    stderr
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix("qemu-img: ") {
+            Some(rest) => format!("instar: {rest}"),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
+/// Checks the image in `dir` with both programs, human and JSON, with and
+/// without `-f vmdk`, and asserts they agree; returns qemu-img's exit code.
+fn compare_checks(dir: &Path) -> i32 {
+    let mut code = 0;
+    for args in [
+        ["check", "-f", "vmdk", "--output=human", IMAGE].as_slice(),
+        &["check", "-f", "vmdk", "--output=json", IMAGE],
+        &["check", IMAGE],
+    ] {
+        let want = run(QEMU_IMG, args, dir);
+        let got = run(env!("CARGO_BIN_EXE_instar"), args, dir);
+        let context = format!(
+            "{args:?}\n--- qemu-img (exit {}):\n{}{}--- instar (exit {}):\n{}{}",
+            want.code, want.stdout, want.stderr, got.code, got.stdout, got.stderr
+        );
+        similar_asserts::assert_eq!(got.stdout, want.stdout, "stdout differs: {context}");
+        similar_asserts::assert_eq!(
+            got.stderr,
+            as_instar(&want.stderr),
+            "stderr differs: {context}"
+        );
+        assert_eq!(got.code, want.code, "exit code differs: {context}");
+        code = want.code;
+    }
+    code
+}
+
+/// A vmdk image under test (its descriptor or sparse file), edited in
+/// place.
+struct Image {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Image {
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Vec<u8> {
+        let f = std::fs::File::open(&self.path).unwrap();
+        let mut buf = vec![0u8; len];
+        let n = f.read_at(&mut buf, offset).unwrap();
+        buf.truncate(n);
+        buf.resize(len, 0);
+        buf
+    }
+
+    fn write(&self, offset: u64, bytes: &[u8]) {
+        let f = OpenOptions::new().write(true).open(&self.path).unwrap();
+        f.write_all_at(bytes, offset).unwrap();
+    }
+
+    fn le32(&self, offset: u64) -> u32 {
+        u32::from_le_bytes(self.read(offset, 4).try_into().unwrap())
+    }
+
+    fn le64(&self, offset: u64) -> u64 {
+        u64::from_le_bytes(self.read(offset, 8).try_into().unwrap())
+    }
+
+    fn set_le32(&self, offset: u64, value: u32) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    fn set_le64(&self, offset: u64, value: u64) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    fn len(&self) -> u64 {
+        std::fs::metadata(&self.path).unwrap().len()
+    }
+
+    fn set_len(&self, len: u64) {
+        OpenOptions::new().write(true).open(&self.path).unwrap().set_len(len).unwrap();
+    }
+
+    /// Where entry `i` of the first grain table is stored.
+    fn gt_entry_at(&self, i: u64) -> u64 {
+        let gd = self.le64(HDR_GD_OFFSET) * SECTOR;
+        u64::from(self.le32(gd)) * SECTOR + i * 4
+    }
+
+    /// Rewrites the descriptor text of a descriptor file.
+    fn edit_descriptor(&self, edit: impl Fn(String) -> String) {
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        std::fs::write(&self.path, edit(text)).unwrap();
+    }
+
+    /// Rewrites the descriptor embedded in a sparse file (same length).
+    fn edit_embedded_descriptor(&self, edit: impl Fn(String) -> String) {
+        let raw = self.read(SECTOR, 20 * SECTOR as usize);
+        let n = raw.iter().position(|&b| b == 0).unwrap();
+        let text = edit(String::from_utf8(raw[..n].to_vec()).unwrap());
+        let mut bytes = text.into_bytes();
+        assert!(bytes.len() <= 20 * SECTOR as usize);
+        bytes.resize(20 * SECTOR as usize, 0);
+        self.write(SECTOR, &bytes);
+    }
+}
+
+/// How a case's image is made before it is damaged.
+#[derive(Debug, Clone, Copy)]
+enum Base {
+    /// `qemu-img create` with these `-o` options and size.
+    Empty(&'static str, &'static str),
+    /// `qemu-img convert` of the guest data, with these `-o` options.
+    Data(&'static str),
+    /// A stream-optimized image with data whose header sends readers to a
+    /// footer, as VMware writes them (qemu-img reads but never writes it).
+    Footer,
+    /// A monolithicSparse image whose backing file is `base.vmdk`.
+    Child,
+}
+
+impl Base {
+    /// Makes the image in `dir`.
+    fn build(self, dir: &Path) -> Image {
+        let with_options = |args: &mut Vec<&str>, options: &'static str| {
+            if !options.is_empty() {
+                args.push("-o");
+                args.push(options);
+            }
+        };
+        match self {
+            Base::Empty(options, size) => {
+                let mut args = vec!["create", "-q", "-f", "vmdk"];
+                with_options(&mut args, options);
+                args.extend([IMAGE, size]);
+                qemu_img(dir, &args);
+            }
+            Base::Data(options) => {
+                write_guest_data(dir);
+                let mut args = vec!["convert", "-f", "raw", "-O", "vmdk"];
+                if options.contains("streamOptimized") {
+                    args.push("-c");
+                }
+                with_options(&mut args, options);
+                args.extend(["data.raw", IMAGE]);
+                qemu_img(dir, &args);
+            }
+            Base::Footer => {
+                Base::Data("subformat=streamOptimized").build(dir);
+                let path = dir.join(IMAGE);
+                let mut b = std::fs::read(&path).unwrap();
+                let header = b[..SECTOR as usize].to_vec();
+                b[HDR_GD_OFFSET as usize..HDR_GD_OFFSET as usize + 8]
+                    .copy_from_slice(&u64::MAX.to_le_bytes());
+                let mut footer_marker = vec![0u8; SECTOR as usize];
+                footer_marker[0..8].copy_from_slice(&1u64.to_le_bytes());
+                footer_marker[12..16].copy_from_slice(&3u32.to_le_bytes());
+                b.extend_from_slice(&footer_marker);
+                b.extend_from_slice(&header);
+                b.extend_from_slice(&[0u8; SECTOR as usize]);
+                std::fs::write(&path, b).unwrap();
+            }
+            Base::Child => {
+                qemu_img(dir, &["create", "-q", "-f", "vmdk", "base.vmdk", "4M"]);
+                qemu_img(
+                    dir,
+                    &["create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", IMAGE],
+                );
+            }
+        }
+        Image { dir: dir.to_path_buf(), path: dir.join(IMAGE) }
+    }
+}
+
+/// Writes the guest data of `Base::Data` as `data.raw`.
+fn write_guest_data(dir: &Path) {
+    let mut data = vec![0u8; DATA_SIZE];
+    for (start, end, byte) in DATA_RUNS {
+        data[start..end].fill(byte);
+    }
+    std::fs::write(dir.join("data.raw"), data).unwrap();
+}
+
+type Damage = fn(&Image);
+
+/// An unallocated grain's entry pointing past the end of the file.
+fn grain_past_eof(img: &Image) {
+    img.set_le32(img.gt_entry_at(5), (img.len() / SECTOR + 100) as u32);
+}
+
+/// An allocated grain's entry pointing exactly at the end of the file.
+fn grain_at_eof(img: &Image) {
+    img.set_le32(img.gt_entry_at(0), (img.len() / SECTOR) as u32);
+}
+
+/// The file cut inside the last grain: its entry now points past the end.
+fn last_grain_cut_off(img: &Image) {
+    img.set_len(img.len() - 64 * 1024);
+}
+
+/// The file cut inside its metadata.
+fn truncated_metadata(img: &Image) {
+    img.set_len(img.le64(HDR_GRAIN_OFFSET) * SECTOR - SECTOR);
+}
+
+/// A flat extent emptied.
+fn flat_extent_emptied(img: &Image) {
+    OpenOptions::new().write(true).open(img.file("img-flat.vmdk")).unwrap().set_len(0).unwrap();
+}
+
+/// The second flat extent of a split image emptied: found at its first
+/// sector.
+fn second_flat_extent_emptied(img: &Image) {
+    OpenOptions::new().write(true).open(img.file("img-f002.vmdk")).unwrap().set_len(0).unwrap();
+}
+
+/// A sparse extent of a split image missing.
+fn sparse_extent_missing(img: &Image) {
+    std::fs::remove_file(img.file("img-s002.vmdk")).unwrap();
+}
+
+/// A grain past the end of the second sparse extent of a split image.
+fn grain_past_eof_in_second_extent(img: &Image) {
+    let ext = Image { dir: img.dir.clone(), path: img.file("img-s002.vmdk") };
+    grain_past_eof(&ext);
+}
+
+/// A header version qemu does not know.
+fn unknown_version(img: &Image) {
+    img.set_le32(HDR_VERSION, 4);
+}
+
+/// More grain table entries than qemu accepts.
+fn grain_table_too_big(img: &Image) {
+    img.set_le32(HDR_NUM_GTES, 1024);
+}
+
+/// Grains of no sectors.
+fn granularity_zero(img: &Image) {
+    img.set_le64(HDR_GRANULARITY, 0);
+}
+
+/// Grains of 2 GiB.
+fn granularity_too_big(img: &Image) {
+    img.set_le64(HDR_GRANULARITY, 0x40_0000);
+}
+
+/// A capacity whose grain directory size wraps to one entry: the walk
+/// reaches sectors no directory entry covers.
+fn capacity_beyond_directory(img: &Image) {
+    img.set_le64(HDR_CAPACITY, (1u64 << 48) + 65536);
+}
+
+/// The footer's end-of-stream marker damaged.
+fn end_of_stream_marker_damaged(img: &Image) {
+    img.write(img.len() - SECTOR + 12, &[1]);
+}
+
+/// The footer marker's type damaged.
+fn footer_marker_damaged(img: &Image) {
+    img.write(img.len() - 3 * SECTOR + 12, &[2]);
+}
+
+/// The footer's copy of the header has a version qemu does not know
+/// (the header at the start of the file is left intact).
+fn footer_header_unknown_version(img: &Image) {
+    let at = img.len() - 2 * SECTOR + HDR_VERSION;
+    img.set_le32(at, 4);
+}
+
+/// A descriptor whose type qemu does not open from text.
+fn descriptor_unknown_type(img: &Image) {
+    img.edit_descriptor(|t| t.replace("monolithicFlat", "monolithicFoo"));
+}
+
+/// A flat extent line without its offset.
+fn descriptor_extent_line_broken(img: &Image) {
+    img.edit_descriptor(|t| t.replace("\" 0\n", "\"\n"));
+}
+
+/// A descriptor without `CID=` lines at all.
+fn descriptor_without_cids(img: &Image) {
+    img.edit_embedded_descriptor(|t| t.replace("CID=", "XID="));
+}
+
+/// The backing file removed.
+fn backing_file_missing(img: &Image) {
+    std::fs::remove_file(img.file("base.vmdk")).unwrap();
+}
+
+/// The backing file replaced by a file that is not a vmdk image.
+fn backing_file_not_vmdk(img: &Image) {
+    std::fs::write(img.file("base.vmdk"), vec![0u8; 4096]).unwrap();
+}
+
+#[rstest]
+#[case::grain_past_eof(Base::Data(""), grain_past_eof as Damage)]
+#[case::grain_at_eof(Base::Data(""), grain_at_eof as Damage)]
+#[case::last_grain_cut_off(Base::Data(""), last_grain_cut_off as Damage)]
+#[case::grain_past_eof_zeroed_grain(Base::Data("zeroed_grain=on"), grain_past_eof as Damage)]
+#[case::grain_past_eof_empty(Base::Empty("", "1G"), grain_past_eof as Damage)]
+#[case::grain_past_eof_stream_optimized(Base::Data("subformat=streamOptimized"), grain_past_eof as Damage)]
+#[case::truncated_metadata(Base::Data(""), truncated_metadata as Damage)]
+#[case::flat_extent_emptied(Base::Data("subformat=monolithicFlat"), flat_extent_emptied as Damage)]
+#[case::second_flat_extent_emptied(Base::Empty("subformat=twoGbMaxExtentFlat", "3G"), second_flat_extent_emptied as Damage)]
+#[case::sparse_extent_missing(Base::Empty("subformat=twoGbMaxExtentSparse", "5G"), sparse_extent_missing as Damage)]
+#[case::grain_past_eof_in_second_extent(Base::Empty("subformat=twoGbMaxExtentSparse", "5G"), grain_past_eof_in_second_extent as Damage)]
+#[case::unknown_version(Base::Data(""), unknown_version as Damage)]
+#[case::grain_table_too_big(Base::Data(""), grain_table_too_big as Damage)]
+#[case::granularity_zero(Base::Data(""), granularity_zero as Damage)]
+#[case::granularity_too_big(Base::Data(""), granularity_too_big as Damage)]
+#[case::capacity_beyond_directory(Base::Data(""), capacity_beyond_directory as Damage)]
+#[case::end_of_stream_marker_damaged(Base::Footer, end_of_stream_marker_damaged as Damage)]
+#[case::footer_marker_damaged(Base::Footer, footer_marker_damaged as Damage)]
+#[case::footer_header_unknown_version(Base::Footer, footer_header_unknown_version as Damage)]
+#[case::descriptor_unknown_type(Base::Empty("subformat=monolithicFlat", "1M"), descriptor_unknown_type as Damage)]
+#[case::descriptor_extent_line_broken(Base::Empty("subformat=monolithicFlat", "1M"), descriptor_extent_line_broken as Damage)]
+#[case::descriptor_without_cids(Base::Data(""), descriptor_without_cids as Damage)]
+#[case::backing_file_missing(Base::Child, backing_file_missing as Damage)]
+#[case::backing_file_not_vmdk(Base::Child, backing_file_not_vmdk as Damage)]
+fn check_damage_vmdk(#[case] base: Base, #[case] damage: Damage) {
+    let dir = tempfile::tempdir().unwrap();
+    let img = base.build(dir.path());
+    assert_eq!(compare_checks(dir.path()), 0, "the image must be clean before the damage");
+    damage(&img);
+    assert_ne!(compare_checks(dir.path()), 0, "the damage must be detected");
+}
+
+#[rstest]
+#[case::default_1m(Base::Empty("", "1M"))]
+#[case::default_64m(Base::Empty("", "64M"))]
+#[case::default_1g(Base::Empty("", "1G"))]
+#[case::stream_optimized_1g(Base::Empty("subformat=streamOptimized", "1G"))]
+#[case::monolithic_flat(Base::Empty("subformat=monolithicFlat", "1G"))]
+#[case::split_sparse(Base::Empty("subformat=twoGbMaxExtentSparse", "5G"))]
+#[case::split_flat(Base::Empty("subformat=twoGbMaxExtentFlat", "5G"))]
+#[case::zeroed_grain(Base::Empty("zeroed_grain=on", "1G"))]
+#[case::large_virtual_size(Base::Empty("", "100G"))]
+#[case::guest_data(Base::Data(""))]
+#[case::guest_data_stream_optimized(Base::Data("subformat=streamOptimized"))]
+#[case::guest_data_split_sparse(Base::Data("subformat=twoGbMaxExtentSparse"))]
+#[case::guest_data_flat(Base::Data("subformat=monolithicFlat"))]
+#[case::footer(Base::Footer)]
+#[case::child(Base::Child)]
+fn check_clean_vmdk(#[case] base: Base) {
+    let dir = tempfile::tempdir().unwrap();
+    base.build(dir.path());
+    assert_eq!(compare_checks(dir.path()), 0, "the image must check clean");
+}
