@@ -103,6 +103,17 @@ fn unsupported(cmd: &str, option: &str) -> Failure {
     Failure::new(format!("{PROG}: {cmd}: option {option} is not supported by instar"))
 }
 
+/// An info or check failure: the lines qemu reported while opening, then
+/// the error, each after the program name.
+fn open_failure(e: &instar_core::Error) -> Failure {
+    let mut message = String::new();
+    for note in e.notes() {
+        message.push_str(&format!("{PROG}: {note}\n"));
+    }
+    message.push_str(&format!("{PROG}: {e}"));
+    Failure::new(message)
+}
+
 /// Prints a block-layer error with the file name prefix qemu-img uses.
 fn file_error(filename: &str, e: &instar_core::Error) -> Failure {
     Failure::new(format!("{PROG}: {filename}: {e}"))
@@ -285,8 +296,7 @@ fn info(args: &[String]) -> CmdResult {
         }
     }
     let filename = one_filename("info", parsed.operands)?;
-    let info = instar_block::info(&filename, fmt.as_deref())
-        .map_err(|e| Failure::new(format!("{PROG}: {e}")))?;
+    let info = instar_block::info(&filename, fmt.as_deref()).map_err(|e| open_failure(&e))?;
     match output {
         Output::Json => print!("{}", info.to_json(dialect).to_qemu_pretty()),
         Output::Human => print!("{}", info.to_human(dialect)),
@@ -349,7 +359,7 @@ fn check(args: &[String]) -> CmdResult {
         Err(e) if e.kind() == instar_core::ErrorKind::NotSupported => {
             return Err(Failure { message: format!("{PROG}: {e}"), code: EXIT_CHECK_NOT_SUPPORTED })
         }
-        Err(e) => return Err(Failure::new(format!("{PROG}: {e}"))),
+        Err(e) => return Err(open_failure(&e)),
     };
     // Progress lines and any `Check failed` verdict go to stderr, the
     // summary to stdout, as qemu-img prints them.

@@ -21,7 +21,8 @@ fn as_open_error(filename: &str, e: Error) -> Error {
     {
         e
     } else {
-        could_not_open(filename, e.message())
+        let message = format!("{prefix}{}", e.message());
+        e.with_message(message)
     }
 }
 

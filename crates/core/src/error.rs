@@ -31,28 +31,29 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     source: Option<std::io::Error>,
+    notes: Vec<String>,
 }
 
 impl Error {
     /// An argument qemu-img refuses, with qemu-img's message.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::InvalidArgument, message: message.into(), source: None }
+        Error { kind: ErrorKind::InvalidArgument, message: message.into(), source: None, notes: Vec::new() }
     }
 
     /// An operation the format does not support, with qemu-img's message.
     pub fn not_supported(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::NotSupported, message: message.into(), source: None }
+        Error { kind: ErrorKind::NotSupported, message: message.into(), source: None, notes: Vec::new() }
     }
 
     /// An image that cannot be opened, with qemu-img's message.
     pub fn open(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::Open, message: message.into(), source: None }
+        Error { kind: ErrorKind::Open, message: message.into(), source: None, notes: Vec::new() }
     }
 
     /// A failure after the image was opened, printed without the `Could
     /// not open` wrapper.
     pub fn after_open(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::AfterOpen, message: message.into(), source: None }
+        Error { kind: ErrorKind::AfterOpen, message: message.into(), source: None, notes: Vec::new() }
     }
 
     /// A failed system call; `context` is qemu's wording of what was being
@@ -61,14 +62,33 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         let context = context.into();
         let message = format!("{context}: {}", strerror(&source));
-        Error { kind: ErrorKind::Io, message, source: Some(source) }
+        Error { kind: ErrorKind::Io, message, source: Some(source), notes: Vec::new() }
     }
 
     /// The file system refused the size (`EFBIG`). The block layer prints
     /// qemu's `The image size is too large for file format '<fmt>'`.
     pub fn too_large(source: std::io::Error) -> Self {
         let message = strerror(&source);
-        Error { kind: ErrorKind::TooLarge, message, source: Some(source) }
+        Error { kind: ErrorKind::TooLarge, message, source: Some(source), notes: Vec::new() }
+    }
+
+    /// Adds lines qemu reports on stderr (each after the program name)
+    /// before the failure itself, such as problems found while opening.
+    pub fn with_notes(mut self, notes: Vec<String>) -> Self {
+        self.notes.extend(notes);
+        self
+    }
+
+    /// The lines to report before the message.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// The same failure with its message reworded (kind, source and notes
+    /// kept), e.g. to add the `Could not open` wrapper.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
     }
 
     /// What sort of failure this is.

@@ -4,7 +4,7 @@
 //! BAT and metadata regions. Each bad entry counts as a corruption, with
 //! qemu's message on stderr.
 
-use crate::info::{report_failure, PROGRAM_PREFIX};
+use crate::info::report_failure;
 use crate::open::{open, OpenFailure, OpenMode};
 use instar_core::{CheckReport, Error};
 
@@ -16,6 +16,9 @@ pub fn check(filename: &str) -> Result<CheckReport, Error> {
         .map_err(|error| report_failure(filename, OpenFailure { notes: Vec::new(), error }))?;
     let mut report = CheckReport::new(filename, "vhdx");
     report.corruptions = checker.errors;
-    report.messages = checker.messages.iter().map(|m| format!("{PROGRAM_PREFIX}{m}")).collect();
+    // qemu reports each finding with error_report, after the program name.
+    for m in &checker.messages {
+        report.push_reported(m.clone());
+    }
     Ok(report)
 }

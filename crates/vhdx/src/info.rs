@@ -5,18 +5,11 @@ use crate::open::{open, OpenFailure, OpenMode};
 use instar_core::info::allocated_size;
 use instar_core::{ChildInfo, Error, ImageInfo};
 
-/// The program name instar prints where qemu-img prints its own, in lines
-/// qemu writes with `error_report`.
-pub const PROGRAM_PREFIX: &str = "instar: ";
-
-/// Reports a failed open as qemu does: its `error_report` lines go to
-/// stderr as they are found (qemu prints them before the open fails, so
-/// they precede the error message), then the error itself is returned.
+/// A failed open as qemu reports it: the `error_report` lines it prints
+/// while opening (before the open fails) travel with the error as notes,
+/// which the command line prints first.
 pub fn report_failure(filename: &str, failure: OpenFailure) -> Error {
-    for note in &failure.notes {
-        eprintln!("{PROGRAM_PREFIX}{note}");
-    }
-    failure.error.into_error(filename)
+    failure.error.into_error(filename).with_notes(failure.notes)
 }
 
 /// What `info` reports for the VHDX image at `filename`.

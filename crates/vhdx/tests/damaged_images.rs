@@ -174,11 +174,7 @@ fn compare(qemu: &Path, dir: &Path, name: &str, case: &str) {
             None => {
                 let r = Vhdx.check(p).unwrap();
                 let ours = if json { r.to_json().to_qemu_pretty() } else { r.to_human() };
-                let messages: String = r
-                    .messages
-                    .iter()
-                    .map(|m| format!("{}\n", m.replacen("instar", "qemu-img", 1)))
-                    .collect();
+                let messages = r.stderr_text("qemu-img");
                 assert_eq!(code, r.exit_code(), "{case}: check exit code ({stderr})");
                 assert_eq!(ours, stdout, "{case}: check output (json={json})");
                 assert_eq!(messages, stderr, "{case}: check messages");
