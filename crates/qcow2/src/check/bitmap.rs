@@ -1,0 +1,241 @@
+//! Persistent dirty bitmaps (`block/qcow2-bitmap.c`): the bitmap directory
+//! qemu loads when it opens an image, and the clusters the bitmaps own,
+//! which a check counts as referenced.
+
+use super::file::c_string;
+use super::file::{be16, be32, be64, be64_table, ImageFile};
+use super::open::{Image, MAX_BITMAP_DIRECTORY_SIZE};
+use crate::header::BitmapsExt;
+use instar_core::error::strerror;
+use std::collections::HashSet;
+
+/// Size of a directory entry's fixed part (`Qcow2BitmapDirEntry`).
+const DIR_ENTRY_SIZE: usize = 24;
+/// Largest bitmap table, in entries (`BME_MAX_TABLE_SIZE`).
+const MAX_TABLE_SIZE: u64 = 0x800_0000;
+/// Largest bitmap in bytes (`BME_MAX_PHYS_SIZE`).
+const MAX_PHYS_SIZE: u64 = 0x2000_0000;
+/// Granularity limits, as log2 of bytes.
+const MAX_GRANULARITY_BITS: u8 = 31;
+const MIN_GRANULARITY_BITS: u8 = 9;
+/// Longest bitmap name.
+const MAX_NAME_SIZE: u16 = 1023;
+/// Flags qemu knows: in use, auto.
+const RESERVED_FLAGS: u32 = 0xffff_fffc;
+const FLAG_IN_USE: u32 = 1;
+/// The only bitmap type: dirty tracking.
+const TYPE_DIRTY_TRACKING: u8 = 1;
+/// Bitmap table entry fields.
+const TABLE_ENTRY_RESERVED_MASK: u64 = 0xff00_0000_0000_01fe;
+const TABLE_ENTRY_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+const TABLE_ENTRY_ALL_ONES: u64 = 1;
+
+/// One bitmap of the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bitmap {
+    /// Offset of its bitmap table.
+    pub table_offset: u64,
+    /// Entries in its bitmap table.
+    pub table_size: u32,
+    /// Its flags.
+    pub flags: u32,
+    /// log2 of the bytes one bit covers.
+    pub granularity_bits: u8,
+    /// Its name.
+    pub name: String,
+}
+
+/// Whether a bitmap table entry is well formed (`check_table_entry`).
+pub fn table_entry_ok(entry: u64, cluster_size: u64) -> bool {
+    if entry & TABLE_ENTRY_RESERVED_MASK != 0 {
+        return false;
+    }
+    let offset = entry & TABLE_ENTRY_OFFSET_MASK;
+    offset == 0 || (entry & TABLE_ENTRY_ALL_ONES == 0 && offset.is_multiple_of(cluster_size))
+}
+
+/// The offset of a bitmap table entry's data cluster (zero for none).
+pub fn table_entry_offset(entry: u64) -> u64 {
+    entry & TABLE_ENTRY_OFFSET_MASK
+}
+
+/// Whether a directory entry satisfies qemu's constraints
+/// (`check_dir_entry`); `len` is the image's virtual size.
+fn dir_entry_ok(bm: &Bitmap, entry_type: u8, name_size: u16, cluster_size: u64, len: u64) -> bool {
+    let bad = bm.table_size == 0
+        || bm.table_offset == 0
+        || !bm.table_offset.is_multiple_of(cluster_size)
+        || u64::from(bm.table_size) > MAX_TABLE_SIZE
+        || bm.granularity_bits > MAX_GRANULARITY_BITS
+        || bm.granularity_bits < MIN_GRANULARITY_BITS
+        || bm.flags & RESERVED_FLAGS != 0
+        || name_size > MAX_NAME_SIZE
+        || entry_type != TYPE_DIRTY_TRACKING;
+    if bad {
+        return false;
+    }
+    let phys = u64::from(bm.table_size) * cluster_size;
+    if phys > MAX_PHYS_SIZE {
+        return false;
+    }
+    bm.flags & FLAG_IN_USE != 0 || len <= (phys * 8) << bm.granularity_bits
+}
+
+/// Reads and checks the bitmap directory (`bitmap_list_load`), failing
+/// with qemu's message.
+pub fn load_directory(
+    file: &ImageFile,
+    image: &Image,
+    ext: &BitmapsExt,
+) -> Result<Vec<Bitmap>, String> {
+    if ext.bitmap_directory_size == 0 {
+        return Err("Requested bitmap directory size is zero".to_string());
+    }
+    if ext.bitmap_directory_size > MAX_BITMAP_DIRECTORY_SIZE {
+        return Err("Requested bitmap directory size is too big".to_string());
+    }
+    let dir = file
+        .read_vec(ext.bitmap_directory_offset, ext.bitmap_directory_size as usize)
+        .map_err(|e| format!("Failed to read bitmap directory: {}", strerror(&e)))?;
+    let cluster_size = image.cluster_size();
+    let len = super::open::total_bytes(image);
+    let broken = || "Broken bitmap directory".to_string();
+    let mut list = Vec::new();
+    let mut at = 0usize;
+    while at < dir.len() {
+        if at + DIR_ENTRY_SIZE > dir.len() {
+            return Err(broken());
+        }
+        if list.len() as u64 + 1 > u64::from(ext.nb_bitmaps) {
+            return Err("More bitmaps found than specified in header extension".to_string());
+        }
+        let name_size = be16(&dir, at + 18);
+        let extra = be32(&dir, at + 20);
+        let entry_len =
+            (DIR_ENTRY_SIZE as u64 + u64::from(name_size) + u64::from(extra)).div_ceil(8) * 8;
+        let next = at as u64 + entry_len;
+        if next > dir.len() as u64 {
+            return Err(broken());
+        }
+        if extra != 0 {
+            return Err("Bitmap extra data is not supported".to_string());
+        }
+        let name_at = at + DIR_ENTRY_SIZE;
+        let name = c_string(&dir[name_at..name_at + usize::from(name_size)]);
+        let bm = Bitmap {
+            table_offset: be64(&dir, at),
+            table_size: be32(&dir, at + 8),
+            flags: be32(&dir, at + 12),
+            granularity_bits: dir[at + 17],
+            name,
+        };
+        if !dir_entry_ok(&bm, dir[at + 16], name_size, cluster_size, len) {
+            return Err(format!("Bitmap '{}' doesn't satisfy the constraints", bm.name));
+        }
+        list.push(bm);
+        at = next as usize;
+    }
+    if list.len() as u64 != u64::from(ext.nb_bitmaps) {
+        return Err("Less bitmaps found than specified in header extension".to_string());
+    }
+    if at != dir.len() {
+        return Err(broken());
+    }
+    Ok(list)
+}
+
+/// Reads a bitmap's table (`bitmap_table_load`); fails with `EINVAL` when
+/// an entry is malformed, as qemu does, or with the read error.
+pub fn load_table(
+    file: &ImageFile,
+    bm: &Bitmap,
+    cluster_size: u64,
+) -> Result<Vec<u64>, std::io::Error> {
+    let raw = file.read_vec(bm.table_offset, bm.table_size as usize * 8)?;
+    let table = be64_table(&raw);
+    if table.iter().any(|&e| !table_entry_ok(e, cluster_size)) {
+        return Err(super::file::einval());
+    }
+    Ok(table)
+}
+
+/// Loads every bitmap as qemu does when it opens the image
+/// (`qcow2_load_dirty_bitmaps`), failing with qemu's message.
+pub fn load_all(file: &ImageFile, image: &Image) -> Result<(), String> {
+    let Some(ext) = &image.bitmaps else {
+        return Ok(());
+    };
+    let list = load_directory(file, image, ext)?;
+    let cluster_size = image.cluster_size();
+    let len = super::open::total_bytes(image);
+    let mut names = HashSet::new();
+    for bm in &list {
+        if !names.insert(bm.name.clone()) {
+            if bm.flags & FLAG_IN_USE != 0 {
+                // An in-use bitmap whose name is already loaded is skipped.
+                continue;
+            }
+            return Err(format!("Bitmap already exists: {}", bm.name));
+        }
+        if bm.flags & FLAG_IN_USE != 0 {
+            continue;
+        }
+        load_table(file, bm, cluster_size).map_err(|e| {
+            format!(
+                "Could not read bitmap_table table from image for bitmap '{}': {}",
+                bm.name,
+                strerror(&e)
+            )
+        })?;
+        // The table must hold exactly the clusters the serialized bitmap
+        // (64-bit words of bits) needs.
+        let bytes = if len == 0 {
+            0
+        } else {
+            ((len - 1) >> bm.granularity_bits >> 6).saturating_add(1) * 8
+        };
+        let clusters = bytes.div_ceil(cluster_size);
+        if clusters != u64::from(bm.table_size) || clusters > MAX_TABLE_SIZE {
+            return Err(format!(
+                "Could not read bitmap '{}' from image: Invalid argument",
+                bm.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bitmap(table_size: u32, flags: u32, granularity_bits: u8) -> Bitmap {
+        Bitmap { table_offset: 0x30000, table_size, flags, granularity_bits, name: "b".into() }
+    }
+
+    #[test]
+    fn table_entries_follow_qemu_rules() {
+        assert!(table_entry_ok(0, 65536));
+        assert!(table_entry_ok(1, 65536)); // all ones, no cluster
+        assert!(table_entry_ok(0x50000, 65536));
+        assert!(!table_entry_ok(0x50001, 65536)); // all-ones flag with a cluster
+        assert!(!table_entry_ok(0x50200, 65536)); // not cluster aligned
+        assert!(!table_entry_ok(0x2, 65536)); // reserved bit
+        assert_eq!(table_entry_offset(0x8000_0000_0005_0000), 0x5_0000);
+    }
+
+    #[test]
+    fn directory_entries_must_cover_the_disk() {
+        // One 64 KiB table cluster holds 512 Ki bits: 32 GiB at 64 KiB
+        // granularity, 256 MiB at 512 bytes.
+        let len = 1 << 30;
+        assert!(dir_entry_ok(&bitmap(1, 0, 16), 1, 2, 65536, len));
+        assert!(!dir_entry_ok(&bitmap(1, 0, 9), 1, 2, 65536, len));
+        // An in-use bitmap may be too small (not saved after a resize).
+        assert!(dir_entry_ok(&bitmap(1, FLAG_IN_USE, 9), 1, 2, 65536, len));
+        assert!(!dir_entry_ok(&bitmap(1, 0, 16), 2, 2, 65536, len)); // unknown type
+        assert!(!dir_entry_ok(&bitmap(1, 4, 16), 1, 2, 65536, len)); // reserved flag
+        assert!(!dir_entry_ok(&bitmap(0, 0, 16), 1, 2, 65536, len));
+        assert!(!dir_entry_ok(&bitmap(1, 0, 32), 1, 2, 65536, len));
+    }
+}

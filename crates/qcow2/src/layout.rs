@@ -1,0 +1,1070 @@
+//! Where everything goes in a new qcow2 image, computed without touching
+//! a file.
+//!
+//! qemu-img does not lay a new image out from a formula: it writes a
+//! minimal image (header, one-cluster refcount table, empty refcount
+//! block), opens it, and grows it with its ordinary allocator — the L1
+//! table, refcount blocks as they become necessary (sometimes a larger
+//! refcount table placed at the next refcount-block boundary), and, for
+//! preallocated images, L2 tables and data clusters. The allocator's
+//! quirks decide the bytes: freed refcount tables keep their stale
+//! contents and get reused, a refcount block can leave a cluster unused
+//! behind it, and so on. To write the same bytes, [`plan`] replays those
+//! allocation steps on an in-memory model ([`SparseFile`] plus the
+//! refcount structures) and returns the final picture: which byte ranges
+//! the image file holds and what they contain, how long the file is, and
+//! which range the file layer preallocates.
+//!
+//! The arithmetic helpers ([`Geometry`], [`refcount_metadata_size`]) are
+//! qemu's formulas, in their own words.
+
+use crate::tables::{
+    get_refcount, set_refcount, write_be64, L1E_OFFSET_MASK, L1E_SIZE, L2E_SIZE_EXTENDED,
+    L2E_SIZE_NORMAL, QCOW_MAX_CLUSTER_OFFSET, QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE,
+    QCOW_OFLAG_COPIED, REFTABLE_ENTRY_SIZE, REFT_OFFSET_MASK, SUBCLUSTERS_PER_CLUSTER,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// qemu's `INT_MAX`, which bounds table sizes and request lengths.
+const INT_MAX: u64 = i32::MAX as u64;
+/// qemu's largest single request (`BDRV_REQUEST_MAX_BYTES`).
+const REQUEST_MAX_BYTES: u64 = (INT_MAX >> 9) << 9;
+
+/// The shape of an image's metadata: cluster size, refcount width and L2
+/// entry width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// log2 of the cluster size (9..=21).
+    pub cluster_bits: u32,
+    /// log2 of the refcount width in bits (0..=6).
+    pub refcount_order: u32,
+    /// Whether L2 entries are extended (128 bits, 32 subclusters).
+    pub extended_l2: bool,
+}
+
+impl Geometry {
+    /// The cluster size in bytes.
+    pub fn cluster_size(&self) -> u64 {
+        1 << self.cluster_bits
+    }
+
+    /// Bytes per L2 entry.
+    pub fn l2_entry_size(&self) -> u64 {
+        if self.extended_l2 {
+            L2E_SIZE_EXTENDED
+        } else {
+            L2E_SIZE_NORMAL
+        }
+    }
+
+    /// log2 of the number of entries in an L2 table.
+    pub fn l2_bits(&self) -> u32 {
+        self.cluster_bits - self.l2_entry_size().trailing_zeros()
+    }
+
+    /// Entries per L2 table (one cluster).
+    pub fn l2_entries(&self) -> u64 {
+        1 << self.l2_bits()
+    }
+
+    /// The subcluster size: the cluster size, or 1/32 of it with extended
+    /// L2 entries.
+    pub fn subcluster_size(&self) -> u64 {
+        if self.extended_l2 {
+            self.cluster_size() / SUBCLUSTERS_PER_CLUSTER
+        } else {
+            self.cluster_size()
+        }
+    }
+
+    /// log2 of the number of refcounts in a refcount block.
+    pub fn refcount_block_bits(&self) -> u32 {
+        self.cluster_bits + 3 - self.refcount_order
+    }
+
+    /// Refcounts per refcount block (one cluster).
+    pub fn refcount_block_entries(&self) -> u64 {
+        1 << self.refcount_block_bits()
+    }
+
+    /// The largest refcount an entry can hold.
+    pub fn refcount_max(&self) -> u64 {
+        let bits = 1u32 << self.refcount_order;
+        if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        }
+    }
+
+    /// Clusters needed to hold `bytes` (qemu's `size_to_clusters`).
+    pub fn size_to_clusters(&self, bytes: u64) -> u64 {
+        bytes.div_ceil(self.cluster_size())
+    }
+
+    /// L1 entries needed for a virtual disk of `size` bytes (qemu's
+    /// `size_to_l1`).
+    pub fn size_to_l1(&self, size: u64) -> u64 {
+        let shift = self.cluster_bits + self.l2_bits();
+        ((u128::from(size) + (1u128 << shift) - 1) >> shift) as u64
+    }
+}
+
+/// Refcount blocks and table clusters needed to count `clusters` clusters
+/// plus themselves (qemu's `qcow2_refcount_metadata_size`), found as the
+/// fixed point of "blocks cover data, table and blocks". With
+/// `generous_increase` the table gets room for 50% more. Returns the size
+/// in bytes of blocks plus table, and the number of blocks.
+pub fn refcount_metadata_size(
+    clusters: u64,
+    cluster_size: u64,
+    refcount_order: u32,
+    generous_increase: bool,
+) -> (u64, u64) {
+    let blocks_per_table_cluster = cluster_size / REFTABLE_ENTRY_SIZE;
+    let refcounts_per_block = cluster_size * 8 / (1 << refcount_order);
+    let mut clusters = clusters;
+    let mut generous = generous_increase;
+    let (mut table, mut blocks, mut n) = (0u64, 0u64, 0u64);
+    loop {
+        let last = n;
+        blocks = (clusters + table + blocks).div_ceil(refcounts_per_block);
+        table = blocks.div_ceil(blocks_per_table_cluster);
+        n = clusters + blocks + table;
+        if n == last && generous {
+            clusters += table.div_ceil(2);
+            n = 0;
+            generous = false;
+        }
+        if n == last {
+            break;
+        }
+    }
+    ((blocks + table) * cluster_size, blocks)
+}
+
+/// The preallocation modes qcow2 accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prealloc {
+    /// Metadata only as needed (just the L1 table).
+    Off,
+    /// L2 tables and data cluster mappings; data clusters stay sparse.
+    Metadata,
+    /// Like metadata, with the data area allocated by `fallocate`.
+    Falloc,
+    /// Like metadata, with the data area written with zeros.
+    Full,
+}
+
+impl Prealloc {
+    /// Parses qemu's `PreallocMode` names accepted by qcow2.
+    pub fn parse(s: &str) -> Option<Prealloc> {
+        match s {
+            "off" => Some(Prealloc::Off),
+            "metadata" => Some(Prealloc::Metadata),
+            "falloc" => Some(Prealloc::Falloc),
+            "full" => Some(Prealloc::Full),
+            _ => None,
+        }
+    }
+}
+
+/// How the file layer fills the data area of a preallocated image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillMode {
+    /// `posix_fallocate` the range.
+    Allocate,
+    /// Write zeros over the range.
+    Zeros,
+}
+
+/// A range of the image file the file layer preallocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    /// How.
+    pub mode: FillMode,
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+/// A sparse picture of a file: the byte ranges written, with their final
+/// contents, and the file length. Adjacent and overlapping writes merge,
+/// so the extents come out as few large writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SparseFile {
+    extents: BTreeMap<u64, Vec<u8>>,
+    len: u64,
+}
+
+impl SparseFile {
+    /// An empty file.
+    pub fn new() -> Self {
+        SparseFile::default()
+    }
+
+    /// The file length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Grows the file to `len` without writing (a growing truncate).
+    pub fn extend_to(&mut self, len: u64) {
+        self.len = self.len.max(len);
+    }
+
+    /// Writes `data` at `offset`; later writes win where ranges overlap.
+    pub fn write(&mut self, offset: u64, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let end = offset + data.len() as u64;
+        let mut touching = Vec::new();
+        for (&start, buf) in self.extents.range(..=end).rev() {
+            if start + buf.len() as u64 >= offset {
+                touching.push(start);
+            } else {
+                break;
+            }
+        }
+        let new_start = touching.last().map_or(offset, |&s| s.min(offset));
+        let mut new_end = end;
+        for &s in &touching {
+            new_end = new_end.max(s + self.extents[&s].len() as u64);
+        }
+        // Reuse the first extent's buffer when it starts the merged range,
+        // so that appending cluster after cluster stays cheap.
+        let mut buf = match touching.last() {
+            Some(&s) if s == new_start => self.extents.remove(&s).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        buf.resize((new_end - new_start) as usize, 0);
+        for &s in &touching {
+            if let Some(old) = self.extents.remove(&s) {
+                let at = (s - new_start) as usize;
+                buf[at..at + old.len()].copy_from_slice(&old);
+            }
+        }
+        let at = (offset - new_start) as usize;
+        buf[at..at + data.len()].copy_from_slice(data);
+        self.extents.insert(new_start, buf);
+        self.len = self.len.max(end);
+    }
+
+    /// Writes `len` zero bytes at `offset`.
+    pub fn write_zeros(&mut self, offset: u64, len: u64) {
+        if len > 0 {
+            self.write(offset, &vec![0u8; len as usize]);
+        }
+    }
+
+    /// The written ranges in file order: offset and contents.
+    pub fn extents(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.extents.iter().map(|(&o, b)| (o, b.as_slice()))
+    }
+}
+
+/// Why an image cannot be laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutError {
+    /// A table would exceed qcow2's limits (qemu's `-EFBIG`).
+    TooLarge,
+    /// The model reached a state qemu treats as corruption; not expected
+    /// for any valid request.
+    Internal(&'static str),
+}
+
+/// The result of laying out a new image.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The metadata ranges and their contents. The first cluster is
+    /// reserved for the header, which the caller writes over it.
+    pub file: SparseFile,
+    /// The range the file layer preallocates, if any.
+    pub fill: Option<Fill>,
+    /// Offset of the active L1 table (0 when the image has none).
+    pub l1_table_offset: u64,
+    /// Entries in the active L1 table.
+    pub l1_size: u32,
+    /// Offset of the refcount table.
+    pub refcount_table_offset: u64,
+    /// Clusters of the refcount table.
+    pub refcount_table_clusters: u32,
+}
+
+/// Lays out a new image of `size` bytes (a multiple of 512) as qemu-img
+/// creates it.
+pub fn plan(geometry: Geometry, size: u64, prealloc: Prealloc) -> Result<Layout, LayoutError> {
+    let mut sim = Sim::new(geometry);
+    sim.create(size, prealloc)?;
+    Ok(sim.finish())
+}
+
+/// Control flow inside the model: qemu's `-EAGAIN` restarts, and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    Again,
+    TooLarge,
+    Internal(&'static str),
+}
+
+impl From<Fail> for LayoutError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::TooLarge => LayoutError::TooLarge,
+            Fail::Again => LayoutError::Internal("allocation did not settle"),
+            Fail::Internal(m) => LayoutError::Internal(m),
+        }
+    }
+}
+
+/// A cluster allocation waiting to be entered into its L2 table (qemu's
+/// `QCowL2Meta`, reduced to what preallocation uses).
+#[derive(Debug, Clone, Copy)]
+struct Mapping {
+    /// Guest offset of the first cluster.
+    guest: u64,
+    /// Host offset of the first cluster.
+    host: u64,
+    /// Number of clusters.
+    clusters: u64,
+    /// Tail of the last cluster to fill with zeros: offset from `host` and
+    /// length (qemu's copy-on-write of the unwritten end).
+    cow_end: (u64, u64),
+}
+
+/// The in-memory model of qemu's qcow2 driver state during create.
+struct Sim {
+    g: Geometry,
+    cs: u64,
+    reftable: Vec<u64>,
+    reftable_offset: u64,
+    max_reftable_index: usize,
+    refblocks: HashMap<u64, Vec<u8>>,
+    free_cluster_index: u64,
+    l1: Vec<u64>,
+    l1_offset: u64,
+    l2_tables: HashMap<u64, Vec<u8>>,
+    file: SparseFile,
+    fill: Option<Fill>,
+}
+
+impl Sim {
+    /// The image as `qcow2_co_create` first writes it: header cluster,
+    /// a one-cluster refcount table whose first entry points at the empty
+    /// refcount block in the third cluster.
+    fn new(g: Geometry) -> Sim {
+        let cs = g.cluster_size();
+        let mut reftable = vec![0u64; (cs / REFTABLE_ENTRY_SIZE) as usize];
+        reftable[0] = 2 * cs;
+        let mut refblocks = HashMap::new();
+        refblocks.insert(2 * cs, vec![0u8; cs as usize]);
+        let mut file = SparseFile::new();
+        file.write_zeros(0, 3 * cs);
+        Sim {
+            g,
+            cs,
+            reftable,
+            reftable_offset: cs,
+            max_reftable_index: 0,
+            refblocks,
+            free_cluster_index: 0,
+            l1: Vec::new(),
+            l1_offset: 0,
+            l2_tables: HashMap::new(),
+            file,
+            fill: None,
+        }
+    }
+
+    fn create(&mut self, size: u64, prealloc: Prealloc) -> Result<(), Fail> {
+        // The header, refcount table and refcount block take clusters 0-2.
+        if self.alloc_clusters(3 * self.cs)? != 0 {
+            return Err(Fail::Internal("first cluster in empty image is already in use"));
+        }
+        // qcow2_co_truncate from 0 to `size`.
+        let l1_entries = self.g.size_to_l1(size);
+        self.grow_l1_table(l1_entries, true)?;
+        match prealloc {
+            Prealloc::Off => {}
+            Prealloc::Metadata => self.preallocate(0, size)?,
+            Prealloc::Falloc | Prealloc::Full => self.preallocate_data(size, prealloc)?,
+        }
+        Ok(())
+    }
+
+    /// The final picture: every live structure written with its final
+    /// contents over the ranges qemu wrote.
+    fn finish(mut self) -> Layout {
+        let table = crate::tables::encode_table(&self.reftable);
+        self.file.write(self.reftable_offset, &table);
+        let blocks: Vec<(u64, Vec<u8>)> = self.refblocks.drain().collect();
+        for (off, b) in blocks {
+            self.file.write(off, &b);
+        }
+        let l2s: Vec<(u64, Vec<u8>)> = self.l2_tables.drain().collect();
+        for (off, t) in l2s {
+            self.file.write(off, &t);
+        }
+        if !self.l1.is_empty() {
+            let l1 = crate::tables::encode_table(&self.l1);
+            self.file.write(self.l1_offset, &l1);
+        }
+        let table_clusters = (self.reftable.len() as u64 * REFTABLE_ENTRY_SIZE / self.cs) as u32;
+        Layout {
+            file: self.file,
+            fill: self.fill,
+            l1_table_offset: self.l1_offset,
+            l1_size: self.l1.len() as u32,
+            refcount_table_offset: self.reftable_offset,
+            refcount_table_clusters: table_clusters,
+        }
+    }
+
+    // ---- refcounts (block/qcow2-refcount.c) ----
+
+    fn refcount(&self, cluster_index: u64) -> u64 {
+        let ti = cluster_index >> self.g.refcount_block_bits();
+        let Some(&entry) = usize::try_from(ti).ok().and_then(|i| self.reftable.get(i)) else {
+            return 0;
+        };
+        let off = entry & REFT_OFFSET_MASK;
+        match self.refblocks.get(&off) {
+            Some(b) if off != 0 => get_refcount(
+                b,
+                self.g.refcount_order,
+                cluster_index & (self.g.refcount_block_entries() - 1),
+            ),
+            _ => 0,
+        }
+    }
+
+    /// Finds `size` bytes of free clusters from the free cluster index on,
+    /// without taking a reference (qemu's `alloc_clusters_noref`).
+    fn alloc_clusters_noref(&mut self, size: u64, max: u64) -> Result<u64, Fail> {
+        let n = self.g.size_to_clusters(size);
+        'retry: loop {
+            for _ in 0..n {
+                let idx = self.free_cluster_index;
+                self.free_cluster_index += 1;
+                if self.refcount(idx) != 0 {
+                    continue 'retry;
+                }
+            }
+            break;
+        }
+        if self.free_cluster_index > 0 && self.free_cluster_index - 1 > (max >> self.g.cluster_bits)
+        {
+            return Err(Fail::TooLarge);
+        }
+        Ok((self.free_cluster_index - n) << self.g.cluster_bits)
+    }
+
+    /// Allocates `size` bytes of clusters and takes a reference on them.
+    fn alloc_clusters(&mut self, size: u64) -> Result<u64, Fail> {
+        loop {
+            let offset = self.alloc_clusters_noref(size, QCOW_MAX_CLUSTER_OFFSET)?;
+            match self.update_refcount(offset, size, 1, false) {
+                Ok(()) => return Ok(offset),
+                Err(Fail::Again) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Takes a reference on up to `n` free clusters starting exactly at
+    /// `offset`; returns how many were free in a row.
+    fn alloc_clusters_at(&mut self, offset: u64, n: u64) -> Result<u64, Fail> {
+        if n == 0 {
+            return Ok(0);
+        }
+        loop {
+            let first = offset >> self.g.cluster_bits;
+            let mut i = 0;
+            while i < n && self.refcount(first + i) == 0 {
+                i += 1;
+            }
+            match self.update_refcount(offset, i << self.g.cluster_bits, 1, false) {
+                Ok(()) => return Ok(i),
+                Err(Fail::Again) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Adds or subtracts `addend` to the refcounts of the clusters in
+    /// `[offset, offset + length)`, allocating refcount blocks as needed.
+    /// On failure the updates already made are undone, as qemu does.
+    fn update_refcount(
+        &mut self,
+        offset: u64,
+        length: u64,
+        addend: u64,
+        decrease: bool,
+    ) -> Result<(), Fail> {
+        if length == 0 {
+            return Ok(());
+        }
+        let cs = self.cs;
+        let start = offset & !(cs - 1);
+        let last = (offset + length - 1) & !(cs - 1);
+        let mut cluster_offset = start;
+        let mut block_for: Option<(u64, u64)> = None; // (table index, block offset)
+        let mut result = Ok(());
+        while cluster_offset <= last {
+            let idx = cluster_offset >> self.g.cluster_bits;
+            let ti = idx >> self.g.refcount_block_bits();
+            let block = match block_for {
+                Some((t, b)) if t == ti => b,
+                _ => match self.alloc_refcount_block(idx) {
+                    Ok(b) => {
+                        block_for = Some((ti, b));
+                        b
+                    }
+                    Err(e) => {
+                        // A new refcount block may have landed on the
+                        // clusters the caller chose: it retries from the
+                        // same start, in case they are still free.
+                        if e == Fail::Again {
+                            self.free_cluster_index =
+                                self.free_cluster_index.min(start >> self.g.cluster_bits);
+                        }
+                        result = Err(e);
+                        break;
+                    }
+                },
+            };
+            let order = self.g.refcount_order;
+            let bi = idx & (self.g.refcount_block_entries() - 1);
+            let max = self.g.refcount_max();
+            let Some(b) = self.refblocks.get_mut(&block) else {
+                result = Err(Fail::Internal("refcount block missing"));
+                break;
+            };
+            let old = get_refcount(b, order, bi);
+            let new = if decrease {
+                match old.checked_sub(addend) {
+                    Some(v) => v,
+                    None => {
+                        result = Err(Fail::Internal("refcount underflow"));
+                        break;
+                    }
+                }
+            } else {
+                match old.checked_add(addend) {
+                    Some(v) if v <= max => v,
+                    _ => {
+                        result = Err(Fail::Internal("refcount overflow"));
+                        break;
+                    }
+                }
+            };
+            set_refcount(b, order, bi, new);
+            if new == 0 && idx < self.free_cluster_index {
+                self.free_cluster_index = idx;
+            }
+            cluster_offset += cs;
+        }
+        if result.is_err() {
+            let _ = self.update_refcount(offset, cluster_offset - offset, addend, !decrease);
+        }
+        result
+    }
+
+    /// The refcount block covering `cluster_index`, created (and the
+    /// refcount table grown) if missing. Creating one answers
+    /// [`Fail::Again`]: the caller's chosen clusters may now be taken.
+    fn alloc_refcount_block(&mut self, cluster_index: u64) -> Result<u64, Fail> {
+        let rb_bits = self.g.refcount_block_bits();
+        let ti = cluster_index >> rb_bits;
+        if let Some(&entry) = usize::try_from(ti).ok().and_then(|i| self.reftable.get(i)) {
+            let off = entry & REFT_OFFSET_MASK;
+            if off != 0 {
+                return Ok(off);
+            }
+        }
+        let new_block = self.alloc_clusters_noref(self.cs, i64::MAX as u64)?;
+        if new_block == 0 {
+            return Err(Fail::Internal("refcount block at offset 0"));
+        }
+        let same_block = new_block >> (self.g.cluster_bits + rb_bits) == cluster_index >> rb_bits;
+        let mut block = vec![0u8; self.cs as usize];
+        if same_block {
+            // The new block counts itself.
+            let bi = (new_block >> self.g.cluster_bits) & (self.g.refcount_block_entries() - 1);
+            set_refcount(&mut block, self.g.refcount_order, bi, 1);
+        } else {
+            self.update_refcount(new_block, self.cs, 1, false)?;
+        }
+        self.refblocks.insert(new_block, block);
+        self.file.write_zeros(new_block, self.cs);
+
+        if let Some(slot) = usize::try_from(ti).ok().filter(|&i| i < self.reftable.len()) {
+            self.reftable[slot] = new_block;
+            self.max_reftable_index = self.max_reftable_index.max(slot);
+            return Err(Fail::Again);
+        }
+
+        // The table is full: build new self-describing refcount structures
+        // at the next refcount block boundary past everything in use.
+        let entries = self.g.refcount_block_entries();
+        let blocks_used =
+            (cluster_index + 1).max((new_block >> self.g.cluster_bits) + 1).div_ceil(entries);
+        let meta_offset = blocks_used * entries * self.cs;
+        self.refcount_area(meta_offset, 0, false, Some((ti, new_block)))?;
+        Err(Fail::Again)
+    }
+
+    /// Creates, at `start_offset` (past the end of everything in use), a
+    /// new refcount table and the refcount blocks that cover it, the
+    /// existing clusters and `additional_clusters` more; switches to it
+    /// and frees the old table (qemu's `qcow2_refcount_area`). Returns the
+    /// offset just past the new structures.
+    fn refcount_area(
+        &mut self,
+        start_offset: u64,
+        additional_clusters: u64,
+        exact_size: bool,
+        new_refblock: Option<(u64, u64)>,
+    ) -> Result<u64, Fail> {
+        let cs = self.cs;
+        let entries = self.g.refcount_block_entries();
+        let (_, total_blocks) = refcount_metadata_size(
+            start_offset / cs + additional_clusters,
+            cs,
+            self.g.refcount_order,
+            !exact_size,
+        );
+        // qemu compares a count of blocks with a size in bytes here.
+        if total_blocks > QCOW_MAX_REFTABLE_SIZE {
+            return Err(Fail::TooLarge);
+        }
+        let area_index = (start_offset / cs) / entries;
+        let mut table_size =
+            if exact_size { total_blocks } else { total_blocks + total_blocks.div_ceil(2) };
+        let per_cluster = cs / REFTABLE_ENTRY_SIZE;
+        table_size = table_size.div_ceil(per_cluster) * per_cluster;
+        let table_clusters = table_size * REFTABLE_ENTRY_SIZE / cs;
+        if table_size > QCOW_MAX_REFTABLE_SIZE {
+            return Err(Fail::TooLarge);
+        }
+
+        let mut new_table = vec![0u64; table_size as usize];
+        let keep = if table_size as usize > self.max_reftable_index {
+            self.max_reftable_index + 1
+        } else {
+            table_size as usize
+        };
+        let keep = keep.min(self.reftable.len());
+        new_table[..keep].copy_from_slice(&self.reftable[..keep]);
+        if let Some((index, offset)) = new_refblock {
+            if index >= total_blocks {
+                return Err(Fail::Internal("new refcount block outside the new table"));
+            }
+            new_table[index as usize] = offset;
+        }
+
+        let missing = (area_index..total_blocks).filter(|&i| new_table[i as usize] == 0).count();
+        let table_offset = start_offset + missing as u64 * cs;
+        let end_offset = table_offset + table_clusters * cs;
+
+        let mut block_offset = start_offset;
+        for i in area_index..total_blocks {
+            let slot = i as usize;
+            if new_table[slot] == 0 {
+                self.refblocks.insert(block_offset, vec![0u8; cs as usize]);
+                new_table[slot] = block_offset;
+                block_offset += cs;
+            }
+            let block_off = new_table[slot] & REFT_OFFSET_MASK;
+            let first_covered = i * entries * cs;
+            if first_covered < end_offset {
+                let from = if first_covered < start_offset {
+                    (start_offset - first_covered) / cs
+                } else {
+                    0
+                };
+                let to = ((end_offset - first_covered) / cs).min(entries);
+                let order = self.g.refcount_order;
+                let Some(b) = self.refblocks.get_mut(&block_off) else {
+                    return Err(Fail::Internal("refcount block missing"));
+                };
+                for j in from..to {
+                    set_refcount(b, order, j, 1);
+                }
+            }
+            // The cache flush writes every block it touched.
+            self.file.write_zeros(block_off, cs);
+        }
+
+        self.file.write_zeros(table_offset, table_size * REFTABLE_ENTRY_SIZE);
+
+        // The old table stays on disk as it was; only its clusters are
+        // freed (and may be reused later).
+        let old_offset = self.reftable_offset;
+        let old_bytes = self.reftable.len() as u64 * REFTABLE_ENTRY_SIZE;
+        let old = crate::tables::encode_table(&self.reftable);
+        self.file.write(old_offset, &old);
+
+        self.reftable = new_table;
+        self.reftable_offset = table_offset;
+        self.max_reftable_index =
+            self.reftable.iter().rposition(|&e| e & REFT_OFFSET_MASK != 0).unwrap_or(0);
+        // qemu ignores a failure to free.
+        let _ = self.update_refcount(old_offset, old_bytes, 1, true);
+        Ok(end_offset)
+    }
+
+    /// The index of the last cluster with a nonzero refcount within the
+    /// first `size` bytes (qemu's `qcow2_get_last_cluster`).
+    fn last_cluster(&self, size: u64) -> Option<u64> {
+        (0..self.g.size_to_clusters(size)).rev().find(|&i| self.refcount(i) > 0)
+    }
+
+    // ---- L1 and L2 tables (block/qcow2-cluster.c) ----
+
+    fn grow_l1_table(&mut self, min_size: u64, exact_size: bool) -> Result<(), Fail> {
+        let old_size = self.l1.len() as u64;
+        if min_size <= old_size {
+            return Ok(());
+        }
+        if min_size > INT_MAX / L1E_SIZE {
+            return Err(Fail::TooLarge);
+        }
+        let new_size = if exact_size {
+            min_size
+        } else {
+            let mut n = old_size.max(1);
+            while min_size > n {
+                n = (n * 3).div_ceil(2);
+            }
+            n
+        };
+        if new_size > QCOW_MAX_L1_SIZE / L1E_SIZE {
+            return Err(Fail::TooLarge);
+        }
+        let bytes = new_size * L1E_SIZE;
+        let offset = self.alloc_clusters(bytes)?;
+        self.file.write_zeros(offset, bytes);
+        let old_offset = self.l1_offset;
+        self.l1.resize(new_size as usize, 0);
+        self.l1_offset = offset;
+        let _ = self.update_refcount(old_offset, old_size * L1E_SIZE, 1, true);
+        Ok(())
+    }
+
+    /// The L2 table covering `guest`, allocated if missing; returns its
+    /// offset and the entry index (qemu's `get_cluster_table`).
+    fn cluster_table(&mut self, guest: u64) -> Result<(u64, u64), Fail> {
+        let l1_index = guest >> (self.g.l2_bits() + self.g.cluster_bits);
+        if l1_index >= self.l1.len() as u64 {
+            self.grow_l1_table(l1_index + 1, false)?;
+        }
+        let slot = l1_index as usize;
+        if self.l1[slot] & QCOW_OFLAG_COPIED == 0 {
+            let l2 = self.alloc_clusters(self.cs)?;
+            if l2 == 0 {
+                return Err(Fail::Internal("L2 table at offset 0"));
+            }
+            self.l2_tables.insert(l2, vec![0u8; self.cs as usize]);
+            self.file.write_zeros(l2, self.cs);
+            self.l1[slot] = l2 | QCOW_OFLAG_COPIED;
+        }
+        let index = (guest >> self.g.cluster_bits) & (self.g.l2_entries() - 1);
+        Ok((self.l1[slot] & L1E_OFFSET_MASK, index))
+    }
+
+    /// Enters a preallocated mapping into its L2 table, after filling the
+    /// unwritten tail of its last cluster with zeros (qemu's
+    /// `qcow2_alloc_cluster_link_l2` with `perform_cow`).
+    fn link_l2(&mut self, m: Mapping) -> Result<(), Fail> {
+        let (tail_at, tail_len) = m.cow_end;
+        self.file.write_zeros(m.host + tail_at, tail_len);
+        let (l2, index) = self.cluster_table(m.guest)?;
+        let entry_size = self.g.l2_entry_size();
+        let Some(table) = self.l2_tables.get_mut(&l2) else {
+            return Err(Fail::Internal("L2 table missing"));
+        };
+        for i in 0..m.clusters {
+            let at = ((index + i) * entry_size) as usize;
+            write_be64(table, at, (m.host + (i << self.g.cluster_bits)) | QCOW_OFLAG_COPIED);
+        }
+        Ok(())
+    }
+
+    /// Maps as much of `[offset, offset + bytes)` as one contiguous host
+    /// run allows (qemu's `qcow2_alloc_host_offset` for unallocated
+    /// clusters). Returns the host offset, the bytes mapped, and the
+    /// mappings to link, newest first.
+    fn alloc_host_offset(
+        &mut self,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<(u64, u64, Vec<Mapping>), Fail> {
+        let mut start = offset;
+        let mut remaining = bytes;
+        let mut cluster_offset: Option<u64> = None;
+        let mut host: Option<u64> = None;
+        let mut cur = 0u64;
+        let mut mappings = Vec::new();
+        loop {
+            if host.is_none() {
+                host = cluster_offset;
+            }
+            start += cur;
+            remaining -= cur;
+            if let Some(c) = cluster_offset.as_mut() {
+                *c += cur;
+            }
+            if remaining == 0 {
+                break;
+            }
+            cur = remaining;
+            // handle_copied: nothing is allocated yet, but looking up the
+            // L2 table allocates it.
+            self.cluster_table(start)?;
+            // handle_alloc
+            match self.handle_alloc(start, &mut cluster_offset, &mut cur)? {
+                Some(m) => mappings.insert(0, m),
+                None => break,
+            }
+        }
+        let host = host.ok_or(Fail::Internal("no cluster allocated"))?;
+        Ok((host, bytes - remaining, mappings))
+    }
+
+    fn handle_alloc(
+        &mut self,
+        guest: u64,
+        cluster_offset: &mut Option<u64>,
+        bytes: &mut u64,
+    ) -> Result<Option<Mapping>, Fail> {
+        let cs = self.cs;
+        let in_cluster = guest & (cs - 1);
+        let (_, index) = self.cluster_table(guest)?;
+        let nb = self
+            .g
+            .size_to_clusters(in_cluster + *bytes)
+            .min(self.g.l2_entries() - index)
+            .min(REQUEST_MAX_BYTES >> self.g.cluster_bits);
+        let (alloc_offset, nb) = match *cluster_offset {
+            None => (self.alloc_clusters(nb * cs)?, nb),
+            Some(c) => {
+                let at = c & !(cs - 1);
+                (at, self.alloc_clusters_at(at, nb)?)
+            }
+        };
+        if nb == 0 {
+            *bytes = 0;
+            return Ok(None);
+        }
+        let requested = *bytes + in_cluster;
+        let avail = nb * cs;
+        let nb_bytes = requested.min(avail);
+        *cluster_offset = Some(alloc_offset + in_cluster);
+        *bytes = (*bytes).min(nb_bytes - in_cluster);
+
+        // calculate_l2_meta for unallocated clusters: the tail of the last
+        // cluster up to the next subcluster boundary is copied (zeros).
+        let cow_end_from = in_cluster + *bytes;
+        let sub = self.g.subcluster_size();
+        let cow_end_to = cow_end_from.div_ceil(sub) * sub;
+        Ok(Some(Mapping {
+            guest: guest & !(cs - 1),
+            host: alloc_offset,
+            clusters: self.g.size_to_clusters(cow_end_from),
+            cow_end: (cow_end_from, cow_end_to - cow_end_from),
+        }))
+    }
+
+    /// `preallocation=metadata` (qemu's `preallocate_co`).
+    fn preallocate(&mut self, mut offset: u64, new_length: u64) -> Result<(), Fail> {
+        let mut bytes = new_length - offset;
+        let mut host = 0u64;
+        let mut cur = 0u64;
+        let chunk = INT_MAX & !(self.cs - 1);
+        while bytes > 0 {
+            let (h, done, mappings) = self.alloc_host_offset(offset, bytes.min(chunk))?;
+            host = h;
+            cur = done;
+            for m in mappings {
+                self.link_l2(m)?;
+            }
+            bytes -= cur;
+            offset += cur;
+        }
+        let file_length = self.file.len().div_ceil(512) * 512;
+        if host + cur > file_length {
+            self.file.extend_to(host + cur);
+        }
+        Ok(())
+    }
+
+    /// `preallocation=falloc|full`: refcount structures for everything
+    /// first, then the data area right after them, then the L2 tables.
+    fn preallocate_data(&mut self, size: u64, mode: Prealloc) -> Result<(), Fail> {
+        let cs = self.cs;
+        let length = self.file.len().div_ceil(512) * 512;
+        let old_file_size = match self.last_cluster(length) {
+            Some(last) => (last + 1) * cs,
+            None => length.div_ceil(cs) * cs,
+        };
+        let data_clusters = size.div_ceil(cs);
+        let l2_tables = data_clusters.div_ceil(cs / self.g.l2_entry_size()) + 1;
+        let start = self.refcount_area(old_file_size, data_clusters + l2_tables, true, None)?;
+        if self.alloc_clusters_at(start, data_clusters)? != data_clusters {
+            return Err(Fail::Internal("data area not free"));
+        }
+        let new_file_size = start + data_clusters * cs;
+        let current = self.file.len();
+        if new_file_size > current {
+            let fill_mode =
+                if mode == Prealloc::Full { FillMode::Zeros } else { FillMode::Allocate };
+            self.fill = Some(Fill { mode: fill_mode, start: current, end: new_file_size });
+            self.file.extend_to(new_file_size);
+        }
+        let mut host = start;
+        let mut guest = 0u64;
+        let mut left = data_clusters;
+        while left > 0 {
+            let index = (guest >> self.g.cluster_bits) & (self.g.l2_entries() - 1);
+            let n = left.min(self.g.l2_entries() - index);
+            self.link_l2(Mapping { guest, host, clusters: n, cow_end: (0, 0) })?;
+            guest += n * cs;
+            host += n * cs;
+            left -= n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geo(cluster_bits: u32, refcount_order: u32) -> Geometry {
+        Geometry { cluster_bits, refcount_order, extended_l2: false }
+    }
+
+    fn layout(cluster_bits: u32, refcount_order: u32, size: u64) -> Layout {
+        plan(geo(cluster_bits, refcount_order), size, Prealloc::Off).unwrap()
+    }
+
+    #[test]
+    fn l1_sizes() {
+        assert_eq!(geo(16, 4).size_to_l1(1 << 30), 2);
+        assert_eq!(geo(16, 4).size_to_l1(0), 0);
+        assert_eq!(geo(16, 4).size_to_l1(512), 1);
+        assert_eq!(geo(9, 4).size_to_l1(1 << 30), 32768);
+        let ext = Geometry { cluster_bits: 16, refcount_order: 4, extended_l2: true };
+        assert_eq!(ext.size_to_l1(1 << 30), 4);
+        assert_eq!(ext.l2_entries(), 4096);
+        assert_eq!(ext.subcluster_size(), 2048);
+    }
+
+    #[test]
+    fn refcount_metadata_matches_qemu() {
+        // One 64 KiB refblock with 16-bit entries covers 32768 clusters.
+        assert_eq!(refcount_metadata_size(4, 65536, 4, false), (2 * 65536, 1));
+        assert_eq!(refcount_metadata_size(40000, 65536, 4, false), (3 * 65536, 2));
+        assert_eq!(refcount_metadata_size(100, 512, 6, true), (3 * 512, 2));
+    }
+
+    // File lengths measured with qemu-img 10.0.2 `create -f qcow2`.
+    #[test]
+    fn default_layouts_match_qemu() {
+        let l = layout(16, 4, 1 << 30);
+        assert_eq!(l.file.len(), 196_624);
+        assert_eq!((l.l1_table_offset, l.l1_size), (0x30000, 2));
+        assert_eq!((l.refcount_table_offset, l.refcount_table_clusters), (0x10000, 1));
+        assert_eq!(layout(16, 4, 0).file.len(), 196_608);
+        assert_eq!(layout(16, 4, 1 << 20).file.len(), 196_616);
+        assert_eq!(layout(16, 4, 100 << 30).file.len(), 198_208);
+        assert_eq!(layout(16, 4, 1 << 40).file.len(), 212_992);
+        assert_eq!(layout(16, 4, 16 << 40).file.len(), 458_752);
+    }
+
+    #[test]
+    fn small_clusters_need_more_refcount_blocks() {
+        // 512-byte clusters: the 256 KiB L1 table spills into two more
+        // refcount blocks, placed after it (qemu: 264704 bytes).
+        let l = layout(9, 4, 1 << 30);
+        assert_eq!(l.file.len(), 264_704);
+        assert_eq!(l.l1_table_offset, 0x600);
+        let ext: Vec<_> = l.file.extents().collect();
+        assert_eq!(ext.len(), 1);
+        let table = &ext[0].1[0x200..0x218];
+        assert_eq!(crate::tables::decode_table(table), vec![0x400, 0x40600, 0x40800]);
+        assert_eq!(layout(10, 4, 1 << 30).file.len(), 68_608);
+        assert_eq!(layout(11, 4, 1 << 30).file.len(), 22_528);
+        assert_eq!(layout(12, 4, 1 << 30).file.len(), 16_384);
+        assert_eq!(layout(21, 4, 1 << 30).file.len(), 6_291_464);
+    }
+
+    #[test]
+    fn refcount_widths_and_extended_l2_match_qemu() {
+        // 1-bit refcounts: one 512-byte block counts 4096 clusters; 64-bit:
+        // only 64, so the L1 table needs eight more blocks.
+        assert_eq!(layout(9, 0, 1 << 30).file.len(), 263_680);
+        assert_eq!(layout(9, 6, 1 << 30).file.len(), 267_776);
+        assert_eq!(layout(16, 0, 1 << 30).file.len(), 196_624);
+        assert_eq!(layout(16, 6, 1 << 30).file.len(), 196_624);
+        assert_eq!(layout(12, 3, 1 << 30).file.len(), 16_384);
+        // Extended L2 entries halve what an L2 table maps.
+        let ext = |cluster_bits| Geometry { cluster_bits, refcount_order: 4, extended_l2: true };
+        assert_eq!(plan(ext(16), 1 << 30, Prealloc::Off).unwrap().file.len(), 196_640);
+        assert_eq!(plan(ext(14), 1 << 30, Prealloc::Off).unwrap().file.len(), 49_664);
+    }
+
+    #[test]
+    fn refcount_table_growth_matches_qemu() {
+        // 512-byte clusters with 64-bit refcounts, 100 GiB: the 25 MiB L1
+        // table outgrows the one-cluster refcount table, which moves to
+        // 0x1909c00 (qemu: 26642944 bytes).
+        let l = layout(9, 6, 100 << 30);
+        assert_eq!(l.file.len(), 26_642_944);
+        assert_eq!(l.refcount_table_offset, 0x1909c00);
+    }
+
+    #[test]
+    fn too_large_images_are_refused() {
+        assert_eq!(plan(geo(9, 4), 16 << 40, Prealloc::Off).unwrap_err(), LayoutError::TooLarge);
+        assert_eq!(plan(geo(16, 4), 1 << 60, Prealloc::Off).unwrap_err(), LayoutError::TooLarge);
+        assert!(plan(geo(21, 4), 1 << 60, Prealloc::Off).is_ok());
+    }
+
+    #[test]
+    fn preallocated_layouts_match_qemu() {
+        let m = plan(geo(16, 4), 1 << 20, Prealloc::Metadata).unwrap();
+        assert_eq!(m.file.len(), 1_376_256);
+        assert_eq!(m.fill, None);
+        let f = plan(geo(16, 4), 1 << 20, Prealloc::Falloc).unwrap();
+        assert_eq!(f.file.len(), 1_376_256);
+        assert_eq!(f.refcount_table_offset, 0x40000);
+        assert_eq!(f.fill, Some(Fill { mode: FillMode::Allocate, start: 0x50000, end: 0x150000 }));
+        // Unaligned size: the last data cluster's tail is written.
+        assert_eq!(plan(geo(16, 4), 1024, Prealloc::Metadata).unwrap().file.len(), 393_216);
+        assert_eq!(plan(geo(16, 4), 0, Prealloc::Falloc).unwrap().file.len(), 262_144);
+    }
+
+    #[test]
+    fn sparse_file_merges_writes() {
+        let mut f = SparseFile::new();
+        f.write(10, &[1, 2]);
+        f.write(0, &[9]);
+        f.write(12, &[3]);
+        f.write(1, &[8; 9]);
+        let ext: Vec<_> = f.extents().map(|(o, b)| (o, b.to_vec())).collect();
+        assert_eq!(ext, vec![(0, vec![9, 8, 8, 8, 8, 8, 8, 8, 8, 8, 1, 2, 3])]);
+        f.write(100, &[7]);
+        f.extend_to(50);
+        assert_eq!(f.len(), 101);
+        assert_eq!(f.extents().count(), 2);
+    }
+}

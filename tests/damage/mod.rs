@@ -1,0 +1,8 @@
+//! `instar check` on damaged images: each case makes a fresh image with
+//! qemu-img, damages it byte by byte, and checks that instar reports the
+//! damage exactly as `qemu-img check` does on the same file.
+
+mod qcow2;
+mod vhdx;
+mod vmdk;
+mod vpc;
