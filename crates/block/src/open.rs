@@ -4,26 +4,12 @@
 use crate::probe::probe_file;
 use crate::protocol::local_path;
 use crate::registry::find_format;
-use instar_core::{CheckReport, Error, ErrorKind, Format, ImageInfo};
+use instar_core::{CheckReport, Error, Format, ImageInfo};
 
 /// `Could not open '<file>': <why>`, qemu-img's wrapper around every open
 /// failure.
 fn could_not_open(filename: &str, why: &str) -> Error {
     Error::open(format!("Could not open '{filename}': {why}"))
-}
-
-/// Wraps a format's error in the `Could not open` prefix unless it already
-/// carries it.
-fn as_open_error(filename: &str, e: Error) -> Error {
-    let prefix = format!("Could not open '{filename}': ");
-    if matches!(e.kind(), ErrorKind::NotSupported | ErrorKind::AfterOpen)
-        || e.message().starts_with(&prefix)
-    {
-        e
-    } else {
-        let message = format!("{prefix}{}", e.message());
-        e.with_message(message)
-    }
 }
 
 /// The format of `filename` (`fmt` when given, else probed) and the local
@@ -57,13 +43,13 @@ fn select<'a>(
 /// What `info` reports for `filename`, opened as `fmt` or probed.
 pub fn info(filename: &str, fmt: Option<&str>) -> Result<ImageInfo, Error> {
     let (format, path) = select(filename, fmt)?;
-    format.info(path).map_err(|e| as_open_error(path, e))
+    format.info(path).map_err(|e| e.wrap_open(path))
 }
 
 /// The consistency check of `filename`, opened as `fmt` or probed.
 pub fn check(filename: &str, fmt: Option<&str>) -> Result<CheckReport, Error> {
     let (format, path) = select(filename, fmt)?;
-    format.check(path).map_err(|e| as_open_error(path, e))
+    format.check(path).map_err(|e| e.wrap_open(path))
 }
 
 /// The virtual size of `filename` opened as `fmt` (or probed), and the

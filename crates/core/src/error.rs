@@ -91,6 +91,21 @@ impl Error {
         self
     }
 
+    /// The failure as qemu-img reports a failed open of `filename`: wrapped
+    /// in `Could not open '<filename>': `, unless the format already worded
+    /// it so, or it is not an open failure (not supported, after open).
+    pub fn wrap_open(self, filename: &str) -> Error {
+        let prefix = format!("Could not open '{filename}': ");
+        if matches!(self.kind, ErrorKind::NotSupported | ErrorKind::AfterOpen)
+            || self.message.starts_with(&prefix)
+        {
+            self
+        } else {
+            let message = format!("{prefix}{}", self.message);
+            self.with_message(message)
+        }
+    }
+
     /// What sort of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

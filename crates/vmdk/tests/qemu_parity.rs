@@ -280,7 +280,7 @@ fn compare_case(list: &str, size: u64) -> Result<(), String> {
     let p = path_str(&path);
     if !cq.status.success() {
         let want = text(&run(i.path(), &["info", p]).stderr);
-        let got = Vmdk.info(p).err().map(|e| format!("qemu-img: Could not open '{p}': {e}\n"));
+        let got = Vmdk.info(p).err().map(|e| format!("qemu-img: {}\n", e.wrap_open(p)));
         return match got {
             Some(got) if got == want => Ok(()),
             got => Err(format!("instar info: {got:?}, qemu-img: {want:?}")),
@@ -581,7 +581,7 @@ fn footer_of_stream_optimized_images() {
     f.write_all_at(&[1], len - 512 + 12).unwrap();
     let want = run(dir.path(), &["info", p]);
     let got = Vmdk.info(p).unwrap_err();
-    assert_eq!(text(&want.stderr), format!("qemu-img: Could not open '{p}': {got}\n"));
+    assert_eq!(text(&want.stderr), format!("qemu-img: {}\n", got.wrap_open(p)));
 }
 
 /// instar's check of `dir/name` prints what qemu-img's does (stdout,
@@ -600,7 +600,7 @@ fn check_and_info_parity(dir: &Path, name: &str) -> Result<i32, String> {
         let want = run(dir, args);
         let (stdout, stderr, got_code) = match Vmdk.check(p) {
             Ok(r) => (r.stdout_text(json), r.stderr_text("qemu-img"), r.exit_code()),
-            Err(e) => (String::new(), format!("qemu-img: Could not open '{p}': {e}\n"), 1),
+            Err(e) => (String::new(), format!("qemu-img: {}\n", e.wrap_open(p)), 1),
         };
         let want_code = want.status.code().unwrap_or(-1);
         if (stdout.as_str(), stderr.as_str(), got_code)
@@ -628,13 +628,7 @@ fn check_and_info_parity(dir: &Path, name: &str) -> Result<i32, String> {
             }
         }
         Err(e) => {
-            // qemu-img reports a size it cannot get after opening, without
-            // the open prefix.
-            let got = if e.to_string().starts_with("Can't get image size") {
-                format!("qemu-img: {e}\n")
-            } else {
-                format!("qemu-img: Could not open '{p}': {e}\n")
-            };
+            let got = format!("qemu-img: {}\n", e.wrap_open(p));
             if got != text(&want.stderr) {
                 return Err(format!("info {p}: instar {got:?}, qemu-img {:?}", text(&want.stderr)));
             }
