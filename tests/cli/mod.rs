@@ -43,12 +43,7 @@ fn run(program: &str, setup: &[&[&str]], args: &[&str]) -> Outcome {
     let name = |bytes: &[u8]| {
         String::from_utf8_lossy(bytes).replace(program, "instar").replace("qemu-img", "instar")
     };
-    Outcome {
-        stdout: name(&out.stdout),
-        stderr: name(&out.stderr),
-        code: out.status.code(),
-        files,
-    }
+    Outcome { stdout: name(&out.stdout), stderr: name(&out.stderr), code: out.status.code(), files }
 }
 
 fn name_of(p: &Path) -> String {

@@ -37,12 +37,22 @@ pub struct Error {
 impl Error {
     /// An argument qemu-img refuses, with qemu-img's message.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::InvalidArgument, message: message.into(), source: None, notes: Vec::new() }
+        Error {
+            kind: ErrorKind::InvalidArgument,
+            message: message.into(),
+            source: None,
+            notes: Vec::new(),
+        }
     }
 
     /// An operation the format does not support, with qemu-img's message.
     pub fn not_supported(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::NotSupported, message: message.into(), source: None, notes: Vec::new() }
+        Error {
+            kind: ErrorKind::NotSupported,
+            message: message.into(),
+            source: None,
+            notes: Vec::new(),
+        }
     }
 
     /// An image that cannot be opened, with qemu-img's message.
@@ -53,7 +63,12 @@ impl Error {
     /// A failure after the image was opened, printed without the `Could
     /// not open` wrapper.
     pub fn after_open(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::AfterOpen, message: message.into(), source: None, notes: Vec::new() }
+        Error {
+            kind: ErrorKind::AfterOpen,
+            message: message.into(),
+            source: None,
+            notes: Vec::new(),
+        }
     }
 
     /// A failed system call; `context` is qemu's wording of what was being
