@@ -345,7 +345,7 @@ fn refcount_too_high(img: &Image) {
 }
 
 fn l2_entry_past_eof(img: &Image) {
-    img.set_be64(img.l2_entry_at(2), COPIED | 100 * img.cluster_size());
+    img.set_be64(img.l2_entry_at(2), COPIED | (100 * img.cluster_size()));
 }
 
 fn two_l2_entries_one_cluster(img: &Image) {
@@ -406,7 +406,7 @@ fn l2_entry_without_copied(img: &Image) {
 }
 
 fn l1_entry_past_eof(img: &Image) {
-    img.set_be64(img.l1_offset(), COPIED | 50 * img.cluster_size());
+    img.set_be64(img.l1_offset(), COPIED | (50 * img.cluster_size()));
 }
 
 fn l2_table_refcount_two(img: &Image) {
@@ -422,7 +422,7 @@ fn compressed_entry_with_copied(img: &Image) {
 }
 
 fn compressed_entry_past_eof(img: &Image) {
-    img.set_be64(img.l2_entry_at(1), COMPRESSED | 200 * img.cluster_size());
+    img.set_be64(img.l2_entry_at(1), COMPRESSED | (200 * img.cluster_size()));
 }
 
 fn refcount_overflow(img: &Image) {
