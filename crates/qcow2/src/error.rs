@@ -3,6 +3,9 @@
 
 use thiserror::Error;
 
+/// `EFBIG`, "File too large", on Linux.
+const EFBIG: i32 = 27;
+
 /// Why a qcow2 header (and its extensions) could not be read, worded as
 /// qemu's `qcow2_do_open` words it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -113,6 +116,10 @@ impl From<Qcow2Error> for instar_core::Error {
         match e {
             Qcow2Error::Io(context, source) => instar_core::Error::io(context, source),
             Qcow2Error::Unsupported(_) => instar_core::Error::not_supported(e.to_string()),
+            // The block layer words EFBIG for every format.
+            Qcow2Error::TooLarge => {
+                instar_core::Error::too_large(std::io::Error::from_raw_os_error(EFBIG))
+            }
             Qcow2Error::Header(_) | Qcow2Error::Corrupt(_) => {
                 instar_core::Error::open(e.to_string())
             }

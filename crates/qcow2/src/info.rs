@@ -399,9 +399,7 @@ pub fn info(filename: &str) -> Result<ImageInfo, Error> {
     let meta = file.metadata().map_err(open_error)?;
     let h = &image.header;
 
-    let mut child = ImageInfo::file_node(filename).map_err(open_error)?;
-    // The protocol node's size is whole sectors.
-    child.virtual_size = child.virtual_size.div_ceil(512) * 512;
+    let child = ImageInfo::file_node(filename).map_err(open_error)?;
 
     let backing = h.backing_file.as_deref().filter(|b| !b.is_empty());
     Ok(ImageInfo {
