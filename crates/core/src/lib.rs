@@ -3,6 +3,7 @@
 //! what `info` and `check` report and the exact text qemu-img prints for
 //! them, and the [`Format`] trait each image format implements.
 
+pub mod bytes;
 pub mod check;
 pub mod error;
 pub mod format;
@@ -10,6 +11,7 @@ pub mod human;
 pub mod info;
 pub mod json;
 pub mod opts;
+pub mod protocol_file;
 pub mod size;
 
 pub use check::CheckReport;

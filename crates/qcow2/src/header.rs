@@ -12,6 +12,7 @@
 //! [`Header::to_cluster`] writes the first cluster as qemu's
 //! `qcow2_update_header` does.
 
+use instar_core::bytes::{be32, be64};
 use crate::error::HeaderError;
 
 /// `QFI\xfb`, the first four bytes of every qcow2 image.
@@ -251,16 +252,6 @@ pub struct Header {
     pub extensions: Extensions,
     /// The backing file name, read as qemu reads it (up to the first NUL).
     pub backing_file: Option<String>,
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
 }
 
 /// A byte string as qemu uses it once read into a C buffer: up to the

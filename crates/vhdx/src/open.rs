@@ -17,77 +17,39 @@ use crate::region_table::{
     REGION_TABLE_OFFSET, REGION_TABLE_SIZE,
 };
 use rustix::io::Errno;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
-/// The furthest byte qemu's block layer addresses (`BDRV_MAX_LENGTH`:
-/// `INT64_MAX` aligned down to 1 GiB); requests beyond it fail with EIO.
-const MAX_LENGTH: u64 = (i64::MAX as u64) & !((1 << 30) - 1);
-
-/// The largest single read qemu's block layer accepts
-/// (`BDRV_REQUEST_MAX_BYTES`: `INT_MAX` aligned down to a sector).
-const REQUEST_MAX_BYTES: u64 = (i32::MAX as u64) & !511;
+use instar_core::protocol_file::ProtocolFile;
 
 /// BAT entries read per chunk while walking the table.
 const BAT_CHUNK_ENTRIES: u64 = 64 * 1024;
 
-/// The image file, read the way qemu's file protocol reads it: bytes past
-/// the end of the file read as zeros.
+/// The image file, read the way qemu's file protocol reads it, with the
+/// block layer's refusals worded as the open errors they become.
 #[derive(Debug)]
-pub struct ImageFile {
-    file: File,
-    len: u64,
+pub struct ImageFile(ProtocolFile);
+
+impl std::ops::Deref for ImageFile {
+    type Target = ProtocolFile;
+
+    fn deref(&self) -> &ProtocolFile {
+        &self.0
+    }
 }
 
 impl ImageFile {
     /// Opens `path` read-only.
     pub fn open(path: &str) -> std::io::Result<ImageFile> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok(ImageFile { file, len })
-    }
-
-    /// The file length in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether the file is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The length as qemu's block layer reports it: whole sectors.
-    pub fn sector_len(&self) -> u64 {
-        self.len.div_ceil(512) * 512
+        ProtocolFile::open(path).map(ImageFile)
     }
 
     /// The request checks of qemu's block layer (`bdrv_check_request32`).
     pub fn check_request(offset: u64, bytes: u64) -> Result<(), OpenError> {
-        if offset > i64::MAX as u64 || bytes > REQUEST_MAX_BYTES || offset > MAX_LENGTH - bytes {
-            return Err(OpenError::Errno(Errno::IO));
-        }
-        Ok(())
+        ProtocolFile::check_request(offset, bytes).map_err(|_| OpenError::Errno(Errno::IO))
     }
 
     /// Fills `buf` from `offset`; what lies past the end reads as zeros.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), OpenError> {
         ImageFile::check_request(offset, buf.len() as u64)?;
-        let mut done = 0;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            if at >= self.len {
-                break;
-            }
-            match self.file.read_at(&mut buf[done..], at) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(OpenError::Io(e)),
-            }
-        }
-        buf[done..].fill(0);
-        Ok(())
+        self.0.read_at(offset, buf).map_err(OpenError::Io)
     }
 }
 

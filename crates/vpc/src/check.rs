@@ -39,7 +39,8 @@ use crate::dynamic_header::{self, DynamicHeader, HEADER_SIZE};
 use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
-use crate::image::{ImageFile, MAX_LENGTH, MAX_TABLE_ENTRIES};
+use crate::image::{ImageFile, MAX_TABLE_ENTRIES};
+use instar_core::protocol_file::MAX_LENGTH;
 use instar_core::CheckReport;
 
 /// A region of the file holding metadata, for overlap checks.

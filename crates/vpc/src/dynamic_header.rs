@@ -7,6 +7,7 @@
 //! matter only to differencing disks, which qemu does not create; they are
 //! zero in what instar writes and ignored when read.
 
+use instar_core::bytes::{be32, be64};
 use crate::footer::vhd_checksum;
 
 /// Bytes in a dynamic disk header.
@@ -60,16 +61,6 @@ pub struct DynamicHeader {
     pub block_size: u32,
     /// The stored checksum.
     pub checksum: u32,
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
 }
 
 /// The checksum a 1024-byte header should carry: that of its bytes with

@@ -4,6 +4,7 @@
 //! Fields are big-endian, in the order of the VHD specification ("Hard Disk
 //! Footer Format") and of qemu's `VHDFooter`.
 
+use instar_core::bytes::{be16, be32, be64};
 use crate::geometry::Geometry;
 
 /// Bytes in a footer.
@@ -162,20 +163,6 @@ pub fn computed_checksum(raw: &[u8; FOOTER_SIZE]) -> u32 {
 /// Whether `raw` starts with the footer cookie.
 pub fn has_cookie(raw: &[u8]) -> bool {
     raw.len() >= FOOTER_COOKIE.len() && &raw[..FOOTER_COOKIE.len()] == FOOTER_COOKIE
-}
-
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
 }
 
 fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {

@@ -8,17 +8,8 @@ use crate::dynamic_header::{DynamicHeader, HEADER_SIZE};
 use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
-use std::fs::File;
+use instar_core::protocol_file::{ProtocolFile, MAX_LENGTH, REQUEST_MAX_BYTES as MAX_REQUEST_BYTES};
 use std::io;
-use std::os::unix::fs::FileExt;
-
-/// The largest offset qemu's block layer reads up to (`BDRV_MAX_LENGTH`:
-/// `INT64_MAX` aligned down to 1 GiB); reads beyond fail with `EIO`.
-pub const MAX_LENGTH: u64 = (i64::MAX as u64) & !((1 << 30) - 1);
-
-/// The largest single read qemu's block layer accepts
-/// (`BDRV_REQUEST_MAX_BYTES`).
-pub const MAX_REQUEST_BYTES: u64 = ((i32::MAX as u64) >> 9) << 9;
 
 /// The most BAT entries qemu allocates a table for (`INT_MAX / 4`).
 pub const MAX_TABLE_ENTRIES: u32 = (i32::MAX / 4) as u32;
@@ -27,47 +18,25 @@ pub const MAX_TABLE_ENTRIES: u32 = (i32::MAX / 4) as u32;
 /// bounded whatever the header claims.
 const BAT_CHUNK: usize = 1 << 20;
 
-/// An image file read as qemu's file protocol presents it.
+/// An image file read as qemu's file protocol presents it, with the reads
+/// a VHD needs.
 #[derive(Debug)]
-pub struct ImageFile {
-    file: File,
-    len: u64,
+pub struct ImageFile(ProtocolFile);
+
+impl std::ops::Deref for ImageFile {
+    type Target = ProtocolFile;
+
+    fn deref(&self) -> &ProtocolFile {
+        &self.0
+    }
 }
 
 impl ImageFile {
     /// Opens `filename` for reading.
     pub fn open(filename: &str) -> Result<ImageFile, VpcError> {
-        let file = File::open(filename).map_err(|e| VpcError::OpenFile(filename.to_string(), e))?;
-        let len = file.metadata().map_err(VpcError::Read)?.len();
-        Ok(ImageFile { file, len })
-    }
-
-    /// The file's length in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether the file is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The length qemu sees: rounded up to whole sectors.
-    pub fn sector_len(&self) -> u64 {
-        self.len.div_ceil(SECTOR_SIZE) * SECTOR_SIZE
-    }
-
-    /// Fills `buf` from `offset`; bytes past the end of the file read as
-    /// zeros, and a range past [`MAX_LENGTH`] fails as qemu's does.
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let n = buf.len() as u64;
-        if offset > MAX_LENGTH || n > MAX_LENGTH - offset {
-            return Err(io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error()));
-        }
-        let in_file = self.len.saturating_sub(offset).min(n) as usize;
-        self.file.read_exact_at(&mut buf[..in_file], offset)?;
-        buf[in_file..].fill(0);
-        Ok(())
+        ProtocolFile::open(filename)
+            .map(ImageFile)
+            .map_err(|e| VpcError::OpenFile(filename.to_string(), e))
     }
 
     /// A 512-byte footer at `offset`.
@@ -87,10 +56,10 @@ impl ImageFile {
         entries: u64,
         mut f: impl FnMut(u64, u32),
     ) -> io::Result<u64> {
-        let in_file = if table_offset >= self.len {
+        let in_file = if table_offset >= self.len() {
             0
         } else {
-            entries.min((self.len - table_offset).div_ceil(bat::ENTRY_SIZE))
+            entries.min((self.len() - table_offset).div_ceil(bat::ENTRY_SIZE))
         };
         let mut buf = vec![0u8; BAT_CHUNK];
         let per_chunk = (BAT_CHUNK as u64) / bat::ENTRY_SIZE;

@@ -3,6 +3,7 @@
 //! return zeros, and requests beyond qemu's largest offset that fail with
 //! `EIO` (`block/io.c`: `bdrv_check_qiov_request`, `bdrv_aligned_preadv`).
 
+pub use instar_core::bytes::{be16, be32, be64};
 use instar_core::format::SECTOR_SIZE;
 use std::fs::File;
 use std::io;
@@ -84,25 +85,6 @@ impl ImageFile {
         self.read_at(offset, &mut buf)?;
         Ok(buf)
     }
-}
-
-/// The big-endian `u64` at `at` in `bytes`.
-pub fn be64(bytes: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_be_bytes(b)
-}
-
-/// The big-endian `u32` at `at` in `bytes`.
-pub fn be32(bytes: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_be_bytes(b)
-}
-
-/// The big-endian `u16` at `at` in `bytes`.
-pub fn be16(bytes: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([bytes[at], bytes[at + 1]])
 }
 
 /// A table of big-endian `u64` entries.
