@@ -12,8 +12,8 @@
 //! [`Header::to_cluster`] writes the first cluster as qemu's
 //! `qcow2_update_header` does.
 
-use instar_core::bytes::{be32, be64};
 use crate::error::HeaderError;
+use instar_core::bytes::{be32, be64};
 
 /// `QFI\xfb`, the first four bytes of every qcow2 image.
 pub const QCOW_MAGIC: u32 = 0x5146_49fb;

@@ -16,8 +16,8 @@ use crate::region_table::{
     self, RegionEntry, RegionTableHeader, MAX_ENTRIES, REGION_ENTRY_REQUIRED, REGION_SIGNATURE,
     REGION_TABLE_OFFSET, REGION_TABLE_SIZE,
 };
-use rustix::io::Errno;
 use instar_core::protocol_file::ProtocolFile;
+use rustix::io::Errno;
 
 /// BAT entries read per chunk while walking the table.
 const BAT_CHUNK_ENTRIES: u64 = 64 * 1024;

@@ -7,8 +7,8 @@
 //! matter only to differencing disks, which qemu does not create; they are
 //! zero in what instar writes and ignored when read.
 
-use instar_core::bytes::{be32, be64};
 use crate::footer::vhd_checksum;
+use instar_core::bytes::{be32, be64};
 
 /// Bytes in a dynamic disk header.
 pub const HEADER_SIZE: usize = 1024;

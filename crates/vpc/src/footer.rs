@@ -4,8 +4,8 @@
 //! Fields are big-endian, in the order of the VHD specification ("Hard Disk
 //! Footer Format") and of qemu's `VHDFooter`.
 
-use instar_core::bytes::{be16, be32, be64};
 use crate::geometry::Geometry;
+use instar_core::bytes::{be16, be32, be64};
 
 /// Bytes in a footer.
 pub const FOOTER_SIZE: usize = 512;

@@ -8,7 +8,9 @@ use crate::dynamic_header::{DynamicHeader, HEADER_SIZE};
 use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
-use instar_core::protocol_file::{ProtocolFile, MAX_LENGTH, REQUEST_MAX_BYTES as MAX_REQUEST_BYTES};
+use instar_core::protocol_file::{
+    ProtocolFile, MAX_LENGTH, REQUEST_MAX_BYTES as MAX_REQUEST_BYTES,
+};
 use std::io;
 
 /// The most BAT entries qemu allocates a table for (`INT_MAX / 4`).
