@@ -59,6 +59,26 @@ pub trait Format: Sync {
     }
 }
 
+/// Zeros written per call when preallocating: small enough to stay in
+/// the CPU cache, large enough to keep system calls few (measured: 8 MiB
+/// chunks made `preallocation=full` 20% slower than qemu-img, 256 KiB
+/// chunks 10% faster).
+pub const ZERO_CHUNK: usize = 256 << 10;
+
+/// Writes zeros over `[start, end)` of `file`, so that the file system
+/// allocates and writes every block (qemu's `preallocation=full`).
+pub fn write_zeros(file: &std::fs::File, start: u64, end: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut at = start;
+    while at < end {
+        let n = (end - at).min(ZERO_CHUNK as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
 /// Removes a partly written image after a failed create, so that a failure
 /// never leaves a half-written file behind.
 pub fn remove_partial(path: &Path) {

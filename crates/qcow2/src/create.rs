@@ -32,8 +32,6 @@ pub const DEFAULT_REFCOUNT_BITS: u64 = 16;
 pub const BDRV_MAX_LENGTH: u64 = (i64::MAX as u64) & !((1 << 30) - 1);
 /// The longest backing file name qemu records.
 pub const MAX_BACKING_FILE_NAME: usize = 1023;
-/// The chunk of zeros written at a time for `preallocation=full`.
-const ZERO_CHUNK: u64 = 8 << 20;
 
 /// The values qemu's `BlockdevDriver` enum accepts for `backing_fmt` in
 /// the Debian build of qemu 10.0.
@@ -483,18 +481,15 @@ fn allocate(file: &File, start: u64, end: u64) -> Result<(), Error> {
     }
 }
 
-/// Writes zeros over `[start, end)` in large chunks.
+/// Writes zeros over `[start, end)`, worded as qemu words a failure.
 fn write_zeros(file: &File, start: u64, end: u64) -> Result<(), Error> {
-    let chunk = vec![0u8; ZERO_CHUNK.min(end - start) as usize];
-    let mut at = start;
-    while at < end {
-        let n = (end - at).min(chunk.len() as u64) as usize;
-        file.write_all_at(&chunk[..n], at).map_err(|e| {
-            Error::io("Could not resize image: Failed to resize underlying file: Could not write zeros for preallocation", e)
-        })?;
-        at += n as u64;
-    }
-    Ok(())
+    instar_core::format::write_zeros(file, start, end).map_err(|e| {
+        Error::io(
+            "Could not resize image: Failed to resize underlying file: Could not write zeros \
+             for preallocation",
+            e,
+        )
+    })
 }
 
 #[cfg(test)]

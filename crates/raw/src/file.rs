@@ -26,9 +26,6 @@ pub const FIRST_BLOCK_MAX: u64 = 4096;
 /// The largest extent size hint qemu accepts (it is a 32-bit field).
 const MAX_EXTENT_SIZE_HINT: u64 = u32::MAX as u64;
 
-/// Zeros written per call for full preallocation.
-const ZERO_CHUNK: usize = 1 << 20;
-
 /// `Could not open '<file>': <strerror>`, the file protocol's open error.
 pub fn open_error(filename: &str, e: &std::io::Error) -> Error {
     Error::open(format!("Could not open '{filename}': {}", instar_core::error::strerror(e)))
@@ -139,14 +136,8 @@ pub fn grow(file: &File, length: u64, prealloc: Prealloc) -> Result<(), Error> {
 
 /// Writes zeros over `[start, end)`, so that the file system allocates it.
 pub fn write_zeros(file: &File, start: u64, end: u64) -> Result<(), Error> {
-    let zeros = vec![0u8; ZERO_CHUNK];
-    let mut pos = start;
-    while pos < end {
-        let n = (end - pos).min(ZERO_CHUNK as u64) as usize;
-        file.write_all_at(&zeros[..n], pos).map_err(|e| Error::io("Could not write zeros", e))?;
-        pos += n as u64;
-    }
-    Ok(())
+    instar_core::format::write_zeros(file, start, end)
+        .map_err(|e| Error::io("Could not write zeros", e))
 }
 
 /// qemu reports a file too large for the file system as the format being
