@@ -142,6 +142,8 @@ fn assert_same(setup: &[&[&str]], args: &[&str]) {
 #[case::hex_size_option(&["create", "-o", "size=0x100000", "r.raw"])]
 #[case::long_options(&["create", "--format=raw", "--quiet", "--options=size=1M", "r.raw"])]
 #[case::question_help(&["create", "-o", "?", "r.raw"])]
+#[case::info_unknown_driver_missing_file(&["info", "-f", "foo", "x"])]
+#[case::check_unknown_driver_missing_file(&["check", "-f", "foo", "x"])]
 #[case::no_command(&[])]
 #[case::unknown_command(&["frob"])]
 fn cli_parity(#[case] args: &[&str]) {
@@ -178,4 +180,42 @@ fn failed_create_leaves_nothing(#[case] args: &[&str]) {
         qemu.files.iter().all(|f| f.1.is_empty()),
         "qemu-img is expected to leave at most an empty file"
     );
+}
+
+/// Images of formats qemu-img reads and instar does not: instar refuses
+/// them by name (exit 1, nothing on stdout) instead of probing them as raw
+/// and printing a wrong answer, and refuses to create them.
+#[rstest]
+#[case::vdi("vdi")]
+#[case::qed("qed")]
+#[case::qcow("qcow")]
+#[case::parallels("parallels")]
+fn qemu_only_formats_are_refused(#[case] fmt: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new(QEMU_IMG)
+        .args(["create", "-q", "-f", fmt, "img", "1M"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let want = format!("Format '{fmt}' is not supported by instar");
+    for args in [vec!["info", "img"], vec!["check", "img"], vec!["info", "-f", fmt, "img"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_instar"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed an answer");
+        assert!(stderr.contains(&want), "{args:?}: {stderr}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_instar"))
+        .args(["create", "-f", fmt, "new", "1M"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&want));
+    assert!(!dir.path().join("new").exists(), "a refused create left a file");
 }

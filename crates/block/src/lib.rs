@@ -12,6 +12,7 @@ pub mod open;
 pub mod probe;
 pub mod protocol;
 pub mod registry;
+pub mod unsupported;
 
 pub use create::{option_help, CreateArgs, PreparedCreate};
 pub use open::{check, info};

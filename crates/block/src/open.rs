@@ -1,9 +1,9 @@
 //! Opening an image for `info` and `check`: picking the format (named or
 //! probed) and wording failures as qemu-img does.
 
-use crate::probe::probe_file;
+use crate::probe::{probe_file, Probed};
 use crate::protocol::local_path;
-use crate::registry::find_format;
+use crate::registry::lookup;
 use instar_core::{CheckReport, Error, Format, ImageInfo};
 
 /// `Could not open '<file>': <why>`, qemu-img's wrapper around every open
@@ -19,7 +19,14 @@ fn select<'a>(
     fmt: Option<&str>,
 ) -> Result<(&'static dyn Format, &'a str), Error> {
     let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
-    // The file protocol opens the file before any format looks at it.
+    // qemu looks the driver up before the file protocol opens the file.
+    let named = match fmt {
+        Some(name) => Some(
+            lookup(name, || Error::invalid(format!("Unknown driver '{name}'")))
+                .map_err(|e| could_not_open(filename, e.message()))?,
+        ),
+        None => None,
+    };
     match std::fs::File::open(path).and_then(|f| f.metadata()) {
         Err(e) => {
             let inner = format!("Could not open '{path}': {}", instar_core::error::strerror(&e));
@@ -31,13 +38,23 @@ fn select<'a>(
         }
         Ok(_) => {}
     }
-    let format = match fmt {
-        Some(name) => find_format(name)
-            .ok_or_else(|| could_not_open(filename, &format!("Unknown driver '{name}'")))?,
-        None => probe_file(path)
-            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
+    let format = match named {
+        Some(f) => f,
+        None => known(
+            probe_file(path)
+                .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
+        )
+        .map_err(|e| could_not_open(filename, e.message()))?,
     };
     Ok((format, path))
+}
+
+/// The probed format, or instar's refusal of a format only qemu reads.
+fn known(probed: Probed) -> Result<&'static dyn Format, Error> {
+    match probed {
+        Probed::Known(f) => Ok(f),
+        Probed::QemuOnly(name) => Err(Error::invalid(crate::unsupported::not_supported(name))),
+    }
 }
 
 /// What `info` reports for `filename`, opened as `fmt` or probed.
@@ -61,11 +78,11 @@ pub fn size_and_format(filename: &str, fmt: Option<&str>) -> Result<(u64, &'stat
         return Err(could_not_open(filename, &instar_core::error::strerror(&e)));
     }
     let format = match fmt {
-        Some(name) => {
-            find_format(name).ok_or_else(|| Error::open(format!("Unknown driver '{name}'")))?
-        }
-        None => probe_file(filename)
-            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
+        Some(name) => lookup(name, || Error::open(format!("Unknown driver '{name}'")))?,
+        None => known(
+            probe_file(filename)
+                .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
+        )?,
     };
     let info = format.info(filename)?;
     Ok((info.virtual_size, format.name()))

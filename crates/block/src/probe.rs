@@ -9,17 +9,31 @@ use std::io::Read;
 /// How many bytes of the file qemu hands to the probes (`BLOCK_PROBE_BUF_SIZE`).
 pub const PROBE_BUF_SIZE: usize = 512;
 
+/// What probing a file found.
+pub enum Probed {
+    /// A format instar implements (raw when nothing else matches).
+    Known(&'static dyn Format),
+    /// An image of a format qemu reads and instar does not.
+    QemuOnly(&'static str),
+}
+
 /// The format whose probe scores `filename` highest. An empty file is raw.
 /// A file shorter than the probe buffer is read as if zero-filled to its
 /// size, as qemu's block layer reads past the end of a file.
-pub fn probe_file(filename: &str) -> std::io::Result<&'static dyn Format> {
+pub fn probe_file(filename: &str) -> std::io::Result<Probed> {
     let mut head = Vec::with_capacity(PROBE_BUF_SIZE);
     std::fs::File::open(filename)?.take(PROBE_BUF_SIZE as u64).read_to_end(&mut head)?;
     if head.is_empty() {
-        return Ok(FORMATS[0]);
+        return Ok(Probed::Known(FORMATS[0]));
     }
     head.resize(PROBE_BUF_SIZE, 0);
-    Ok(probe_bytes(&head, filename))
+    let best = probe_bytes(&head, filename);
+    if best.name() == "raw" {
+        if let Some(other) = crate::unsupported::recognise(&head, filename) {
+            return Ok(Probed::QemuOnly(other));
+        }
+    }
+    Ok(Probed::Known(best))
 }
 
 /// The format whose probe scores `head` highest (the first one on a tie).
