@@ -10,14 +10,13 @@
 //! reports it. `check_clean_qcow2` does the same for undamaged images of
 //! every kind qemu-img creates, which must check clean.
 
+use super::{as_instar, qemu_img, run, QEMU_IMG};
 use rstest::rstest;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The reference implementation.
-const QEMU_IMG: &str = "qemu-img";
 /// The image every case checks, relative to the case's folder so that
 /// outputs name it the same way for both programs.
 const IMAGE: &str = "img.qcow2";
@@ -56,47 +55,6 @@ const COMPAT_LAZY_REFCOUNTS: u64 = 1;
 const SNAPSHOT_EXTRA_SIZE_AT: u64 = 36;
 /// The bitmaps header extension's magic.
 const EXT_BITMAPS: u32 = 0x2385_2875;
-
-/// One run of a program.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `program` with `args` in `dir`.
-fn run(program: &str, args: &[&str], dir: &Path) -> Run {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Runs qemu-img to build an image; the step must succeed.
-fn qemu_img(dir: &Path, args: &[&str]) {
-    let r = run(QEMU_IMG, args, dir);
-    assert_eq!(r.code, 0, "qemu-img {args:?} failed: {}{}", r.stdout, r.stderr);
-}
-
-/// qemu-img's stderr as instar prints it: the program name that prefixes
-/// qemu's error reports becomes `instar`. Text that merely mentions
-/// qemu-img (`Use qemu-img amend ...`) is left alone.
-fn as_instar(stderr: &str) -> String {
-    stderr
-        .split_inclusive('\n')
-        .map(|line| match line.strip_prefix("qemu-img: ") {
-            Some(rest) => format!("instar: {rest}"),
-            None => line.to_string(),
-        })
-        .collect()
-}
 
 /// Checks the image in `dir` with both programs, human and JSON, and
 /// asserts they agree; returns qemu-img's exit code.

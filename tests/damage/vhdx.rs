@@ -7,6 +7,7 @@
 //! `vhdx_clean_images_check_clean` shows that undamaged images, qemu-img's
 //! and instar's, check clean with both.
 
+use super::as_instar;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,17 +44,6 @@ fn run(program: &Path, args: &[&str], dir: &Path) -> Outcome {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// qemu-img's stderr with its program name where instar prints its own.
-fn as_instar(stderr: &str) -> String {
-    stderr
-        .lines()
-        .map(|l| match l.strip_prefix("qemu-img: ") {
-            Some(rest) => format!("instar: {rest}\n"),
-            None => format!("{l}\n"),
-        })
-        .collect()
 }
 
 /// A clean image made by qemu-img, in a fresh directory; `None` when

@@ -16,14 +16,12 @@
 //! `check_clean_vmdk` checks that every layout qemu-img creates, with and
 //! without data, checks clean in both.
 
+use super::{as_instar, qemu_img, run, QEMU_IMG};
 use rstest::rstest;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// The reference implementation.
-const QEMU_IMG: &str = "qemu-img";
 /// The image every case checks, relative to the case's folder so that
 /// outputs name it the same way for both programs.
 const IMAGE: &str = "img.vmdk";
@@ -42,46 +40,6 @@ const HDR_GD_OFFSET: u64 = 56;
 const HDR_GRAIN_OFFSET: u64 = 64;
 /// Bytes per sector.
 const SECTOR: u64 = 512;
-
-/// One run of a program.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `program` with `args` in `dir`.
-fn run(program: &str, args: &[&str], dir: &Path) -> Run {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Runs qemu-img to build an image; the step must succeed.
-fn qemu_img(dir: &Path, args: &[&str]) {
-    let r = run(QEMU_IMG, args, dir);
-    assert_eq!(r.code, 0, "qemu-img {args:?} failed: {}{}", r.stdout, r.stderr);
-}
-
-/// qemu-img's stderr as instar prints it: the program name that prefixes
-/// qemu's error reports becomes `instar`.
-fn as_instar(stderr: &str) -> String {
-    stderr
-        .split_inclusive('\n')
-        .map(|line| match line.strip_prefix("qemu-img: ") {
-            Some(rest) => format!("instar: {rest}"),
-            None => line.to_string(),
-        })
-        .collect()
-}
 
 /// Checks the image in `dir` with both programs, human and JSON, with and
 /// without `-f vmdk`, and asserts they agree; returns qemu-img's exit code.
