@@ -4,6 +4,8 @@
 //! vhdx). qemu-img has no check for vpc; there each case asserts the
 //! specific message and exit code of instar's own structural check.
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -54,4 +56,46 @@ pub fn as_instar(stderr: &str) -> String {
             None => line.to_string(),
         })
         .collect()
+}
+
+/// Runs `args` with qemu-img and with instar in `dir` and asserts that
+/// stdout, stderr (program name mapped) and exit code agree; returns
+/// qemu-img's exit code.
+pub fn assert_same_check(dir: &Path, args: &[&str]) -> i32 {
+    let want = run(QEMU_IMG, args, dir);
+    let got = run(env!("CARGO_BIN_EXE_instar"), args, dir);
+    let context = format!(
+        "{args:?}\n--- qemu-img (exit {}):\n{}{}--- instar (exit {}):\n{}{}",
+        want.code, want.stdout, want.stderr, got.code, got.stdout, got.stderr
+    );
+    similar_asserts::assert_eq!(got.stdout, want.stdout, "stdout differs: {context}");
+    similar_asserts::assert_eq!(got.stderr, as_instar(&want.stderr), "stderr differs: {context}");
+    assert_eq!(got.code, want.code, "exit code differs: {context}");
+    want.code
+}
+
+/// `len` bytes of `path` from `offset`, zeros past the end.
+pub fn read_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
+    let f = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; len];
+    let n = f.read_at(&mut buf, offset).unwrap();
+    buf.truncate(n);
+    buf.resize(len, 0);
+    buf
+}
+
+/// Overwrites `bytes` of `path` at `offset`: the damage.
+pub fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+/// The length of `path`.
+pub fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Truncates or extends `path` to `len`.
+pub fn set_file_len(path: &Path, len: u64) {
+    OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
 }

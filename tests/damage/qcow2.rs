@@ -10,10 +10,8 @@
 //! reports it. `check_clean_qcow2` does the same for undamaged images of
 //! every kind qemu-img creates, which must check clean.
 
-use super::{as_instar, qemu_img, run, QEMU_IMG};
+use super::{assert_same_check, file_len, qemu_img, read_at, set_file_len, write_at};
 use rstest::rstest;
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The reference implementation.
@@ -61,21 +59,7 @@ const EXT_BITMAPS: u32 = 0x2385_2875;
 fn compare_checks(dir: &Path) -> i32 {
     let mut code = 0;
     for output in ["--output=human", "--output=json"] {
-        let args = ["check", "-f", "qcow2", output, IMAGE];
-        let want = run(QEMU_IMG, &args, dir);
-        let got = run(env!("CARGO_BIN_EXE_instar"), &args, dir);
-        let context = format!(
-            "check {output}\n--- qemu-img (exit {}):\n{}{}--- instar (exit {}):\n{}{}",
-            want.code, want.stdout, want.stderr, got.code, got.stdout, got.stderr
-        );
-        similar_asserts::assert_eq!(got.stdout, want.stdout, "stdout differs: {context}");
-        similar_asserts::assert_eq!(
-            got.stderr,
-            as_instar(&want.stderr),
-            "stderr differs: {context}"
-        );
-        assert_eq!(got.code, want.code, "exit code differs: {context}");
-        code = want.code;
+        code = assert_same_check(dir, &["check", "-f", "qcow2", output, IMAGE]);
     }
     code
 }
@@ -87,17 +71,11 @@ struct Image {
 
 impl Image {
     fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        let f = std::fs::File::open(&self.path).unwrap();
-        let mut buf = vec![0u8; len];
-        let n = f.read_at(&mut buf, offset).unwrap();
-        buf.truncate(n);
-        buf.resize(len, 0);
-        buf
+        read_at(&self.path, offset, len)
     }
 
     fn write(&self, offset: u64, bytes: &[u8]) {
-        let f = OpenOptions::new().write(true).open(&self.path).unwrap();
-        f.write_all_at(bytes, offset).unwrap();
+        write_at(&self.path, offset, bytes);
     }
 
     fn be64(&self, offset: u64) -> u64 {
@@ -117,11 +95,11 @@ impl Image {
     }
 
     fn len(&self) -> u64 {
-        std::fs::metadata(&self.path).unwrap().len()
+        file_len(&self.path)
     }
 
     fn set_len(&self, len: u64) {
-        OpenOptions::new().write(true).open(&self.path).unwrap().set_len(len).unwrap();
+        set_file_len(&self.path, len);
     }
 
     fn cluster_size(&self) -> u64 {

@@ -16,10 +16,9 @@
 //! `check_clean_vmdk` checks that every layout qemu-img creates, with and
 //! without data, checks clean in both.
 
-use super::{as_instar, qemu_img, run, QEMU_IMG};
+use super::{assert_same_check, file_len, qemu_img, read_at, set_file_len, write_at};
 use rstest::rstest;
 use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The image every case checks, relative to the case's folder so that
@@ -50,20 +49,7 @@ fn compare_checks(dir: &Path) -> i32 {
         &["check", "-f", "vmdk", "--output=json", IMAGE],
         &["check", IMAGE],
     ] {
-        let want = run(QEMU_IMG, args, dir);
-        let got = run(env!("CARGO_BIN_EXE_instar"), args, dir);
-        let context = format!(
-            "{args:?}\n--- qemu-img (exit {}):\n{}{}--- instar (exit {}):\n{}{}",
-            want.code, want.stdout, want.stderr, got.code, got.stdout, got.stderr
-        );
-        similar_asserts::assert_eq!(got.stdout, want.stdout, "stdout differs: {context}");
-        similar_asserts::assert_eq!(
-            got.stderr,
-            as_instar(&want.stderr),
-            "stderr differs: {context}"
-        );
-        assert_eq!(got.code, want.code, "exit code differs: {context}");
-        code = want.code;
+        code = assert_same_check(dir, args);
     }
     code
 }
@@ -81,17 +67,11 @@ impl Image {
     }
 
     fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        let f = std::fs::File::open(&self.path).unwrap();
-        let mut buf = vec![0u8; len];
-        let n = f.read_at(&mut buf, offset).unwrap();
-        buf.truncate(n);
-        buf.resize(len, 0);
-        buf
+        read_at(&self.path, offset, len)
     }
 
     fn write(&self, offset: u64, bytes: &[u8]) {
-        let f = OpenOptions::new().write(true).open(&self.path).unwrap();
-        f.write_all_at(bytes, offset).unwrap();
+        write_at(&self.path, offset, bytes);
     }
 
     fn le32(&self, offset: u64) -> u32 {
@@ -111,11 +91,11 @@ impl Image {
     }
 
     fn len(&self) -> u64 {
-        std::fs::metadata(&self.path).unwrap().len()
+        file_len(&self.path)
     }
 
     fn set_len(&self, len: u64) {
-        OpenOptions::new().write(true).open(&self.path).unwrap().set_len(len).unwrap();
+        set_file_len(&self.path, len);
     }
 
     /// Where entry `i` of the first grain table is stored.
