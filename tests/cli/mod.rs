@@ -219,3 +219,40 @@ fn qemu_only_formats_are_refused(#[case] fmt: &str) {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&want));
     assert!(!dir.path().join("new").exists(), "a refused create left a file");
 }
+
+/// `--qemu-version` picks what a qemu-img version prints; a version instar
+/// has no profile for, or text that is not a version, is refused clearly.
+#[rstest]
+#[case::malformed("abc", Some("expects a version such as 10.0.2, not 'abc'"))]
+#[case::two_parts("10.0", Some("expects a version such as 10.0.2, not '10.0'"))]
+#[case::unknown("9.1.0", Some("qemu-img 9.1.0 is not a version instar knows"))]
+#[case::same_minor("7.2.5", None)]
+#[case::exact("10.0.2", None)]
+fn qemu_version_option(#[case] version: &str, #[case] error: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new(QEMU_IMG)
+        .args(["create", "-q", "r.raw", "1M"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_instar"))
+        .args(["info", "--qemu-version", version, "--output=json", "r.raw"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match error {
+        Some(text) => {
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(stdout.is_empty());
+            assert!(stderr.contains(text), "{stderr}");
+        }
+        None => {
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            // 7.2 prints no children array; 8.0 and later do.
+            assert_eq!(stdout.contains("\"children\""), version.starts_with("10."));
+        }
+    }
+}
