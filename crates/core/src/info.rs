@@ -15,18 +15,16 @@ pub struct QemuDialect {
     /// qemu-img 8.0 and later print the graph of child nodes (`children`
     /// in JSON, `Child node '/file':` sections in human output).
     pub children: bool,
-    /// qemu-img 8.0 and later print the vmdk `cid:` line in human output.
-    pub vmdk_cid_in_human: bool,
 }
 
 impl QemuDialect {
     /// The newest behaviour instar knows (qemu-img 10.0).
-    pub const NEWEST: QemuDialect = QemuDialect { children: true, vmdk_cid_in_human: true };
+    pub const NEWEST: QemuDialect = QemuDialect { children: true };
 
     /// The behaviour of qemu-img `major.minor.patch`.
     pub fn for_version(major: u64, _minor: u64, _patch: u64) -> QemuDialect {
         let modern = major >= 8;
-        QemuDialect { children: modern, vmdk_cid_in_human: modern }
+        QemuDialect { children: modern }
     }
 }
 
