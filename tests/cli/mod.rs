@@ -256,3 +256,26 @@ fn qemu_version_option(#[case] version: &str, #[case] error: Option<&str>) {
         }
     }
 }
+
+/// A create that is refused for its options leaves a file that was already
+/// at the path as it was (qemu-img truncates or deletes it for some
+/// formats): validation comes before the file system is touched.
+#[rstest]
+#[case::raw(&["create", "-o", "preallocation=bogus", "img", "1M"])]
+#[case::qcow2(&["create", "-f", "qcow2", "-o", "compat=0.42", "img", "1M"])]
+#[case::qcow2_cluster(&["create", "-f", "qcow2", "-o", "cluster_size=4M", "img", "1M"])]
+#[case::vmdk(&["create", "-f", "vmdk", "-o", "adapter_type=scsi", "img", "1M"])]
+#[case::vpc(&["create", "-f", "vpc", "-o", "subformat=bogus", "img", "1M"])]
+#[case::vhdx(&["create", "-f", "vhdx", "-o", "block_size=3M", "img", "1M"])]
+fn refused_create_keeps_existing_file(#[case] args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("img");
+    std::fs::write(&path, b"precious data").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_instar"))
+        .args(args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{args:?} must be refused");
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious data", "{args:?} touched the file");
+}

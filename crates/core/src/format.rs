@@ -79,6 +79,21 @@ pub fn write_zeros(file: &std::fs::File, start: u64, end: u64) -> std::io::Resul
     Ok(())
 }
 
+/// Fails as creating `filename` would (missing directory, permissions, a
+/// directory in the way) without changing anything: the file is opened for
+/// writing without truncation, and removed again if this opening created
+/// it. qemu creates the image file before it checks a format's options, so
+/// a file that cannot be created is the error it reports first; instar
+/// reports the same error without touching a file that is already there.
+pub fn check_creatable(filename: &str) -> std::io::Result<()> {
+    let existed = std::fs::symlink_metadata(filename).is_ok();
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(filename)?;
+    if !existed {
+        remove_partial(Path::new(filename));
+    }
+    Ok(())
+}
+
 /// Removes a partly written image after a failed create, so that a failure
 /// never leaves a half-written file behind.
 pub fn remove_partial(path: &Path) {

@@ -17,7 +17,7 @@ use crate::header::{
 };
 use crate::layout::{plan, FillMode, Geometry, Layout, LayoutError, Prealloc};
 use crate::tables::SUBCLUSTERS_PER_CLUSTER;
-use instar_core::format::remove_partial;
+use instar_core::format::{check_creatable, remove_partial};
 use instar_core::{CreateRequest, Error, OptDesc, OptType, Options};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -385,9 +385,10 @@ pub fn build(spec: &CreateSpec) -> Result<Layout, Qcow2Error> {
 ///
 /// Options instar does not implement are refused before anything is
 /// touched. For every other failure the order is qemu's: qemu-img creates
-/// the file before it checks the qcow2 options (so a file that cannot be
-/// created is the error it reports) and deletes it again when a check
-/// fails, which also removes a file that was there before.
+/// the file before it checks the qcow2 options, so a file that cannot be
+/// created is the error it reports first. instar finds that out without
+/// changing anything: a refused create leaves an existing file as it was
+/// (qemu-img would delete it) and creates none.
 pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     let path = Path::new(req.filename);
     let planned = validate(req.options).and_then(|spec| build(&spec));
@@ -395,8 +396,8 @@ pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
         Ok(layout) => layout,
         Err(e @ Qcow2Error::Unsupported(_)) => return Err(e.into()),
         Err(e) => {
-            drop(create_file(req.filename)?);
-            remove_partial(path);
+            check_creatable(req.filename)
+                .map_err(|io| Error::io(format!("Could not create '{}'", req.filename), io))?;
             return Err(e.into());
         }
     };

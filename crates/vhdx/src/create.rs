@@ -134,29 +134,6 @@ fn check_after_file_creation(opts: &Options, size: u64) -> Result<CreateParams, 
     })
 }
 
-/// The errno a file at `path` could not be created with, found without
-/// touching the file system (`access` on the file or its directory).
-fn creation_problem(path: &str) -> Option<std::io::Error> {
-    use rustix::fs::{access, Access};
-    let p = Path::new(path);
-    let errno = |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => Some(errno(rustix::io::Errno::ISDIR)),
-        Ok(_) => access(p, Access::WRITE_OK).err().map(errno),
-        Err(_) => {
-            let parent = match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            match access(parent, Access::WRITE_OK | Access::EXEC_OK) {
-                Err(e) => Some(errno(e)),
-                Ok(()) if !parent.is_dir() => Some(errno(rustix::io::Errno::NOTDIR)),
-                Ok(()) => None,
-            }
-        }
-    }
-}
-
 impl CreateParams {
     /// Checks the options in qemu's order: the file protocol's first, then
     /// the subformat, the size, the log size and the block size. Nothing
@@ -173,7 +150,7 @@ impl CreateParams {
         check_after_file_creation(opts, req.size_in_sectors_bytes()).map_err(|e| {
             // qemu creates the file before it checks the rest, so a file
             // that cannot be created is the error it reports.
-            match creation_problem(req.filename) {
+            match instar_core::format::check_creatable(req.filename).err() {
                 Some(source) => {
                     CreateError::CouldNotCreate { path: req.filename.to_string(), source }
                 }

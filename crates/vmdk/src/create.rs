@@ -243,23 +243,13 @@ fn check_file_options(filename: &str, opts: &Options) -> Result<(), VmdkError> {
     Ok(())
 }
 
-/// Fails as qemu's creation of the first file would (missing directory,
-/// permissions, a directory in the way), without changing anything: the
-/// file is opened for writing without truncation, and removed again if
-/// this opening created it. qemu creates the file at this point, so its
-/// failure comes before any complaint about the backing file.
+/// Fails as qemu's creation of the first file would, without changing
+/// anything (see [`instar_core::format::check_creatable`]); qemu creates
+/// the file at this point, so its failure comes before any complaint about
+/// the backing file.
 fn check_creatable(filename: &str) -> Result<(), VmdkError> {
-    let existed = std::fs::symlink_metadata(filename).is_ok();
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(filename)
-        .map_err(|e| VmdkError::CreateFile(filename.to_string(), e))?;
-    if !existed {
-        instar_core::format::remove_partial(Path::new(filename));
-    }
-    Ok(())
+    instar_core::format::check_creatable(filename)
+        .map_err(|e| VmdkError::CreateFile(filename.to_string(), e))
 }
 
 /// The CID of the backing file `name` of the image `filename`: the file
