@@ -279,3 +279,28 @@ fn refused_create_keeps_existing_file(#[case] args: &[&str]) {
     assert_eq!(out.status.code(), Some(1), "{args:?} must be refused");
     assert_eq!(std::fs::read(&path).unwrap(), b"precious data", "{args:?} touched the file");
 }
+
+/// qemu-img lists a qcow2 image's internal snapshots; instar does not read
+/// them yet, so it refuses `info` on such an image rather than print an
+/// answer without them. `check` still works.
+#[test]
+fn qcow2_with_snapshots_is_refused_by_info() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["create", "-q", "-f", "qcow2", "s.qcow2", "1M"][..],
+        &["snapshot", "-c", "one", "s.qcow2"],
+    ] {
+        let st = Command::new(QEMU_IMG).args(args).current_dir(dir.path()).status().unwrap();
+        assert!(st.success());
+    }
+    let info = Command::new(env!("CARGO_BIN_EXE_instar"))
+        .args(["info", "s.qcow2"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(info.status.code(), Some(1));
+    assert!(info.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&info.stderr).contains("internal snapshots are not supported"));
+    // check reads snapshots, and agrees with qemu-img on the same file.
+    assert_eq!(crate::damage::assert_same_check(dir.path(), &["check", "s.qcow2"]), 0);
+}

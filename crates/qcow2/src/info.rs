@@ -398,6 +398,15 @@ pub fn info(filename: &str) -> Result<ImageInfo, Error> {
     let image = open(&file).map_err(|e| e.into_open_error(filename))?;
     let meta = file.metadata().map_err(open_error)?;
     let h = &image.header;
+    if h.nb_snapshots > 0 {
+        // qemu-img lists internal snapshots, which instar does not read
+        // yet; printing the rest would be a wrong answer.
+        return Err(Error::after_open(format!(
+            "Could not open '{filename}': images with internal snapshots are not supported by \
+             instar info yet ({} snapshots)",
+            h.nb_snapshots
+        )));
+    }
 
     let child = ImageInfo::file_node(filename).map_err(open_error)?;
 
