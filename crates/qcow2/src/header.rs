@@ -583,6 +583,30 @@ fn push_extension(out: &mut Vec<u8>, magic: u32, data: &[u8]) {
     out.resize(out.len() + (8 - data.len() % 8) % 8, 0);
 }
 
+/// qemu's message for incompatible features it does not know
+/// (`report_unsupported_feature`), naming them from the image's feature
+/// table where it can.
+pub fn unsupported_features(table: Option<&[FeatureName]>, mut mask: u64) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for entry in table.unwrap_or_default() {
+        // qemu stops at the first entry with an empty name.
+        if entry.name.is_empty() {
+            break;
+        }
+        let bit = u32::from(entry.bit);
+        if entry.feature_type == FeatureType::Incompatible && bit < 64 && mask & (1u64 << bit) != 0
+        {
+            // qemu keeps a feature name in 46 bytes.
+            names.push(entry.name.chars().take(46).collect());
+            mask &= !(1u64 << bit);
+        }
+    }
+    if mask != 0 {
+        names.push(format!("Unknown incompatible feature: {mask:x}"));
+    }
+    format!("Unsupported qcow2 feature(s): {}", names.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,9 @@
 
 use crate::error::{HeaderError, Qcow2Error};
 use crate::header::{
-    FeatureName, FeatureType, Header, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS,
-    COMPRESSION_ZLIB, COMPRESSION_ZSTD, CRYPT_AES, CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION,
-    INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_MASK, V3_HEADER_LENGTH,
+    Header, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZLIB, COMPRESSION_ZSTD,
+    CRYPT_AES, CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE,
+    INCOMPAT_DIRTY, INCOMPAT_MASK, V3_HEADER_LENGTH,
 };
 use crate::tables::{QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE, SUBCLUSTERS_PER_CLUSTER};
 use instar_core::info::allocated_size;
@@ -153,44 +153,6 @@ fn read_padded(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>>
     Ok(buf)
 }
 
-/// qemu's `report_unsupported_feature`: the names of unknown incompatible
-/// features from the image's own feature table, then any bits left.
-fn unsupported_features(table: Option<&[FeatureName]>, mut mask: u64) -> String {
-    let mut names: Vec<String> = Vec::new();
-    for f in table.unwrap_or(&[]) {
-        if f.name.is_empty() {
-            break;
-        }
-        if f.feature_type == FeatureType::Incompatible && f.bit < 64 && mask & (1 << f.bit) != 0 {
-            names.push(f.name.chars().take(46).collect());
-            mask &= !(1 << f.bit);
-        }
-    }
-    if mask != 0 {
-        names.push(format!("Unknown incompatible feature: {mask:x}"));
-    }
-    format!("Unsupported qcow2 feature(s): {}", names.join(", "))
-}
-
-/// qemu's `qcow2_validate_table`.
-fn validate_table(
-    offset: u64,
-    entries: u64,
-    entry_len: u64,
-    max_bytes: u64,
-    cluster_size: u64,
-    name: &str,
-) -> Result<(), Qcow2Error> {
-    if entries > max_bytes / entry_len {
-        return Err(Qcow2Error::Corrupt(format!("{name} too large")));
-    }
-    let room = (i64::MAX as u64) - entries * entry_len;
-    if room < offset || !offset.is_multiple_of(cluster_size) {
-        return Err(Qcow2Error::Corrupt(format!("{name} offset invalid")));
-    }
-    Ok(())
-}
-
 /// Opens the image in `file` as `qemu-img info` does.
 pub fn open(file: &File) -> Result<OpenedImage, Qcow2Error> {
     let read_error = |e| Qcow2Error::Io("Could not read qcow2 header".into(), e);
@@ -219,7 +181,7 @@ pub fn open(file: &File) -> Result<OpenedImage, Qcow2Error> {
     }
     if incompatible & !INCOMPAT_MASK != 0 {
         let (ext, _) = h.scan_extensions(&first);
-        return Err(Qcow2Error::Corrupt(unsupported_features(
+        return Err(Qcow2Error::Corrupt(crate::header::unsupported_features(
             ext.feature_table.as_deref(),
             incompatible & !INCOMPAT_MASK,
         )));
@@ -239,30 +201,33 @@ pub fn open(file: &File) -> Result<OpenedImage, Qcow2Error> {
     if h.refcount_table_clusters == 0 {
         return Err(Qcow2Error::Corrupt("Image does not contain a reference count table".into()));
     }
-    validate_table(
+    crate::tables::validate_table(
         h.refcount_table_offset,
         u64::from(h.refcount_table_clusters),
         cs,
         QCOW_MAX_REFTABLE_SIZE,
         cs,
         "Reference count table",
-    )?;
-    validate_table(
+    )
+    .map_err(Qcow2Error::Corrupt)?;
+    crate::tables::validate_table(
         h.snapshots_offset,
         u64::from(h.nb_snapshots),
         SNAPSHOT_HEADER_SIZE,
         SNAPSHOT_HEADER_SIZE * MAX_SNAPSHOTS,
         cs,
         "Snapshot table",
-    )?;
-    validate_table(
+    )
+    .map_err(Qcow2Error::Corrupt)?;
+    crate::tables::validate_table(
         h.l1_table_offset,
         u64::from(h.l1_size),
         8,
         QCOW_MAX_L1_SIZE,
         cs,
         "Active L1 table",
-    )?;
+    )
+    .map_err(Qcow2Error::Corrupt)?;
     let l2_bits = h.cluster_bits - if h.has_subclusters() { 4 } else { 3 };
     let shift = h.cluster_bits + l2_bits;
     let l1_needed = ((u128::from(h.size) + (1u128 << shift) - 1) >> shift) as u64;
@@ -454,18 +419,5 @@ mod tests {
             Some("nbd:host:10809")
         );
         assert_eq!(full_backing_filename("x", "").as_deref(), None);
-    }
-
-    #[test]
-    fn unknown_features_are_named_from_the_table() {
-        let table = vec![FeatureName {
-            feature_type: FeatureType::Incompatible,
-            bit: 9,
-            name: "frobnication".into(),
-        }];
-        assert_eq!(
-            unsupported_features(Some(&table), (1 << 9) | (1 << 12)),
-            "Unsupported qcow2 feature(s): frobnication, Unknown incompatible feature: 1000"
-        );
     }
 }

@@ -105,6 +105,27 @@ pub fn encode_table(entries: &[u64]) -> Vec<u8> {
     entries.iter().flat_map(|e| e.to_be_bytes()).collect()
 }
 
+/// qemu's check that a table fits its limit and starts on a cluster
+/// boundary (`qcow2_validate_table`).
+pub fn validate_table(
+    offset: u64,
+    entries: u64,
+    entry_len: u64,
+    max_bytes: u64,
+    cluster_size: u64,
+    name: &str,
+) -> Result<(), String> {
+    if entries > max_bytes / entry_len {
+        return Err(format!("{name} too large"));
+    }
+    // qemu works in int64_t, so the table must end below INT64_MAX.
+    let limit = (i64::MAX as u64).wrapping_sub(entries.wrapping_mul(entry_len));
+    if limit < offset || offset & (cluster_size - 1) != 0 {
+        return Err(format!("{name} offset invalid"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,12 +5,13 @@
 //! refcount table and leaves the snapshot table to the check itself.
 
 use super::file::{be64_table, ImageFile};
+use crate::header::unsupported_features;
 use crate::header::{
-    BitmapsExt, FeatureName, FeatureType, Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZLIB,
-    COMPRESSION_ZSTD, CRYPT_AES, CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE,
-    INCOMPAT_MASK, QCOW_MAGIC as MAGIC, V3_HEADER_LENGTH,
+    BitmapsExt, Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZLIB, COMPRESSION_ZSTD, CRYPT_AES,
+    CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE, INCOMPAT_MASK,
+    QCOW_MAGIC as MAGIC, V3_HEADER_LENGTH,
 };
-use crate::tables::{QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE};
+use crate::tables::{validate_table, QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE};
 use instar_core::error::strerror;
 
 /// `QFI\xfb`, the magic at the start of every qcow2 image.
@@ -101,50 +102,6 @@ impl Image {
     pub fn reftable_entries(&self) -> u64 {
         self.reftable.len() as u64
     }
-}
-
-/// qemu's check that a table fits its limit and starts on a cluster
-/// boundary (`qcow2_validate_table`).
-pub fn validate_table(
-    offset: u64,
-    entries: u64,
-    entry_len: u64,
-    max_bytes: u64,
-    cluster_size: u64,
-    name: &str,
-) -> Result<(), String> {
-    if entries > max_bytes / entry_len {
-        return Err(format!("{name} too large"));
-    }
-    // qemu works in int64_t, so the table must end below INT64_MAX.
-    let limit = (i64::MAX as u64).wrapping_sub(entries.wrapping_mul(entry_len));
-    if limit < offset || offset & (cluster_size - 1) != 0 {
-        return Err(format!("{name} offset invalid"));
-    }
-    Ok(())
-}
-
-/// qemu's message for incompatible features it does not know
-/// (`report_unsupported_feature`), naming them from the image's feature
-/// table where it can.
-fn unsupported_features(table: Option<&[FeatureName]>, mut mask: u64) -> String {
-    let mut names: Vec<String> = Vec::new();
-    for entry in table.unwrap_or_default() {
-        // qemu stops at the first entry with an empty name.
-        if entry.name.is_empty() {
-            break;
-        }
-        let bit = u32::from(entry.bit);
-        if entry.feature_type == FeatureType::Incompatible && bit < 64 && mask & (1u64 << bit) != 0
-        {
-            names.push(entry.name.clone());
-            mask &= !(1u64 << bit);
-        }
-    }
-    if mask != 0 {
-        names.push(format!("Unknown incompatible feature: {mask:x}"));
-    }
-    format!("Unsupported qcow2 feature(s): {}", names.join(", "))
 }
 
 /// Opens `file` as qemu's qcow2 driver does before a check (`check` true)
@@ -325,6 +282,7 @@ pub fn total_bytes(image: &Image) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header::{FeatureName, FeatureType};
 
     #[test]
     fn validate_table_words_like_qemu() {

@@ -4,7 +4,7 @@
 //! reads it here, so a broken table fails the check rather than the open.
 
 use super::file::{be16, be32, be64, c_string, efbig, einval, ImageFile};
-use super::open::validate_table;
+use crate::tables::validate_table;
 use instar_core::error::strerror;
 use std::io;
 
