@@ -99,3 +99,25 @@ pub fn file_len(path: &Path) -> u64 {
 pub fn set_file_len(path: &Path, len: u64) {
     OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
 }
+
+/// `qemu-img create -q -f <fmt> [-o <options>] <image> <size>` in `dir`.
+pub fn qemu_create(dir: &Path, fmt: &str, options: &str, image: &str, size: &str) {
+    let mut args = vec!["create", "-q", "-f", fmt];
+    if !options.is_empty() {
+        args.extend(["-o", options]);
+    }
+    args.extend([image, size]);
+    qemu_img(dir, &args);
+}
+
+/// `qemu-img convert -f raw -O <fmt> [<flags>] [-o <options>] <raw> <image>`
+/// in `dir`: an image holding guest data.
+pub fn qemu_convert(dir: &Path, fmt: &str, flags: &[&str], options: &str, raw: &str, image: &str) {
+    let mut args = vec!["convert", "-f", "raw", "-O", fmt];
+    args.extend(flags);
+    if !options.is_empty() {
+        args.extend(["-o", options]);
+    }
+    args.extend([raw, image]);
+    qemu_img(dir, &args);
+}

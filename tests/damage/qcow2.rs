@@ -10,7 +10,10 @@
 //! reports it. `check_clean_qcow2` does the same for undamaged images of
 //! every kind qemu-img creates, which must check clean.
 
-use super::{assert_same_check, file_len, qemu_img, read_at, set_file_len, write_at};
+use super::{
+    assert_same_check, file_len, qemu_convert, qemu_create, qemu_img, read_at, set_file_len,
+    write_at,
+};
 use rstest::rstest;
 use std::path::{Path, PathBuf};
 
@@ -217,29 +220,15 @@ enum Base {
 impl Base {
     /// Makes the image in `dir`.
     fn build(self, dir: &Path) -> Image {
-        let with_options = |args: &mut Vec<&str>, options: &'static str| {
-            if !options.is_empty() {
-                args.push("-o");
-                args.push(options);
-            }
-        };
         match self {
-            Base::Empty(options, size) => {
-                let mut args = vec!["create", "-q", "-f", "qcow2"];
-                with_options(&mut args, options);
-                args.extend([IMAGE, size]);
-                qemu_img(dir, &args);
-            }
+            Base::Empty(options, size) => qemu_create(dir, "qcow2", options, IMAGE, size),
             Base::Data(options) => {
                 write_guest_data(dir);
-                let mut args = vec!["convert", "-f", "raw", "-O", "qcow2"];
-                with_options(&mut args, options);
-                args.extend(["data.raw", IMAGE]);
-                qemu_img(dir, &args);
+                qemu_convert(dir, "qcow2", &[], options, "data.raw", IMAGE);
             }
             Base::Compressed => {
                 write_guest_data(dir);
-                qemu_img(dir, &["convert", "-c", "-f", "raw", "-O", "qcow2", "data.raw", IMAGE]);
+                qemu_convert(dir, "qcow2", &["-c"], "", "data.raw", IMAGE);
             }
             Base::Snapshots => {
                 Base::Data("").build(dir);

@@ -16,7 +16,10 @@
 //! `check_clean_vmdk` checks that every layout qemu-img creates, with and
 //! without data, checks clean in both.
 
-use super::{assert_same_check, file_len, qemu_img, read_at, set_file_len, write_at};
+use super::{
+    assert_same_check, file_len, qemu_convert, qemu_create, qemu_img, read_at, set_file_len,
+    write_at,
+};
 use rstest::rstest;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -139,28 +142,14 @@ enum Base {
 impl Base {
     /// Makes the image in `dir`.
     fn build(self, dir: &Path) -> Image {
-        let with_options = |args: &mut Vec<&str>, options: &'static str| {
-            if !options.is_empty() {
-                args.push("-o");
-                args.push(options);
-            }
-        };
         match self {
-            Base::Empty(options, size) => {
-                let mut args = vec!["create", "-q", "-f", "vmdk"];
-                with_options(&mut args, options);
-                args.extend([IMAGE, size]);
-                qemu_img(dir, &args);
-            }
+            Base::Empty(options, size) => qemu_create(dir, "vmdk", options, IMAGE, size),
             Base::Data(options) => {
                 write_guest_data(dir);
-                let mut args = vec!["convert", "-f", "raw", "-O", "vmdk"];
-                if options.contains("streamOptimized") {
-                    args.push("-c");
-                }
-                with_options(&mut args, options);
-                args.extend(["data.raw", IMAGE]);
-                qemu_img(dir, &args);
+                // A stream-optimized image holds compressed grains only.
+                let flags: &[&str] =
+                    if options.contains("streamOptimized") { &["-c"] } else { &[] };
+                qemu_convert(dir, "vmdk", flags, options, "data.raw", IMAGE);
             }
             Base::Footer => {
                 Base::Data("subformat=streamOptimized").build(dir);
