@@ -59,6 +59,19 @@ impl Env {
         self.qemus.iter().find(|q| version_key(&q.version) == version)
     }
 
+    /// qemu-img `version` for the test `test`, or `None` after skipping
+    /// the test (see [`skip`]) because that version is not installed.
+    pub fn qemu_or_skip(&self, version: &str, test: &str) -> Option<&QemuImg> {
+        let qemu = self.qemu(version);
+        if qemu.is_none() {
+            skip(
+                test,
+                &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
+            );
+        }
+        qemu
+    }
+
     /// The newest version the baselines know (what instar's `info` prints
     /// by default).
     pub fn newest_known(&self) -> Option<String> {

@@ -47,11 +47,8 @@ pub fn baseline(env: &Env, ident: &str, version: &str) {
     let test = format!("baseline::{ident}::{}", version_ident(version));
     let recorded = baseline_for(env, version, case)
         .unwrap_or_else(|e| panic!("{test}: no recorded baseline for qemu-img {version}: {e}"));
-    let Some(qemu) = env.qemu(version) else {
-        return skip(
-            &test,
-            &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
-        );
+    let Some(qemu) = env.qemu_or_skip(version, &test) else {
+        return;
     };
     let t = Transcript::default();
     let dir = tempdir();
@@ -288,11 +285,8 @@ pub fn bytes(env: &Env, ident: &str) {
 pub fn info_parity(env: &Env, ident: &str, version: &str) {
     let case = case(ident);
     let test = format!("info_parity::{ident}::{}", version_ident(version));
-    let Some(qemu) = env.qemu(version) else {
-        return skip(
-            &test,
-            &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
-        );
+    let Some(qemu) = env.qemu_or_skip(version, &test) else {
+        return;
     };
     let t = Transcript::default();
     let dir = tempdir();
@@ -347,11 +341,8 @@ pub fn info_parity(env: &Env, ident: &str, version: &str) {
 pub fn baselines_are_current(env: &Env, version: &str) {
     use instar_matrix::baseline;
     let test = format!("consistency::baselines_are_current::{}", version_ident(version));
-    let Some(qemu) = env.qemu(version) else {
-        return skip(
-            &test,
-            &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
-        );
+    let Some(qemu) = env.qemu_or_skip(version, &test) else {
+        return;
     };
     let dir = tempdir();
     let mut stale = Vec::new();
