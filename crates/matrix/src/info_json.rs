@@ -23,7 +23,9 @@
 //! The normalised JSON is printed back in qemu's own layout (4-space
 //! indent, every `{` and `[` ending its line, keys in the order qemu printed
 //! them), so a stored baseline reads like qemu-img's output with three kinds
-//! of placeholder in it.
+//! of placeholder in it. The printer is the test side's own, not
+//! `instar_core::json`: a bug in instar's printer must not be able to shape
+//! the text it is compared against.
 
 use serde_json::{Map, Value};
 
