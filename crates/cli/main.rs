@@ -9,6 +9,7 @@ mod getopt;
 
 use getopt::{parse, spec, Spec};
 use instar_block::{option_help, CreateArgs};
+use instar_core::diag::render_all;
 use instar_core::{info::QemuDialect, size::parse_size, size::SizeError};
 use std::io::Write;
 use std::process::ExitCode;
@@ -103,13 +104,10 @@ fn unsupported(cmd: &str, option: &str) -> Failure {
     Failure::new(format!("{PROG}: {cmd}: option {option} is not supported by instar"))
 }
 
-/// An info or check failure: the lines qemu reported while opening, then
-/// the error, each after the program name.
+/// An info or check failure: what qemu printed while opening, then the
+/// error after the program name.
 fn open_failure(e: &instar_core::Error) -> Failure {
-    let mut message = String::new();
-    for note in e.notes() {
-        message.push_str(&format!("{PROG}: {note}\n"));
-    }
+    let mut message = render_all(e.notes(), PROG);
     message.push_str(&format!("{PROG}: {e}"));
     Failure::new(message)
 }
@@ -296,7 +294,9 @@ fn info(args: &[String]) -> CmdResult {
         }
     }
     let filename = one_filename("info", parsed.operands)?;
-    let info = instar_block::info(&filename, fmt.as_deref()).map_err(|e| open_failure(&e))?;
+    let (info, warnings) =
+        instar_block::info(&filename, fmt.as_deref()).map_err(|e| open_failure(&e))?;
+    eprint!("{}", render_all(&warnings, PROG));
     match output {
         Output::Json => print!("{}", info.to_json(dialect).to_qemu_pretty()),
         Output::Human => print!("{}", info.to_human(dialect)),
@@ -314,6 +314,7 @@ const CHECK_SPECS: &[Spec] = &[
     spec(Some('T'), Some("cache"), true),
     spec(Some('q'), Some("quiet"), false),
     spec(Some('U'), Some("force-share"), false),
+    spec(None, Some("deep"), false),
 ];
 
 /// The cache modes qemu accepts for `-T`; instar reads without a cache
@@ -326,6 +327,7 @@ fn check(args: &[String]) -> CmdResult {
     let mut fmt = None;
     let mut output = Output::Human;
     let mut quiet = false;
+    let mut deep = false;
     for (idx, value) in parsed.opts {
         let value = value.unwrap_or_default();
         match CHECK_SPECS[idx].long {
@@ -350,19 +352,24 @@ fn check(args: &[String]) -> CmdResult {
                 return Err(Failure::new(format!("{PROG}: Invalid source cache option: {value}")));
             }
             Some("quiet") => quiet = true,
+            Some("deep") => deep = true,
             _ => {}
         }
     }
     let filename = one_filename("check", parsed.operands)?;
-    let report = match instar_block::check(&filename, fmt.as_deref()) {
+    let (report, warnings) = match instar_block::check(&filename, fmt.as_deref(), deep) {
         Ok(r) => r,
         Err(e) if e.kind() == instar_core::ErrorKind::NotSupported => {
-            return Err(Failure { message: format!("{PROG}: {e}"), code: EXIT_CHECK_NOT_SUPPORTED })
+            let mut failure = open_failure(&e);
+            failure.code = EXIT_CHECK_NOT_SUPPORTED;
+            return Err(failure);
         }
         Err(e) => return Err(open_failure(&e)),
     };
-    // Progress lines and any `Check failed` verdict go to stderr, the
-    // summary to stdout, as qemu-img prints them.
+    // What opening printed, then the check's progress lines and any `Check
+    // failed` verdict go to stderr, the summary to stdout, as qemu-img
+    // prints them.
+    eprint!("{}", render_all(&warnings, PROG));
     eprint!("{}", report.stderr_text(PROG));
     if !quiet {
         print!("{}", report.stdout_text(output == Output::Json));

@@ -3,7 +3,7 @@
 //! size (given, or taken from the backing file), words the `Formatting`
 //! line, and hands the checked options to the format.
 
-use crate::open::size_and_format;
+use crate::open::{full_backing_path, size_and_format};
 use crate::protocol::local_path;
 use crate::registry::lookup;
 use instar_core::opts::{print_help, FILE_PROTOCOL_OPTS};
@@ -59,18 +59,6 @@ pub fn option_help(fmt: &str, filename: Option<&str>) -> Result<String, Error> {
             text
         }
     })
-}
-
-/// The directory-relative path qemu opens a backing file at: relative names
-/// are taken relative to the new image's directory.
-pub fn full_backing_path(image: &str, backing: &str) -> String {
-    if backing.starts_with('/') {
-        return backing.to_string();
-    }
-    match image.rfind('/') {
-        Some(i) => format!("{}{}", &image[..=i], backing),
-        None => backing.to_string(),
-    }
 }
 
 /// qemu's "no size given" marker (`-1` as an unsigned size).
@@ -165,7 +153,11 @@ impl PreparedCreate {
 
     /// Lets the format check its options and write the image.
     pub fn run(&self) -> Result<(), Error> {
-        let req = CreateRequest { filename: &self.path, options: &self.options };
+        let req = CreateRequest {
+            filename: &self.path,
+            options: &self.options,
+            probe: crate::probe::probe_name,
+        };
         self.format.create(&req).map_err(|e| {
             if e.kind() == ErrorKind::TooLarge {
                 // qemu words EFBIG itself, hinting at the cluster size for
@@ -224,12 +216,5 @@ mod tests {
         let mut a = args("raw", None, Some(1));
         a.backing_file = Some("x".into());
         assert_eq!(err(a), "Backing file not supported for file format 'raw'");
-    }
-
-    #[test]
-    fn backing_paths_are_relative_to_the_image() {
-        assert_eq!(full_backing_path("sub/t.q", "base"), "sub/base");
-        assert_eq!(full_backing_path("t.q", "base"), "base");
-        assert_eq!(full_backing_path("sub/t.q", "/abs"), "/abs");
     }
 }

@@ -1,89 +1,216 @@
-//! Opening an image for `info` and `check`: picking the format (named or
-//! probed) and wording failures as qemu-img does.
+//! Opening an image, as qemu's `bdrv_open` does for every command: the
+//! file protocol opens the file, the format is the one named or the one
+//! probed, the format's one open runs its checks, and, unless the command
+//! asks for no backing file, the backing chain is opened after it. Open
+//! failures are worded as qemu-img words them (`Could not open '<file>':
+//! ...`, `Could not open backing file: ...`).
 
 use crate::probe::{probe_file, Probed};
 use crate::protocol::local_path;
 use crate::registry::lookup;
-use instar_core::{CheckReport, Error, Format, ImageInfo};
+use instar_core::error::strerror;
+use instar_core::{CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, OpenFlags};
+use std::os::unix::fs::MetadataExt;
 
-/// `Could not open '<file>': <why>`, qemu-img's wrapper around every open
-/// failure.
+/// The most backing files instar opens below an image. qemu has no bound
+/// (a chain that loops hangs it); instar refuses loops outright, and this
+/// bounds a chain of distinct files.
+pub const MAX_BACKING_CHAIN: usize = 1024;
+
+/// `Could not open '<file>': <why>`: qemu-img's wrapper around every
+/// open failure, and the block layer's wording of a bare errno.
 fn could_not_open(filename: &str, why: &str) -> Error {
     Error::open(format!("Could not open '{filename}': {why}"))
 }
 
-/// The format of `filename` (`fmt` when given, else probed) and the local
-/// path the name stands for.
-fn select<'a>(
-    filename: &'a str,
-    fmt: Option<&str>,
-) -> Result<(&'static dyn Format, &'a str), Error> {
-    let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
-    // qemu looks the driver up before the file protocol opens the file.
-    let named = match fmt {
-        Some(name) => Some(
-            lookup(name, || Error::invalid(format!("Unknown driver '{name}'")))
-                .map_err(|e| could_not_open(filename, e.message()))?,
-        ),
-        None => None,
-    };
-    match std::fs::File::open(path).and_then(|f| f.metadata()) {
-        Err(e) => {
-            let inner = format!("Could not open '{path}': {}", instar_core::error::strerror(&e));
-            return Err(could_not_open(filename, &inner));
-        }
-        Ok(meta) if !meta.is_file() => {
-            let inner = format!("'file' driver requires '{path}' to be a regular file");
-            return Err(could_not_open(filename, &inner));
-        }
-        Ok(_) => {}
+/// The file protocol's open of `path` (a local path): read-only, and only
+/// a regular file (qemu's `file` driver refuses anything else).
+fn open_file(path: &str) -> Result<ImageFile, Error> {
+    let file = ImageFile::open(path).map_err(|e| could_not_open(path, &strerror(&e)))?;
+    if !file.is_regular() {
+        return Err(Error::open(format!("'file' driver requires '{path}' to be a regular file")));
     }
-    let format = match named {
-        Some(f) => f,
-        None => known(
-            probe_file(path)
-                .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
-        )
-        .map_err(|e| could_not_open(filename, e.message()))?,
-    };
-    Ok((format, path))
+    Ok(file)
 }
 
-/// The probed format, or instar's refusal of a format only qemu reads.
-fn known(probed: Probed) -> Result<&'static dyn Format, Error> {
-    match probed {
+/// The format called `name`, with qemu's `Unknown driver` when there is
+/// none.
+fn named_format(name: &str) -> Result<&'static dyn Format, Error> {
+    lookup(name, || Error::invalid(format!("Unknown driver '{name}'")))
+}
+
+/// The format the probe finds in `file`, or instar's refusal of a format
+/// only qemu reads.
+fn probed_format(file: &ImageFile) -> Result<&'static dyn Format, Error> {
+    match probe_file(file.name()).map_err(|e| Error::open(strerror(&e)))? {
         Probed::Known(f) => Ok(f),
         Probed::QemuOnly(name) => Err(Error::invalid(crate::unsupported::not_supported(name))),
     }
 }
 
-/// What `info` reports for `filename`, opened as `fmt` or probed.
-pub fn info(filename: &str, fmt: Option<&str>) -> Result<ImageInfo, Error> {
-    let (format, path) = select(filename, fmt)?;
-    format.info(path).map_err(|e| e.wrap_open(path))
+/// An image opened for a command, with the format that opened it.
+pub struct Opened {
+    /// The format.
+    pub format: &'static dyn Format,
+    /// The opened image.
+    pub image: Box<dyn Image>,
+    /// What opening it (and its backing chain) printed on stderr.
+    pub warnings: Vec<Diagnostic>,
 }
 
-/// The consistency check of `filename`, opened as `fmt` or probed.
-pub fn check(filename: &str, fmt: Option<&str>) -> Result<CheckReport, Error> {
-    let (format, path) = select(filename, fmt)?;
-    format.check(path).map_err(|e| e.wrap_open(path))
+/// qemu's `bdrv_open` of the local file `path` as `fmt` (or probed):
+/// errors as the block layer words them, without qemu-img's prefix.
+fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, Error> {
+    // qemu looks the driver up before the file protocol opens the file.
+    let named = fmt.map(named_format).transpose()?;
+    let file = open_file(path)?;
+    let format = match named {
+        Some(format) => format,
+        None => probed_format(&file)?,
+    };
+    let image = format.open(file, flags)?;
+    let warnings = image.warnings();
+    Ok(Opened { format, image, warnings })
+}
+
+/// Opens `filename` (as the user gave it) as `fmt`, or probed, with
+/// `flags`, as qemu-img opens the image a command names: failures get
+/// qemu-img's `Could not open '<file>': ` prefix. With `backing`, the
+/// backing chain is opened too (and then dropped: only its open errors
+/// matter to the commands so far).
+pub fn open(
+    filename: &str,
+    fmt: Option<&str>,
+    flags: OpenFlags,
+    backing: bool,
+) -> Result<Opened, Error> {
+    let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
+    let mut opened = open_node(path, fmt, flags).map_err(|e| e.wrap_open(filename))?;
+    if backing {
+        let image = opened.image.as_ref();
+        open_backing_chain(path, image, flags, &mut opened.warnings)
+            .map_err(|e| e.wrap_open(filename).after(opened.warnings.clone()))?;
+    }
+    Ok(opened)
+}
+
+/// The name qemu opens a backing file by (`bdrv_get_full_backing_filename`
+/// with `path_combine`): absolute names as they are, others relative to
+/// the directory of the image naming them.
+pub fn full_backing_path(image: &str, backing: &str) -> String {
+    if backing.starts_with('/') {
+        return backing.to_string();
+    }
+    match image.rfind('/') {
+        Some(i) => format!("{}{}", &image[..=i], backing),
+        None => backing.to_string(),
+    }
+}
+
+/// Opens the backing files below `image` (at `path`) as qemu's
+/// `bdrv_open_backing_file` does: each with the format recorded for it or
+/// probed, and the parent's flags; a failure is wrapped in `Could not open
+/// backing file: ` once per level, as qemu's nested opens word it. A
+/// chain that comes back to a file already opened is refused (qemu would
+/// recurse until it runs out of stack).
+fn open_backing_chain(
+    path: &str,
+    image: &dyn Image,
+    flags: OpenFlags,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(), Error> {
+    let mut seen = Vec::new();
+    if let Ok(meta) = std::fs::metadata(path) {
+        seen.push((meta.dev(), meta.ino()));
+    }
+    let mut parent_path = path.to_string();
+    let mut next = image.backing().filter(|b| !b.name.is_empty());
+    let mut depth = 0;
+    while let Some(backing) = next {
+        depth += 1;
+        let wrap = |mut e: Error| {
+            for _ in 0..depth {
+                let message = format!("Could not open backing file: {}", e.message());
+                e = e.with_message(message);
+            }
+            e
+        };
+        let child_path = full_backing_path(&parent_path, &backing.name);
+        if let Ok(meta) = std::fs::metadata(&child_path) {
+            let id = (meta.dev(), meta.ino());
+            if seen.contains(&id) || depth > MAX_BACKING_CHAIN {
+                return Err(wrap(Error::open(format!(
+                    "Backing file '{}' creates an infinite loop.",
+                    backing.name
+                ))));
+            }
+            seen.push(id);
+        }
+        let child = open_node(&child_path, backing.format.as_deref(), flags).map_err(wrap)?;
+        warnings.extend(child.warnings);
+        next = child.image.backing().filter(|b| !b.name.is_empty());
+        parent_path = child_path;
+    }
+    Ok(())
+}
+
+/// What `info` reports for `filename`, opened as `fmt` or probed, without
+/// its backing file (qemu-img info opens with `BDRV_O_NO_BACKING`), and
+/// what opening it printed on stderr.
+pub fn info(filename: &str, fmt: Option<&str>) -> Result<(ImageInfo, Vec<Diagnostic>), Error> {
+    let opened = open(filename, fmt, OpenFlags::INFO, false)?;
+    match opened.image.info() {
+        Ok(info) => Ok((info, opened.warnings)),
+        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+    }
+}
+
+/// The consistency check of `filename`, opened as `fmt` or probed, with
+/// its backing chain, as `qemu-img check` runs it, and what opening it
+/// printed on stderr; with `deep`, instar's own structural check where the
+/// format has one.
+pub fn check(
+    filename: &str,
+    fmt: Option<&str>,
+    deep: bool,
+) -> Result<(CheckReport, Vec<Diagnostic>), Error> {
+    if deep {
+        let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
+        let named = fmt.map(named_format).transpose().map_err(|e| e.wrap_open(filename))?;
+        let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
+        let format = match named {
+            Some(format) => format,
+            None => probed_format(&file).map_err(|e| e.wrap_open(filename))?,
+        };
+        if let Some(report) = format.deep_check(file) {
+            return report.map(|r| (r, Vec::new())).map_err(|e| e.wrap_open(filename));
+        }
+    }
+    let opened = open(filename, fmt, OpenFlags::CHECK, true)?;
+    match opened.image.check() {
+        Ok(report) => Ok((report, opened.warnings)),
+        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+    }
 }
 
 /// The virtual size of `filename` opened as `fmt` (or probed), and the
-/// format's name: what creating an image over a backing file needs.
+/// format's name: what creating an image over a backing file needs. Its
+/// errors are the block layer's, without qemu-img's prefix.
 pub fn size_and_format(filename: &str, fmt: Option<&str>) -> Result<(u64, &'static str), Error> {
-    // The backing file's open errors are worded without the outer prefix.
-    let filename = local_path(filename)?;
-    if let Err(e) = std::fs::File::open(filename) {
-        return Err(could_not_open(filename, &instar_core::error::strerror(&e)));
+    let path = local_path(filename)?;
+    let opened = open_node(path, fmt, OpenFlags::INFO)?;
+    Ok((opened.image.virtual_size(), opened.format.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backing_paths_are_relative_to_the_image() {
+        assert_eq!(full_backing_path("sub/t.q", "base"), "sub/base");
+        assert_eq!(full_backing_path("t.q", "base"), "base");
+        assert_eq!(full_backing_path("sub/t.q", "/abs"), "/abs");
+        assert_eq!(full_backing_path("/a/b.qcow2", "../x"), "/a/../x");
     }
-    let format = match fmt {
-        Some(name) => lookup(name, || Error::open(format!("Unknown driver '{name}'")))?,
-        None => known(
-            probe_file(filename)
-                .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
-        )?,
-    };
-    let info = format.info(filename)?;
-    Ok((info.virtual_size, format.name()))
 }

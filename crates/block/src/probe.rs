@@ -36,6 +36,16 @@ pub fn probe_file(filename: &str) -> std::io::Result<Probed> {
     Ok(Probed::Known(best))
 }
 
+/// The name of the format qemu's probe finds in `file` (`raw` when nothing
+/// else matches), for a create that must know another file's format.
+pub fn probe_name(file: &instar_core::ImageFile) -> &'static str {
+    match probe_file(file.name()) {
+        Ok(Probed::Known(f)) => f.name(),
+        Ok(Probed::QemuOnly(name)) => name,
+        Err(_) => "raw",
+    }
+}
+
 /// The format whose probe scores `head` highest (the first one on a tie).
 pub fn probe_bytes(head: &[u8], filename: &str) -> &'static dyn Format {
     let mut best: &'static dyn Format = FORMATS[0];

@@ -1,6 +1,7 @@
 //! The error every format reports to the command line: a kind, which the
 //! command line maps to an exit code, and the message qemu-img would print.
 
+use crate::diag::Diagnostic;
 use std::fmt;
 
 /// What sort of failure an [`Error`] is; the command line picks exit codes
@@ -31,7 +32,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     source: Option<std::io::Error>,
-    notes: Vec<String>,
+    notes: Vec<Diagnostic>,
 }
 
 impl Error {
@@ -90,12 +91,19 @@ impl Error {
     /// Adds lines qemu reports on stderr (each after the program name)
     /// before the failure itself, such as problems found while opening.
     pub fn with_notes(mut self, notes: Vec<String>) -> Self {
-        self.notes.extend(notes);
+        self.notes.extend(notes.into_iter().map(Diagnostic::Reported));
         self
     }
 
-    /// The lines to report before the message.
-    pub fn notes(&self) -> &[String] {
+    /// Puts what qemu printed on stderr before the failure (warnings met
+    /// while opening) before the notes already there.
+    pub fn after(mut self, printed: Vec<Diagnostic>) -> Self {
+        self.notes.splice(0..0, printed);
+        self
+    }
+
+    /// What to print on stderr before the message.
+    pub fn notes(&self) -> &[Diagnostic] {
         &self.notes
     }
 
@@ -106,19 +114,22 @@ impl Error {
         self
     }
 
-    /// The failure as qemu-img reports a failed open of `filename`: wrapped
-    /// in `Could not open '<filename>': `, unless the format already worded
-    /// it so, or it is not an open failure (not supported, after open).
+    /// The failure as qemu-img reports a failed open of `filename`: after
+    /// `Could not open '<filename>': `, unless it is not an open failure
+    /// (not supported, after open), which qemu-img prints as it is.
     pub fn wrap_open(self, filename: &str) -> Error {
-        let prefix = format!("Could not open '{filename}': ");
-        if matches!(self.kind, ErrorKind::NotSupported | ErrorKind::AfterOpen)
-            || self.message.starts_with(&prefix)
-        {
+        if matches!(self.kind, ErrorKind::NotSupported | ErrorKind::AfterOpen) {
             self
         } else {
-            let message = format!("{prefix}{}", self.message);
+            let message = format!("Could not open '{filename}': {}", self.message);
             self.with_message(message)
         }
+    }
+
+    /// qemu's block layer wording of an open that failed with a bare errno
+    /// (`bdrv_open_driver`): `Could not open '<filename>': <strerror>`.
+    pub fn open_errno(filename: &str, source: std::io::Error) -> Error {
+        Error::open(format!("Could not open '{filename}': {}", strerror(&source)))
     }
 
     /// What sort of failure this is.

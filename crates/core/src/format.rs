@@ -1,14 +1,22 @@
-//! The interface every image format implements, and the shared parts of
-//! creating an image that qemu's block layer does for every format.
+//! What a format driver is to the block layer: a name, create options, a
+//! create, a probe and one open ([`Format`]); and what an opened image
+//! answers ([`Image`]). This is qemu's split between a `BlockDriver` and
+//! the state its `bdrv_open` leaves behind: every command that reads an
+//! image (`info`, `check`, and those to come) opens it through the same
+//! [`Format::open`], so the checks an open makes are made in one place.
 
+use crate::bytes::round_up_to_sector;
 use crate::check::CheckReport;
+use crate::diag::Diagnostic;
+use crate::file::ImageFile;
 use crate::info::ImageInfo;
 use crate::opts::{OptDesc, Options};
 use crate::Error;
-use std::path::Path;
 
-/// The sector size every format rounds sizes up to (`BDRV_SECTOR_SIZE`).
-pub const SECTOR_SIZE: u64 = 512;
+/// The block layer's probe, for a format whose create must know the
+/// format of another file (vmdk's backing file): the name of the format
+/// qemu's probe finds in the file (`raw` when nothing else matches).
+pub type Probe = fn(&ImageFile) -> &'static str;
 
 /// What `create` is asked to make: the file name as given and the checked
 /// option values (the format's own options and the file protocol's, `size`
@@ -19,15 +27,46 @@ pub struct CreateRequest<'a> {
     pub filename: &'a str,
     /// The option values.
     pub options: &'a Options,
+    /// The block layer's probe.
+    pub probe: Probe,
 }
 
 impl CreateRequest<'_> {
     /// The virtual size rounded up to whole sectors, as every qemu driver
     /// reads it (`ROUND_UP(size, BDRV_SECTOR_SIZE)`).
     pub fn size_in_sectors_bytes(&self) -> u64 {
-        let size = self.options.get_number("size").unwrap_or(0);
-        size.div_ceil(SECTOR_SIZE).saturating_mul(SECTOR_SIZE)
+        round_up_to_sector(self.options.get_number("size").unwrap_or(0))
     }
+}
+
+/// How an image is opened: the open flags of qemu's that change what a
+/// driver's open checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenFlags {
+    /// `BDRV_O_CHECK`: opened for `check`, which relaxes the open checks
+    /// whose faults the check itself reports.
+    pub check: bool,
+    /// `BDRV_O_NO_IO`: no guest data will be read (`info`), so neither an
+    /// external data file nor an encryption key is needed.
+    pub no_io: bool,
+}
+
+impl OpenFlags {
+    /// `qemu-img info`'s open.
+    pub const INFO: OpenFlags = OpenFlags { check: false, no_io: true };
+    /// `qemu-img check`'s open (backing files inherit it).
+    pub const CHECK: OpenFlags = OpenFlags { check: true, no_io: false };
+}
+
+/// A backing file an image names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackingRef {
+    /// The name as recorded in the image (relative names are relative to
+    /// the image's directory).
+    pub name: String,
+    /// The format recorded with it, if any (the block layer probes
+    /// otherwise).
+    pub format: Option<String>,
 }
 
 /// An image format: what qemu calls a block driver.
@@ -39,63 +78,51 @@ pub trait Format: Sync {
     /// protocol's options are appended by the caller).
     fn create_opts(&self) -> &'static [OptDesc];
 
-    /// Validates the request completely, then writes the image. Nothing is
-    /// written when validation fails, and a failure while writing removes
-    /// what was written.
+    /// Validates the request completely, then writes the image. A refused
+    /// request leaves existing files as they were, and a failure while
+    /// writing removes the files this create made.
     fn create(&self, req: &CreateRequest<'_>) -> Result<(), Error>;
 
     /// How sure the format is that `head` (the first bytes of `filename`,
-    /// up to 2 KiB) is one of its images: qemu's probe score, 0 for no.
+    /// up to 512) is one of its images: qemu's probe score, 0 for no.
     fn probe(&self, _head: &[u8], _filename: &str) -> u32 {
         0
     }
 
-    /// What `info` reports for the image at `filename`.
-    fn info(&self, filename: &str) -> Result<ImageInfo, Error>;
+    /// Opens the image in `file` with every check qemu's open of this
+    /// format makes under `flags`, in qemu's order. Errors carry qemu's
+    /// text without the `Could not open '<file>': ` the block layer adds.
+    fn open(&self, file: ImageFile, flags: OpenFlags) -> Result<Box<dyn Image>, Error>;
 
-    /// A consistency check of the image at `filename`.
-    fn check(&self, _filename: &str) -> Result<CheckReport, Error> {
+    /// instar's own structural check of the image in `file`, for formats
+    /// qemu-img cannot check (`instar check --deep`); `None` when the
+    /// format has none beyond its ordinary check.
+    fn deep_check(&self, _file: ImageFile) -> Option<Result<CheckReport, Error>> {
+        None
+    }
+}
+
+/// An opened image: what the commands ask of it.
+pub trait Image {
+    /// What `info` reports for the image.
+    fn info(&self) -> Result<ImageInfo, Error>;
+
+    /// The guest-visible size in bytes.
+    fn virtual_size(&self) -> u64;
+
+    /// The backing file the image names, if any.
+    fn backing(&self) -> Option<BackingRef> {
+        None
+    }
+
+    /// What opening the image printed on stderr (qemu's warnings about
+    /// what it met), printed before any command's output.
+    fn warnings(&self) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
+    /// qemu's consistency check of the image, as `qemu-img check` runs it.
+    fn check(&self) -> Result<CheckReport, Error> {
         Err(Error::not_supported("This image format does not support checks"))
     }
-}
-
-/// Zeros written per call when preallocating: small enough to stay in
-/// the CPU cache, large enough to keep system calls few (measured: 8 MiB
-/// chunks made `preallocation=full` 20% slower than qemu-img, 256 KiB
-/// chunks 10% faster).
-pub const ZERO_CHUNK: usize = 256 << 10;
-
-/// Writes zeros over `[start, end)` of `file`, so that the file system
-/// allocates and writes every block (qemu's `preallocation=full`).
-pub fn write_zeros(file: &std::fs::File, start: u64, end: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let zeros = vec![0u8; ZERO_CHUNK];
-    let mut at = start;
-    while at < end {
-        let n = (end - at).min(ZERO_CHUNK as u64) as usize;
-        file.write_all_at(&zeros[..n], at)?;
-        at += n as u64;
-    }
-    Ok(())
-}
-
-/// Fails as creating `filename` would (missing directory, permissions, a
-/// directory in the way) without changing anything: the file is opened for
-/// writing without truncation, and removed again if this opening created
-/// it. qemu creates the image file before it checks a format's options, so
-/// a file that cannot be created is the error it reports first; instar
-/// reports the same error without touching a file that is already there.
-pub fn check_creatable(filename: &str) -> std::io::Result<()> {
-    let existed = std::fs::symlink_metadata(filename).is_ok();
-    std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(filename)?;
-    if !existed {
-        remove_partial(Path::new(filename));
-    }
-    Ok(())
-}
-
-/// Removes a partly written image after a failed create, so that a failure
-/// never leaves a half-written file behind.
-pub fn remove_partial(path: &Path) {
-    let _ = std::fs::remove_file(path);
 }

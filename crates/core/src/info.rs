@@ -5,9 +5,9 @@
 //! `BlockChildInfo`); JSON fields are inserted in schema order and printed
 //! in `QDict` order by [`Json::to_qemu_pretty`].
 
+use crate::file::ImageFile;
 use crate::human::size_to_str;
 use crate::json::Json;
-use std::path::Path;
 
 /// The differences between qemu-img versions in what `info` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,30 +69,39 @@ pub struct ChildInfo {
     pub info: ImageInfo,
 }
 
-/// Bytes the host file system has allocated to `path`, as qemu's
-/// `raw_get_allocated_file_size` reports them.
-pub fn allocated_size(meta: &std::fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.blocks() * 512
-}
-
 impl ImageInfo {
-    /// The protocol node qemu puts under every image: the host file named
-    /// `filename` (as given), with its length and allocation.
-    pub fn file_node(filename: &str) -> std::io::Result<ImageInfo> {
-        let meta = std::fs::metadata(Path::new(filename))?;
-        Ok(ImageInfo {
-            filename: filename.to_string(),
+    /// The protocol node qemu puts under every image: the host file (named
+    /// as given), with its length and allocation.
+    pub fn file_node(file: &ImageFile) -> ImageInfo {
+        ImageInfo {
+            filename: file.name().to_string(),
             format: "file".to_string(),
             dirty_flag: Some(false),
-            actual_size: Some(allocated_size(&meta)),
+            actual_size: Some(file.allocated_bytes()),
             // qemu measures the file in whole sectors, so a 196624-byte
             // file reports 197120.
-            virtual_size: meta.len().div_ceil(crate::format::SECTOR_SIZE)
-                * crate::format::SECTOR_SIZE,
+            virtual_size: file.sector_len(),
             format_specific: Some(("file".to_string(), Json::object())),
             ..ImageInfo::default()
-        })
+        }
+    }
+
+    /// The node of a format over `file` (named as the file is), with its
+    /// `file` child, as every format reports it before adding its own
+    /// fields.
+    pub fn format_node(format: &str, file: &ImageFile, virtual_size: u64) -> ImageInfo {
+        ImageInfo {
+            filename: file.name().to_string(),
+            format: format.to_string(),
+            dirty_flag: Some(false),
+            actual_size: Some(file.allocated_bytes()),
+            virtual_size,
+            children: vec![ChildInfo {
+                name: "file".to_string(),
+                info: ImageInfo::file_node(file),
+            }],
+            ..ImageInfo::default()
+        }
     }
 
     /// The node as qemu-img's `info --output=json` prints it.

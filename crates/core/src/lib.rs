@@ -1,22 +1,27 @@
-//! Shared machinery of instar, independent of any one image format:
-//! qemu's size syntax, qemu's option lists (`-o key=value,...`), the model of
-//! what `info` and `check` report and the exact text qemu-img prints for
-//! them, and the [`Format`] trait each image format implements.
+//! Shared machinery of instar, independent of any one image format: the
+//! file layer under every format ([`file`]), fields of on-disk structures
+//! ([`bytes`]), qemu's size syntax, qemu's option lists (`-o
+//! key=value,...`), the model of what `info` and `check` report and the
+//! exact text qemu-img prints for them, and the [`Format`] and [`Image`]
+//! traits each image format implements.
 
 pub mod bytes;
 pub mod check;
+pub mod diag;
 pub mod error;
+pub mod file;
 pub mod format;
 pub mod human;
 pub mod info;
 pub mod json;
 pub mod opts;
-pub mod protocol_file;
 pub mod size;
 
 pub use check::CheckReport;
+pub use diag::Diagnostic;
 pub use error::{Error, ErrorKind};
-pub use format::{CreateRequest, Format};
+pub use file::ImageFile;
+pub use format::{BackingRef, CreateRequest, Format, Image, OpenFlags};
 pub use info::{ChildInfo, ImageInfo, QemuDialect};
 pub use json::Json;
 pub use opts::{OptDesc, OptType, Options};

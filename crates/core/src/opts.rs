@@ -113,7 +113,9 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// Parses an unsigned number in C syntax (decimal, `0x` hex, `0` octal), as
-/// qemu's `qemu_strtou64(..., 0)` does.
+/// qemu's `qemu_strtou64(..., 0)` does: it is `strtoull`, so a leading `-`
+/// negates the value modulo 2^64 (`-1` is `UINT64_MAX`), and a magnitude
+/// beyond 64 bits is out of range.
 fn parse_number(text: &str) -> Result<u64, SizeError> {
     let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
     let (negative, t) = match t.as_bytes().first() {
@@ -132,12 +134,7 @@ fn parse_number(text: &str) -> Result<u64, SizeError> {
         return Err(SizeError::Invalid);
     }
     let v = u64::from_str_radix(digits, radix).map_err(|_| SizeError::OutOfRange)?;
-    // strtoull negates; qemu accepts "-0" and wraps others, which no
-    // option of ours wants: treat as out of range.
-    if negative && v != 0 {
-        return Err(SizeError::OutOfRange);
-    }
-    Ok(v)
+    Ok(if negative { v.wrapping_neg() } else { v })
 }
 
 /// Whether `list` is acceptable to qemu-img as one `-o` argument: not empty,
@@ -336,8 +333,10 @@ impl Options {
 
     /// The options as qemu's `qemu_opts_print(opts, " ")` prints them: each
     /// description in order, with the value set or its default; numbers
-    /// that were set print as their parsed value, strings with commas
-    /// doubled.
+    /// that were set print as their parsed value in C's `%" PRId64 "`, so
+    /// values from 2^63 on print negative (`size=8E` prints
+    /// `size=-9223372036854775808`, `refcount_bits=-1` prints `-1`);
+    /// strings print with commas doubled.
     pub fn print(&self) -> String {
         let mut parts = Vec::new();
         for d in &self.descs {
@@ -347,7 +346,9 @@ impl Options {
             };
             let shown = match (d.ty, set.map(|o| o.value)) {
                 (OptType::Str, _) => text.replace(',', ",,"),
-                (OptType::Number | OptType::Size, Some(Value::Num(n))) => n.to_string(),
+                // qemu prints the unsigned value as a signed one on purpose
+                // of its own (`PRId64`): the cast keeps that reading.
+                (OptType::Number | OptType::Size, Some(Value::Num(n))) => (n as i64).to_string(),
                 _ => text.to_string(),
             };
             parts.push(format!("{}={}", d.name, shown));
@@ -417,6 +418,26 @@ mod tests {
         );
         assert!(msg(&mut o, "cluster_size=64k,,x").starts_with("Parameter 'cluster_size' expects"));
         assert_eq!(msg(&mut o, "size=16E"), "Value '16E' is out of range for parameter 'size'");
+        assert_eq!(
+            msg(&mut o, "refcount_bits=-99999999999999999999"),
+            "Value '-99999999999999999999' is too large for parameter 'refcount_bits'"
+        );
+    }
+
+    #[test]
+    fn numbers_wrap_like_strtoull_and_print_signed() {
+        // Measured on qemu-img 10.0.2: `-o refcount_bits=-1` prints
+        // `refcount_bits=-1`, `-o size=8E` prints `size=-9223372036854775808`.
+        let mut o = Options::new(&[DESCS]);
+        o.parse("refcount_bits=-1,size=8E,cluster_size=9E").unwrap();
+        assert_eq!(o.get_number("refcount_bits"), Some(u64::MAX));
+        assert_eq!(
+            o.print(),
+            "cluster_size=-8070450532247928832 size=-9223372036854775808 lazy_refcounts=off \
+             refcount_bits=-1"
+        );
+        o.parse("refcount_bits=-0").unwrap();
+        assert_eq!(o.get_number("refcount_bits"), Some(0));
     }
 
     #[test]

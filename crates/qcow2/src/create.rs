@@ -17,19 +17,15 @@ use crate::header::{
 };
 use crate::layout::{plan, FillMode, Geometry, Layout, LayoutError, Prealloc};
 use crate::tables::SUBCLUSTERS_PER_CLUSTER;
-use instar_core::format::{check_creatable, remove_partial};
+use instar_core::file::{FileOptions, NewFile, MAX_LENGTH};
 use instar_core::{CreateRequest, Error, OptDesc, OptType, Options};
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 /// The default cluster size, 64 KiB.
 pub const DEFAULT_CLUSTER_SIZE: u64 = 65536;
 /// The default refcount width in bits.
 pub const DEFAULT_REFCOUNT_BITS: u64 = 16;
-/// The largest virtual size qemu's block layer accepts
-/// (`BDRV_MAX_LENGTH`: `INT64_MAX` rounded down to 1 GiB).
-pub const BDRV_MAX_LENGTH: u64 = (i64::MAX as u64) & !((1 << 30) - 1);
 /// The longest backing file name qemu records.
 pub const MAX_BACKING_FILE_NAME: usize = 1023;
 
@@ -286,10 +282,8 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
         return Err(Qcow2Error::Resize("Image size cannot be negative".into()));
     }
     let size = size as u64;
-    if size > BDRV_MAX_LENGTH {
-        return Err(Qcow2Error::Resize(format!(
-            "offset({size}) exceeds maximum({BDRV_MAX_LENGTH})"
-        )));
+    if size > MAX_LENGTH {
+        return Err(Qcow2Error::Resize(format!("offset({size}) exceeds maximum({MAX_LENGTH})")));
     }
 
     Ok(CreateSpec {
@@ -390,42 +384,22 @@ pub fn build(spec: &CreateSpec) -> Result<Layout, Qcow2Error> {
 /// changing anything: a refused create leaves an existing file as it was
 /// (qemu-img would delete it) and creates none.
 pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
-    let path = Path::new(req.filename);
+    // The file protocol gets the options qcow2 does not consume (`nocow`,
+    // `extent_size_hint`): the file is created empty, without
+    // preallocation of its own.
+    let file_options = FileOptions::from_options(req.options, CREATE_OPTS)?;
     let planned = validate(req.options).and_then(|spec| build(&spec));
     let layout = match planned {
         Ok(layout) => layout,
         Err(e @ Qcow2Error::Unsupported(_)) => return Err(e.into()),
         Err(e) => {
-            check_creatable(req.filename)
-                .map_err(|io| Error::io(format!("Could not create '{}'", req.filename), io))?;
+            file_options.check(req.filename)?;
             return Err(e.into());
         }
     };
-    let file = create_file(req.filename)?;
-    if req.options.get_bool("nocow") == Some(true) {
-        // Best effort, as qemu: only btrfs knows the flag.
-        let _ = set_nocow(&file);
-    }
-    write_layout(&file, &layout).inspect_err(|_| remove_partial(path))
-}
-
-/// Creates (or truncates) the image file as qemu's file driver does.
-fn create_file(filename: &str) -> Result<File, Error> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(filename)
-        .map_err(|e| Error::io(format!("Could not create '{filename}'"), e))
-}
-
-/// Asks the file system not to copy-on-write the file (btrfs).
-fn set_nocow(file: &File) -> std::io::Result<()> {
-    use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags};
-    let flags = ioctl_getflags(file)?;
-    ioctl_setflags(file, flags | IFlags::NOCOW)?;
+    let file = NewFile::create(req.filename, &file_options)?;
+    write_layout(file.file(), &layout)?;
+    file.keep();
     Ok(())
 }
 
@@ -467,24 +441,20 @@ fn write_layout(file: &File, layout: &Layout) -> Result<(), Error> {
     file.sync_data().map_err(|e| Error::io("Could not flush image", e))
 }
 
-/// `posix_fallocate` of `[start, end)`: the file system allocates the
-/// range, or, where it cannot, zeros are written.
+/// `posix_fallocate` of `[start, end)`, worded as qemu words a failure.
 fn allocate(file: &File, start: u64, end: u64) -> Result<(), Error> {
-    let flags = rustix::fs::FallocateFlags::empty();
-    match rustix::fs::fallocate(file, flags, start, end - start) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::OPNOTSUPP) => write_zeros(file, start, end),
-        Err(e) => Err(Error::io(
+    instar_core::file::allocate(file, start, end).map_err(|e| {
+        Error::io(
             "Could not resize image: Failed to resize underlying file: Could not preallocate \
              new data",
-            e.into(),
-        )),
-    }
+            e,
+        )
+    })
 }
 
 /// Writes zeros over `[start, end)`, worded as qemu words a failure.
 fn write_zeros(file: &File, start: u64, end: u64) -> Result<(), Error> {
-    instar_core::format::write_zeros(file, start, end).map_err(|e| {
+    instar_core::file::write_zeros(file, start, end).map_err(|e| {
         Error::io(
             "Could not resize image: Failed to resize underlying file: Could not write zeros \
              for preallocation",

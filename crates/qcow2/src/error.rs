@@ -60,7 +60,8 @@ pub enum HeaderError {
     BitmapDirectoryOffset,
     /// A bitmap directory larger than qemu accepts.
     #[error(
-        "bitmaps_ext: bitmap directory size ({0}) exceeds the maximum supported size (67108864)"
+        "bitmaps_ext: bitmap directory size ({0}) exceeds the maximum supported size ({max})",
+        max = crate::header::MAX_BITMAP_DIRECTORY_SIZE
     )]
     BitmapDirectorySize(u64),
     /// A backing file name longer than qemu accepts.
@@ -95,20 +96,6 @@ pub enum Qcow2Error {
     /// A system call failed; the string is qemu's wording of the step.
     #[error("{0}")]
     Io(String, #[source] std::io::Error),
-}
-
-impl Qcow2Error {
-    /// Converts into the shared error type, adding the `Could not open
-    /// '<file>': ` prefix qemu-img uses for errors met while opening.
-    pub fn into_open_error(self, filename: &str) -> instar_core::Error {
-        match self {
-            Qcow2Error::Io(context, source) => {
-                let e = instar_core::Error::io(context, source);
-                instar_core::Error::open(format!("Could not open '{filename}': {}", e.message()))
-            }
-            other => instar_core::Error::open(format!("Could not open '{filename}': {other}")),
-        }
-    }
 }
 
 impl From<Qcow2Error> for instar_core::Error {

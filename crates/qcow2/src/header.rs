@@ -13,7 +13,7 @@
 //! `qcow2_update_header` does.
 
 use crate::error::HeaderError;
-use instar_core::bytes::{be32, be64};
+use instar_core::bytes::{be32, be64, c_string, padded};
 
 /// `QFI\xfb`, the first four bytes of every qcow2 image.
 pub const QCOW_MAGIC: u32 = 0x5146_49fb;
@@ -85,8 +85,9 @@ pub const FEATURE_ENTRY_LENGTH: usize = 48;
 pub const FEATURE_NAME_LENGTH: usize = 46;
 /// Largest number of bitmaps qemu supports (`QCOW2_MAX_BITMAPS`).
 pub const MAX_BITMAPS: u32 = 65535;
-/// Largest bitmap directory qemu supports (`QCOW2_MAX_BITMAP_DIRECTORY_SIZE`).
-pub const MAX_BITMAP_DIRECTORY_SIZE: u64 = 64 << 20;
+/// Largest bitmap directory qemu supports (`QCOW2_MAX_BITMAP_DIRECTORY_SIZE`:
+/// 1 KiB for each bitmap it supports).
+pub const MAX_BITMAP_DIRECTORY_SIZE: u64 = 1024 * MAX_BITMAPS as u64;
 
 /// Which feature bit field a feature name table entry describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,26 +255,6 @@ pub struct Header {
     pub backing_file: Option<String>,
 }
 
-/// A byte string as qemu uses it once read into a C buffer: up to the
-/// first NUL, invalid UTF-8 replaced.
-fn c_string(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
-}
-
-/// `len` bytes of `buf` from `at`, reading past its end as zeros (as qemu
-/// reads past the end of a file).
-fn read_padded(buf: &[u8], at: u64, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    if let Ok(start) = usize::try_from(at) {
-        if start < buf.len() {
-            let n = len.min(buf.len() - start);
-            out[..n].copy_from_slice(&buf[start..start + n]);
-        }
-    }
-    out
-}
-
 impl Header {
     /// The cluster size in bytes.
     pub fn cluster_size(&self) -> u64 {
@@ -304,7 +285,7 @@ impl Header {
     /// (magic, version, cluster size, header length, backing file offset),
     /// without reading extensions. Missing bytes read as zeros.
     pub fn parse_fixed(bytes: &[u8]) -> Result<Header, HeaderError> {
-        let b = read_padded(bytes, 0, V3_HEADER_LENGTH as usize);
+        let b = padded(bytes, 0, V3_HEADER_LENGTH as usize);
         let mut h = Header {
             magic: be32(&b, 0),
             version: be32(&b, 4),
@@ -380,7 +361,7 @@ impl Header {
         let end = self.extensions_end();
         let mut offset = u64::from(self.header_length);
         while offset < end {
-            let head = read_padded(bytes, offset, 8);
+            let head = padded(bytes, offset, 8);
             let magic = be32(&head, 0);
             let len = be32(&head, 4);
             offset += 8;
@@ -388,7 +369,7 @@ impl Header {
                 return (ext, Some(HeaderError::ExtensionTooLarge));
             }
             // `len` is bounded by the first cluster (at most 2 MiB) here.
-            let data = read_padded(bytes, offset, len as usize);
+            let data = padded(bytes, offset, len as usize);
             match magic {
                 EXT_MAGIC_END => return (ext, None),
                 EXT_MAGIC_BACKING_FORMAT => {
@@ -478,7 +459,7 @@ impl Header {
         if len > room || len >= u64::from(BACKING_FILE_MAX) {
             return Err(HeaderError::BackingNameTooLong);
         }
-        Ok(Some(c_string(&read_padded(bytes, self.backing_file_offset, len as usize))))
+        Ok(Some(c_string(&padded(bytes, self.backing_file_offset, len as usize))))
     }
 
     /// The fixed header fields as written on disk: 72 bytes for version 2,

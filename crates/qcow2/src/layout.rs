@@ -19,16 +19,16 @@
 //! qemu's formulas, in their own words.
 
 use crate::tables::{
-    get_refcount, set_refcount, write_be64, L1E_OFFSET_MASK, L1E_SIZE, L2E_SIZE_EXTENDED,
-    L2E_SIZE_NORMAL, QCOW_MAX_CLUSTER_OFFSET, QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE,
-    QCOW_OFLAG_COPIED, REFTABLE_ENTRY_SIZE, REFT_OFFSET_MASK, SUBCLUSTERS_PER_CLUSTER,
+    get_refcount, set_refcount, L1E_OFFSET_MASK, L1E_SIZE, L2E_SIZE_EXTENDED, L2E_SIZE_NORMAL,
+    QCOW_MAX_CLUSTER_OFFSET, QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE, QCOW_OFLAG_COPIED,
+    REFTABLE_ENTRY_SIZE, REFT_OFFSET_MASK, SUBCLUSTERS_PER_CLUSTER,
 };
+use instar_core::bytes::put_be64;
+use instar_core::file::REQUEST_MAX_BYTES;
 use std::collections::{BTreeMap, HashMap};
 
 /// qemu's `INT_MAX`, which bounds table sizes and request lengths.
 const INT_MAX: u64 = i32::MAX as u64;
-/// qemu's largest single request (`BDRV_REQUEST_MAX_BYTES`).
-const REQUEST_MAX_BYTES: u64 = (INT_MAX >> 9) << 9;
 
 /// The shape of an image's metadata: cluster size, refcount width and L2
 /// entry width.
@@ -793,7 +793,7 @@ impl Sim {
         };
         for i in 0..m.clusters {
             let at = ((index + i) * entry_size) as usize;
-            write_be64(table, at, (m.host + (i << self.g.cluster_bits)) | QCOW_OFLAG_COPIED);
+            put_be64(table, at, (m.host + (i << self.g.cluster_bits)) | QCOW_OFLAG_COPIED);
         }
         Ok(())
     }
@@ -1000,7 +1000,7 @@ mod tests {
         let ext: Vec<_> = l.file.extents().collect();
         assert_eq!(ext.len(), 1);
         let table = &ext[0].1[0x200..0x218];
-        assert_eq!(crate::tables::decode_table(table), vec![0x400, 0x40600, 0x40800]);
+        assert_eq!(instar_core::bytes::be64_table(table), vec![0x400, 0x40600, 0x40800]);
         assert_eq!(layout(10, 4, 1 << 30).file.len(), 68_608);
         assert_eq!(layout(11, 4, 1 << 30).file.len(), 22_528);
         assert_eq!(layout(12, 4, 1 << 30).file.len(), 16_384);

@@ -1,21 +1,29 @@
-//! The qcow2 image format: create, info and probe, byte for byte as
-//! qemu-img 10 does them.
+//! The qcow2 image format: create, open, info and check, byte for byte
+//! and message for message as qemu-img does them.
 //!
-//! `header` reads and writes the first cluster, `tables` the L1/L2 and
-//! refcount entries, `layout` computes where a new image's metadata goes
-//! (by replaying qemu's allocator), `create` validates options and writes,
-//! `info` reads an image back into what `qemu-img info` reports, and
-//! `check` runs qemu's consistency check.
+//! One file per on-disk structure: [`header`] reads and writes the first
+//! cluster, [`tables`] the L1/L2 and refcount entries, [`snapshot`] the
+//! internal snapshot table, [`bitmap`] the persistent dirty bitmaps.
+//! [`layout`] computes where a new image's metadata goes (by replaying
+//! qemu's allocator) and [`create`] validates options and writes it.
+//! [`open`] is the one open every command goes through; the opened image
+//! answers [`info`] and [`check`] (qemu's consistency check).
 
+pub mod bitmap;
 pub mod check;
 pub mod create;
 pub mod error;
 pub mod header;
 pub mod info;
 pub mod layout;
+pub mod open;
+pub mod snapshot;
 pub mod tables;
 
-use instar_core::{CheckReport, CreateRequest, Error, Format, ImageInfo, OptDesc};
+use instar_core::{
+    BackingRef, CheckReport, CreateRequest, Diagnostic, Error, Format, Image, ImageFile, ImageInfo,
+    OpenFlags, OptDesc,
+};
 
 /// The qcow2 format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,12 +46,32 @@ impl Format for Qcow2 {
         probe(head)
     }
 
-    fn info(&self, filename: &str) -> Result<ImageInfo, Error> {
-        info::info(filename)
+    fn open(&self, file: ImageFile, flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
+        Ok(Box::new(open::open(file, flags)?))
+    }
+}
+
+impl Image for open::Qcow2Image {
+    fn info(&self) -> Result<ImageInfo, Error> {
+        info::info(self)
     }
 
-    fn check(&self, filename: &str) -> Result<CheckReport, Error> {
-        check::check(filename)
+    fn virtual_size(&self) -> u64 {
+        self.total_bytes()
+    }
+
+    /// The backing file name and the format the header records for it.
+    fn backing(&self) -> Option<BackingRef> {
+        let name = self.header.backing_file.clone()?;
+        Some(BackingRef { name, format: self.header.extensions.backing_format.clone() })
+    }
+
+    fn warnings(&self) -> Vec<Diagnostic> {
+        open::Qcow2Image::warnings(self)
+    }
+
+    fn check(&self) -> Result<CheckReport, Error> {
+        Ok(check::check(self))
     }
 }
 

@@ -5,18 +5,31 @@
 //! the first entry in the least significant bits of a byte, as qemu packs
 //! them (`get_refcount_ro0` .. `ro2` in `block/qcow2-refcount.c`).
 
+use instar_core::bytes::be64;
+use instar_core::ImageFile;
+
 /// Bits of an L1 entry that hold the L2 table offset.
 pub const L1E_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+/// Bits of an L1 entry that must be zero (`L1E_RESERVED_MASK`).
+pub const L1E_RESERVED_MASK: u64 = 0x7f00_0000_0000_01ff;
 /// Bits of a standard L2 entry that hold the cluster offset.
 pub const L2E_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+/// Bits of a standard L2 entry that must be zero (`L2E_STD_RESERVED_MASK`).
+pub const L2E_STD_RESERVED_MASK: u64 = 0x3f00_0000_0000_01fe;
+/// Bits of a refcount table entry that must be zero (`REFT_RESERVED_MASK`).
+pub const REFT_RESERVED_MASK: u64 = 0x1ff;
 /// Bits of a refcount table entry that hold the refcount block offset.
-pub const REFT_OFFSET_MASK: u64 = 0xffff_ffff_ffff_fe00;
+pub const REFT_OFFSET_MASK: u64 = !REFT_RESERVED_MASK;
 /// Bit 63 of L1 and L2 entries: the cluster's refcount is exactly one.
 pub const QCOW_OFLAG_COPIED: u64 = 1 << 63;
 /// Bit 62 of L2 entries: the cluster is compressed.
 pub const QCOW_OFLAG_COMPRESSED: u64 = 1 << 62;
 /// Bit 0 of standard L2 entries: the cluster reads as zeros.
 pub const QCOW_OFLAG_ZERO: u64 = 1;
+/// All 32 "allocated" bits of a subcluster bitmap.
+pub const L2_BITMAP_ALL_ALLOC: u64 = 0xffff_ffff;
+/// Compressed data is counted in 512-byte sectors.
+pub const COMPRESSED_SECTOR_SIZE: u64 = 512;
 /// Size of an L1 entry.
 pub const L1E_SIZE: u64 = 8;
 /// Size of a standard L2 entry.
@@ -80,24 +93,26 @@ pub fn set_refcount(block: &mut [u8], order: u32, index: u64, value: u64) {
     }
 }
 
-/// The big-endian 64-bit value at byte `at` of `buf`, 0 past its end.
-pub fn read_be64(buf: &[u8], at: usize) -> u64 {
-    match buf.get(at..at + 8) {
-        Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-        None => 0,
-    }
-}
+/// Bytes read at a time while loading a table, so that the bytes and the
+/// decoded entries are never both held whole.
+const TABLE_CHUNK: usize = 1 << 20;
 
-/// Stores `value` big-endian at byte `at` of `buf` (ignored past its end).
-pub fn write_be64(buf: &mut [u8], at: usize, value: u64) {
-    if let Some(b) = buf.get_mut(at..at + 8) {
-        b.copy_from_slice(&value.to_be_bytes());
+/// Reads a table of `entries` big-endian 64-bit entries at `offset` (an L1
+/// or refcount table, a bitmap table). The caller bounds `entries` by the
+/// format's limit for the table; the request checks are the file's.
+pub fn read_table(file: &ImageFile, offset: u64, entries: u64) -> std::io::Result<Vec<u64>> {
+    let bytes = entries.saturating_mul(8);
+    ImageFile::check_request(offset, bytes)?;
+    let mut table = Vec::with_capacity(entries as usize);
+    let mut buf = vec![0u8; TABLE_CHUNK.min(bytes as usize)];
+    let mut done = 0u64;
+    while done < bytes {
+        let n = (bytes - done).min(TABLE_CHUNK as u64) as usize;
+        file.read_at(offset + done, &mut buf[..n])?;
+        table.extend(buf[..n].chunks_exact(8).map(|c| be64(c, 0)));
+        done += n as u64;
     }
-}
-
-/// Decodes a table of big-endian 64-bit entries (L1 or refcount table).
-pub fn decode_table(bytes: &[u8]) -> Vec<u64> {
-    bytes.chunks_exact(8).map(|c| read_be64(c, 0)).collect()
+    Ok(table)
 }
 
 /// Encodes a table of 64-bit entries big-endian.
@@ -144,6 +159,19 @@ mod tests {
         set_refcount(&mut b, 2, 1, 0xf);
         assert_eq!(b, [0xfc]);
         assert_eq!(get_refcount(&b, 1, 1), 3);
+    }
+
+    #[test]
+    fn tables_are_read_in_chunks_and_past_the_end_as_zeros() {
+        let mut bytes = vec![0u8; (TABLE_CHUNK + 16) as usize];
+        bytes[7] = 1;
+        bytes[TABLE_CHUNK + 15] = 2;
+        let file = ImageFile::from_bytes("t", bytes);
+        let entries = (TABLE_CHUNK as u64 + 16) / 8 + 1;
+        let table = read_table(&file, 0, entries).unwrap();
+        assert_eq!(table.len() as u64, entries);
+        assert_eq!((table[0], table[entries as usize - 2], table[entries as usize - 1]), (1, 2, 0));
+        assert!(read_table(&file, instar_core::file::MAX_LENGTH, 1).is_err());
     }
 
     #[test]

@@ -1,16 +1,13 @@
 //! The raw format: the image is the guest disk, byte for byte.
 //!
 //! Creating one is the file protocol's job in qemu (`block/file-posix.c`):
-//! the format itself only has a `size` option, while `preallocation`,
-//! `nocow` and `extent_size_hint` come from the protocol layer. This crate
-//! also holds those protocol behaviours ([`file`]), because every format
-//! that writes a file inherits them.
+//! the raw driver passes every option down to it (`preallocation`, `nocow`
+//! and `extent_size_hint` included), and instar's file layer
+//! ([`instar_core::file`]) is that protocol.
 
-pub mod file;
-
-use instar_core::info::allocated_size;
+use instar_core::file::{FileOptions, NewFile};
 use instar_core::opts::{OptDesc, OptType};
-use instar_core::{ChildInfo, CreateRequest, Error, Format, ImageInfo};
+use instar_core::{CreateRequest, Error, Format, Image, ImageFile, ImageInfo, OpenFlags};
 
 /// The raw format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,27 +28,54 @@ impl Format for Raw {
         RAW_CREATE_OPTS
     }
 
+    /// raw consumes none of the options: the file protocol gets them all.
     fn create(&self, req: &CreateRequest<'_>) -> Result<(), Error> {
-        let plan = file::FilePlan::from_options(req.options)?;
-        plan.create(req.filename)
+        let options = FileOptions::from_options(req.options, &[])?;
+        options.check(req.filename)?;
+        NewFile::create(req.filename, &options)?.keep();
+        Ok(())
     }
 
     fn probe(&self, _head: &[u8], _filename: &str) -> u32 {
         RAW_PROBE_SCORE
     }
 
-    fn info(&self, filename: &str) -> Result<ImageInfo, Error> {
-        let meta = std::fs::metadata(filename).map_err(|e| file::open_error(filename, &e))?;
-        let file = ImageInfo::file_node(filename).map_err(|e| file::open_error(filename, &e))?;
-        Ok(ImageInfo {
-            filename: filename.to_string(),
-            format: "raw".to_string(),
-            dirty_flag: Some(false),
-            actual_size: Some(allocated_size(&meta)),
-            // qemu measures block devices in whole sectors.
-            virtual_size: meta.len().div_ceil(512) * 512,
-            children: vec![ChildInfo { name: "file".to_string(), info: file }],
-            ..ImageInfo::default()
-        })
+    fn open(&self, file: ImageFile, _flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
+        Ok(Box::new(RawImage { file }))
+    }
+}
+
+/// An opened raw image: the file itself.
+#[derive(Debug)]
+pub struct RawImage {
+    file: ImageFile,
+}
+
+impl Image for RawImage {
+    fn info(&self) -> Result<ImageInfo, Error> {
+        Ok(ImageInfo::format_node("raw", &self.file, self.virtual_size()))
+    }
+
+    /// The file's length in whole sectors, as qemu measures it.
+    fn virtual_size(&self) -> u64 {
+        self.file.sector_len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_disk_is_the_file() {
+        let image = Raw.open(ImageFile::from_bytes("d.img", vec![1; 1000]), OpenFlags::INFO);
+        let info = image.unwrap().info().unwrap();
+        assert_eq!((info.format.as_str(), info.virtual_size), ("raw", 1024));
+        assert_eq!(info.children[0].info.format, "file");
+        assert!(Raw
+            .open(ImageFile::from_bytes("e", vec![]), OpenFlags::CHECK)
+            .unwrap()
+            .check()
+            .is_err());
     }
 }

@@ -25,11 +25,10 @@ use crate::header::{
 };
 use crate::metadata::{NewMetadata, METADATA_REGION_LENGTH, SECTOR_SIZE};
 use crate::region_table::{self, RegionEntry, REGION_TABLE_OFFSET};
-use instar_core::format::remove_partial;
-use instar_core::{CreateRequest, Options};
-use std::fs::{File, OpenOptions};
+use instar_core::file::{FileOptions, NewFile};
+use instar_core::{CreateRequest, Error, Options};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
@@ -86,12 +85,9 @@ pub fn default_block_size(size: u64) -> u32 {
     }
 }
 
-/// Failures qemu reports only after it has created the file: they lose to
-/// a file that cannot be created.
+/// vhdx's own options, which qemu checks only after it has created the
+/// file: they lose to the file protocol's refusals.
 fn check_after_file_creation(opts: &Options, size: u64) -> Result<CreateParams, CreateError> {
-    if opts.get_str("preallocation") == Some("metadata") {
-        return Err(CreateError::MetadataPreallocation);
-    }
     let subformat = match opts.get_str("subformat") {
         None | Some("dynamic") => Subformat::Dynamic,
         Some("fixed") => Subformat::Fixed,
@@ -135,28 +131,10 @@ fn check_after_file_creation(opts: &Options, size: u64) -> Result<CreateParams, 
 }
 
 impl CreateParams {
-    /// Checks the options in qemu's order: the file protocol's first, then
-    /// the subformat, the size, the log size and the block size. Nothing
-    /// is touched on the file system.
+    /// Checks vhdx's options in qemu's order: the subformat, the size, the
+    /// log size and the block size. Nothing is touched on the file system.
     pub fn from_request(req: &CreateRequest<'_>) -> Result<CreateParams, CreateError> {
-        let opts = req.options;
-        match opts.get_str("preallocation") {
-            None | Some("off" | "falloc" | "full" | "metadata") => {}
-            Some(other) => return Err(CreateError::BadPreallocation(other.to_string())),
-        }
-        if opts.get_number("extent_size_hint").unwrap_or(0) > u64::from(u32::MAX) {
-            return Err(CreateError::ExtentSizeHintTooLarge);
-        }
-        check_after_file_creation(opts, req.size_in_sectors_bytes()).map_err(|e| {
-            // qemu creates the file before it checks the rest, so a file
-            // that cannot be created is the error it reports.
-            match instar_core::format::check_creatable(req.filename).err() {
-                Some(source) => {
-                    CreateError::CouldNotCreate { path: req.filename.to_string(), source }
-                }
-                None => e,
-            }
-        })
+        check_after_file_creation(req.options, req.size_in_sectors_bytes())
     }
 }
 
@@ -284,22 +262,21 @@ impl Identity {
     }
 }
 
-/// Creates the image `req` asks for.
-pub fn create(req: &CreateRequest<'_>) -> Result<(), CreateError> {
+/// Creates the image `req` asks for. qemu creates the file (through the
+/// file protocol, with the options vhdx does not consume) before vhdx
+/// looks at its own options, so the file protocol's refusals come first;
+/// instar finds them without touching an existing file.
+pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
+    let file_options = FileOptions::from_options(req.options, crate::CREATE_OPTS)?;
+    file_options.check(req.filename)?;
     let params = CreateParams::from_request(req)?;
     let layout = Layout::new(&params);
     let identity = Identity::random()
         .map_err(|source| CreateError::Write { what: "Could not generate GUIDs", source })?;
-    let file =
-        OpenOptions::new().write(true).create(true).truncate(true).open(req.filename).map_err(
-            |source| CreateError::CouldNotCreate { path: req.filename.to_string(), source },
-        )?;
-    let result = write_image(&file, &params, &layout, &identity);
-    if result.is_err() {
-        drop(file);
-        remove_partial(Path::new(req.filename));
-    }
-    result
+    let file = NewFile::create(req.filename, &file_options)?;
+    write_image(file.file(), &params, &layout, &identity)?;
+    file.keep();
+    Ok(())
 }
 
 /// Writes every structure. The writes cover exactly what qemu writes, so
@@ -401,6 +378,26 @@ mod tests {
     }
 
     #[test]
+    fn the_file_protocol_refuses_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let create_with = |name: &str, list: &str| {
+            let mut o = Options::new(&[crate::CREATE_OPTS, FILE_PROTOCOL_OPTS]);
+            o.parse(list).unwrap();
+            o.set_number("size", GIB);
+            let path = dir.path().join(name);
+            let filename = path.to_str().unwrap();
+            create(&CreateRequest { filename, options: &o }).unwrap_err().to_string()
+        };
+        assert_eq!(create_with("a", "preallocation=x,block_size=3M"), "invalid parameter value: x");
+        assert_eq!(
+            create_with("a", "preallocation=metadata,block_size=3M"),
+            "Unsupported preallocation mode: metadata"
+        );
+        assert!(create_with("no/a", "block_size=3M").starts_with("Could not create '"));
+        assert!(!dir.path().join("a").exists());
+    }
+
+    #[test]
     fn refusals_carry_qemu_messages() {
         assert_eq!(err("block_size=3M", GIB), "Block size must be a power of two");
         assert_eq!(err("log_size=0", GIB), "Log size must be a multiple of 1 MB");
@@ -410,8 +407,6 @@ mod tests {
             err("subformat=Fixed", GIB),
             "Parameter 'subformat' does not accept value 'Fixed'"
         );
-        assert_eq!(err("preallocation=x", GIB), "invalid parameter value: x");
-        assert_eq!(err("preallocation=metadata", GIB), "Unsupported preallocation mode: metadata");
         // qemu checks the size before the log, the log before the block.
         assert_eq!(err("log_size=0,block_size=3M", 65 * TIB), "Image size too large; max of 64TB");
         assert_eq!(err("log_size=0,block_size=3M", GIB), "Log size must be a multiple of 1 MB");

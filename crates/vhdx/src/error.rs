@@ -7,15 +7,6 @@ use instar_core::Error;
 /// A refused or failed `create`.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
-    /// `preallocation` is not a mode the file protocol knows.
-    #[error("invalid parameter value: {0}")]
-    BadPreallocation(String),
-    /// `extent_size_hint` does not fit the file system's 32-bit field.
-    #[error("Extent size hint is too large")]
-    ExtentSizeHintTooLarge,
-    /// `preallocation=metadata`, which the file protocol refuses.
-    #[error("Unsupported preallocation mode: metadata")]
-    MetadataPreallocation,
     /// `subformat` is neither `dynamic` nor `fixed`.
     #[error("Parameter 'subformat' does not accept value '{0}'")]
     BadSubformat(String),
@@ -31,15 +22,6 @@ pub enum CreateError {
     /// A block size that is not a power of two.
     #[error("Block size must be a power of two")]
     BlockNotPowerOfTwo,
-    /// The file could not be created.
-    #[error("Could not create '{path}': {}", strerror(.source))]
-    CouldNotCreate {
-        /// The file name as given.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// A write or resize failed; `what` is qemu's wording of the step.
     #[error("{what}: {}", strerror(.source))]
     Write {
@@ -54,9 +36,6 @@ pub enum CreateError {
 impl From<CreateError> for Error {
     fn from(e: CreateError) -> Error {
         match e {
-            CreateError::CouldNotCreate { path, source } => {
-                Error::io(format!("Could not create '{path}'"), source)
-            }
             // qemu-img words a file too large for the file system itself,
             // naming the format; the block layer does the same for us.
             CreateError::Write { source, .. }
@@ -86,7 +65,7 @@ pub enum OpenError {
     /// open cannot do.
     #[error("log needs replay")]
     NeedsReplay,
-    /// A failure with an errno of its own (a read past qemu's limits).
+    /// A failure with an errno of its own.
     #[error("errno {}", .0.raw_os_error())]
     Errno(rustix::io::Errno),
     /// A read failed.
@@ -95,9 +74,11 @@ pub enum OpenError {
 }
 
 impl OpenError {
-    /// The error as `qemu-img info` or `check` reports it for `filename`.
+    /// The error as qemu's block layer reports it for `filename` (before
+    /// qemu-img's own `Could not open '<file>': `): the driver's message,
+    /// or the block layer's wording of a bare errno.
     pub fn into_error(self, filename: &str) -> Error {
-        let inner = match self {
+        let message = match self {
             OpenError::NoValidHeader => "No valid VHDX header found".to_string(),
             // qemu appends a hint naming qemu-img, which can replay the
             // log; instar cannot (it opens images read-only), so the hint
@@ -113,7 +94,7 @@ impl OpenError {
             OpenError::Io(e) => format!("Could not open '{filename}': {}", strerror(&e)),
             other => format!("Could not open '{filename}': {other}"),
         };
-        Error::open(format!("Could not open '{filename}': {inner}"))
+        Error::open(message)
     }
 }
 
@@ -124,20 +105,20 @@ mod tests {
     #[test]
     fn messages_match_qemu() {
         assert_eq!(
-            OpenError::Invalid.into_error("a.vhdx").to_string(),
+            OpenError::Invalid.into_error("a.vhdx").wrap_open("a.vhdx").to_string(),
             "Could not open 'a.vhdx': Could not open 'a.vhdx': Invalid argument"
         );
         assert_eq!(
             OpenError::NotSupported.into_error("a").to_string(),
-            "Could not open 'a': Could not open 'a': Operation not supported"
+            "Could not open 'a': Operation not supported"
         );
         assert_eq!(
             OpenError::NoValidHeader.into_error("a").to_string(),
-            "Could not open 'a': No valid VHDX header found"
+            "No valid VHDX header found"
         );
         assert_eq!(
             OpenError::Errno(rustix::io::Errno::IO).into_error("a").to_string(),
-            "Could not open 'a': Could not open 'a': Input/output error"
+            "Could not open 'a': Input/output error"
         );
         assert_eq!(
             Error::from(CreateError::BlockNotPowerOfTwo).to_string(),

@@ -3,24 +3,22 @@
 //!
 //! One module per on-disk structure ([`file_identifier`], [`header`],
 //! [`region_table`], [`log`], [`metadata`], [`bat`], with [`guid`] for the
-//! GUIDs they use), and one per command ([`create`], [`info`], [`check`],
-//! over the shared [`open`]).
+//! GUIDs they use), [`create`], and the one [`open`], whose image answers
+//! `info` and `check`.
 
 pub mod bat;
-pub mod check;
 pub mod create;
 pub mod error;
 pub mod file_identifier;
 pub mod guid;
 pub mod header;
-pub mod info;
 pub mod log;
 pub mod metadata;
 pub mod open;
 pub mod region_table;
 
 use instar_core::opts::{OptDesc, OptType};
-use instar_core::{CheckReport, CreateRequest, Error, Format, ImageInfo};
+use instar_core::{CreateRequest, Error, Format, Image, ImageFile, OpenFlags};
 
 /// The vhdx format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,7 +58,7 @@ impl Format for Vhdx {
     }
 
     fn create(&self, req: &CreateRequest<'_>) -> Result<(), Error> {
-        create::create(req).map_err(Error::from)
+        create::create(req)
     }
 
     fn probe(&self, head: &[u8], _filename: &str) -> u32 {
@@ -71,11 +69,9 @@ impl Format for Vhdx {
         }
     }
 
-    fn info(&self, filename: &str) -> Result<ImageInfo, Error> {
-        info::info(filename)
-    }
-
-    fn check(&self, filename: &str) -> Result<CheckReport, Error> {
-        check::check(filename)
+    fn open(&self, file: ImageFile, flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
+        let name = file.name().to_string();
+        let image = open::open(file, flags).map_err(|f| f.into_error(&name))?;
+        Ok(Box::new(image))
     }
 }

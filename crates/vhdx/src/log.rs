@@ -9,7 +9,7 @@
 use crate::error::OpenError;
 use crate::guid::Guid;
 use crate::header::{checksum, le32, le64, Header, CHECKSUM_OFFSET};
-use crate::open::ImageFile;
+use instar_core::ImageFile;
 
 /// Log sectors are 4 KiB.
 pub const LOG_SECTOR_SIZE: u32 = 4096;

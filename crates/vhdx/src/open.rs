@@ -16,52 +16,10 @@ use crate::region_table::{
     self, RegionEntry, RegionTableHeader, MAX_ENTRIES, REGION_ENTRY_REQUIRED, REGION_SIGNATURE,
     REGION_TABLE_OFFSET, REGION_TABLE_SIZE,
 };
-use instar_core::protocol_file::ProtocolFile;
-use rustix::io::Errno;
+use instar_core::{CheckReport, Error, ImageFile, ImageInfo, OpenFlags};
 
 /// BAT entries read per chunk while walking the table.
 const BAT_CHUNK_ENTRIES: u64 = 64 * 1024;
-
-/// The image file, read the way qemu's file protocol reads it, with the
-/// block layer's refusals worded as the open errors they become.
-#[derive(Debug)]
-pub struct ImageFile(ProtocolFile);
-
-impl std::ops::Deref for ImageFile {
-    type Target = ProtocolFile;
-
-    fn deref(&self) -> &ProtocolFile {
-        &self.0
-    }
-}
-
-impl ImageFile {
-    /// Opens `path` read-only.
-    pub fn open(path: &str) -> std::io::Result<ImageFile> {
-        ProtocolFile::open(path).map(ImageFile)
-    }
-
-    /// The request checks of qemu's block layer (`bdrv_check_request32`).
-    pub fn check_request(offset: u64, bytes: u64) -> Result<(), OpenError> {
-        ProtocolFile::check_request(offset, bytes).map_err(|_| OpenError::Errno(Errno::IO))
-    }
-
-    /// Fills `buf` from `offset`; what lies past the end reads as zeros.
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), OpenError> {
-        ImageFile::check_request(offset, buf.len() as u64)?;
-        self.0.read_at(offset, buf).map_err(OpenError::Io)
-    }
-}
-
-/// Whether the open is for `check`, which skips the BAT checks of a
-/// normal open (qemu's `BDRV_O_CHECK`) because the check makes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
-    /// `info` and everything else: a bad BAT entry fails the open.
-    Normal,
-    /// `check`: the BAT is checked by the check itself.
-    Check,
-}
 
 /// A failed open: qemu's `error_report` lines printed before the failure
 /// (without the program name), and the failure.
@@ -79,9 +37,15 @@ impl From<OpenError> for OpenFailure {
     }
 }
 
+impl From<std::io::Error> for OpenFailure {
+    fn from(e: std::io::Error) -> Self {
+        OpenError::Io(e).into()
+    }
+}
+
 /// An image that opened: what `info` and `check` need.
 #[derive(Debug)]
-pub struct Image {
+pub struct VhdxImage {
     /// The file.
     pub file: ImageFile,
     /// The current header.
@@ -101,7 +65,7 @@ pub struct Image {
     pub geometry: BatGeometry,
 }
 
-impl Image {
+impl VhdxImage {
     /// The guest-visible size as qemu computes it: the stored size in
     /// logical sectors, counted as 512-byte sectors.
     pub fn disk_bytes(&self) -> u64 {
@@ -143,10 +107,10 @@ impl Image {
     }
 }
 
-/// qemu's `vhdx_open` up to the point where the image is usable.
-pub fn open(path: &str, mode: OpenMode) -> Result<Image, OpenFailure> {
-    let file = ImageFile::open(path).map_err(OpenError::Io)?;
-
+/// qemu's `vhdx_open` up to the point where the image is usable. A check
+/// (`BDRV_O_CHECK`) skips the BAT checks of a normal open, because the
+/// check makes them itself.
+pub fn open(file: ImageFile, flags: OpenFlags) -> Result<VhdxImage, OpenFailure> {
     let mut signature = [0u8; 8];
     file.read_at(0, &mut signature)?;
     if &signature != FILE_SIGNATURE {
@@ -174,7 +138,7 @@ pub fn open(path: &str, mode: OpenMode) -> Result<Image, OpenFailure> {
     // qemu reads the whole BAT region in one request.
     ImageFile::check_request(bat_region.file_offset, u64::from(bat_region.length))?;
 
-    let image = Image {
+    let image = VhdxImage {
         file,
         header,
         regions,
@@ -184,7 +148,7 @@ pub fn open(path: &str, mode: OpenMode) -> Result<Image, OpenFailure> {
         virtual_disk_size: md.virtual_disk_size,
         geometry,
     };
-    if mode == OpenMode::Normal {
+    if !flags.check {
         let checker = image.check_bat(true)?;
         if checker.errors > 0 {
             return Err(OpenFailure { notes: checker.messages, error: OpenError::Invalid });
@@ -314,4 +278,46 @@ fn parse_metadata(file: &ImageFile, region: &RegionEntry) -> Result<ParsedMetada
         return Err(OpenError::Invalid);
     }
     Ok(ParsedMetadata { block_size, virtual_disk_size, logical_sector_size })
+}
+
+impl OpenFailure {
+    /// The failure as qemu's block layer reports it for the file `name`:
+    /// the `error_report` lines printed while opening travel with the
+    /// error as notes, which the command line prints first.
+    pub fn into_error(self, name: &str) -> Error {
+        self.error.into_error(name).with_notes(self.notes)
+    }
+}
+
+impl instar_core::Image for VhdxImage {
+    /// What `qemu-img info` reports after opening the image with every
+    /// check of `vhdx_open`.
+    fn info(&self) -> Result<ImageInfo, Error> {
+        Ok(ImageInfo {
+            cluster_size: Some(u64::from(self.block_size)),
+            ..ImageInfo::format_node("vhdx", &self.file, self.disk_bytes())
+        })
+    }
+
+    fn virtual_size(&self) -> u64 {
+        self.disk_bytes()
+    }
+
+    /// qemu's `vhdx_co_check`: each fully present BAT entry must lie
+    /// inside the file and clear of the log, BAT and metadata regions.
+    /// Each bad entry counts as a corruption, with qemu's message.
+    fn check(&self) -> Result<CheckReport, Error> {
+        let name = self.file.name();
+        let checker = self
+            .check_bat(false)
+            .map_err(|error| OpenFailure { notes: Vec::new(), error }.into_error(name))?;
+        let mut report = CheckReport::new(name, "vhdx");
+        report.corruptions = checker.errors;
+        // qemu reports each finding with error_report, after the program
+        // name.
+        for m in &checker.messages {
+            report.push_reported(m.clone());
+        }
+        Ok(report)
+    }
 }

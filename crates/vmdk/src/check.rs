@@ -17,7 +17,7 @@
 //! of the file; the first problem found, and so the output, is the same.
 
 use crate::grain::{entry, entry64};
-use crate::image::{Extent, ExtentKind, Image, ImageFile, SparseExtent};
+use crate::image::{Extent, ExtentKind, Image, NodeFile, SparseExtent};
 use crate::sesparse::{self, DirEntry, GrainEntry};
 
 /// `EINVAL`.
@@ -48,17 +48,14 @@ impl CheckOutcome {
 
 /// The byte ranges of a file that hold data (`SEEK_DATA`/`SEEK_HOLE`), or
 /// `None` when the file system cannot tell.
-fn data_segments(f: &ImageFile) -> Option<Vec<(u64, u64)>> {
-    use rustix::fs::{seek, SeekFrom};
+fn data_segments(f: &NodeFile) -> Option<Vec<(u64, u64)>> {
     let mut out = Vec::new();
     let mut pos = 0u64;
-    while pos < f.len {
-        let start = match seek(&f.file, SeekFrom::Data(pos)) {
-            Ok(s) => s,
-            Err(rustix::io::Errno::NXIO) => break,
-            Err(_) => return None,
+    while pos < f.file.len() {
+        let Some(start) = f.file.seek_data(pos).ok()? else {
+            break;
         };
-        let end = seek(&f.file, SeekFrom::Hole(start)).ok()?;
+        let end = f.file.seek_hole(start).ok()?;
         if end <= start || out.len() >= MAX_SEGMENTS {
             return None;
         }
@@ -70,19 +67,19 @@ fn data_segments(f: &ImageFile) -> Option<Vec<(u64, u64)>> {
 
 /// Reads of one extent file, skipping ranges that are holes.
 struct Reader<'a> {
-    file: &'a ImageFile,
+    file: &'a NodeFile,
     segments: Option<Vec<(u64, u64)>>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(file: &'a ImageFile) -> Reader<'a> {
+    fn new(file: &'a NodeFile) -> Reader<'a> {
         Reader { file, segments: data_segments(file) }
     }
 
     /// Whether `[offset, offset + len)` holds only zeros because the file
     /// has no data there.
     fn is_hole(&self, offset: u64, len: u64) -> bool {
-        if offset >= self.file.len {
+        if offset >= self.file.file.len() {
             return true;
         }
         let Some(segs) = &self.segments else { return false };
@@ -96,7 +93,7 @@ impl<'a> Reader<'a> {
         if self.is_hole(offset, len as u64) {
             None
         } else {
-            Some(self.file.read_at(offset, len))
+            Some(self.file.read(offset, len))
         }
     }
 }
@@ -183,15 +180,16 @@ fn walk_sparse(
     let lookup_failed = |s: i64| {
         CheckOutcome::fail(format!("ERROR: could not get cluster_offset for sector {s}"), EPERM)
     };
-    let extent_len = reader.file.sector_len();
+    let extent_len = reader.file.file.sector_len();
     let cs = e.cluster_sectors as i64;
     let l1es = u64::from(sp.l1_entry_sectors);
     let table_bytes = sp.l2_size as usize * sp.entry_size() as usize;
     // The grain directory, as far as the file holds it.
     let l1_bytes = u64::from(sp.l1_size) * sp.entry_size();
-    let l1 = reader
-        .file
-        .read_at(sp.l1_offset, l1_bytes.min(reader.file.len.saturating_sub(sp.l1_offset)) as usize);
+    let l1 = reader.file.read(
+        sp.l1_offset,
+        l1_bytes.min(reader.file.file.len().saturating_sub(sp.l1_offset)) as usize,
+    );
     let mut table: Option<Table> = None;
     let first = e.end_sector.wrapping_sub(e.sectors);
     while sector < total && sector < e.end_sector {
@@ -261,7 +259,7 @@ pub fn check(img: &Image) -> CheckOutcome {
         let file = &img.files[e.file];
         match &e.kind {
             ExtentKind::Flat { start } => {
-                if *start >= file.sector_len() {
+                if *start >= file.file.sector_len() {
                     return CheckOutcome::fail(
                         format!("ERROR: cluster offset for sector {sector} points after EOF"),
                         EINVAL,

@@ -12,12 +12,13 @@
 use crate::descriptor::{ExtentLine, NewDescriptor, NO_PARENT_CID};
 use crate::error::VmdkError;
 use crate::grain::{SparseLayout, SECTOR_SIZE};
-use crate::image::{path_combine, Image, ImageFile};
+use crate::image::{path_combine, Image};
 use crate::sparse_header::SPARSE_HEADER_SIZE;
-use instar_core::Options;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
-use std::path::Path;
+use instar_core::file::{FileOptions, NewFile, Prealloc};
+use instar_core::format::Probe;
+use instar_core::{ImageFile, Options};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 
 /// Bytes per extent of the split subformats (qemu's `split_size`).
 pub const SPLIT_SIZE: u64 = 0x8000_0000;
@@ -35,12 +36,6 @@ pub const IDE_HEADS: u32 = 16;
 pub const OTHER_HEADS: u32 = 255;
 /// Sectors per track of the geometry.
 pub const SECTORS_PER_TRACK: u64 = 63;
-/// The first block of a new flat extent is written with zeros, as qemu's
-/// file protocol does when it grows an empty file (`allocate_first_block`):
-/// this many bytes, or one sector for smaller files.
-pub const FIRST_BLOCK: u64 = 4096;
-/// The largest extent size hint the file protocol accepts (32 bits).
-const MAX_EXTENT_SIZE_HINT: u64 = u32::MAX as u64;
 
 /// The layouts qemu-img creates (`BlockdevVmdkSubformat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +165,11 @@ impl Settings {
     /// Checks `opts` for an image named `filename`, in the order qemu-img
     /// does, so that the first complaint is qemu-img's first complaint.
     /// Reads the backing file (for its CID) but writes nothing.
-    pub fn from_options(filename: &str, opts: &Options) -> Result<Settings, VmdkError> {
+    pub fn from_options(
+        filename: &str,
+        opts: &Options,
+        probe: Probe,
+    ) -> Result<Settings, VmdkError> {
         if opts.get_str("backing_fmt").is_some_and(|f| f != "vmdk") {
             return Err(VmdkError::BackingFmtNotVmdk);
         }
@@ -207,7 +206,9 @@ impl Settings {
         check_file_options(filename, opts)?;
         let parent = match backing {
             None => None,
-            Some(name) => Some(Parent { name: name.to_string(), cid: parent_cid(filename, name)? }),
+            Some(name) => {
+                Some(Parent { name: name.to_string(), cid: parent_cid(filename, name, probe)? })
+            }
         };
         Ok(Settings {
             size,
@@ -222,90 +223,36 @@ impl Settings {
 }
 
 /// The file protocol's checks, which qemu makes when it creates the first
-/// file: the preallocation mode is parsed, the extent size hint bounded,
-/// the file created, and `metadata` refused (the file protocol knows no
-/// metadata). The modes it accepts change nothing: qemu creates every file
-/// empty and grows it without preallocation.
+/// file (with the options vmdk does not consume): the preallocation mode
+/// is parsed, the extent size hint bounded, the file created, and
+/// `metadata` refused. Nothing changes on the file system. The modes it
+/// accepts change nothing: qemu creates every file empty and grows it
+/// without preallocation.
 fn check_file_options(filename: &str, opts: &Options) -> Result<(), VmdkError> {
-    let prealloc = opts.get_str("preallocation");
-    if let Some(p) = prealloc {
-        if !matches!(p, "off" | "metadata" | "falloc" | "full") {
-            return Err(VmdkError::InvalidValue(p.to_string()));
-        }
-    }
-    if opts.get_number("extent_size_hint").unwrap_or(0) > MAX_EXTENT_SIZE_HINT {
-        return Err(VmdkError::ExtentSizeHintTooLarge);
-    }
-    check_creatable(filename)?;
-    if prealloc == Some("metadata") {
-        return Err(VmdkError::UnsupportedPrealloc("metadata".to_string()));
-    }
-    Ok(())
+    file_options(opts)?.check(filename).map_err(VmdkError::File)
 }
 
-/// Fails as qemu's creation of the first file would, without changing
-/// anything (see [`instar_core::format::check_creatable`]); qemu creates
-/// the file at this point, so its failure comes before any complaint about
-/// the backing file.
-fn check_creatable(filename: &str) -> Result<(), VmdkError> {
-    instar_core::format::check_creatable(filename)
-        .map_err(|e| VmdkError::CreateFile(filename.to_string(), e))
+/// The file protocol's options for every file of a new image.
+fn file_options(opts: &Options) -> Result<FileOptions, VmdkError> {
+    FileOptions::from_options(opts, crate::CREATE_OPTS).map_err(VmdkError::File)
 }
 
 /// The CID of the backing file `name` of the image `filename`: the file
-/// (found relative to the image's directory) must exist, probe as vmdk,
-/// and open as one.
-fn parent_cid(filename: &str, name: &str) -> Result<u32, VmdkError> {
+/// (found relative to the image's directory) must exist, probe as vmdk
+/// (`probe` is the block layer's probe, naming the format it finds), and
+/// open as one.
+fn parent_cid(filename: &str, name: &str, probe: Probe) -> Result<u32, VmdkError> {
     if name.is_empty() {
         return Err(VmdkError::EmptyBackingName);
     }
     let full = path_combine(filename.as_bytes(), name.as_bytes());
-    let file = ImageFile::open(&full)?;
-    let format = probe_format(&file);
+    let file = ImageFile::open(OsStr::from_bytes(&full))
+        .map_err(|e| VmdkError::OpenFile(String::from_utf8_lossy(&full).into_owned(), e))?;
+    let format = probe(&file);
     if format != "vmdk" {
         return Err(VmdkError::BackingNotVmdk(format.to_string()));
     }
-    drop(file);
-    Ok(Image::open(&String::from_utf8_lossy(&full))?.cid)
-}
-
-/// The format qemu's probing would find for `file`: the formats instar
-/// knows plus the other common ones qemu probes by magic, raw otherwise.
-/// (qemu probes the first 512 bytes; an empty file is raw.)
-fn probe_format(file: &ImageFile) -> &'static str {
-    if file.len == 0 {
-        return "raw";
-    }
-    let head = file.read_at(0, 512);
-    if crate::probe(&head) > 0 {
-        return "vmdk";
-    }
-    let be32 = |o: usize| u32::from_be_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
-    let le32 = |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
-    match &head[..8] {
-        b"conectix" => return "vpc",
-        b"vhdxfile" => return "vhdx",
-        _ => {}
-    }
-    if &head[..4] == b"QFI\xfb" {
-        return if be32(4) >= 2 { "qcow2" } else { "qcow" };
-    }
-    if &head[..4] == b"QED\0" {
-        return "qed";
-    }
-    if &head[..6] == b"LUKS\xba\xbe" {
-        return "luks";
-    }
-    if le32(64) == 0xbeda_107f {
-        return "vdi";
-    }
-    if head.starts_with(b"WithoutFreeSpace") || head.starts_with(b"WithouFreSpacExt") {
-        return "parallels";
-    }
-    if head.starts_with(b"Bochs Virtual HD Image") {
-        return "bochs";
-    }
-    "raw"
+    Ok(Image::open(file)?.cid)
 }
 
 /// What one new file holds.
@@ -454,49 +401,31 @@ pub fn random_cid() -> Result<u32, VmdkError> {
     getrandom::u32().map_err(|e| VmdkError::Random(std::io::Error::other(e.to_string())))
 }
 
-/// Writes the planned files in order. On failure every file written so
-/// far (the failing one included) is removed.
-pub fn write(files: &[PlannedFile]) -> Result<(), VmdkError> {
-    for (i, f) in files.iter().enumerate() {
-        if let Err(e) = write_file(f) {
-            for done in &files[..=i] {
-                instar_core::format::remove_partial(Path::new(&done.name));
-            }
-            return Err(e);
-        }
+/// Writes the planned files in order, each created through the file
+/// protocol with `opts`. On failure every file this create made is
+/// removed (a file that was there before stays).
+pub fn write(files: &[PlannedFile], opts: &Options) -> Result<(), VmdkError> {
+    let file_options = file_options(opts)?;
+    let mut written = Vec::with_capacity(files.len());
+    for f in files {
+        written.push(write_file(f, &file_options)?);
     }
+    written.into_iter().for_each(NewFile::keep);
     Ok(())
 }
 
-fn create_file(name: &str) -> Result<File, VmdkError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(name)
-        .map_err(|e| VmdkError::CreateFile(name.to_string(), e))
-}
-
-fn write_file(f: &PlannedFile) -> Result<(), VmdkError> {
-    let file = create_file(&f.name)?;
+fn write_file(f: &PlannedFile, options: &FileOptions) -> Result<NewFile, VmdkError> {
+    let new = NewFile::create(&f.name, options).map_err(VmdkError::File)?;
     match &f.content {
         Content::Descriptor(text) => {
-            file.write_all_at(text, 0).map_err(VmdkError::WriteDescription)?;
+            new.write_all_at(text, 0).map_err(VmdkError::WriteDescription)?;
         }
-        Content::Flat(len) => {
-            file.set_len(*len).map_err(VmdkError::Resize)?;
-            if *len > 0 {
-                let n = if *len < FIRST_BLOCK { SECTOR_SIZE } else { FIRST_BLOCK };
-                // Like qemu, an allocation hint only: failures are ignored.
-                let _ = file.write_all_at(&vec![0u8; n as usize], 0);
-            }
-        }
+        Content::Flat(len) => new.grow(*len, Prealloc::Off).map_err(VmdkError::File)?,
         Content::Sparse { layout, compress, zeroed_grain, descriptor } => {
-            write_sparse(&file, layout, *compress, *zeroed_grain, descriptor.as_deref())?;
+            write_sparse(&new, layout, *compress, *zeroed_grain, descriptor.as_deref())?;
         }
     }
-    Ok(())
+    Ok(new)
 }
 
 /// Writes a sparse extent: header, embedded descriptor, redundant grain
@@ -505,7 +434,7 @@ fn write_file(f: &PlannedFile) -> Result<(), VmdkError> {
 /// Writing the gaps as zeros would give the same bytes but allocate file
 /// system blocks qemu leaves unallocated.
 fn write_sparse(
-    file: &File,
+    file: &NewFile,
     layout: &SparseLayout,
     compress: bool,
     zeroed_grain: bool,
@@ -527,7 +456,9 @@ fn write_sparse(
         file.write_all_at(desc, at).map_err(VmdkError::Write)?;
         end = end.max(at + desc.len() as u64);
     }
-    file.set_len(layout.file_len().max(end)).map_err(VmdkError::Resize)?;
+    file.file()
+        .set_len(layout.file_len().max(end))
+        .map_err(|e| VmdkError::File(instar_core::Error::io("Could not resize file", e)))?;
     Ok(())
 }
 
@@ -542,7 +473,7 @@ mod tests {
         o.set_number("size", size);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.vmdk");
-        let s = Settings::from_options(path.to_str().unwrap(), &o);
+        let s = Settings::from_options(path.to_str().unwrap(), &o, |_| "raw");
         assert!(!path.exists(), "checking options leaves no file");
         s
     }
@@ -573,9 +504,13 @@ mod tests {
             "Extent size hint is too large"
         );
         assert_eq!(
-            Settings::from_options("/nonexistent-dir/x.vmdk", &Options::new(&[crate::CREATE_OPTS]))
-                .unwrap_err()
-                .to_string(),
+            Settings::from_options(
+                "/nonexistent-dir/x.vmdk",
+                &Options::new(&[crate::CREATE_OPTS]),
+                |_| "raw"
+            )
+            .unwrap_err()
+            .to_string(),
             "Could not create '/nonexistent-dir/x.vmdk': No such file or directory"
         );
         // hwversion=undefined is "not set".

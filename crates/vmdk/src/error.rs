@@ -3,7 +3,7 @@
 //!
 //! The `Display` text is what qemu-img prints after `qemu-img: <file>: `
 //! for create, and after `Could not open '<file>': ` for info and check
-//! (that prefix is added by [`crate::Vmdk`], as qemu-img adds it).
+//! (that prefix is added by the block layer, as qemu-img adds it).
 
 use instar_core::Error;
 use std::io;
@@ -33,24 +33,16 @@ pub enum VmdkError {
     /// A flat subformat was asked for with `zeroed_grain=on`.
     #[error("Flat image can't enable zeroed grain")]
     FlatWithZeroedGrain,
-    /// The file protocol's `extent_size_hint` does not fit its 32 bits.
-    #[error("Extent size hint is too large")]
-    ExtentSizeHintTooLarge,
-    /// The file protocol refuses `preallocation=metadata`.
-    #[error("Unsupported preallocation mode: {0}")]
-    UnsupportedPrealloc(String),
     /// The backing file is an image of another format.
     #[error("Invalid backing file format: {0}. Must be vmdk")]
     BackingNotVmdk(String),
+    /// The file protocol refused a file's creation or sizing (its own
+    /// message and kind).
+    #[error("{0}")]
+    File(Error),
     /// A file could not be opened (the file protocol's message).
     #[error("Could not open '{0}': {reason}", reason = instar_core::error::strerror(.1))]
     OpenFile(String, #[source] io::Error),
-    /// A file could not be created (the file protocol's message).
-    #[error("Could not create '{0}': {reason}", reason = instar_core::error::strerror(.1))]
-    CreateFile(String, #[source] io::Error),
-    /// Sizing a new file failed.
-    #[error("Could not resize file: {reason}", reason = instar_core::error::strerror(.0))]
-    Resize(#[source] io::Error),
     /// Writing a descriptor file failed.
     #[error("Could not write description: {reason}", reason = instar_core::error::strerror(.0))]
     WriteDescription(#[source] io::Error),
@@ -126,19 +118,12 @@ pub enum VmdkError {
     #[error("Can't get image size '{0}': {1}")]
     ImageSize(String, String),
     /// The descriptor has no readable `CID` or `parentCID`: qemu's bare
-    /// `EINVAL`, worded by its block layer.
+    /// `EINVAL`, worded by its block layer (`bdrv_open_driver`).
     #[error("Could not open '{0}': Invalid argument")]
     NoCid(String),
     /// `parentFileNameHint` without its closing quote, or too long.
     #[error("Could not open '{0}': Invalid argument")]
     BadParentHint(String),
-    /// The backing file of an image (opened by check) failed to open.
-    #[error("Could not open backing file: {0}")]
-    Backing(Box<VmdkError>),
-    /// A chain of backing files that does not end (qemu-img recurses
-    /// without bound; instar stops).
-    #[error("Backing chain is too deep (more than {0} images)")]
-    BackingChainTooDeep(usize),
 }
 
 impl VmdkError {
@@ -153,8 +138,6 @@ impl VmdkError {
                 | VmdkError::Compat6WithHwversion
                 | VmdkError::FlatWithBacking
                 | VmdkError::FlatWithZeroedGrain
-                | VmdkError::ExtentSizeHintTooLarge
-                | VmdkError::UnsupportedPrealloc(_)
                 | VmdkError::BackingNotVmdk(_)
         )
     }
@@ -166,17 +149,9 @@ impl From<VmdkError> for Error {
             return Error::invalid(e.to_string());
         }
         match e {
-            VmdkError::CreateFile(name, source) => {
-                Error::io(format!("Could not create '{name}'"), source)
-            }
-            VmdkError::Resize(source) => Error::io("Could not resize file", source),
             VmdkError::Random(source) => Error::io("Could not generate a CID", source),
             e @ VmdkError::ImageSize(..) => Error::after_open(e.to_string()),
-            // qemu's block layer wraps the driver's own `Could not open`
-            // text once more for these.
-            VmdkError::NoCid(ref name) | VmdkError::BadParentHint(ref name) => {
-                Error::open(format!("Could not open '{name}': {e}"))
-            }
+            VmdkError::File(e) => e,
             other => Error::open(other.to_string()),
         }
     }

@@ -16,17 +16,13 @@ use crate::sparse_header::{
     VMDK4_MAGIC,
 };
 use crate::stream::{self, FOOTER_SIZE};
+use instar_core::file::MAX_LENGTH;
+use instar_core::ImageFile;
 use std::ffi::OsStr;
-use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 
 /// Bytes per sector.
-const SECTOR: u64 = 512;
-
-/// The largest disk qemu's block layer addresses: `INT64_MAX` rounded
-/// down to 1 GiB (`BDRV_MAX_LENGTH`).
-const BDRV_MAX_LENGTH: u64 = i64::MAX as u64 & !((1 << 30) - 1);
+const SECTOR: u64 = instar_core::bytes::SECTOR_SIZE;
 
 /// The largest grain qemu accepts, in sectors (1 GiB).
 const MAX_CLUSTER_SECTORS: u64 = 0x20_0000;
@@ -73,70 +69,33 @@ pub fn path_combine(base: &[u8], name: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One file of an image (the image file itself, or an extent file).
+/// One file of an image (the image file itself, or an extent file) and
+/// its place under the image node.
 #[derive(Debug)]
-pub struct ImageFile {
-    /// The name qemu gives it: the image name as given, or the extent
-    /// name from the descriptor joined to the descriptor's directory.
-    pub name: Vec<u8>,
-    /// The open file.
-    pub file: File,
-    /// Its length in bytes.
-    pub len: u64,
-    /// Bytes allocated to it on the host.
-    pub allocated: u64,
+pub struct NodeFile {
+    /// The file, named as qemu names it: the image name as given, or the
+    /// extent name from the descriptor joined to the descriptor's
+    /// directory.
+    pub file: ImageFile,
     /// Its role under the image node: `file` for the image file,
     /// `extents.N` for extent files (N counts the extents before it).
     pub role: String,
 }
 
-impl ImageFile {
-    /// Opens `name` read-only, with the file protocol's error text.
-    pub fn open(name: &[u8]) -> Result<ImageFile, VmdkError> {
-        Self::open_as(name, "file".to_string())
-    }
-
-    fn open_as(name: &[u8], role: String) -> Result<ImageFile, VmdkError> {
-        let shown = String::from_utf8_lossy(name).into_owned();
-        let file = File::open(OsStr::from_bytes(name))
-            .map_err(|e| VmdkError::OpenFile(shown.clone(), e))?;
-        let meta = file.metadata().map_err(|e| VmdkError::OpenFile(shown, e))?;
-        Ok(ImageFile {
-            name: name.to_vec(),
-            file,
-            len: meta.len(),
-            allocated: instar_core::info::allocated_size(&meta),
-            role,
-        })
-    }
-
-    /// The length qemu's block layer sees: whole sectors.
-    pub fn sector_len(&self) -> u64 {
-        self.len.div_ceil(SECTOR) * SECTOR
-    }
-
-    /// The name for messages.
-    pub fn display_name(&self) -> String {
-        String::from_utf8_lossy(&self.name).into_owned()
+impl NodeFile {
+    /// Opens the extent file `name` as qemu's file protocol does.
+    fn open(name: &[u8], role: String) -> Result<NodeFile, VmdkError> {
+        let file = ImageFile::open(OsStr::from_bytes(name))
+            .map_err(|e| VmdkError::OpenFile(String::from_utf8_lossy(name).into_owned(), e))?;
+        Ok(NodeFile { file, role })
     }
 
     /// `len` bytes at `offset`, zeros where the file ends. The caller
-    /// bounds `len`; only bytes the file holds are read.
-    pub fn read_at(&self, offset: u64, len: usize) -> Vec<u8> {
-        let mut buf = vec![0u8; len];
-        let avail = self.len.saturating_sub(offset).min(len as u64) as usize;
-        let mut done = 0;
-        while done < avail {
-            match self.file.read_at(&mut buf[done..avail], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // A failing disk reads as zeros here; the structural
-                // checks then report what is missing.
-                Err(_) => break,
-            }
-        }
-        buf
+    /// bounds `len`. A read qemu would refuse (beyond its largest offset)
+    /// or that fails also gives zeros: the structural checks then report
+    /// what is missing.
+    pub fn read(&self, offset: u64, len: usize) -> Vec<u8> {
+        self.file.read_vec(offset, len).unwrap_or_else(|_| vec![0u8; len])
     }
 }
 
@@ -234,7 +193,7 @@ pub struct Image {
     pub filename: String,
     /// `files[0]` is the image file; the others are extent files in the
     /// order they were opened (qemu's `extents.N` children).
-    pub files: Vec<ImageFile>,
+    pub files: Vec<NodeFile>,
     /// The extents in guest order.
     pub extents: Vec<Extent>,
     /// `createType` (qemu's `create_type`), `None` when qemu leaves it
@@ -249,13 +208,13 @@ pub struct Image {
 }
 
 impl Image {
-    /// Opens `filename` as qemu-img opens a vmdk image for `info` or
-    /// `check` (without its backing file).
-    pub fn open(filename: &str) -> Result<Image, VmdkError> {
-        let top = ImageFile::open(filename.as_bytes())?;
+    /// Opens the image in `top` as qemu opens a vmdk image (without its
+    /// backing file).
+    pub fn open(top: ImageFile) -> Result<Image, VmdkError> {
+        let filename = top.name().to_string();
         let mut img = Image {
-            filename: filename.to_string(),
-            files: vec![top],
+            filename: filename.clone(),
+            files: vec![NodeFile { file: top, role: "file".to_string() }],
             extents: Vec::new(),
             create_type: None,
             cid: 0,
@@ -274,18 +233,18 @@ impl Image {
 
         // qemu reads the descriptor area three times: for the parent's name
         // (all 20 sectors) and for each CID (the last byte cut off).
-        let desc = img.files[0].read_at(desc_offset, DESC_SIZE);
+        let desc = img.files[0].read(desc_offset, DESC_SIZE);
         let hint = descriptor::parent_hint(&desc)
-            .map_err(|()| VmdkError::BadParentHint(filename.to_string()))?;
+            .map_err(|()| VmdkError::BadParentHint(filename.clone()))?;
         img.backing = hint.filter(|h| !h.is_empty());
         let cid_area = &desc[..DESC_SIZE - 1];
         img.cid = descriptor::read_cid(cid_area, false)
-            .ok_or_else(|| VmdkError::NoCid(filename.to_string()))?;
+            .ok_or_else(|| VmdkError::NoCid(filename.clone()))?;
         img.parent_cid = descriptor::read_cid(cid_area, true)
-            .ok_or_else(|| VmdkError::NoCid(filename.to_string()))?;
+            .ok_or_else(|| VmdkError::NoCid(filename.clone()))?;
         // The block layer then refuses disks larger than it can address
         // (qemu multiplies the signed sector count as unsigned).
-        if (img.total_sectors() as u64).wrapping_mul(SECTOR) > BDRV_MAX_LENGTH {
+        if (img.total_sectors() as u64).wrapping_mul(SECTOR) > MAX_LENGTH {
             return Err(VmdkError::TooLarge);
         }
         Ok(img)
@@ -300,12 +259,12 @@ impl Image {
     /// 1 MiB - 1 bytes, read as a C string (at least 4 bytes long).
     fn read_desc(&self, file: usize, offset: u64) -> Result<Vec<u8>, VmdkError> {
         let f = &self.files[file];
-        let size = f.sector_len();
+        let size = f.file.sector_len();
         if size < 4 {
             return Err(VmdkError::FileTooSmall);
         }
         let size = size.min(MAX_DESC_READ) as usize;
-        Ok(f.read_at(offset, size))
+        Ok(f.read(offset, size))
     }
 
     /// Appends an extent after the last one (qemu's `vmdk_add_extent`).
@@ -345,10 +304,10 @@ impl Image {
             i64::try_from(offset).is_ok_and(|o| o.checked_add(bytes as i64).is_some())
         };
         if !readable(e.l1_offset) {
-            return Err(VmdkError::L1Unreadable(self.files[file].display_name()));
+            return Err(VmdkError::L1Unreadable(self.files[file].file.name().to_string()));
         }
         if e.l1_backup_offset != 0 && !readable(e.l1_backup_offset) {
-            return Err(VmdkError::L1BackupUnreadable(self.files[file].display_name()));
+            return Err(VmdkError::L1BackupUnreadable(self.files[file].file.name().to_string()));
         }
         Ok(())
     }
@@ -365,7 +324,7 @@ impl Image {
 
     /// An ESX sparse extent (qemu's `vmdk_open_vmfs_sparse`).
     fn open_cowd(&mut self, file: usize) -> Result<(), VmdkError> {
-        let h = CowdHeader::from_bytes(&self.files[file].read_at(4, CowdHeader::SIZE));
+        let h = CowdHeader::from_bytes(&self.files[file].read(4, CowdHeader::SIZE));
         let l1_entry_sectors = CowdHeader::GT_ENTRIES.wrapping_mul(h.granularity);
         if l1_entry_sectors == 0 {
             // qemu would divide by zero on the first lookup.
@@ -396,7 +355,7 @@ impl Image {
     /// A hosted sparse extent (qemu's `vmdk_open_vmdk4`).
     fn open_vmdk4(&mut self, file: usize, depth: usize) -> Result<(), VmdkError> {
         let f = &self.files[file];
-        let mut header = SparseHeader::from_bytes(&f.read_at(4, SparseHeader::SIZE));
+        let mut header = SparseHeader::from_bytes(&f.read(4, SparseHeader::SIZE));
         if header.capacity == 0 && header.desc_offset != 0 {
             // An extent that is only a descriptor.
             let offset = header.desc_offset.wrapping_shl(9);
@@ -412,11 +371,11 @@ impl Image {
         if header.gd_offset == GD_AT_END {
             // The footer sits 1536 bytes before the end of the image file
             // (qemu measures the image file, not this extent's file).
-            let end = self.files[0].sector_len();
+            let end = self.files[0].file.sector_len();
             let Some(at) = end.checked_sub(FOOTER_SIZE as u64) else {
                 return Err(VmdkError::FooterUnreadable);
             };
-            header = stream::parse_footer(&self.files[file].read_at(at, FOOTER_SIZE))?;
+            header = stream::parse_footer(&self.files[file].read(at, FOOTER_SIZE))?;
         }
         let compressed = header.compressed();
         if header.version > 3 {
@@ -437,7 +396,7 @@ impl Image {
         let l1_backup_offset =
             if header.flags & FLAG_RGD != 0 { header.rgd_offset.wrapping_shl(9) } else { 0 };
         let f = &self.files[file];
-        if f.sector_len() / SECTOR < header.grain_offset {
+        if f.file.sector_len() / SECTOR < header.grain_offset {
             return Err(VmdkError::Truncated(header.grain_offset.wrapping_mul(SECTOR) as i64));
         }
         let sparse = SparseExtent {
@@ -468,15 +427,15 @@ impl Image {
     /// An ESXi seSparse extent (qemu's `vmdk_open_se_sparse`).
     fn open_se_sparse(&mut self, file: usize) -> Result<(), VmdkError> {
         let f = &self.files[file];
-        let h = sesparse::ConstHeader::parse(&f.read_at(0, sesparse::HEADER_SIZE))?;
+        let h = sesparse::ConstHeader::parse(&f.read(0, sesparse::HEADER_SIZE))?;
         let at = h.volatile_header_offset.wrapping_mul(SECTOR);
         if i64::try_from(at).is_err() {
             return Err(VmdkError::SeSparse(format!(
                 "Could not read volatile header from file '{}': Input/output error",
-                f.display_name()
+                f.file.name()
             )));
         }
-        sesparse::check_volatile_header(&f.read_at(at, sesparse::HEADER_SIZE))?;
+        sesparse::check_volatile_header(&f.read(at, sesparse::HEADER_SIZE))?;
         let l2_size = (h.grain_table_size * SECTOR / 8) as u32;
         let l1_size = (h.grain_dir_size.wrapping_mul(SECTOR) / 8) as u32;
         let sparse = SparseExtent {
@@ -545,7 +504,7 @@ impl Image {
                 continue;
             }
             let path = path_combine(self.filename.as_bytes(), &s.file_name);
-            let file = ImageFile::open_as(&path, format!("extents.{}", self.extents.len()))?;
+            let file = NodeFile::open(&path, format!("extents.{}", self.extents.len()))?;
             self.files.push(file);
             let index = self.files.len() - 1;
             match kind {
@@ -590,7 +549,7 @@ mod tests {
     fn opens_a_monolithic_sparse_file() {
         let dir = tempfile::tempdir().unwrap();
         let f = write(dir.path(), "a.vmdk", &sparse_image(1 << 20, "CID=1a\nparentCID=ffffffff\n"));
-        let img = Image::open(&f).unwrap();
+        let img = Image::open(ImageFile::open(&f).unwrap()).unwrap();
         assert_eq!((img.cid, img.parent_cid), (0x1a, 0xffff_ffff));
         assert_eq!(img.create_type.as_deref(), Some(&b"monolithicSparse"[..]));
         assert_eq!(img.total_sectors(), 2048);
@@ -603,7 +562,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let msg = |bytes: &[u8]| {
             let f = write(dir.path(), "x.vmdk", bytes);
-            Image::open(&f).unwrap_err().to_string()
+            Image::open(ImageFile::open(&f).unwrap()).unwrap_err().to_string()
         };
         assert_eq!(msg(b""), "File is too small, not a valid image");
         assert_eq!(msg(b"hello"), "invalid VMDK image descriptor");

@@ -3,7 +3,7 @@
 //! `vmdk_co_get_allocated_file_size`, and the block layer's child nodes).
 
 use crate::error::VmdkError;
-use crate::image::{path_combine, Extent, Image, ImageFile};
+use crate::image::{path_combine, Extent, Image};
 use instar_core::{ChildInfo, ImageInfo, Json};
 
 /// Bytes per sector.
@@ -17,24 +17,10 @@ fn same_type(a: &Extent, b: &Extent) -> bool {
         && (a.is_flat() || a.cluster_sectors == b.cluster_sectors)
 }
 
-/// A file node under the image (qemu's protocol node): its length rounded
-/// up to whole sectors, as the block layer measures it.
-fn file_node(f: &ImageFile) -> ImageInfo {
-    ImageInfo {
-        filename: f.display_name(),
-        format: "file".to_string(),
-        dirty_flag: Some(false),
-        actual_size: Some(f.allocated),
-        virtual_size: f.sector_len(),
-        format_specific: Some(("file".to_string(), Json::object())),
-        ..ImageInfo::default()
-    }
-}
-
 /// One entry of `format-specific.data.extents` (QAPI `VmdkExtentInfo`).
 fn extent_info(img: &Image, e: &Extent) -> Json {
     let mut o = Json::object()
-        .with("filename", Json::from(img.files[e.file].display_name()))
+        .with("filename", Json::from(img.files[e.file].file.name()))
         .with(
             "format",
             Json::from(String::from_utf8_lossy(e.type_name.as_deref().unwrap_or(b"")).as_ref()),
@@ -86,7 +72,7 @@ pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
         .files
         .iter()
         .rev()
-        .map(|f| ChildInfo { name: f.role.clone(), info: file_node(f) })
+        .map(|f| ChildInfo { name: f.role.clone(), info: ImageInfo::file_node(&f.file) })
         .collect();
     let (backing, full_backing) = match &img.backing {
         Some(b) => (
@@ -100,7 +86,7 @@ pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
         format: "vmdk".to_string(),
         dirty_flag: info_ok.then_some(false),
         // The image file plus every extent file that is a node of its own.
-        actual_size: Some(img.files.iter().map(|f| f.allocated).sum()),
+        actual_size: Some(img.files.iter().map(|f| f.file.allocated_bytes()).sum()),
         virtual_size: img.total_sectors().wrapping_mul(SECTOR) as u64,
         cluster_size,
         backing_filename_format: backing.as_ref().map(|_| "vmdk".to_string()),

@@ -30,9 +30,10 @@ pub mod sesparse;
 pub mod sparse_header;
 pub mod stream;
 
-use error::VmdkError;
 use instar_core::opts::{OptDesc, OptType};
-use instar_core::{CheckReport, CreateRequest, Error, Format, ImageInfo};
+use instar_core::{
+    BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo, OpenFlags,
+};
 
 /// The vmdk format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,10 +132,10 @@ impl Format for Vmdk {
     }
 
     fn create(&self, req: &CreateRequest<'_>) -> Result<(), Error> {
-        let settings = create::Settings::from_options(req.filename, req.options)?;
+        let settings = create::Settings::from_options(req.filename, req.options, req.probe)?;
         let cid = create::random_cid()?;
         let files = create::plan(req.filename, &settings, cid);
-        create::write(&files)?;
+        create::write(&files, req.options)?;
         Ok(())
     }
 
@@ -142,20 +143,35 @@ impl Format for Vmdk {
         probe(head)
     }
 
-    /// The image's `info`. Errors are qemu's open errors without the
-    /// `Could not open '<file>': ` prefix qemu-img puts before them.
-    fn info(&self, filename: &str) -> Result<ImageInfo, Error> {
-        let img = image::Image::open(filename)?;
-        Ok(info::image_info(&img)?)
+    /// qemu's `vmdk_open`: the image file and every extent file, opened
+    /// and checked (without the backing file, which the block layer opens).
+    fn open(&self, file: ImageFile, _flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
+        Ok(Box::new(image::Image::open(file)?))
+    }
+}
+
+impl Image for image::Image {
+    fn info(&self) -> Result<ImageInfo, Error> {
+        Ok(info::image_info(self)?)
     }
 
-    /// qemu-img's check: the image opened with its backing chain (each
-    /// backing file opened as vmdk), then walked.
-    fn check(&self, filename: &str) -> Result<CheckReport, Error> {
-        let img = image::Image::open(filename)?;
-        open_backing_chain(&img)?;
-        let outcome = check::check(&img);
-        let mut report = CheckReport::new(filename, "vmdk");
+    fn virtual_size(&self) -> u64 {
+        // A negative count cannot pass the open (it fails `info` too).
+        (self.total_sectors() as u64).wrapping_mul(instar_core::bytes::SECTOR_SIZE)
+    }
+
+    /// The parent named by `parentFileNameHint`, which qemu opens as vmdk.
+    fn backing(&self) -> Option<BackingRef> {
+        self.backing.as_ref().map(|name| BackingRef {
+            name: String::from_utf8_lossy(name).into_owned(),
+            format: Some("vmdk".to_string()),
+        })
+    }
+
+    /// qemu-img's check: the image walked grain by grain.
+    fn check(&self) -> Result<CheckReport, Error> {
+        let outcome = check::check(self);
+        let mut report = CheckReport::new(&self.filename, "vmdk");
         for line in outcome.messages {
             report.push_message(line);
         }
@@ -164,38 +180,6 @@ impl Format for Vmdk {
             .map(|errno| instar_core::error::strerror(&std::io::Error::from_raw_os_error(errno)));
         Ok(report)
     }
-}
-
-/// The longest backing chain instar follows; qemu-img follows a chain
-/// without end (an image that is its own parent hangs it).
-pub const MAX_BACKING_CHAIN: usize = 64;
-
-/// Opens the backing files of `img` as qemu-img does before checking: each
-/// recorded parent, relative to its child, opened as vmdk. A failure deep
-/// in the chain is wrapped once per level, as qemu's nested opens word it.
-fn open_backing_chain(img: &image::Image) -> Result<(), VmdkError> {
-    let mut child_name = img.filename.clone();
-    let mut parent = img.backing.clone();
-    let mut depth = 0;
-    let wrap = |mut e: VmdkError, levels: usize| {
-        for _ in 0..levels {
-            e = VmdkError::Backing(Box::new(e));
-        }
-        e
-    };
-    while let Some(name) = parent {
-        depth += 1;
-        if depth > MAX_BACKING_CHAIN {
-            // qemu has no answer here (it hangs); one plain message.
-            return Err(wrap(VmdkError::BackingChainTooDeep(MAX_BACKING_CHAIN), 1));
-        }
-        let full = image::path_combine(child_name.as_bytes(), &name);
-        let full = String::from_utf8_lossy(&full).into_owned();
-        let next = image::Image::open(&full).map_err(|e| wrap(e, depth))?;
-        parent = next.backing.clone();
-        child_name = full;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

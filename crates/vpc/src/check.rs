@@ -1,8 +1,10 @@
-//! A consistency check of a VHD. qemu-img has none for vpc (it answers
-//! `This image format does not support checks`); instar checks the
-//! structures qemu relies on and reports like qemu's checks of other
-//! formats: one `ERROR ...` line on stderr per problem, each counted as a
-//! corruption (exit code 2), offsets in hex and counts in decimal.
+//! instar's own structural check of a VHD, run by `instar check --deep`.
+//! qemu-img has no check for vpc (it answers `This image format does not
+//! support checks`, exit 63, and so does a plain `instar check`); this one
+//! goes further, by name only. It checks the structures qemu relies on and
+//! reports like qemu's checks of other formats: one `ERROR ...` line on
+//! stderr per problem, each counted as a corruption (exit code 2), offsets
+//! in hex and counts in decimal.
 //!
 //! An image qemu cannot even recognise as a VHD (an empty file, no footer
 //! cookie at either end) is refused as `info` refuses it. Otherwise every
@@ -39,9 +41,9 @@ use crate::dynamic_header::{self, DynamicHeader, HEADER_SIZE};
 use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
-use crate::image::{ImageFile, MAX_TABLE_ENTRIES};
-use instar_core::protocol_file::MAX_LENGTH;
-use instar_core::CheckReport;
+use crate::image::{read_footer, scan_bat, MAX_TABLE_ENTRIES};
+use instar_core::file::MAX_LENGTH;
+use instar_core::{CheckReport, ImageFile};
 
 /// A region of the file holding metadata, for overlap checks.
 #[derive(Debug, Clone)]
@@ -78,16 +80,15 @@ fn type_name(t: u32) -> &'static str {
     }
 }
 
-/// Checks the VHD at `filename`.
-pub fn check(filename: &str) -> Result<CheckReport, VpcError> {
-    let file = ImageFile::open(filename)?;
+/// Checks the VHD in `file`.
+pub fn check(file: &ImageFile) -> Result<CheckReport, VpcError> {
     if file.is_empty() {
         return Err(VpcError::FileTooSmall);
     }
-    let mut c = Checker { report: CheckReport::new(filename, "vpc") };
-    let head_raw = file.read_footer(0).map_err(VpcError::ReadFooter)?;
+    let mut c = Checker { report: CheckReport::new(file.name(), "vpc") };
+    let head_raw = read_footer(file, 0).map_err(VpcError::ReadFooter)?;
     let tail_offset = file.sector_len() - FOOTER_SIZE as u64;
-    let tail_raw = file.read_footer(tail_offset).map_err(VpcError::Read)?;
+    let tail_raw = read_footer(file, tail_offset).map_err(VpcError::Read)?;
     let head = Footer::from_bytes(&head_raw);
     let tail = Footer::from_bytes(&tail_raw);
     let tail_dynamic = matches!(tail.disk_type(), Some(DiskType::Dynamic | DiskType::Differencing));
@@ -97,7 +98,7 @@ pub fn check(filename: &str) -> Result<CheckReport, VpcError> {
             return Ok(c.report);
         };
         check_footer_copy(&mut c, &head_raw, &tail_raw, tail_offset);
-        check_dynamic(&mut c, &file, (&head, 0), total_sectors, tail_offset)?;
+        check_dynamic(&mut c, file, (&head, 0), total_sectors, tail_offset)?;
     } else if tail.has_valid_cookie() && tail.disk_type() == Some(DiskType::Fixed) {
         check_footer(&mut c, &tail_raw, tail_offset, false);
     } else if tail.has_valid_cookie() && tail_dynamic {
@@ -107,7 +108,7 @@ pub fn check(filename: &str) -> Result<CheckReport, VpcError> {
         let Some(total_sectors) = check_footer(&mut c, &tail_raw, tail_offset, true) else {
             return Ok(c.report);
         };
-        check_dynamic(&mut c, &file, (&tail, tail_offset), total_sectors, tail_offset)?;
+        check_dynamic(&mut c, file, (&tail, tail_offset), total_sectors, tail_offset)?;
     } else {
         return Err(VpcError::NotVpc);
     }
@@ -263,7 +264,7 @@ fn check_blocks(
     // (first sector, entry index) of every allocated block; the table lies
     // inside the file, so this is bounded by the file's size.
     let mut blocks: Vec<(u32, u32)> = Vec::new();
-    file.scan_bat(h.table_offset, u64::from(h.max_table_entries), |index, entry| {
+    scan_bat(file, h.table_offset, u64::from(h.max_table_entries), |index, entry| {
         if entry != UNALLOCATED {
             blocks.push((entry, index as u32));
         }

@@ -13,11 +13,8 @@ use crate::dynamic_header::{DynamicHeader, DEFAULT_BLOCK_SIZE, HEADER_SIZE};
 use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{self, Geometry, SECTOR_SIZE};
-use instar_core::format::remove_partial;
+use instar_core::file::{FileOptions, NewFile, Prealloc};
 use instar_core::{CreateRequest, Error, Options};
-use instar_raw::file::{self as protocol, FilePlan, Prealloc};
-use std::os::unix::fs::FileExt;
-use std::path::Path;
 
 /// Offset of the dynamic disk header: right after the first footer.
 pub const HEADER_OFFSET: u64 = FOOTER_SIZE as u64;
@@ -69,15 +66,9 @@ pub struct CreatePlan {
 }
 
 impl CreatePlan {
-    /// Checks the options and computes the disk size, with qemu's
-    /// messages in qemu's order: the file protocol's options first, then
-    /// `subformat`, then the size.
+    /// Checks vpc's options and computes the disk size, with qemu's
+    /// messages in qemu's order: `subformat`, then the size.
     pub fn from_options(opts: &Options) -> Result<CreatePlan, Error> {
-        // qemu creates the file before the format looks at its options,
-        // so the protocol's refusals come first. The protocol creates the
-        // file empty (the size option belongs to vpc), so preallocation
-        // has nothing to act on.
-        FilePlan::from_options(opts)?;
         Self::vpc_options(opts).map_err(VpcError::into_create_error)
     }
 
@@ -191,27 +182,30 @@ fn random_uuid() -> Result<[u8; 16], VpcError> {
     Ok(id)
 }
 
-/// Creates the image `req` asks for.
+/// Creates the image `req` asks for. qemu creates the file (through the
+/// file protocol, with the options vpc does not consume) before vpc looks
+/// at its own options, so the file protocol's refusals come first; instar
+/// finds them without touching an existing file. The protocol creates the
+/// file empty (the size belongs to vpc), so a preallocation mode it knows
+/// has nothing to act on.
 pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
+    let file_options = FileOptions::from_options(req.options, crate::CREATE_OPTS)?;
+    file_options.check(req.filename)?;
     let plan = CreatePlan::from_options(req.options)?;
     let footer = plan.footer(vhd_timestamp(), random_uuid().map_err(VpcError::into_create_error)?);
-    let file = protocol::create_file(req.filename)?;
-    let written = match plan.subformat {
+    let file = NewFile::create(req.filename, &file_options)?;
+    match plan.subformat {
         Subformat::Dynamic => file
             .write_all_at(&plan.dynamic_image(&footer), 0)
-            .map_err(|e| VpcError::WriteDynamic(e).into_create_error()),
+            .map_err(|e| VpcError::WriteDynamic(e).into_create_error())?,
         Subformat::Fixed => {
-            protocol::grow(&file, plan.file_length(), Prealloc::Off).and_then(|()| {
-                file.write_all_at(&footer, plan.size)
-                    .map_err(|e| VpcError::WriteFooter(e).into_create_error())
-            })
+            file.grow(plan.file_length(), Prealloc::Off)?;
+            file.write_all_at(&footer, plan.size)
+                .map_err(|e| VpcError::WriteFooter(e).into_create_error())?;
         }
-    };
-    if written.is_err() {
-        drop(file);
-        remove_partial(Path::new(req.filename));
     }
-    written
+    file.keep();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -275,11 +269,25 @@ mod tests {
             plan("force_size=on", 3 << 40).unwrap_err().kind(),
             instar_core::ErrorKind::TooLarge
         );
-        // The protocol's refusals come before the format's.
+    }
+
+    #[test]
+    fn the_file_protocol_refuses_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let create_with = |name: &str, list: &str| {
+            let mut o = Options::new(&[crate::CREATE_OPTS, FILE_PROTOCOL_OPTS]);
+            o.parse(list).unwrap();
+            o.set_number("size", MIB);
+            let path = dir.path().join(name);
+            let filename = path.to_str().unwrap();
+            create(&CreateRequest { filename, options: &o }).unwrap_err().to_string()
+        };
         assert_eq!(
-            message("subformat=foo,preallocation=bogus", MIB),
+            create_with("a.vhd", "subformat=foo,preallocation=bogus"),
             "invalid parameter value: bogus"
         );
+        assert!(create_with("no/a.vhd", "subformat=foo").starts_with("Could not create"));
+        assert!(!dir.path().join("a.vhd").exists());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io;
 
 /// A failure of the vpc driver. The `Display` text is what qemu-img prints
 /// after `qemu-img: <file>: ` (for create) or `Could not open '<file>': `
-/// (for info and check).
+/// (for info and check; see [`VpcError::into_open_error`]).
 #[derive(Debug, thiserror::Error)]
 pub enum VpcError {
     /// `subformat` names no VHD type qemu knows.
@@ -31,9 +31,6 @@ pub enum VpcError {
     /// The system could not supply random bytes for the disk's UUID.
     #[error("Could not generate a UUID")]
     Random(#[source] io::Error),
-    /// The image file could not be opened.
-    #[error("Could not open '{0}'")]
-    OpenFile(String, #[source] io::Error),
     /// Reading the first footer failed.
     #[error("Unable to read VHD header")]
     ReadFooter(#[source] io::Error),
@@ -94,18 +91,18 @@ impl VpcError {
         }
     }
 
-    /// The error as the command line reports it for opening `filename`
-    /// (`info`, `check`): qemu's `Could not open '<file>': ` prefix, doubled
-    /// for the errors qemu's block layer words from a bare errno.
+    /// The error as qemu's block layer reports a failed open of
+    /// `filename`: the driver's message, or, for the failures qemu's
+    /// driver returns as a bare errno, the block layer's `Could not open
+    /// '<file>': <strerror>`.
     pub fn into_open_error(self, filename: &str) -> Error {
-        let prefix = format!("Could not open '{filename}'");
-        let message = match &self {
-            VpcError::OpenFile(_, e) | VpcError::Read(e) => {
-                format!("{prefix}: {prefix}: {}", instar_core::error::strerror(e))
-            }
-            VpcError::OpenTooLarge => format!("{prefix}: {prefix}: {self}"),
-            _ => format!("{prefix}: {self}"),
-        };
-        Error::open(message)
+        match self {
+            VpcError::Read(e) => Error::open_errno(filename, e),
+            VpcError::OpenTooLarge => Error::open_errno(
+                filename,
+                io::Error::from_raw_os_error(rustix::io::Errno::FBIG.raw_os_error()),
+            ),
+            other => Error::open(other.to_string()),
+        }
     }
 }

@@ -1,16 +1,13 @@
 //! Opening a VHD the way qemu's `vpc_open` does, with its checks in its
-//! order and its messages, and reading the file the way qemu's block layer
-//! reads a protocol node: the length counts in whole sectors and bytes past
-//! the end of the file read as zeros.
+//! order and its messages, and what the opened image reports to `info`.
 
 use crate::bat::{self, UNALLOCATED};
 use crate::dynamic_header::{DynamicHeader, HEADER_SIZE};
 use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
-use instar_core::protocol_file::{
-    ProtocolFile, MAX_LENGTH, REQUEST_MAX_BYTES as MAX_REQUEST_BYTES,
-};
+use instar_core::file::{MAX_LENGTH, REQUEST_MAX_BYTES};
+use instar_core::{Error, Image, ImageFile, ImageInfo};
 use std::io;
 
 /// The most BAT entries qemu allocates a table for (`INT_MAX / 4`).
@@ -20,63 +17,41 @@ pub const MAX_TABLE_ENTRIES: u32 = (i32::MAX / 4) as u32;
 /// bounded whatever the header claims.
 const BAT_CHUNK: usize = 1 << 20;
 
-/// An image file read as qemu's file protocol presents it, with the reads
-/// a VHD needs.
-#[derive(Debug)]
-pub struct ImageFile(ProtocolFile);
-
-impl std::ops::Deref for ImageFile {
-    type Target = ProtocolFile;
-
-    fn deref(&self) -> &ProtocolFile {
-        &self.0
-    }
+/// The 512-byte footer at `offset` of `file`.
+pub fn read_footer(file: &ImageFile, offset: u64) -> io::Result<[u8; FOOTER_SIZE]> {
+    let mut raw = [0u8; FOOTER_SIZE];
+    file.read_at(offset, &mut raw)?;
+    Ok(raw)
 }
 
-impl ImageFile {
-    /// Opens `filename` for reading.
-    pub fn open(filename: &str) -> Result<ImageFile, VpcError> {
-        ProtocolFile::open(filename)
-            .map(ImageFile)
-            .map_err(|e| VpcError::OpenFile(filename.to_string(), e))
-    }
-
-    /// A 512-byte footer at `offset`.
-    pub fn read_footer(&self, offset: u64) -> io::Result<[u8; FOOTER_SIZE]> {
-        let mut raw = [0u8; FOOTER_SIZE];
-        self.read_at(offset, &mut raw)?;
-        Ok(raw)
-    }
-
-    /// Calls `f(index, entry)` for each of the `entries` BAT entries at
-    /// `table_offset`, reading the table a chunk at a time. Entries wholly
-    /// past the end of the file are not visited (they read as 0); their
-    /// number is returned.
-    pub fn scan_bat(
-        &self,
-        table_offset: u64,
-        entries: u64,
-        mut f: impl FnMut(u64, u32),
-    ) -> io::Result<u64> {
-        let in_file = if table_offset >= self.len() {
-            0
-        } else {
-            entries.min((self.len() - table_offset).div_ceil(bat::ENTRY_SIZE))
-        };
-        let mut buf = vec![0u8; BAT_CHUNK];
-        let per_chunk = (BAT_CHUNK as u64) / bat::ENTRY_SIZE;
-        let mut index = 0;
-        while index < in_file {
-            let count = per_chunk.min(in_file - index);
-            let bytes = &mut buf[..(count * bat::ENTRY_SIZE) as usize];
-            self.read_at(table_offset + index * bat::ENTRY_SIZE, bytes)?;
-            for i in 0..count {
-                f(index + i, bat::entry(bytes, i as usize));
-            }
-            index += count;
+/// Calls `f(index, entry)` for each of the `entries` BAT entries at
+/// `table_offset` of `file`, reading the table a chunk at a time. Entries
+/// wholly past the end of the file are not visited (they read as 0);
+/// their number is returned.
+pub fn scan_bat(
+    file: &ImageFile,
+    table_offset: u64,
+    entries: u64,
+    mut f: impl FnMut(u64, u32),
+) -> io::Result<u64> {
+    let in_file = if table_offset >= file.len() {
+        0
+    } else {
+        entries.min((file.len() - table_offset).div_ceil(bat::ENTRY_SIZE))
+    };
+    let mut buf = vec![0u8; BAT_CHUNK];
+    let per_chunk = (BAT_CHUNK as u64) / bat::ENTRY_SIZE;
+    let mut index = 0;
+    while index < in_file {
+        let count = per_chunk.min(in_file - index);
+        let bytes = &mut buf[..(count * bat::ENTRY_SIZE) as usize];
+        file.read_at(table_offset + index * bat::ENTRY_SIZE, bytes)?;
+        for i in 0..count {
+            f(index + i, bat::entry(bytes, i as usize));
         }
-        Ok(entries - in_file)
+        index += count;
     }
+    Ok(entries - in_file)
 }
 
 /// Where a disk's data lives.
@@ -97,8 +72,10 @@ pub enum Layout {
 }
 
 /// A VHD opened as qemu opens it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct VpcImage {
+    /// The image file.
+    pub file: ImageFile,
     /// The footer qemu uses: the one at offset 0 if it has the cookie,
     /// else the one at the end.
     pub footer: Footer,
@@ -112,9 +89,9 @@ pub struct VpcImage {
 
 impl VpcImage {
     /// Opens `file` with qemu's checks, in qemu's order.
-    pub fn open(file: &ImageFile) -> Result<VpcImage, VpcError> {
+    pub fn open(file: ImageFile) -> Result<VpcImage, VpcError> {
         let mut footer_offset = 0;
-        let mut raw = file.read_footer(0).map_err(VpcError::ReadFooter)?;
+        let mut raw = read_footer(&file, 0).map_err(VpcError::ReadFooter)?;
         let mut dynamic = true;
         if !footer::has_cookie(&raw) {
             // A fixed disk has its only footer at the end.
@@ -123,7 +100,7 @@ impl VpcImage {
                 return Err(VpcError::FileTooSmall);
             }
             footer_offset = len - FOOTER_SIZE as u64;
-            raw = file.read_footer(footer_offset).map_err(VpcError::Read)?;
+            raw = read_footer(&file, footer_offset).map_err(VpcError::Read)?;
             let f = Footer::from_bytes(&raw);
             if !f.has_valid_cookie() || f.disk_type() != Some(DiskType::Fixed) {
                 return Err(VpcError::NotVpc);
@@ -139,13 +116,8 @@ impl VpcImage {
             return Err(VpcError::OpenTooLarge);
         }
         let layout =
-            if dynamic { open_dynamic(file, &footer, total_sectors)? } else { Layout::Fixed };
-        Ok(VpcImage { footer, footer_offset, layout, total_sectors })
-    }
-
-    /// The guest-visible size in bytes.
-    pub fn virtual_size(&self) -> u64 {
-        self.total_sectors * SECTOR_SIZE
+            if dynamic { open_dynamic(&file, &footer, total_sectors)? } else { Layout::Fixed };
+        Ok(VpcImage { file, footer, footer_offset, layout, total_sectors })
     }
 
     /// The cluster size qemu reports: the block size, unless the footer
@@ -192,19 +164,18 @@ fn open_dynamic(file: &ImageFile, footer: &Footer, total_sectors: u64) -> Result
     let table_offset = header.table_offset;
     if table_offset > MAX_LENGTH
         || table_bytes > MAX_LENGTH - table_offset
-        || table_bytes > MAX_REQUEST_BYTES
+        || table_bytes > REQUEST_MAX_BYTES
     {
         return Err(VpcError::ReadPagetable);
     }
     let block_span = bat::bitmap_bytes(header.block_size) + block_size;
     let mut free = (table_offset + table_bytes).div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
-    let past_end = file
-        .scan_bat(table_offset, entries, |_, entry| {
-            if entry != UNALLOCATED {
-                free = free.max(u64::from(entry) * SECTOR_SIZE + block_span);
-            }
-        })
-        .map_err(|_| VpcError::ReadPagetable)?;
+    let past_end = scan_bat(file, table_offset, entries, |_, entry| {
+        if entry != UNALLOCATED {
+            free = free.max(u64::from(entry) * SECTOR_SIZE + block_span);
+        }
+    })
+    .map_err(|_| VpcError::ReadPagetable)?;
     if past_end > 0 {
         // Entries past the end of the file read as 0: a block at sector 0.
         free = free.max(block_span);
@@ -213,4 +184,20 @@ fn open_dynamic(file: &ImageFile, footer: &Footer, total_sectors: u64) -> Result
         return Err(VpcError::Truncated);
     }
     Ok(Layout::Dynamic { header, header_offset, free_data_block_offset: free })
+}
+
+/// What `info` reports for a VHD: qemu's node for the image (its size from
+/// the footer, the block size as cluster size for dynamic disks, no
+/// format-specific data) over the file node.
+impl Image for VpcImage {
+    fn info(&self) -> Result<ImageInfo, Error> {
+        Ok(ImageInfo {
+            cluster_size: self.cluster_size(),
+            ..ImageInfo::format_node("vpc", &self.file, self.virtual_size())
+        })
+    }
+
+    fn virtual_size(&self) -> u64 {
+        self.total_sectors * SECTOR_SIZE
+    }
 }

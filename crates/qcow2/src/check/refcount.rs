@@ -2,17 +2,10 @@
 //! image's metadata (qemu's "in-memory refcount table"), and the counts the
 //! image records in its refcount table and blocks.
 
-use super::file::ImageFile;
-use crate::tables::get_refcount;
+use crate::tables::{get_refcount, REFT_OFFSET_MASK};
+use instar_core::ImageFile;
 use std::collections::HashMap;
 use std::io;
-
-/// The low bits of a refcount table entry that must be zero
-/// (`REFT_RESERVED_MASK`).
-pub const REFT_RESERVED_MASK: u64 = 0x1ff;
-
-/// The offset bits of a refcount table entry (`REFT_OFFSET_MASK`).
-pub const REFT_OFFSET_MASK: u64 = !REFT_RESERVED_MASK;
 
 /// Refcount blocks kept in memory at once; reads past this start afresh.
 const BLOCK_CACHE_MAX: usize = 64;
@@ -117,8 +110,8 @@ pub enum LookupError {
 /// The counts the image records: its refcount table, and refcount blocks
 /// read from the file as they are needed.
 #[derive(Debug)]
-pub struct RecordedRefcounts {
-    table: Vec<u64>,
+pub struct RecordedRefcounts<'a> {
+    table: &'a [u64],
     cluster_bits: u32,
     order: u32,
     block_bits: u32,
@@ -128,11 +121,11 @@ pub struct RecordedRefcounts {
     cache: HashMap<u64, Vec<u8>>,
 }
 
-impl RecordedRefcounts {
+impl<'a> RecordedRefcounts<'a> {
     /// The refcounts described by `table` (the refcount table's entries)
     /// for an image of `1 << cluster_bits` byte clusters and refcounts of
     /// `1 << order` bits.
-    pub fn new(table: Vec<u64>, cluster_bits: u32, order: u32) -> Self {
+    pub fn new(table: &'a [u64], cluster_bits: u32, order: u32) -> Self {
         // A refcount block holds cluster_size * 8 / refcount_bits entries.
         let block_bits = cluster_bits + 3 - order;
         RecordedRefcounts {

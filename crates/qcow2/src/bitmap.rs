@@ -1,34 +1,44 @@
 //! Persistent dirty bitmaps (`block/qcow2-bitmap.c`): the bitmap directory
-//! qemu loads when it opens an image, and the clusters the bitmaps own,
-//! which a check counts as referenced.
+//! and bitmap tables qemu loads when it opens an image (for every command:
+//! `info` lists the directory), and the clusters the bitmaps own, which a
+//! check counts as referenced. The limits are qemu's, defined once here.
 
-use super::file::c_string;
-use super::file::{be16, be32, be64, be64_table, ImageFile};
-use super::open::{Image, MAX_BITMAP_DIRECTORY_SIZE};
-use crate::header::BitmapsExt;
+use crate::header::{BitmapsExt, MAX_BITMAP_DIRECTORY_SIZE};
+use crate::open::Qcow2Image;
+use crate::tables::read_table;
+use instar_core::bytes::{be16, be32, be64, c_string};
 use instar_core::error::strerror;
+use instar_core::file::errno;
+use instar_core::ImageFile;
 use std::collections::HashSet;
 
 /// Size of a directory entry's fixed part (`Qcow2BitmapDirEntry`).
 const DIR_ENTRY_SIZE: usize = 24;
 /// Largest bitmap table, in entries (`BME_MAX_TABLE_SIZE`).
-const MAX_TABLE_SIZE: u64 = 0x800_0000;
+pub const BME_MAX_TABLE_SIZE: u64 = 0x800_0000;
 /// Largest bitmap in bytes (`BME_MAX_PHYS_SIZE`).
-const MAX_PHYS_SIZE: u64 = 0x2000_0000;
-/// Granularity limits, as log2 of bytes.
-const MAX_GRANULARITY_BITS: u8 = 31;
-const MIN_GRANULARITY_BITS: u8 = 9;
-/// Longest bitmap name.
-const MAX_NAME_SIZE: u16 = 1023;
-/// Flags qemu knows: in use, auto.
-const RESERVED_FLAGS: u32 = 0xffff_fffc;
-const FLAG_IN_USE: u32 = 1;
-/// The only bitmap type: dirty tracking.
-const TYPE_DIRTY_TRACKING: u8 = 1;
-/// Bitmap table entry fields.
-const TABLE_ENTRY_RESERVED_MASK: u64 = 0xff00_0000_0000_01fe;
-const TABLE_ENTRY_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
-const TABLE_ENTRY_ALL_ONES: u64 = 1;
+pub const BME_MAX_PHYS_SIZE: u64 = 0x2000_0000;
+/// Coarsest granularity, as log2 of bytes (`BME_MAX_GRANULARITY_BITS`).
+pub const BME_MAX_GRANULARITY_BITS: u8 = 31;
+/// Finest granularity, as log2 of bytes (`BME_MIN_GRANULARITY_BITS`).
+pub const BME_MIN_GRANULARITY_BITS: u8 = 9;
+/// Longest bitmap name (`BME_MAX_NAME_SIZE`).
+pub const BME_MAX_NAME_SIZE: u16 = 1023;
+/// Flag bits qemu does not know (`BME_RESERVED_FLAGS`): all but in use
+/// and auto.
+pub const BME_RESERVED_FLAGS: u32 = 0xffff_fffc;
+/// The bitmap is in use: it may be inconsistent (`BME_FLAG_IN_USE`).
+pub const BME_FLAG_IN_USE: u32 = 1 << 0;
+/// The bitmap tracks writes automatically (`BME_FLAG_AUTO`).
+pub const BME_FLAG_AUTO: u32 = 1 << 1;
+/// The only bitmap type: dirty tracking (`BT_DIRTY_TRACKING_BITMAP`).
+const BT_DIRTY_TRACKING_BITMAP: u8 = 1;
+/// Bitmap table entry bits that must be zero (`BME_TABLE_ENTRY_RESERVED_MASK`).
+const BME_TABLE_ENTRY_RESERVED_MASK: u64 = 0xff00_0000_0000_01fe;
+/// Bitmap table entry bits holding the data cluster's offset.
+const BME_TABLE_ENTRY_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+/// A bitmap table entry without a cluster whose bits all read as ones.
+const BME_TABLE_ENTRY_FLAG_ALL_ONES: u64 = 1;
 
 /// One bitmap of the directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,16 +57,17 @@ pub struct Bitmap {
 
 /// Whether a bitmap table entry is well formed (`check_table_entry`).
 pub fn table_entry_ok(entry: u64, cluster_size: u64) -> bool {
-    if entry & TABLE_ENTRY_RESERVED_MASK != 0 {
+    if entry & BME_TABLE_ENTRY_RESERVED_MASK != 0 {
         return false;
     }
-    let offset = entry & TABLE_ENTRY_OFFSET_MASK;
-    offset == 0 || (entry & TABLE_ENTRY_ALL_ONES == 0 && offset.is_multiple_of(cluster_size))
+    let offset = entry & BME_TABLE_ENTRY_OFFSET_MASK;
+    offset == 0
+        || (entry & BME_TABLE_ENTRY_FLAG_ALL_ONES == 0 && offset.is_multiple_of(cluster_size))
 }
 
 /// The offset of a bitmap table entry's data cluster (zero for none).
 pub fn table_entry_offset(entry: u64) -> u64 {
-    entry & TABLE_ENTRY_OFFSET_MASK
+    entry & BME_TABLE_ENTRY_OFFSET_MASK
 }
 
 /// Whether a directory entry satisfies qemu's constraints
@@ -65,40 +76,38 @@ fn dir_entry_ok(bm: &Bitmap, entry_type: u8, name_size: u16, cluster_size: u64, 
     let bad = bm.table_size == 0
         || bm.table_offset == 0
         || !bm.table_offset.is_multiple_of(cluster_size)
-        || u64::from(bm.table_size) > MAX_TABLE_SIZE
-        || bm.granularity_bits > MAX_GRANULARITY_BITS
-        || bm.granularity_bits < MIN_GRANULARITY_BITS
-        || bm.flags & RESERVED_FLAGS != 0
-        || name_size > MAX_NAME_SIZE
-        || entry_type != TYPE_DIRTY_TRACKING;
+        || u64::from(bm.table_size) > BME_MAX_TABLE_SIZE
+        || bm.granularity_bits > BME_MAX_GRANULARITY_BITS
+        || bm.granularity_bits < BME_MIN_GRANULARITY_BITS
+        || bm.flags & BME_RESERVED_FLAGS != 0
+        || name_size > BME_MAX_NAME_SIZE
+        || entry_type != BT_DIRTY_TRACKING_BITMAP;
     if bad {
         return false;
     }
     let phys = u64::from(bm.table_size) * cluster_size;
-    if phys > MAX_PHYS_SIZE {
+    if phys > BME_MAX_PHYS_SIZE {
         return false;
     }
-    bm.flags & FLAG_IN_USE != 0 || len <= (phys * 8) << bm.granularity_bits
+    bm.flags & BME_FLAG_IN_USE != 0 || len <= (phys * 8) << bm.granularity_bits
 }
 
-/// Reads and checks the bitmap directory (`bitmap_list_load`), failing
-/// with qemu's message.
-pub fn load_directory(
-    file: &ImageFile,
-    image: &Image,
-    ext: &BitmapsExt,
-) -> Result<Vec<Bitmap>, String> {
+/// Reads and checks the bitmap directory of `image` (`bitmap_list_load`),
+/// failing with qemu's message. The directory is at most
+/// [`MAX_BITMAP_DIRECTORY_SIZE`] bytes, so memory stays bounded.
+pub fn load_directory(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap>, String> {
     if ext.bitmap_directory_size == 0 {
         return Err("Requested bitmap directory size is zero".to_string());
     }
     if ext.bitmap_directory_size > MAX_BITMAP_DIRECTORY_SIZE {
         return Err("Requested bitmap directory size is too big".to_string());
     }
-    let dir = file
+    let dir = image
+        .file
         .read_vec(ext.bitmap_directory_offset, ext.bitmap_directory_size as usize)
         .map_err(|e| format!("Failed to read bitmap directory: {}", strerror(&e)))?;
     let cluster_size = image.cluster_size();
-    let len = super::open::total_bytes(image);
+    let len = image.total_bytes();
     let broken = || "Broken bitmap directory".to_string();
     let mut list = Vec::new();
     let mut at = 0usize;
@@ -144,40 +153,40 @@ pub fn load_directory(
     Ok(list)
 }
 
-/// Reads a bitmap's table (`bitmap_table_load`); fails with `EINVAL` when
-/// an entry is malformed, as qemu does, or with the read error.
+/// Reads a bitmap's table (`bitmap_table_load`, at most
+/// [`BME_MAX_TABLE_SIZE`] entries as the directory checked); fails with
+/// `EINVAL` when an entry is malformed, as qemu does, or with the read
+/// error.
 pub fn load_table(
     file: &ImageFile,
     bm: &Bitmap,
     cluster_size: u64,
 ) -> Result<Vec<u64>, std::io::Error> {
-    let raw = file.read_vec(bm.table_offset, bm.table_size as usize * 8)?;
-    let table = be64_table(&raw);
+    let table = read_table(file, bm.table_offset, u64::from(bm.table_size))?;
     if table.iter().any(|&e| !table_entry_ok(e, cluster_size)) {
-        return Err(super::file::einval());
+        return Err(errno(rustix::io::Errno::INVAL));
     }
     Ok(table)
 }
 
 /// Loads every bitmap as qemu does when it opens the image
-/// (`qcow2_load_dirty_bitmaps`), failing with qemu's message.
-pub fn load_all(file: &ImageFile, image: &Image) -> Result<(), String> {
-    let Some(ext) = &image.bitmaps else {
-        return Ok(());
-    };
-    let list = load_directory(file, image, ext)?;
+/// (`qcow2_load_dirty_bitmaps`), failing with qemu's message; returns the
+/// directory.
+pub fn load_all(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap>, String> {
+    let list = load_directory(image, ext)?;
     let cluster_size = image.cluster_size();
-    let len = super::open::total_bytes(image);
+    let len = image.total_bytes();
+    let file = &image.file;
     let mut names = HashSet::new();
     for bm in &list {
         if !names.insert(bm.name.clone()) {
-            if bm.flags & FLAG_IN_USE != 0 {
+            if bm.flags & BME_FLAG_IN_USE != 0 {
                 // An in-use bitmap whose name is already loaded is skipped.
                 continue;
             }
             return Err(format!("Bitmap already exists: {}", bm.name));
         }
-        if bm.flags & FLAG_IN_USE != 0 {
+        if bm.flags & BME_FLAG_IN_USE != 0 {
             continue;
         }
         load_table(file, bm, cluster_size).map_err(|e| {
@@ -195,14 +204,14 @@ pub fn load_all(file: &ImageFile, image: &Image) -> Result<(), String> {
             ((len - 1) >> bm.granularity_bits >> 6).saturating_add(1) * 8
         };
         let clusters = bytes.div_ceil(cluster_size);
-        if clusters != u64::from(bm.table_size) || clusters > MAX_TABLE_SIZE {
+        if clusters != u64::from(bm.table_size) || clusters > BME_MAX_TABLE_SIZE {
             return Err(format!(
                 "Could not read bitmap '{}' from image: Invalid argument",
                 bm.name
             ));
         }
     }
-    Ok(())
+    Ok(list)
 }
 
 #[cfg(test)]
@@ -232,7 +241,7 @@ mod tests {
         assert!(dir_entry_ok(&bitmap(1, 0, 16), 1, 2, 65536, len));
         assert!(!dir_entry_ok(&bitmap(1, 0, 9), 1, 2, 65536, len));
         // An in-use bitmap may be too small (not saved after a resize).
-        assert!(dir_entry_ok(&bitmap(1, FLAG_IN_USE, 9), 1, 2, 65536, len));
+        assert!(dir_entry_ok(&bitmap(1, BME_FLAG_IN_USE, 9), 1, 2, 65536, len));
         assert!(!dir_entry_ok(&bitmap(1, 0, 16), 2, 2, 65536, len)); // unknown type
         assert!(!dir_entry_ok(&bitmap(1, 4, 16), 1, 2, 65536, len)); // reserved flag
         assert!(!dir_entry_ok(&bitmap(0, 0, 16), 1, 2, 65536, len));

@@ -3,28 +3,14 @@
 //! validated, the clusters they reference are counted, and the COPIED
 //! flags are compared with the recorded refcounts.
 
-use super::file::be64;
 use super::{Checker, Step};
+use crate::tables::{
+    COMPRESSED_SECTOR_SIZE, L1E_OFFSET_MASK, L1E_RESERVED_MASK, L2E_OFFSET_MASK,
+    L2E_STD_RESERVED_MASK, L2_BITMAP_ALL_ALLOC, QCOW_OFLAG_COMPRESSED as OFLAG_COMPRESSED,
+    QCOW_OFLAG_COPIED as OFLAG_COPIED, QCOW_OFLAG_ZERO as OFLAG_ZERO,
+};
+use instar_core::bytes::be64;
 use instar_core::error::strerror;
-
-/// The offset bits of an L1 entry (`L1E_OFFSET_MASK`).
-const L1E_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
-/// L1 entry bits that must be zero (`L1E_RESERVED_MASK`).
-const L1E_RESERVED_MASK: u64 = 0x7f00_0000_0000_01ff;
-/// The offset bits of a standard L2 entry (`L2E_OFFSET_MASK`).
-const L2E_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
-/// Standard L2 entry bits that must be zero (`L2E_STD_RESERVED_MASK`).
-const L2E_STD_RESERVED_MASK: u64 = 0x3f00_0000_0000_01fe;
-/// The entry's cluster has refcount 1 (`QCOW_OFLAG_COPIED`).
-const OFLAG_COPIED: u64 = 1 << 63;
-/// The entry describes a compressed cluster (`QCOW_OFLAG_COMPRESSED`).
-const OFLAG_COMPRESSED: u64 = 1 << 62;
-/// The cluster reads as zeros (`QCOW_OFLAG_ZERO`).
-const OFLAG_ZERO: u64 = 1;
-/// All 32 "allocated" bits of a subcluster bitmap.
-const L2_BITMAP_ALL_ALLOC: u64 = 0xffff_ffff;
-/// Compressed data is counted in 512-byte sectors.
-const COMPRESSED_SECTOR_SIZE: u64 = 512;
 
 /// What an L2 entry describes (`qcow2_get_cluster_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +71,7 @@ impl Checker<'_> {
     /// Entry `i` of an L2 table and its subcluster bitmap (zero without
     /// extended L2 entries).
     fn l2_entry(&self, table: &[u8], i: usize) -> (u64, u64) {
-        if self.image.extended_l2 {
+        if self.image.extended_l2() {
             (be64(table, i * 16), be64(table, i * 16 + 8))
         } else {
             (be64(table, i * 8), 0)
@@ -145,7 +131,7 @@ impl Checker<'_> {
             }
         };
         let cluster_size = self.image.cluster_size();
-        let extended = self.image.extended_l2;
+        let extended = self.image.extended_l2();
         let data_file = self.image.has_data_file;
         let mut next_contiguous: u64 = 0;
         for i in 0..self.image.l2_entries() as usize {
@@ -159,7 +145,7 @@ impl Checker<'_> {
             }
             match kind {
                 ClusterType::Compressed => {
-                    let (coffset, csize) = compressed_extent(entry, self.image.cluster_bits);
+                    let (coffset, csize) = compressed_extent(entry, self.image.cluster_bits());
                     let mut entry = entry;
                     if entry & OFLAG_COPIED != 0 {
                         self.report.push_message(format!(
@@ -244,9 +230,9 @@ impl Checker<'_> {
     /// whose cluster has refcount 1 (`check_oflag_copied`). Unreadable
     /// refcounts are skipped silently: the comparison already reported them.
     pub(super) fn check_oflag_copied(&mut self) -> Step {
-        let extended = self.image.extended_l2;
+        let extended = self.image.extended_l2();
         let data_file = self.image.has_data_file;
-        let bits = self.image.cluster_bits;
+        let bits = self.image.cluster_bits();
         for i in 0..self.image.l1_table.len() {
             let l1_entry = self.image.l1_table[i];
             let l2_offset = l1_entry & L1E_OFFSET_MASK;

@@ -1,11 +1,16 @@
-//! The internal snapshot table as a check reads it
-//! (`qcow2_check_read_snapshot_table` and, read-only,
-//! `qcow2_do_read_snapshots`): qemu skips it at open in check mode and
-//! reads it here, so a broken table fails the check rather than the open.
+//! The internal snapshot table (`block/qcow2-snapshot.c`): read at open
+//! (`qcow2_read_snapshots`), except by a check, which reads it itself
+//! (`qcow2_check_read_snapshot_table`) so that a broken table fails the
+//! check rather than the open. Both read the entries the same way
+//! (`qcow2_do_read_snapshots` without repair).
 
-use super::file::{be16, be32, be64, c_string, efbig, einval, ImageFile};
+use crate::header::Header;
 use crate::tables::validate_table;
+use instar_core::bytes::{be16, be32, be64, c_string};
 use instar_core::error::strerror;
+use instar_core::file::errno;
+use instar_core::ImageFile;
+use rustix::io::Errno;
 use std::io;
 
 /// Offset of `nb_snapshots` in the header, followed by `snapshots_offset`.
@@ -24,7 +29,7 @@ const MAX_EXTRA_DATA: u32 = 1024;
 /// Largest snapshot table qemu accepts (`QCOW_MAX_SNAPSHOTS_SIZE`).
 const MAX_TABLE_SIZE: u64 = 1024 * MAX_SNAPSHOTS;
 
-/// One snapshot, as far as a check needs it.
+/// One snapshot table entry (`QCowSnapshot`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// The snapshot's ID string.
@@ -35,6 +40,19 @@ pub struct Snapshot {
     pub l1_offset: u64,
     /// Entries in its L1 table.
     pub l1_size: u32,
+    /// Bytes of VM state saved with it (the 64-bit field of the extra
+    /// data when present, else the 32-bit one).
+    pub vm_state_size: u64,
+    /// When it was taken: seconds since the epoch.
+    pub date_sec: u32,
+    /// ... and nanoseconds.
+    pub date_nsec: u32,
+    /// The guest clock then, in nanoseconds.
+    pub vm_clock_nsec: u64,
+    /// The disk size then (the image's size when the entry has none).
+    pub disk_size: u64,
+    /// The instruction count then (`u64::MAX` when the entry has none).
+    pub icount: u64,
     /// Bytes of extra data its entry declares.
     pub extra_data_size: u32,
 }
@@ -61,8 +79,33 @@ pub struct TableError {
     pub error: io::Error,
 }
 
-/// Reads the snapshot table the header points at.
-pub fn read_table(file: &ImageFile, cluster_size: u64) -> Result<SnapshotTable, TableError> {
+/// qemu's check of the table's position made at a normal open, before
+/// the table is read.
+pub fn validate_position(h: &Header, cluster_size: u64) -> Result<(), String> {
+    validate_table(
+        h.snapshots_offset,
+        u64::from(h.nb_snapshots),
+        ENTRY_HEADER_SIZE,
+        ENTRY_HEADER_SIZE * MAX_SNAPSHOTS,
+        cluster_size,
+        "Snapshot table",
+    )
+}
+
+/// Reads the table the header points at, as a normal open does; the
+/// error is qemu's message (with its hint after a newline).
+pub fn read_table(file: &ImageFile, h: &Header) -> Result<SnapshotTable, String> {
+    let disk_size = h.size / instar_core::bytes::SECTOR_SIZE * instar_core::bytes::SECTOR_SIZE;
+    read_entries(file, h.snapshots_offset, u64::from(h.nb_snapshots), disk_size)
+        .map_err(|(message, _)| message)
+}
+
+/// Reads the snapshot table the header points at, as a check does.
+pub fn read_for_check(
+    file: &ImageFile,
+    cluster_size: u64,
+    disk_size: u64,
+) -> Result<SnapshotTable, TableError> {
     let mut pointer = [0u8; 12];
     // The header is always readable: reads past the end give zeros.
     file.read_at(NB_SNAPSHOTS_OFFSET, &mut pointer).map_err(|e| TableError {
@@ -93,10 +136,10 @@ pub fn read_table(file: &ImageFile, cluster_size: u64) -> Result<SnapshotTable, 
         return Err(TableError {
             reported: Some(format!("ERROR {message}")),
             plain,
-            error: if too_large { efbig() } else { einval() },
+            error: errno(if too_large { Errno::FBIG } else { Errno::INVAL }),
         });
     }
-    read_entries(file, offset, count).map_err(|(message, error)| TableError {
+    read_entries(file, offset, count, disk_size).map_err(|(message, error)| TableError {
         reported: Some(format!("ERROR failed to read the snapshot table: {message}")),
         plain: None,
         error,
@@ -104,11 +147,15 @@ pub fn read_table(file: &ImageFile, cluster_size: u64) -> Result<SnapshotTable, 
 }
 
 /// Reads `count` entries from `start` (`qcow2_do_read_snapshots` without
-/// repair). The error carries qemu's message and the errno it fails with.
+/// repair) of an image of `disk_size` bytes. The error carries qemu's
+/// message and the errno it fails with. Memory stays bounded by qemu's
+/// limits: each entry's variable parts are at most 64 KiB each and 1 KiB
+/// of extra data, and the table at most 64 MiB.
 fn read_entries(
     file: &ImageFile,
     start: u64,
     count: u64,
+    disk_size: u64,
 ) -> Result<SnapshotTable, (String, io::Error)> {
     let mut table = SnapshotTable { offset: start, size: 0, snapshots: Vec::new() };
     if count == 0 {
@@ -129,6 +176,10 @@ fn read_entries(
         let l1_size = be32(&h, 8);
         let id_size = u64::from(be16(&h, 12));
         let name_size = u64::from(be16(&h, 14));
+        let date_sec = be32(&h, 16);
+        let date_nsec = be32(&h, 20);
+        let vm_clock_nsec = be64(&h, 24);
+        let vm_state_size_32 = be32(&h, 32);
         let extra_data_size = be32(&h, 36);
         if extra_data_size > MAX_EXTRA_DATA {
             return Err((
@@ -136,12 +187,17 @@ fn read_entries(
                     "Too much extra metadata in snapshot table entry {i}\n\
                      You can force-remove this extra metadata with qemu-img check -r all"
                 ),
-                efbig(),
+                errno(Errno::FBIG),
             ));
         }
         let extra = u64::from(extra_data_size);
-        read(offset, extra.min(KNOWN_EXTRA_SIZE))?;
+        let known = read(offset, extra.min(KNOWN_EXTRA_SIZE))?;
         offset += extra.min(KNOWN_EXTRA_SIZE);
+        // Each field of the extra data counts only when the entry holds
+        // all of it.
+        let vm_state_size = if extra >= 8 { be64(&known, 0) } else { u64::from(vm_state_size_32) };
+        let entry_disk_size = if extra >= 16 { be64(&known, 8) } else { disk_size };
+        let icount = if extra >= 24 { be64(&known, 16) } else { u64::MAX };
         if extra > KNOWN_EXTRA_SIZE {
             read(offset, extra - KNOWN_EXTRA_SIZE)?;
             offset += extra - KNOWN_EXTRA_SIZE;
@@ -158,10 +214,22 @@ fn read_entries(
                      You can force-remove all {} overhanging snapshots with qemu-img check -r all",
                     count - i
                 ),
-                efbig(),
+                errno(Errno::FBIG),
             ));
         }
-        table.snapshots.push(Snapshot { id, name, l1_offset, l1_size, extra_data_size });
+        table.snapshots.push(Snapshot {
+            id,
+            name,
+            l1_offset,
+            l1_size,
+            vm_state_size,
+            date_sec,
+            date_nsec,
+            vm_clock_nsec,
+            disk_size: entry_disk_size,
+            icount,
+            extra_data_size,
+        });
     }
     table.size = offset - start;
     Ok(table)
@@ -192,6 +260,12 @@ mod tests {
             name: "s".into(),
             l1_offset: 0x50000,
             l1_size: 1,
+            vm_state_size: 0,
+            date_sec: 0,
+            date_nsec: 0,
+            vm_clock_nsec: 0,
+            disk_size: 0,
+            icount: u64::MAX,
             extra_data_size,
         }
     }

@@ -1,0 +1,609 @@
+//! The one file layer under every format (qemu's `block/file-posix.c` with
+//! the request checks of `block/io.c`): reading an image file as qemu's
+//! file protocol presents it to a format driver, and creating the file of
+//! a new image with the file protocol's options.
+//!
+//! Reading ([`ImageFile`]): the length counts in whole sectors, bytes past
+//! the end read as zeros, and a request beyond the block layer's limits
+//! fails with `EIO`, so a header pointing far away fails as it fails in
+//! qemu. The bytes may come from a file or from memory, so parsers and
+//! fuzz targets need no files.
+//!
+//! Creating ([`FileOptions`], [`NewFile`]): qemu's `raw_co_create_opts`
+//! reads the protocol's options (`size`, `preallocation`, `nocow`,
+//! `extent_size_hint`) from what the format did not consume, and
+//! `raw_co_create` opens the file with mode 0644 (under the umask),
+//! empties it and sizes it. A [`NewFile`] that is dropped before
+//! [`NewFile::keep`] removes the file, but only if this run created it
+//! and it is still the same regular file: a failed create never deletes
+//! what it did not make.
+
+use crate::bytes::{round_up_to_sector, SECTOR_SIZE};
+use crate::opts::{OptDesc, Options};
+use crate::Error;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The furthest byte qemu's block layer addresses (`BDRV_MAX_LENGTH`:
+/// `INT64_MAX` aligned down to 1 GiB).
+pub const MAX_LENGTH: u64 = (i64::MAX as u64) & !((1 << 30) - 1);
+
+/// The largest single request qemu's block layer accepts
+/// (`BDRV_REQUEST_MAX_BYTES`: `INT_MAX` aligned down to a sector).
+pub const REQUEST_MAX_BYTES: u64 = (i32::MAX as u64) & !(SECTOR_SIZE - 1);
+
+/// The mode qemu creates image files with (`qemu_create(..., 0644)`),
+/// before the umask applies.
+pub const CREATE_MODE: u32 = 0o644;
+
+/// The largest extent size hint the file protocol accepts: the kernel's
+/// field is 32 bits wide.
+pub const MAX_EXTENT_SIZE_HINT: u64 = u32::MAX as u64;
+
+/// qemu writes zeros over the first block of a new sparse file so that
+/// later alignment probing finds it allocated (`allocate_first_block`):
+/// 4096 bytes (`MAX_BLOCKSIZE`), or one sector for a smaller file.
+pub const FIRST_BLOCK_MAX: u64 = 4096;
+
+/// Zeros written per call when preallocating: small enough to stay in the
+/// CPU cache, large enough to keep system calls few (measured: 8 MiB
+/// chunks made `preallocation=full` 20% slower than qemu-img, 256 KiB
+/// chunks 10% faster).
+pub const ZERO_CHUNK: usize = 256 << 10;
+
+/// An `io::Error` for `errno`.
+pub fn errno(e: rustix::io::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+/// qemu's `EIO` for a request outside the block layer's limits.
+pub fn eio() -> io::Error {
+    errno(rustix::io::Errno::IO)
+}
+
+/// Where an [`ImageFile`]'s bytes are.
+#[derive(Debug)]
+enum Source {
+    Disk(File),
+    Memory(Vec<u8>),
+}
+
+/// An image file opened read-only, read as qemu's file protocol presents
+/// it. instar never opens an image it inspects for writing.
+#[derive(Debug)]
+pub struct ImageFile {
+    name: String,
+    source: Source,
+    len: u64,
+    allocated: u64,
+    regular: bool,
+}
+
+impl ImageFile {
+    /// Opens `path` read-only; its name is the path as given (lossily
+    /// converted for messages). The open does not block on a FIFO (it is
+    /// non-blocking, and the callers refuse what is not a regular file).
+    pub fn open(path: impl AsRef<Path>) -> io::Result<ImageFile> {
+        let path = path.as_ref();
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)?;
+        let meta = file.metadata()?;
+        Ok(ImageFile {
+            name: path.to_string_lossy().into_owned(),
+            len: meta.len(),
+            allocated: meta.blocks().saturating_mul(SECTOR_SIZE),
+            regular: meta.is_file(),
+            source: Source::Disk(file),
+        })
+    }
+
+    /// An image held in memory under the name `name` (for parsers' tests
+    /// and fuzz targets); it has no host allocation.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> ImageFile {
+        ImageFile {
+            name: name.to_string(),
+            len: bytes.len() as u64,
+            allocated: 0,
+            regular: true,
+            source: Source::Memory(bytes),
+        }
+    }
+
+    /// The name the file was opened by.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether it is a regular file (qemu's `file` driver refuses others).
+    pub fn is_regular(&self) -> bool {
+        self.regular
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The length as qemu's block layer reports it: whole sectors.
+    pub fn sector_len(&self) -> u64 {
+        round_up_to_sector(self.len)
+    }
+
+    /// Bytes the host file system has allocated to the file
+    /// (`st_blocks * 512`, qemu's `raw_get_allocated_file_size`).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated
+    }
+
+    /// The request checks of qemu's block layer (`bdrv_check_request32`):
+    /// `EIO` for a request it would refuse.
+    pub fn check_request(offset: u64, bytes: u64) -> io::Result<()> {
+        if offset > i64::MAX as u64 || bytes > REQUEST_MAX_BYTES || offset > MAX_LENGTH - bytes {
+            return Err(eio());
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` from `offset`; what lies past the end reads as zeros.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        ImageFile::check_request(offset, buf.len() as u64)?;
+        let in_file = self.len.saturating_sub(offset).min(buf.len() as u64) as usize;
+        match &self.source {
+            Source::Disk(file) => file.read_exact_at(&mut buf[..in_file], offset)?,
+            Source::Memory(bytes) if in_file > 0 => {
+                // `in_file > 0` implies `offset < len`, which fits a usize.
+                let start = offset as usize;
+                buf[..in_file].copy_from_slice(&bytes[start..start + in_file]);
+            }
+            Source::Memory(_) => {}
+        }
+        buf[in_file..].fill(0);
+        Ok(())
+    }
+
+    /// The first offset at or after `pos` where the file holds data
+    /// (`SEEK_DATA`), `None` when only a hole follows. A file in memory is
+    /// data throughout.
+    pub fn seek_data(&self, pos: u64) -> io::Result<Option<u64>> {
+        if pos >= self.len {
+            return Ok(None);
+        }
+        match &self.source {
+            Source::Disk(file) => match rustix::fs::seek(file, rustix::fs::SeekFrom::Data(pos)) {
+                Ok(at) => Ok(Some(at)),
+                Err(rustix::io::Errno::NXIO) => Ok(None),
+                Err(e) => Err(errno(e)),
+            },
+            Source::Memory(_) => Ok(Some(pos)),
+        }
+    }
+
+    /// The first offset at or after `pos` where a hole starts
+    /// (`SEEK_HOLE`; the end of the file counts as one).
+    pub fn seek_hole(&self, pos: u64) -> io::Result<u64> {
+        match &self.source {
+            Source::Disk(file) if pos < self.len => {
+                rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(pos)).map_err(errno)
+            }
+            _ => Ok(self.len.max(pos)),
+        }
+    }
+
+    /// `len` bytes from `offset` in a new buffer (past the end: zeros).
+    /// The caller bounds `len` by what the format allows.
+    pub fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.read_at(offset, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// The preallocation modes qemu knows (`PreallocMode`); the file protocol
+/// implements `off`, `falloc` and `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prealloc {
+    /// Sparse: only the first block is written.
+    Off,
+    /// Metadata only; a format's mode, refused by the file protocol.
+    Metadata,
+    /// `posix_fallocate()` the whole file.
+    Falloc,
+    /// Write zeros over the whole file.
+    Full,
+}
+
+impl Prealloc {
+    /// Parses a mode name as qemu's `qapi_enum_parse` does, with qemu's
+    /// message for an unknown one; no value means `off`.
+    pub fn parse(text: Option<&str>) -> Result<Prealloc, Error> {
+        match text {
+            None | Some("off") => Ok(Prealloc::Off),
+            Some("metadata") => Ok(Prealloc::Metadata),
+            Some("falloc") => Ok(Prealloc::Falloc),
+            Some("full") => Ok(Prealloc::Full),
+            Some(other) => Err(Error::invalid(format!("invalid parameter value: {other}"))),
+        }
+    }
+
+    /// The mode's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Prealloc::Off => "off",
+            Prealloc::Metadata => "metadata",
+            Prealloc::Falloc => "falloc",
+            Prealloc::Full => "full",
+        }
+    }
+}
+
+/// The file protocol's create options, as `raw_co_create_opts` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileOptions {
+    /// The file's length: the `size` option rounded up to whole sectors,
+    /// or 0 when the format consumed `size` (it writes its own layout).
+    pub size: u64,
+    /// How the file's space is allocated.
+    pub prealloc: Prealloc,
+    /// Whether to ask the file system not to copy on write (btrfs).
+    pub nocow: bool,
+    /// The extent size hint, when given.
+    pub extent_size_hint: Option<u64>,
+}
+
+impl FileOptions {
+    /// The protocol's view of `opts`: qemu's formats consume their own
+    /// options (`consumed`: every option of theirs, `size` included), and
+    /// the file protocol reads what is left. Parse errors come here, as
+    /// in qemu before any file is touched.
+    pub fn from_options(opts: &Options, consumed: &[OptDesc]) -> Result<FileOptions, Error> {
+        let left = |name: &str| !consumed.iter().any(|d| d.name == name);
+        // qemu computes ROUND_UP in int64_t; past INT64_MAX the value wraps
+        // and the resize then fails with EINVAL, as here.
+        let size = if left("size") {
+            opts.get_number("size").unwrap_or(0).div_ceil(SECTOR_SIZE).wrapping_mul(SECTOR_SIZE)
+        } else {
+            0
+        };
+        let prealloc = if left("preallocation") {
+            Prealloc::parse(opts.get_str("preallocation"))?
+        } else {
+            Prealloc::Off
+        };
+        let extent_size_hint =
+            if left("extent_size_hint") { opts.get_number("extent_size_hint") } else { None };
+        let nocow = left("nocow") && opts.get_bool("nocow") == Some(true);
+        Ok(FileOptions { size, prealloc, nocow, extent_size_hint })
+    }
+
+    /// `raw_co_create`'s checks of its options, made before the file is
+    /// opened.
+    fn validate(&self) -> Result<(), Error> {
+        if self.extent_size_hint.unwrap_or(0) > MAX_EXTENT_SIZE_HINT {
+            return Err(Error::invalid("Extent size hint is too large"));
+        }
+        Ok(())
+    }
+
+    /// Fails as creating the file at `path` would, without changing
+    /// anything: qemu creates the image file before a format checks its
+    /// own options, so these failures are the ones it reports first, and
+    /// instar reports them without touching an existing file. (qemu would
+    /// have emptied it; instar leaves it as it was.)
+    pub fn check(&self, path: &str) -> Result<(), Error> {
+        self.validate()?;
+        match open_new(path, false) {
+            Ok((file, created)) => {
+                if created {
+                    remove_if_ours(Path::new(path), &file);
+                }
+            }
+            Err(e) => return Err(create_error(path, e)),
+        }
+        refused_growth(self.size, self.prealloc).map_or(Ok(()), Err)
+    }
+}
+
+/// What the file protocol's truncate of an empty file refuses before it
+/// touches the file (`handle_aiocb_truncate`, which takes the length as
+/// an `int64_t`: past `INT64_MAX` it is negative, so a file of any length
+/// would be "shrunk").
+fn refused_growth(length: u64, prealloc: Prealloc) -> Option<Error> {
+    let negative = length > i64::MAX as u64;
+    match prealloc {
+        Prealloc::Off if negative => {
+            Some(Error::io("Could not resize file", errno(rustix::io::Errno::INVAL)))
+        }
+        Prealloc::Off => None,
+        _ if negative => Some(Error::invalid("Cannot use preallocation for shrinking files")),
+        Prealloc::Metadata => Some(unsupported_prealloc(prealloc)),
+        Prealloc::Falloc | Prealloc::Full => None,
+    }
+}
+
+/// `Could not create '<path>': <strerror>`, qemu's `qemu_create` error.
+fn create_error(path: &str, e: io::Error) -> Error {
+    Error::io(format!("Could not create '{path}'"), e)
+}
+
+/// The file protocol's refusal of a mode it does not implement.
+fn unsupported_prealloc(mode: Prealloc) -> Error {
+    Error::invalid(format!("Unsupported preallocation mode: {}", mode.name()))
+}
+
+/// Opens `path` for writing as qemu's `qemu_create` does (`O_CREAT`, mode
+/// 0644), telling whether this call created it. With `read` false the
+/// file is opened write-only, just to prove it could be.
+fn open_new(path: &str, read: bool) -> io::Result<(File, bool)> {
+    let mut options = OpenOptions::new();
+    options.read(read).write(true).mode(CREATE_MODE);
+    match options.clone().create_new(true).open(path) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            match options.clone().open(path) {
+                Ok(file) => Ok((file, false)),
+                // A dangling symbolic link: `O_CREAT` follows it and creates
+                // the target. The link itself is not ours to remove.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Ok((options.create(true).open(path)?, false))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes `path` if it is still the regular file `file` is open on.
+fn remove_if_ours(path: &Path, file: &File) {
+    let (Ok(on_disk), Ok(open)) = (std::fs::symlink_metadata(path), file.metadata()) else {
+        return;
+    };
+    if on_disk.is_file() && on_disk.dev() == open.dev() && on_disk.ino() == open.ino() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// A file being created for a new image. Dropping it before [`keep`]
+/// removes the file if this run created it (and nothing else).
+///
+/// [`keep`]: NewFile::keep
+#[derive(Debug)]
+pub struct NewFile {
+    file: File,
+    path: PathBuf,
+    created: bool,
+    kept: bool,
+}
+
+impl NewFile {
+    /// Creates the file at `path` as qemu's `raw_co_create` does: the
+    /// options are checked, the file is opened (created with mode 0644),
+    /// marked no-copy-on-write if asked, emptied, and sized with its
+    /// preallocation.
+    pub fn create(path: &str, opts: &FileOptions) -> Result<NewFile, Error> {
+        opts.validate()?;
+        let (file, created) = open_new(path, true).map_err(|e| create_error(path, e))?;
+        let new = NewFile { file, path: PathBuf::from(path), created, kept: false };
+        if opts.nocow {
+            // An optimisation only (btrfs): qemu ignores failures.
+            let _ = set_nocow(&new.file);
+        }
+        new.file.set_len(0).map_err(resize_error)?;
+        // qemu also sets an extent size hint (1 MiB by default) through
+        // FS_IOC_FSSETXATTR; that needs an ioctl rustix does not wrap
+        // safely, and it changes nothing on ext4. instar leaves it unset.
+        new.grow(opts.size, opts.prealloc)?;
+        Ok(new)
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Writes all of `buf` at `offset`.
+    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
+    }
+
+    /// Grows the (empty) file to `length` as the file protocol's truncate
+    /// does (`handle_aiocb_truncate`), with its messages.
+    pub fn grow(&self, length: u64, prealloc: Prealloc) -> Result<(), Error> {
+        if let Some(e) = refused_growth(length, prealloc) {
+            return Err(e);
+        }
+        match prealloc {
+            Prealloc::Off => {
+                self.file.set_len(length).map_err(resize_error)?;
+                if length > 0 {
+                    self.write_first_block(length);
+                }
+            }
+            Prealloc::Falloc => {
+                if length > 0 {
+                    allocate(&self.file, 0, length)
+                        .map_err(|e| Error::io("Could not preallocate new data", e))?;
+                    self.write_first_block(length);
+                }
+            }
+            Prealloc::Full => {
+                self.file.set_len(length).map_err(resize_error)?;
+                write_zeros(&self.file, 0, length)
+                    .map_err(|e| Error::io("Could not write zeros for preallocation", e))?;
+                self.file.sync_all().map_err(|e| Error::io("Could not flush file to disk", e))?;
+            }
+            // Refused by `refused_growth` above.
+            Prealloc::Metadata => {}
+        }
+        Ok(())
+    }
+
+    /// qemu's `allocate_first_block`: zeros over the first 4 KiB (one
+    /// sector of a smaller file), an allocation hint whose failure is
+    /// ignored.
+    fn write_first_block(&self, length: u64) {
+        let n = if length < FIRST_BLOCK_MAX { SECTOR_SIZE } else { FIRST_BLOCK_MAX };
+        let _ = self.file.write_all_at(&[0u8; FIRST_BLOCK_MAX as usize][..n as usize], 0);
+    }
+
+    /// The create succeeded: the file stays.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if self.created && !self.kept {
+            remove_if_ours(&self.path, &self.file);
+        }
+    }
+}
+
+/// Asks the file system not to copy-on-write the file (btrfs).
+fn set_nocow(file: &File) -> io::Result<()> {
+    use rustix::fs::{ioctl_getflags, ioctl_setflags, IFlags};
+    let flags = ioctl_getflags(file)?;
+    ioctl_setflags(file, flags | IFlags::NOCOW)?;
+    Ok(())
+}
+
+/// qemu reports a file too large for the file system as the format being
+/// unable to hold the size; other failures as a failed resize.
+fn resize_error(e: io::Error) -> Error {
+    if e.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error()) {
+        Error::too_large(e)
+    } else {
+        Error::io("Could not resize file", e)
+    }
+}
+
+/// Writes zeros over `[start, end)` of `file`, so that the file system
+/// allocates and writes every block.
+pub fn write_zeros(file: &File, start: u64, end: u64) -> io::Result<()> {
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut at = start;
+    while at < end {
+        let n = (end - at).min(ZERO_CHUNK as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// `posix_fallocate` of `[start, end)`: the file system allocates the
+/// range, or, where it cannot, zeros are written.
+pub fn allocate(file: &File, start: u64, end: u64) -> io::Result<()> {
+    let flags = rustix::fs::FallocateFlags::empty();
+    match rustix::fs::fallocate(file, flags, start, end - start) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) => write_zeros(file, start, end),
+        Err(e) => Err(errno(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opts::FILE_PROTOCOL_OPTS;
+
+    fn options(list: &str, consumed: &[OptDesc]) -> Result<FileOptions, Error> {
+        let mut o = Options::new(&[FILE_PROTOCOL_OPTS]);
+        o.parse(list)?;
+        FileOptions::from_options(&o, consumed)
+    }
+
+    #[test]
+    fn reads_past_the_end_as_zeros_and_refuses_far_requests() {
+        let f = ImageFile::from_bytes("mem", b"abc".to_vec());
+        assert_eq!((f.len(), f.sector_len(), f.name()), (3, 512, "mem"));
+        let mut buf = [9u8; 5];
+        f.read_at(1, &mut buf).unwrap();
+        assert_eq!(&buf, b"bc\0\0\0");
+        assert_eq!(f.read_vec(u64::from(u32::MAX), 2).unwrap(), vec![0, 0]);
+        assert!(f.read_at(MAX_LENGTH, &mut buf).is_err());
+        assert!(ImageFile::check_request(0, REQUEST_MAX_BYTES + 512).is_err());
+        assert!(ImageFile::check_request(u64::MAX, 1).is_err());
+    }
+
+    #[test]
+    fn reads_a_file_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello").unwrap();
+        let f = ImageFile::open(path.to_str().unwrap()).unwrap();
+        assert!(f.is_regular());
+        assert_eq!(f.read_vec(3, 4).unwrap(), b"lo\0\0");
+    }
+
+    #[test]
+    fn protocol_options_come_from_what_the_format_left() {
+        let own = &[OptDesc::new("size", crate::OptType::Size, "")];
+        let o = options("size=1000,preallocation=full,nocow=on", &[]).unwrap();
+        assert_eq!((o.size, o.prealloc, o.nocow), (1024, Prealloc::Full, true));
+        assert_eq!(options("size=1000", own).unwrap().size, 0);
+        assert_eq!(
+            options("preallocation=bogus", &[]).unwrap_err().to_string(),
+            "invalid parameter value: bogus"
+        );
+        let big = options("extent_size_hint=5T", own).unwrap();
+        assert_eq!(big.validate().unwrap_err().to_string(), "Extent size hint is too large");
+    }
+
+    #[test]
+    fn creates_with_qemu_mode_and_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.raw");
+        let p = path.to_str().unwrap();
+        let o = options("size=1000", &[]).unwrap();
+        NewFile::create(p, &o).unwrap().keep();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), 1024);
+        // 0644 under the process umask: never group- or other-writable.
+        assert_eq!(meta.mode() & 0o133, 0);
+    }
+
+    #[test]
+    fn a_failed_create_removes_only_what_it_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("new");
+        let p = made.to_str().unwrap();
+        let meta = options("preallocation=metadata,size=1M", &[]).unwrap();
+        assert_eq!(
+            NewFile::create(p, &meta).unwrap_err().to_string(),
+            "Unsupported preallocation mode: metadata"
+        );
+        assert!(!made.exists());
+        let old = dir.path().join("old");
+        std::fs::write(&old, b"data").unwrap();
+        assert!(NewFile::create(old.to_str().unwrap(), &meta).is_err());
+        assert!(old.exists(), "a file this run did not create stays");
+    }
+
+    #[test]
+    fn check_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x");
+        let o = options("size=1M", &[]).unwrap();
+        o.check(path.to_str().unwrap()).unwrap();
+        assert!(!path.exists());
+        std::fs::write(&path, b"keep").unwrap();
+        o.check(path.to_str().unwrap()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"keep");
+        let missing = dir.path().join("no/x");
+        assert!(o
+            .check(missing.to_str().unwrap())
+            .unwrap_err()
+            .to_string()
+            .starts_with("Could not create '"));
+    }
+}

@@ -1,0 +1,326 @@
+//! The one open of a qcow2 image (qemu's `qcow2_do_open`), used by every
+//! command. The validations run in qemu's order, so that an image with
+//! several faults fails with the message qemu gives; the open flags change
+//! what qemu's flags change: a check (`BDRV_O_CHECK`) tolerates a missing
+//! refcount table and leaves the snapshot table to the check, and `info`
+//! (`BDRV_O_NO_IO`) needs neither the external data file nor an
+//! encryption key.
+
+use crate::bitmap::{self, Bitmap};
+use crate::error::Qcow2Error;
+use crate::header::{
+    unsupported_features, BitmapsExt, Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZLIB,
+    COMPRESSION_ZSTD, CRYPT_AES, CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE,
+    INCOMPAT_MASK, V3_HEADER_LENGTH,
+};
+use crate::snapshot::{self, SnapshotTable};
+use crate::tables::{
+    read_table, validate_table, L1E_SIZE, QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE,
+    SUBCLUSTERS_PER_CLUSTER,
+};
+use instar_core::bytes::SECTOR_SIZE;
+use instar_core::{Diagnostic, ImageFile, OpenFlags};
+
+/// The smallest subcluster qemu supports (`1 << MIN_CLUSTER_BITS`).
+const MIN_SUBCLUSTER_SIZE: u64 = 512;
+
+/// The error qemu's crypto layer gives when an encrypted image is opened
+/// for reading data without its key, which instar is never given.
+const KEY_SECRET_REQUIRED: &str = "Parameter 'encrypt.key-secret' is required for cipher";
+
+/// qemu's warning for bitmaps in a version 2 image, which cannot tell
+/// whether a program without bitmap support changed them.
+const BITMAPS_V2_WARNING: &str = "This qcow2 v2 image contains bitmaps, but they may have been \
+    modified by a program without persistent bitmap support; so now they must all be considered \
+    inconsistent";
+
+/// qemu's warning for bitmaps whose autoclear bit a program lacking bitmap
+/// support has cleared.
+const BITMAPS_AUTOCLEAR_WARNING: &str = "a program lacking bitmap support modified this file, so \
+    all bitmaps are now considered inconsistent";
+
+/// The text qemu prints after either bitmap warning, without a newline
+/// (whatever qemu prints next continues the line).
+const BITMAPS_LEAK_HINT: &str =
+    "Some clusters may be leaked, run 'qemu-img check -r' on the image file to fix.";
+
+/// A qcow2 image opened as qemu opens it.
+#[derive(Debug)]
+pub struct Qcow2Image {
+    /// The image file.
+    pub file: ImageFile,
+    /// The header, with its extensions and backing file name.
+    pub header: Header,
+    /// The active L1 table as read at open.
+    pub l1_table: Vec<u64>,
+    /// The refcount table as read at open.
+    pub reftable: Vec<u64>,
+    /// Whether guest data lives in an external data file.
+    pub has_data_file: bool,
+    /// The bitmaps extension, when qemu honours it (its autoclear bit set).
+    pub bitmaps_ext: Option<BitmapsExt>,
+    /// The bitmap directory loaded at open, when there is one.
+    pub bitmaps: Vec<Bitmap>,
+    /// The internal snapshots, read at open unless the open is a check's.
+    pub snapshots: Option<SnapshotTable>,
+    /// qemu's warning about bitmaps it had to disregard at open.
+    pub bitmap_warning: Option<&'static str>,
+}
+
+impl Qcow2Image {
+    /// The cluster size in bytes.
+    pub fn cluster_size(&self) -> u64 {
+        self.header.cluster_size()
+    }
+
+    /// log2 of the cluster size.
+    pub fn cluster_bits(&self) -> u32 {
+        self.header.cluster_bits
+    }
+
+    /// Whether L2 entries carry subcluster bitmaps.
+    pub fn extended_l2(&self) -> bool {
+        self.header.has_subclusters()
+    }
+
+    /// Bytes per L2 entry: 16 with subcluster bitmaps, else 8.
+    pub fn l2_entry_size(&self) -> u64 {
+        if self.extended_l2() {
+            16
+        } else {
+            8
+        }
+    }
+
+    /// Entries per L2 table.
+    pub fn l2_entries(&self) -> u64 {
+        self.cluster_size() / self.l2_entry_size()
+    }
+
+    /// The virtual size as qemu's block layer keeps it: whole sectors,
+    /// rounded down (`total_sectors`).
+    pub fn total_bytes(&self) -> u64 {
+        self.header.size / SECTOR_SIZE * SECTOR_SIZE
+    }
+
+    /// What opening the image printed on stderr.
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        match self.bitmap_warning {
+            Some(warning) => vec![
+                Diagnostic::Reported(format!("warning: {warning}")),
+                Diagnostic::Plain(BITMAPS_LEAK_HINT.to_string()),
+            ],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Opens the image in `file` as `qcow2_do_open` does under `flags`.
+pub fn open(file: ImageFile, flags: OpenFlags) -> Result<Qcow2Image, Qcow2Error> {
+    let read_error = |e| Qcow2Error::Io("Could not read qcow2 header".into(), e);
+    let fixed = file.read_vec(0, V3_HEADER_LENGTH as usize).map_err(read_error)?;
+    let mut h = Header::parse_fixed(&fixed)?;
+    let cluster_size = h.cluster_size();
+    // Extensions and the backing file name live in the first cluster (at
+    // most 2 MiB, as `parse_fixed` checked).
+    let first_cluster = file.read_vec(0, cluster_size as usize).map_err(read_error)?;
+
+    let compression = h.compression_type;
+    if compression != COMPRESSION_ZLIB && compression != COMPRESSION_ZSTD {
+        return Err(corrupt(format!("qcow2: unknown compression type: {compression}")));
+    }
+    let incompatible = h.incompatible_features;
+    if compression == COMPRESSION_ZLIB && incompatible & INCOMPAT_COMPRESSION != 0 {
+        return Err(corrupt("qcow2: Compression type incompatible feature bit must not be set"));
+    }
+    if compression != COMPRESSION_ZLIB && incompatible & INCOMPAT_COMPRESSION == 0 {
+        return Err(corrupt("qcow2: Compression type incompatible feature bit must be set"));
+    }
+    if incompatible & !INCOMPAT_MASK != 0 {
+        // qemu only wants the feature table here and ignores other errors.
+        let (ext, _) = h.scan_extensions(&first_cluster);
+        return Err(corrupt(unsupported_features(
+            ext.feature_table.as_deref(),
+            incompatible & !INCOMPAT_MASK,
+        )));
+    }
+
+    let subclusters = if h.has_subclusters() { SUBCLUSTERS_PER_CLUSTER } else { 1 };
+    let subcluster_size = cluster_size / subclusters;
+    if subcluster_size < MIN_SUBCLUSTER_SIZE {
+        return Err(corrupt(format!("Unsupported subcluster size: {subcluster_size}")));
+    }
+    if h.refcount_order > 6 {
+        return Err(corrupt("Reference count entry width too large; may not exceed 64 bits"));
+    }
+
+    if h.refcount_table_clusters == 0 && !flags.check {
+        return Err(corrupt("Image does not contain a reference count table"));
+    }
+    validate_table(
+        h.refcount_table_offset,
+        u64::from(h.refcount_table_clusters),
+        cluster_size,
+        QCOW_MAX_REFTABLE_SIZE,
+        cluster_size,
+        "Reference count table",
+    )
+    .map_err(Qcow2Error::Corrupt)?;
+    // A normal open reads the snapshot table below and checks its position
+    // here; a check reads it itself, so that a broken table fails the check
+    // rather than the open.
+    if !flags.check {
+        snapshot::validate_position(&h, cluster_size).map_err(Qcow2Error::Corrupt)?;
+    }
+    validate_table(
+        h.l1_table_offset,
+        u64::from(h.l1_size),
+        L1E_SIZE,
+        QCOW_MAX_L1_SIZE,
+        cluster_size,
+        "Active L1 table",
+    )
+    .map_err(Qcow2Error::Corrupt)?;
+
+    // qemu's `size_to_l1` adds in unsigned 64 bits, wrapping for sizes
+    // near 2^64 exactly as qemu's does.
+    let l2_bits = h.cluster_bits - if h.has_subclusters() { 4 } else { 3 };
+    let shift = h.cluster_bits + l2_bits;
+    let l1_vm_state_index = h.size.wrapping_add((1u64 << shift) - 1) >> shift;
+    if l1_vm_state_index > i32::MAX as u64 {
+        return Err(corrupt("Image is too big"));
+    }
+    if u64::from(h.l1_size) < l1_vm_state_index {
+        return Err(corrupt("L1 table is too small"));
+    }
+    let l1_table = read_table(&file, h.l1_table_offset, u64::from(h.l1_size))
+        .map_err(|e| Qcow2Error::Io("Could not read L1 table".into(), e))?;
+
+    if !matches!(h.crypt_method, CRYPT_NONE | CRYPT_AES | CRYPT_LUKS) {
+        // qemu prints the field as a C int.
+        return Err(corrupt(format!("Unsupported encryption method {}", h.crypt_method as i32)));
+    }
+
+    // The refcount table: `refcount_table_clusters` clusters of 8-byte
+    // entries, bounded by the validation above.
+    let reftable_entries = u64::from(h.refcount_table_clusters) << (h.cluster_bits - 3);
+    let reftable = read_table(&file, h.refcount_table_offset, reftable_entries)
+        .map_err(|e| Qcow2Error::Io("Could not initialize refcount handling".into(), e))?;
+
+    let (ext, ext_error) = h.scan_extensions(&first_cluster);
+    if ext.crypto_header.is_some() {
+        // qemu opens the LUKS header as soon as it meets its extension. To
+        // read data it needs the key; `info` reads the header only, which
+        // needs a LUKS parser instar does not have yet.
+        return Err(corrupt(if flags.no_io {
+            "LUKS-encrypted qcow2 images are not supported by instar"
+        } else {
+            KEY_SECRET_REQUIRED
+        }));
+    }
+    if let Some(e) = ext_error {
+        return Err(e.into());
+    }
+
+    let has_data_file = incompatible & INCOMPAT_DATA_FILE != 0;
+    // `info` (BDRV_O_NO_IO) does not open the external data file, so that
+    // an untrusted image cannot make it touch other files.
+    if !flags.no_io {
+        if has_data_file {
+            let Some(name) = &ext.data_file else {
+                return Err(corrupt("'data-file' is required for this image"));
+            };
+            // qemu opens the data file by its name as stored, which is
+            // relative to the current directory rather than to the image.
+            ImageFile::open(name).map_err(|e| {
+                corrupt(format!("Could not open '{name}': {}", instar_core::error::strerror(&e)))
+            })?;
+        } else if h.autoclear_features & AUTOCLEAR_DATA_FILE_RAW != 0 {
+            return Err(corrupt("data-file-raw requires a data file"));
+        }
+    }
+
+    if h.crypt_method == CRYPT_AES && !flags.no_io {
+        return Err(corrupt(KEY_SECRET_REQUIRED));
+    }
+    if h.crypt_method == CRYPT_LUKS {
+        return Err(corrupt(format!("Missing CRYPTO header for crypt method {}", h.crypt_method)));
+    }
+
+    h.backing_file = h.read_backing_file(&first_cluster)?;
+    let bitmap_warning = ext.bitmaps_ignored.then_some(if h.version < 3 {
+        BITMAPS_V2_WARNING
+    } else {
+        BITMAPS_AUTOCLEAR_WARNING
+    });
+    let bitmaps_ext = ext.bitmaps;
+    h.extensions = ext;
+
+    let snapshots = if flags.check {
+        None
+    } else {
+        Some(snapshot::read_table(&file, &h).map_err(Qcow2Error::Corrupt)?)
+    };
+
+    let mut image = Qcow2Image {
+        file,
+        header: h,
+        l1_table,
+        reftable,
+        has_data_file,
+        bitmaps_ext,
+        bitmaps: Vec::new(),
+        snapshots,
+        bitmap_warning,
+    };
+    if let Some(ext) = &image.bitmaps_ext {
+        image.bitmaps = bitmap::load_all(&image, ext).map_err(Qcow2Error::Corrupt)?;
+    }
+    Ok(image)
+}
+
+/// A failed open check, with qemu's message.
+fn corrupt(message: impl Into<String>) -> Qcow2Error {
+    Qcow2Error::Corrupt(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::{FeatureName, FeatureType};
+
+    #[test]
+    fn validate_table_words_like_qemu() {
+        let max = QCOW_MAX_L1_SIZE;
+        assert_eq!(validate_table(0x30000, 1, 8, max, 65536, "Active L1 table"), Ok(()));
+        assert_eq!(
+            validate_table(0x30200, 1, 8, max, 65536, "Active L1 table"),
+            Err("Active L1 table offset invalid".to_string())
+        );
+        assert_eq!(
+            validate_table(0x30000, (32 << 20) / 8 + 1, 8, max, 65536, "Active L1 table"),
+            Err("Active L1 table too large".to_string())
+        );
+        assert_eq!(
+            validate_table(0x7fff_ffff_ffff_0000, 0x2000, 8, max, 65536, "x"),
+            Err("x offset invalid".to_string())
+        );
+    }
+
+    #[test]
+    fn unsupported_features_use_the_feature_table() {
+        let table = vec![FeatureName {
+            feature_type: FeatureType::Incompatible,
+            bit: 5,
+            name: "shiny".to_string(),
+        }];
+        assert_eq!(
+            unsupported_features(Some(&table), (1 << 5) | (1 << 9)),
+            "Unsupported qcow2 feature(s): shiny, Unknown incompatible feature: 200"
+        );
+        assert_eq!(
+            unsupported_features(None, 1 << 40),
+            "Unsupported qcow2 feature(s): Unknown incompatible feature: 10000000000"
+        );
+    }
+}
