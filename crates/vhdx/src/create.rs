@@ -25,7 +25,7 @@ use crate::header::{
 };
 use crate::metadata::{NewMetadata, METADATA_REGION_LENGTH, SECTOR_SIZE};
 use crate::region_table::{self, RegionEntry, REGION_TABLE_OFFSET};
-use instar_core::file::{FileOptions, NewFile};
+use instar_core::file::{eio, FileOptions, NewFile, REQUEST_MAX_BYTES};
 use instar_core::{CreateRequest, Error, Options};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -309,11 +309,6 @@ fn write_image(
         HEADER2_OFFSET,
     )?;
 
-    let table = region_table::to_bytes(&layout.regions());
-    let mut tables = table.clone();
-    tables.extend_from_slice(&table);
-    write("Failed to write region tables", &tables, REGION_TABLE_OFFSET)?;
-
     let md = NewMetadata {
         block_size: p.block_size,
         fixed: p.subformat == Subformat::Fixed,
@@ -325,6 +320,12 @@ fn write_image(
 
     if layout.write_bat {
         let total = u64::from(layout.bat_length);
+        // qemu writes the BAT in one request, which its block layer
+        // refuses past `BDRV_REQUEST_MAX_BYTES` (a 2 GiB BAT: 256 MiB
+        // blocks on an empty disk, whose entry count wraps).
+        if total > REQUEST_MAX_BYTES {
+            return Err(CreateError::Write { what: "Failed to write the BAT", source: eio() });
+        }
         let mut pos = 0;
         while pos < total {
             let n = BAT_WRITE_CHUNK.min(total - pos);
@@ -332,6 +333,11 @@ fn write_image(
             pos += n;
         }
     }
+    // qemu writes the region tables once the BAT is written.
+    let table = region_table::to_bytes(&layout.regions());
+    let mut tables = table.clone();
+    tables.extend_from_slice(&table);
+    write("Failed to write region tables", &tables, REGION_TABLE_OFFSET)?;
     write("Failed to initialize metadata", &md_bytes, layout.metadata_offset)?;
     // qemu flushes the image when it closes it, so the file system has
     // allocated every block (and any extent tree block) by the time it
