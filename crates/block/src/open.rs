@@ -1,9 +1,10 @@
 //! Opening an image for `info` and `check`: picking the format (named or
 //! probed) and wording failures as qemu-img does.
 
-use crate::probe::{probe_file, Probed};
+use crate::probe::probe_file;
 use crate::protocol::local_path;
-use crate::registry::lookup;
+use crate::registry::lookup_driver;
+use crate::unsupported::Purpose;
 use instar_core::{CheckReport, Error, Format, ImageInfo};
 
 /// `Could not open '<file>': <why>`, qemu-img's wrapper around every open
@@ -17,12 +18,13 @@ fn could_not_open(filename: &str, why: &str) -> Error {
 fn select<'a>(
     filename: &'a str,
     fmt: Option<&str>,
+    purpose: Purpose,
 ) -> Result<(&'static dyn Format, &'a str), Error> {
     let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
     // qemu looks the driver up before the file protocol opens the file.
     let named = match fmt {
         Some(name) => Some(
-            lookup(name, || Error::invalid(format!("Unknown driver '{name}'")))
+            lookup_driver(name, || Error::invalid(format!("Unknown driver '{name}'")))
                 .map_err(|e| could_not_open(filename, e.message()))?,
         ),
         None => None,
@@ -38,34 +40,24 @@ fn select<'a>(
         }
         Ok(_) => {}
     }
-    let format = match named {
-        Some(f) => f,
-        None => known(
-            probe_file(path)
-                .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
-        )
-        .map_err(|e| could_not_open(filename, e.message()))?,
+    let driver = match named {
+        Some(d) => d,
+        None => probe_file(path)
+            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
     };
+    let format = driver.open(path, purpose).map_err(|e| could_not_open(filename, e.message()))?;
     Ok((format, path))
-}
-
-/// The probed format, or instar's refusal of a format only qemu reads.
-fn known(probed: Probed) -> Result<&'static dyn Format, Error> {
-    match probed {
-        Probed::Known(f) => Ok(f),
-        Probed::QemuOnly(name) => Err(Error::invalid(crate::unsupported::not_supported(name))),
-    }
 }
 
 /// What `info` reports for `filename`, opened as `fmt` or probed.
 pub fn info(filename: &str, fmt: Option<&str>) -> Result<ImageInfo, Error> {
-    let (format, path) = select(filename, fmt)?;
+    let (format, path) = select(filename, fmt, Purpose::Info)?;
     format.info(path).map_err(|e| e.wrap_open(path))
 }
 
 /// The consistency check of `filename`, opened as `fmt` or probed.
 pub fn check(filename: &str, fmt: Option<&str>) -> Result<CheckReport, Error> {
-    let (format, path) = select(filename, fmt)?;
+    let (format, path) = select(filename, fmt, Purpose::Check)?;
     format.check(path).map_err(|e| e.wrap_open(path))
 }
 
@@ -77,13 +69,12 @@ pub fn size_and_format(filename: &str, fmt: Option<&str>) -> Result<(u64, &'stat
     if let Err(e) = std::fs::File::open(filename) {
         return Err(could_not_open(filename, &instar_core::error::strerror(&e)));
     }
-    let format = match fmt {
-        Some(name) => lookup(name, || Error::open(format!("Unknown driver '{name}'")))?,
-        None => known(
-            probe_file(filename)
-                .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
-        )?,
+    let driver = match fmt {
+        Some(name) => lookup_driver(name, || Error::open(format!("Unknown driver '{name}'")))?,
+        None => probe_file(filename)
+            .map_err(|e| could_not_open(filename, &instar_core::error::strerror(&e)))?,
     };
+    let format = driver.open(filename, Purpose::Info)?;
     let info = format.info(filename)?;
     Ok((info.virtual_size, format.name()))
 }
