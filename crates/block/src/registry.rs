@@ -74,7 +74,8 @@ pub fn lookup_driver(name: &str, unknown: impl FnOnce() -> Error) -> Result<Driv
 
 /// The format called `name`, or the error to give: instar's refusal for a
 /// driver only qemu implements, else `unknown` (qemu's wording for a name
-/// it does not know, which differs between commands).
+/// it does not know, which differs between commands). `open` and `create`
+/// use the finer [`lookup_driver`] and [`lookup_create`].
 pub fn lookup(name: &str, unknown: impl FnOnce() -> Error) -> Result<&'static dyn Format, Error> {
     if let Some(f) = find_format(name) {
         return Ok(f);

@@ -2,7 +2,7 @@
 //! not, and what instar says about the latter.
 //!
 //! [`QEMU_DRIVERS`] is every driver `qemu-img --help` lists under
-//! `Supported formats:` (the same 44 in qemu-img 7.2.22 and 10.0.2). For
+//! `Supported formats:` (the same 42 in qemu-img 7.2.22 and 10.0.2). For
 //! each: what kind of driver it is, whether `qemu-img create` can make it,
 //! whether Debian builds it as a loadable module, and its probe score.
 //!
@@ -121,12 +121,6 @@ pub static QEMU_DRIVERS: &[QemuDriver] = &[
 /// The driver qemu-img calls `name`.
 pub fn driver(name: &str) -> Option<&'static QemuDriver> {
     QEMU_DRIVERS.iter().find(|d| d.name == name)
-}
-
-/// Formats qemu-img knows that instar does not implement (the names of
-/// [`QEMU_DRIVERS`] that are not instar's).
-pub fn qemu_only_names() -> impl Iterator<Item = &'static str> {
-    QEMU_DRIVERS.iter().map(|d| d.name).filter(|n| crate::registry::find_format(n).is_none())
 }
 
 /// The message for a driver instar does not implement.
