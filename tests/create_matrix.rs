@@ -25,6 +25,7 @@
 
 mod cli;
 mod damage;
+mod probe;
 mod util;
 
 use rstest::{fixture, rstest};

@@ -5,7 +5,7 @@
 
 use crate::open::{full_backing_path, size_and_format};
 use crate::protocol::local_path;
-use crate::registry::lookup;
+use crate::registry::lookup_create;
 use instar_core::opts::{print_help, FILE_PROTOCOL_OPTS};
 use instar_core::{CreateRequest, Error, ErrorKind, Format, Options};
 
@@ -41,7 +41,7 @@ pub struct PreparedCreate {
 /// `-o help` for `fmt`: the format's options, and the file protocol's too
 /// when a file name was given (qemu's `print_block_option_help`).
 pub fn option_help(fmt: &str, filename: Option<&str>) -> Result<String, Error> {
-    let format = lookup(fmt, || Error::invalid(format!("Unknown file format '{fmt}'")))?;
+    let format = lookup_create(fmt, None)?;
     if let Some(name) = filename {
         local_path(name)?;
     }
@@ -68,8 +68,7 @@ impl CreateArgs {
     /// Runs every check qemu's block layer makes before the format is
     /// called, in qemu's order.
     pub fn prepare(&self) -> Result<PreparedCreate, Error> {
-        let format =
-            lookup(&self.fmt, || Error::invalid(format!("Unknown file format '{}'", self.fmt)))?;
+        let format = lookup_create(&self.fmt, Some(&self.filename))?;
         let path = local_path(&self.filename)?.to_string();
         let mut options = Options::new(&[format.create_opts(), FILE_PROTOCOL_OPTS]);
         if let Some(list) = &self.options {

@@ -5,9 +5,10 @@
 //! failures are worded as qemu-img words them (`Could not open '<file>':
 //! ...`, `Could not open backing file: ...`).
 
-use crate::probe::{probe_file, Probed};
+use crate::probe::probe_file;
 use crate::protocol::local_path;
-use crate::registry::lookup;
+use crate::registry::{lookup_driver, Driver};
+use crate::unsupported::Purpose;
 use instar_core::error::strerror;
 use instar_core::{CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, OpenFlags};
 use std::os::unix::fs::MetadataExt;
@@ -33,19 +34,26 @@ fn open_file(path: &str) -> Result<ImageFile, Error> {
     Ok(file)
 }
 
-/// The format called `name`, with qemu's `Unknown driver` when there is
-/// none.
-fn named_format(name: &str) -> Result<&'static dyn Format, Error> {
-    lookup(name, || Error::invalid(format!("Unknown driver '{name}'")))
+/// The driver called `name`, with qemu's `Unknown driver` when there is
+/// none. A format only qemu reads is refused after the file is opened, as
+/// qemu's own driver would fail then.
+fn named_driver(name: &str) -> Result<Driver, Error> {
+    lookup_driver(name, || Error::invalid(format!("Unknown driver '{name}'")))
 }
 
-/// The format the probe finds in `file`, or instar's refusal of a format
-/// only qemu reads.
-fn probed_format(file: &ImageFile) -> Result<&'static dyn Format, Error> {
-    match probe_file(file.name()).map_err(|e| Error::open(strerror(&e)))? {
-        Probed::Known(f) => Ok(f),
-        Probed::QemuOnly(name) => Err(Error::invalid(crate::unsupported::not_supported(name))),
-    }
+/// The format of `file`: the driver named, or the one the probe finds;
+/// for a driver only qemu has, its error on this file or instar's refusal.
+fn file_format(
+    file: &ImageFile,
+    named: Option<Driver>,
+    flags: OpenFlags,
+) -> Result<&'static dyn Format, Error> {
+    let driver = match named {
+        Some(driver) => driver,
+        None => probe_file(file).map_err(|e| Error::open(strerror(&e)))?,
+    };
+    let purpose = if flags.check { Purpose::Check } else { Purpose::Info };
+    driver.format(file, purpose)
 }
 
 /// An image opened for a command, with the format that opened it.
@@ -62,12 +70,9 @@ pub struct Opened {
 /// errors as the block layer words them, without qemu-img's prefix.
 fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, Error> {
     // qemu looks the driver up before the file protocol opens the file.
-    let named = fmt.map(named_format).transpose()?;
+    let named = fmt.map(named_driver).transpose()?;
     let file = open_file(path)?;
-    let format = match named {
-        Some(format) => format,
-        None => probed_format(&file)?,
-    };
+    let format = file_format(&file, named, flags)?;
     let image = format.open(file, flags)?;
     let warnings = image.warnings();
     Ok(Opened { format, image, warnings })
@@ -176,12 +181,10 @@ pub fn check(
 ) -> Result<(CheckReport, Vec<Diagnostic>), Error> {
     if deep {
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
-        let named = fmt.map(named_format).transpose().map_err(|e| e.wrap_open(filename))?;
+        let named = fmt.map(named_driver).transpose().map_err(|e| e.wrap_open(filename))?;
         let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
-        let format = match named {
-            Some(format) => format,
-            None => probed_format(&file).map_err(|e| e.wrap_open(filename))?,
-        };
+        let format =
+            file_format(&file, named, OpenFlags::CHECK).map_err(|e| e.wrap_open(filename))?;
         if let Some(report) = format.deep_check(file) {
             return report.map(|r| (r, Vec::new())).map_err(|e| e.wrap_open(filename));
         }

@@ -1,6 +1,9 @@
-//! The formats instar knows, by their command-line names.
+//! The formats instar knows, by their command-line names, and the drivers
+//! only qemu has ([`crate::unsupported`]), looked up the way each qemu-img
+//! command looks a name up.
 
-use instar_core::Format;
+use crate::unsupported::{self, Purpose, QemuDriver};
+use instar_core::{Error, ErrorKind, Format, ImageFile};
 
 /// Every format, in the order probing tries them.
 pub static FORMATS: &[&dyn Format] = &[
@@ -16,18 +19,138 @@ pub fn find_format(name: &str) -> Option<&'static dyn Format> {
     FORMATS.iter().copied().find(|f| f.name() == name)
 }
 
+/// A driver qemu-img has, named with `-f` or found by probing.
+#[derive(Clone, Copy)]
+pub enum Driver {
+    /// A format instar implements.
+    Instar(&'static dyn Format),
+    /// A driver only qemu implements.
+    QemuOnly(&'static QemuDriver),
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Driver::Instar(_) => write!(f, "Instar({})", self.name()),
+            Driver::QemuOnly(_) => write!(f, "QemuOnly({})", self.name()),
+        }
+    }
+}
+
+impl Driver {
+    /// The driver's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Driver::Instar(f) => f.name(),
+            Driver::QemuOnly(d) => d.name,
+        }
+    }
+
+    /// The format that opens the image in `file`, or, for a driver only
+    /// qemu has, the error qemu's driver reports on this file when instar
+    /// can know it from the file's header, else instar's refusal by name.
+    pub fn format(self, file: &ImageFile, purpose: Purpose) -> Result<&'static dyn Format, Error> {
+        match self {
+            Driver::Instar(f) => Ok(f),
+            Driver::QemuOnly(d) => Err(unsupported::open_error(d, file, purpose)),
+        }
+    }
+}
+
+/// The driver `-f name` names for `info` and `check`, or the error to
+/// give: `unknown` when qemu has no such driver, instar's refusal at once
+/// for a driver that is not an image format (qemu's protocols and filters
+/// do not read a local image file).
+pub fn lookup_driver(name: &str, unknown: impl FnOnce() -> Error) -> Result<Driver, Error> {
+    if let Some(f) = find_format(name) {
+        return Ok(Driver::Instar(f));
+    }
+    match unsupported::driver(name) {
+        Some(d) if d.kind == unsupported::Kind::Format => Ok(Driver::QemuOnly(d)),
+        Some(_) => Err(Error::invalid(unsupported::not_supported(name))),
+        None => Err(unknown()),
+    }
+}
+
 /// The format called `name`, or the error to give: instar's refusal for a
-/// format only qemu implements, else `unknown` (qemu's wording for a name
-/// it does not know, which differs between commands).
-pub fn lookup(
-    name: &str,
-    unknown: impl FnOnce() -> instar_core::Error,
-) -> Result<&'static dyn Format, instar_core::Error> {
+/// driver only qemu implements, else `unknown` (qemu's wording for a name
+/// it does not know, which differs between commands). `open` and `create`
+/// use the finer [`lookup_driver`] and [`lookup_create`].
+pub fn lookup(name: &str, unknown: impl FnOnce() -> Error) -> Result<&'static dyn Format, Error> {
     if let Some(f) = find_format(name) {
         return Ok(f);
     }
-    if crate::unsupported::QEMU_ONLY_FORMATS.contains(&name) {
-        return Err(instar_core::Error::invalid(crate::unsupported::not_supported(name)));
+    if unsupported::driver(name).is_some() {
+        return Err(Error::invalid(unsupported::not_supported(name)));
     }
     Err(unknown())
+}
+
+/// The format `create -f name` makes, or qemu-img's error for it.
+///
+/// A driver qemu has but cannot create gets qemu's `Format driver '<name>'
+/// does not support image creation`; one qemu creates and instar does not
+/// gets instar's refusal by name; an unknown name, qemu's `Unknown file
+/// format`. `protocol_of` is the image file name when the caller is
+/// `create` itself: qemu's `bdrv_img_create` looks up the file name's
+/// protocol between finding the driver and asking it to create, so an
+/// unknown protocol is reported first. `-o help` (qemu-img's
+/// `print_block_option_help`) asks the driver first and passes `None`.
+pub fn lookup_create(name: &str, protocol_of: Option<&str>) -> Result<&'static dyn Format, Error> {
+    if let Some(f) = find_format(name) {
+        return Ok(f);
+    }
+    let Some(d) = unsupported::driver(name) else {
+        return Err(Error::invalid(format!("Unknown file format '{name}'")));
+    };
+    if d.creates {
+        return Err(Error::invalid(unsupported::not_supported(name)));
+    }
+    if let Some(filename) = protocol_of {
+        match crate::protocol::local_path(filename) {
+            // A protocol qemu knows and instar does not serve is found by
+            // qemu all the same; only an unknown one fails first.
+            Err(e) if e.kind() != ErrorKind::NotSupported => return Err(e),
+            _ => {}
+        }
+    }
+    Err(Error::invalid(unsupported::cannot_create(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create_error(name: &str, file: Option<&str>) -> String {
+        lookup_create(name, file).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn create_lookups_word_errors_like_qemu() {
+        assert_eq!(
+            create_error("bochs", Some("x")),
+            "Format driver 'bochs' does not support image creation"
+        );
+        assert_eq!(
+            create_error("bochs", Some("nbd:foo")),
+            "Format driver 'bochs' does not support image creation"
+        );
+        assert_eq!(create_error("bochs", Some("a:b")), "Unknown protocol 'a'");
+        assert_eq!(
+            create_error("bochs", None),
+            "Format driver 'bochs' does not support image creation"
+        );
+        assert!(create_error("vdi", Some("x")).contains("not supported by instar"));
+        assert_eq!(create_error("foo", Some("x")), "Unknown file format 'foo'");
+        assert!(lookup_create("qcow2", Some("x")).is_ok());
+    }
+
+    #[test]
+    fn open_lookups_defer_formats_and_refuse_the_rest() {
+        let unknown = || Error::invalid("unknown");
+        assert!(matches!(lookup_driver("raw", unknown), Ok(Driver::Instar(_))));
+        assert!(matches!(lookup_driver("bochs", unknown), Ok(Driver::QemuOnly(_))));
+        assert!(lookup_driver("nbd", unknown).unwrap_err().message().contains("instar"));
+        assert_eq!(lookup_driver("foo", unknown).unwrap_err().message(), "unknown");
+    }
 }
