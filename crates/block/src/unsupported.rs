@@ -426,7 +426,8 @@ mod tests {
 
     #[test]
     fn non_formats_are_refused_by_name() {
-        let e = open_error(driver("nbd").unwrap(), "/nonexistent", Purpose::Info);
+        let file = ImageFile::from_bytes("x", Vec::new());
+        let e = open_error(driver("nbd").unwrap(), &file, Purpose::Info);
         assert_eq!(e.message(), not_supported("nbd"));
     }
 
