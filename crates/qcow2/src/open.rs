@@ -9,7 +9,7 @@
 use crate::bitmap::{self, Bitmap};
 use crate::error::Qcow2Error;
 use crate::header::{
-    unsupported_features, BitmapsExt, Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZLIB,
+    unsupported_features, BitmapsExt, Extensions, Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZLIB,
     COMPRESSION_ZSTD, CRYPT_AES, CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE,
     INCOMPAT_MASK, V3_HEADER_LENGTH,
 };
@@ -19,7 +19,7 @@ use crate::tables::{
     SUBCLUSTERS_PER_CLUSTER,
 };
 use instar_core::bytes::SECTOR_SIZE;
-use instar_core::{Diagnostic, ImageFile, OpenFlags};
+use instar_core::{Diagnostic, Error, ImageFile, OpenFlags};
 
 /// The smallest subcluster qemu supports (`1 << MIN_CLUSTER_BITS`).
 const MIN_SUBCLUSTER_SIZE: u64 = 512;
@@ -105,18 +105,46 @@ impl Qcow2Image {
 
     /// What opening the image printed on stderr.
     pub fn warnings(&self) -> Vec<Diagnostic> {
-        match self.bitmap_warning {
-            Some(warning) => vec![
-                Diagnostic::Reported(format!("warning: {warning}")),
-                Diagnostic::Plain(BITMAPS_LEAK_HINT.to_string()),
-            ],
-            None => Vec::new(),
-        }
+        warnings(self.bitmap_warning)
     }
 }
 
-/// Opens the image in `file` as `qcow2_do_open` does under `flags`.
-pub fn open(file: ImageFile, flags: OpenFlags) -> Result<Qcow2Image, Qcow2Error> {
+/// qemu's warning when the image has a bitmaps extension that it ignores
+/// (its autoclear bit is clear).
+fn bitmap_warning(h: &Header, ext: &Extensions) -> Option<&'static str> {
+    ext.bitmaps_ignored.then_some(if h.version < 3 {
+        BITMAPS_V2_WARNING
+    } else {
+        BITMAPS_AUTOCLEAR_WARNING
+    })
+}
+
+/// What qemu prints on stderr for `bitmap_warning`: the warning, then a
+/// hint without a newline (what follows continues its line).
+fn warnings(bitmap_warning: Option<&'static str>) -> Vec<Diagnostic> {
+    match bitmap_warning {
+        Some(warning) => vec![
+            Diagnostic::Reported(format!("warning: {warning}")),
+            Diagnostic::Plain(BITMAPS_LEAK_HINT.to_string()),
+        ],
+        None => Vec::new(),
+    }
+}
+
+/// Opens the image in `file` as `qcow2_do_open` does under `flags`. A
+/// failure carries what qemu printed before it (the warning about ignored
+/// bitmaps, printed as their extension is read).
+pub fn open(file: ImageFile, flags: OpenFlags) -> Result<Qcow2Image, Error> {
+    let mut printed = Vec::new();
+    open_printing(file, flags, &mut printed).map_err(|e| Error::from(e).after(printed))
+}
+
+/// [`open`], setting `printed` to what qemu has printed on stderr so far.
+fn open_printing(
+    file: ImageFile,
+    flags: OpenFlags,
+    printed: &mut Vec<Diagnostic>,
+) -> Result<Qcow2Image, Qcow2Error> {
     let read_error = |e| Qcow2Error::Io("Could not read qcow2 header".into(), e);
     let fixed = file.read_vec(0, V3_HEADER_LENGTH as usize).map_err(read_error)?;
     let mut h = Header::parse_fixed(&fixed)?;
@@ -137,8 +165,10 @@ pub fn open(file: ImageFile, flags: OpenFlags) -> Result<Qcow2Image, Qcow2Error>
         return Err(corrupt("qcow2: Compression type incompatible feature bit must be set"));
     }
     if incompatible & !INCOMPAT_MASK != 0 {
-        // qemu only wants the feature table here and ignores other errors.
+        // qemu only wants the feature table here and ignores other errors
+        // (but not the warning about ignored bitmaps).
         let (ext, _) = h.scan_extensions(&first_cluster);
+        *printed = warnings(bitmap_warning(&h, &ext));
         return Err(corrupt(unsupported_features(
             ext.feature_table.as_deref(),
             incompatible & !INCOMPAT_MASK,
@@ -208,6 +238,10 @@ pub fn open(file: ImageFile, flags: OpenFlags) -> Result<Qcow2Image, Qcow2Error>
         .map_err(|e| Qcow2Error::Io("Could not initialize refcount handling".into(), e))?;
 
     let (ext, ext_error) = h.scan_extensions(&first_cluster);
+    // qemu warns about ignored bitmaps as it meets their extension, so
+    // every failure from here on comes after the warning.
+    let bitmap_warning = bitmap_warning(&h, &ext);
+    *printed = warnings(bitmap_warning);
     if ext.crypto_header.is_some() {
         // qemu opens the LUKS header as soon as it meets its extension. To
         // read data it needs the key; `info` reads the header only, which
@@ -248,11 +282,6 @@ pub fn open(file: ImageFile, flags: OpenFlags) -> Result<Qcow2Image, Qcow2Error>
     }
 
     h.backing_file = h.read_backing_file(&first_cluster)?;
-    let bitmap_warning = ext.bitmaps_ignored.then_some(if h.version < 3 {
-        BITMAPS_V2_WARNING
-    } else {
-        BITMAPS_AUTOCLEAR_WARNING
-    });
     let bitmaps_ext = ext.bitmaps;
     h.extensions = ext;
 
