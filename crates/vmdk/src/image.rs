@@ -95,7 +95,7 @@ impl NodeFile {
     /// or that fails also gives zeros: the structural checks then report
     /// what is missing.
     pub fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        self.file.read_vec(offset, len).unwrap_or_else(|_| vec![0u8; len])
+        self.file.read_vec(offset, len as u64).unwrap_or_else(|_| vec![0u8; len])
     }
 }
 
