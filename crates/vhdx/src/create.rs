@@ -344,11 +344,16 @@ mod tests {
     use super::*;
     use instar_core::opts::FILE_PROTOCOL_OPTS;
 
+    /// vhdx never probes a backing file.
+    fn probe(_: &instar_core::ImageFile) -> &'static str {
+        "raw"
+    }
+
     fn params(list: &str, size: u64) -> Result<CreateParams, CreateError> {
         let mut o = Options::new(&[crate::CREATE_OPTS, FILE_PROTOCOL_OPTS]);
         o.parse(list).unwrap();
         o.set_number("size", size);
-        let req = CreateRequest { filename: "/tmp/instar-vhdx-unit.vhdx", options: &o };
+        let req = CreateRequest { filename: "/tmp/instar-vhdx-unit.vhdx", options: &o, probe };
         CreateParams::from_request(&req)
     }
 
@@ -386,7 +391,7 @@ mod tests {
             o.set_number("size", GIB);
             let path = dir.path().join(name);
             let filename = path.to_str().unwrap();
-            create(&CreateRequest { filename, options: &o }).unwrap_err().to_string()
+            create(&CreateRequest { filename, options: &o, probe }).unwrap_err().to_string()
         };
         assert_eq!(create_with("a", "preallocation=x,block_size=3M"), "invalid parameter value: x");
         assert_eq!(

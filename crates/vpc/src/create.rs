@@ -280,7 +280,9 @@ mod tests {
             o.set_number("size", MIB);
             let path = dir.path().join(name);
             let filename = path.to_str().unwrap();
-            create(&CreateRequest { filename, options: &o }).unwrap_err().to_string()
+            // vpc never probes a backing file.
+            let probe = |_: &instar_core::ImageFile| "raw";
+            create(&CreateRequest { filename, options: &o, probe }).unwrap_err().to_string()
         };
         assert_eq!(
             create_with("a.vhd", "subformat=foo,preallocation=bogus"),
