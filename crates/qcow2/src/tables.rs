@@ -82,7 +82,7 @@ pub fn set_refcount(block: &mut [u8], order: u32, index: u64, value: u64) {
             #[allow(
                 clippy::cast_possible_truncation,
                 reason = "`bits` <= 4, so the mask fits a byte; `value` is cut to `bits` bits, \
-                          as the doc says and qemu's setter does"
+                          as the doc says (qemu's setter asserts that it fits)"
             )]
             let (mask, low) = ((((1u16 << bits) - 1) as u8) << shift, value as u8);
             *byte = (*byte & !mask) | ((low << shift) & mask);

@@ -154,7 +154,7 @@ fn open_dynamic(file: &ImageFile, footer: &Footer, total_sectors: u64) -> Result
     // negative, and its product with the block size wraps as unsigned.
     #[allow(clippy::cast_possible_wrap, reason = "qemu's `int max_table_entries`")]
     let signed_entries = header.max_table_entries as i32;
-    #[allow(clippy::cast_sign_loss, reason = "qemu's int times a uint64_t: converted to unsigned")]
+    #[allow(clippy::cast_sign_loss, reason = "qemu's `(uint64_t)` of that int sign-extends")]
     let covered = (i64::from(signed_entries) as u64).wrapping_mul(block_size);
     if covered < total_sectors * SECTOR_SIZE {
         return Err(VpcError::PageTableTooSmall);
