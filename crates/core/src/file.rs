@@ -87,10 +87,9 @@ impl ImageFile {
     /// non-blocking, and the callers refuse what is not a regular file).
     pub fn open(path: impl AsRef<Path>) -> io::Result<ImageFile> {
         let path = path.as_ref();
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)?;
+        #[allow(clippy::cast_possible_wrap, reason = "O_NONBLOCK (0o4000) is a C `int` flag")]
+        let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+        let file = OpenOptions::new().read(true).custom_flags(nonblock).open(path)?;
         let meta = file.metadata()?;
         Ok(ImageFile {
             name: path.to_string_lossy().into_owned(),
@@ -156,11 +155,15 @@ impl ImageFile {
     /// Fills `buf` from `offset`; what lies past the end reads as zeros.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         ImageFile::check_request(offset, buf.len() as u64)?;
+        #[allow(clippy::cast_possible_truncation, reason = "at most `buf.len()`, a usize")]
         let in_file = self.len.saturating_sub(offset).min(buf.len() as u64) as usize;
         match &self.source {
             Source::Disk(file) => file.read_exact_at(&mut buf[..in_file], offset)?,
             Source::Memory(bytes) if in_file > 0 => {
-                // `in_file > 0` implies `offset < len`, which fits a usize.
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "`in_file > 0` implies `offset < len`, the length of a Vec"
+                )]
                 let start = offset as usize;
                 buf[..in_file].copy_from_slice(&bytes[start..start + in_file]);
             }
@@ -199,8 +202,12 @@ impl ImageFile {
     }
 
     /// `len` bytes from `offset` in a new buffer (past the end: zeros).
-    /// The caller bounds `len` by what the format allows.
-    pub fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    /// The caller bounds `len` by what the format allows; a request qemu's
+    /// block layer refuses fails with `EIO` before any memory is taken.
+    pub fn read_vec(&self, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        ImageFile::check_request(offset, len)?;
+        // Under 2 GiB after `check_request`.
+        let len = usize::try_from(len).map_err(|_| eio())?;
         let mut buf = vec![0u8; len];
         self.read_at(offset, &mut buf)?;
         Ok(buf)
@@ -452,6 +459,7 @@ impl NewFile {
     /// ignored.
     fn write_first_block(&self, length: u64) {
         let n = if length < FIRST_BLOCK_MAX { SECTOR_SIZE } else { FIRST_BLOCK_MAX };
+        #[allow(clippy::cast_possible_truncation, reason = "constants: 512 or 4096")]
         let _ = self.file.write_all_at(&[0u8; FIRST_BLOCK_MAX as usize][..n as usize], 0);
     }
 
@@ -493,6 +501,7 @@ pub fn write_zeros(file: &File, start: u64, end: u64) -> io::Result<()> {
     let zeros = vec![0u8; ZERO_CHUNK];
     let mut at = start;
     while at < end {
+        #[allow(clippy::cast_possible_truncation, reason = "at most `ZERO_CHUNK`, a usize")]
         let n = (end - at).min(ZERO_CHUNK as u64) as usize;
         file.write_all_at(&zeros[..n], at)?;
         at += n as u64;

@@ -14,12 +14,15 @@ pub fn format_g(v: f64, precision: usize) -> String {
     let e_form = format!("{:.*e}", p - 1, v);
     let (mantissa, exp) = e_form.split_once('e').unwrap_or((&e_form, "0"));
     let x: i32 = exp.parse().unwrap_or(0);
-    if x < -4 || x >= p as i32 {
+    // C's precision is an `int`; callers pass small constants.
+    let p_signed = i64::try_from(p).unwrap_or(i64::MAX);
+    if x < -4 || i64::from(x) >= p_signed {
         let m = strip_zeros(mantissa);
         let sign = if x < 0 { '-' } else { '+' };
         format!("{m}e{sign}{:02}", x.abs())
     } else {
-        let decimals = (p as i32 - 1 - x).max(0) as usize;
+        // x < p here, so at least 0 decimals.
+        let decimals = usize::try_from((p_signed - 1).saturating_sub(i64::from(x))).unwrap_or(0);
         strip_zeros(&format!("{v:.decimals$}"))
     }
 }
@@ -39,7 +42,12 @@ pub fn size_to_str(val: u64) -> String {
     const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
     // frexp(val / (1000/1024)): the binary exponent of val * 1.024.
     let scaled = val as f64 / (1000.0 / 1024.0);
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the log2 of at most 1.024 * 2^64 is at most 65; frexp's exponent is an `int`"
+    )]
     let exp = if scaled == 0.0 { 0 } else { scaled.log2().floor() as i32 + 1 };
+    #[allow(clippy::cast_sign_loss, reason = "clamped to 0..=6")]
     let i = ((exp - 1) / 10).clamp(0, 6) as usize;
     let div = (1u64 << (i * 10)) as f64;
     format!("{} {}B", format_g(val as f64 / div, 3), SUFFIXES[i])

@@ -143,6 +143,9 @@ const QDICT_BUCKET_MAX: u32 = 512;
 
 /// The hash qemu's `QDict` files keys under (`tdb_hash` in `qobject/qdict.c`).
 fn qdict_hash(key: &str) -> u32 {
+    // C: `unsigned value = 0x238F13AF * strlen(key)`, a size_t product
+    // stored in 32 bits; truncating the length first gives the same bits.
+    #[allow(clippy::cast_possible_truncation, reason = "qemu truncates to `unsigned int`")]
     let mut value = 0x238F_13AFu32.wrapping_mul(key.len() as u32);
     for (i, &c) in key.as_bytes().iter().enumerate() {
         value = value.wrapping_add(u32::from(c) << ((i * 5) % 24));
@@ -192,7 +195,7 @@ fn write_str(out: &mut String, s: &str) {
             c => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{:04X}", unit));
+                    out.push_str(&format!("\\u{unit:04X}"));
                 }
             }
         }

@@ -348,6 +348,7 @@ impl Options {
                 (OptType::Str, _) => text.replace(',', ",,"),
                 // qemu prints the unsigned value as a signed one on purpose
                 // of its own (`PRId64`): the cast keeps that reading.
+                #[allow(clippy::cast_possible_wrap, reason = "qemu prints a uint64_t with PRId64")]
                 (OptType::Number | OptType::Size, Some(Value::Num(n))) => (n as i64).to_string(),
                 _ => text.to_string(),
             };

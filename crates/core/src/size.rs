@@ -159,8 +159,15 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
                 }
                 // 64.64 fixed point, as qemu computes it.
                 let scaled = frac * 18_446_744_073_709_551_616.0;
-                fraction_bits =
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "0 <= scaled (a `-` was refused above); under 2^64 the cast \
+                              drops the fraction as qemu's `(uint64_t)` cast does"
+                )]
+                let bits =
                     if scaled >= 18_446_744_073_709_551_616.0 { u64::MAX } else { scaled as u64 };
+                fraction_bits = bits;
                 if fraction_bits == 0 && frac != 0.0 {
                     fraction_bits = 1;
                 }
@@ -190,14 +197,14 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
         let frac = u128::from(fraction_bits) * u128::from(mul);
         // Round half up, as qemu does.
         let total = whole + (frac >> 64) + ((frac >> 63) & 1);
-        if total > u128::from(u64::MAX) {
+        let Ok(total) = u64::try_from(total) else {
             return if end == s.len() {
                 Err(SizeError::OutOfRange)
             } else {
                 Err(SizeError::Invalid)
             };
-        }
-        value = total as u64;
+        };
+        value = total;
     }
     if end != s.len() {
         return Err(SizeError::Invalid);

@@ -104,7 +104,7 @@ pub fn load_directory(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap
     }
     let dir = image
         .file
-        .read_vec(ext.bitmap_directory_offset, ext.bitmap_directory_size as usize)
+        .read_vec(ext.bitmap_directory_offset, ext.bitmap_directory_size)
         .map_err(|e| format!("Failed to read bitmap directory: {}", strerror(&e)))?;
     let cluster_size = image.cluster_size();
     let len = image.total_bytes();
@@ -142,7 +142,9 @@ pub fn load_directory(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap
             return Err(format!("Bitmap '{}' doesn't satisfy the constraints", bm.name));
         }
         list.push(bm);
-        at = next as usize;
+        #[allow(clippy::cast_possible_truncation, reason = "at most `dir.len()`, checked above")]
+        let next = next as usize;
+        at = next;
     }
     if list.len() as u64 != u64::from(ext.nb_bitmaps) {
         return Err("Less bitmaps found than specified in header extension".to_string());

@@ -281,6 +281,7 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
     if size > i64::MAX as u128 {
         return Err(Qcow2Error::Resize("Image size cannot be negative".into()));
     }
+    #[allow(clippy::cast_possible_truncation, reason = "at most i64::MAX, checked above")]
     let size = size as u64;
     if size > MAX_LENGTH {
         return Err(Qcow2Error::Resize(format!("offset({size}) exceeds maximum({MAX_LENGTH})")));

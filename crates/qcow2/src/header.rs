@@ -459,7 +459,9 @@ impl Header {
         if len > room || len >= u64::from(BACKING_FILE_MAX) {
             return Err(HeaderError::BackingNameTooLong);
         }
-        Ok(Some(c_string(&padded(bytes, self.backing_file_offset, len as usize))))
+        #[allow(clippy::cast_possible_truncation, reason = "under BACKING_FILE_MAX, checked above")]
+        let len = len as usize;
+        Ok(Some(c_string(&padded(bytes, self.backing_file_offset, len))))
     }
 
     /// The fixed header fields as written on disk: 72 bytes for version 2,
@@ -505,15 +507,15 @@ impl Header {
         let mut out = h.to_bytes();
         let ext = &self.extensions;
         if let Some(f) = &ext.backing_format {
-            push_extension(&mut out, EXT_MAGIC_BACKING_FORMAT, f.as_bytes());
+            push_extension(&mut out, EXT_MAGIC_BACKING_FORMAT, f.as_bytes())?;
         }
         if let Some(d) = &ext.data_file {
-            push_extension(&mut out, EXT_MAGIC_DATA_FILE, d.as_bytes());
+            push_extension(&mut out, EXT_MAGIC_DATA_FILE, d.as_bytes())?;
         }
         if let Some(c) = &ext.crypto_header {
             let mut data = c.offset.to_be_bytes().to_vec();
             data.extend_from_slice(&c.length.to_be_bytes());
-            push_extension(&mut out, EXT_MAGIC_CRYPTO_HEADER, &data);
+            push_extension(&mut out, EXT_MAGIC_CRYPTO_HEADER, &data)?;
         }
         if let Some(table) = &ext.feature_table {
             let mut data = Vec::with_capacity(table.len() * FEATURE_ENTRY_LENGTH);
@@ -526,19 +528,19 @@ impl Header {
                 entry[2..2 + n].copy_from_slice(&name[..n]);
                 data.extend_from_slice(&entry);
             }
-            push_extension(&mut out, EXT_MAGIC_FEATURE_TABLE, &data);
+            push_extension(&mut out, EXT_MAGIC_FEATURE_TABLE, &data)?;
         }
         if let Some(bm) = &ext.bitmaps {
             let mut data = bm.nb_bitmaps.to_be_bytes().to_vec();
             data.extend_from_slice(&bm.reserved32.to_be_bytes());
             data.extend_from_slice(&bm.bitmap_directory_size.to_be_bytes());
             data.extend_from_slice(&bm.bitmap_directory_offset.to_be_bytes());
-            push_extension(&mut out, EXT_MAGIC_BITMAPS, &data);
+            push_extension(&mut out, EXT_MAGIC_BITMAPS, &data)?;
         }
         for u in &ext.unknown {
-            push_extension(&mut out, u.magic, &u.data);
+            push_extension(&mut out, u.magic, &u.data)?;
         }
-        push_extension(&mut out, EXT_MAGIC_END, &[]);
+        push_extension(&mut out, EXT_MAGIC_END, &[])?;
         if out.len() > cs {
             return None;
         }
@@ -547,8 +549,9 @@ impl Header {
                 return None;
             }
             let offset = out.len() as u64;
+            let len = u32::try_from(name.len()).ok()?;
             out[8..16].copy_from_slice(&offset.to_be_bytes());
-            out[16..20].copy_from_slice(&(name.len() as u32).to_be_bytes());
+            out[16..20].copy_from_slice(&len.to_be_bytes());
             out.extend_from_slice(name.as_bytes());
         }
         out.resize(cs, 0);
@@ -556,12 +559,14 @@ impl Header {
     }
 }
 
-/// Appends one extension: magic, length, data padded to 8 bytes.
-fn push_extension(out: &mut Vec<u8>, magic: u32, data: &[u8]) {
+/// Appends one extension: magic, length, data padded to 8 bytes; `None`
+/// when the length does not fit its 32-bit field.
+fn push_extension(out: &mut Vec<u8>, magic: u32, data: &[u8]) -> Option<()> {
     out.extend_from_slice(&magic.to_be_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(&u32::try_from(data.len()).ok()?.to_be_bytes());
     out.extend_from_slice(data);
     out.resize(out.len() + (8 - data.len() % 8) % 8, 0);
+    Some(())
 }
 
 /// qemu's message for incompatible features it does not know

@@ -106,7 +106,7 @@ impl Geometry {
     /// `size_to_l1`).
     pub fn size_to_l1(&self, size: u64) -> u64 {
         let shift = self.cluster_bits + self.l2_bits();
-        ((u128::from(size) + (1u128 << shift) - 1) >> shift) as u64
+        size.div_ceil(1 << shift)
     }
 }
 
@@ -220,6 +220,11 @@ impl SparseFile {
     }
 
     /// Writes `data` at `offset`; later writes win where ranges overlap.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "every span here lies within the merged range, whose bytes are the extents \
+                  and `data` already in memory"
+    )]
     pub fn write(&mut self, offset: u64, data: &[u8]) {
         if data.is_empty() {
             return;
@@ -260,7 +265,13 @@ impl SparseFile {
     /// Writes `len` zero bytes at `offset`.
     pub fn write_zeros(&mut self, offset: u64, len: u64) {
         if len > 0 {
-            self.write(offset, &vec![0u8; len as usize]);
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "metadata only: a few clusters or one table, which the layout caps at \
+                          QCOW_MAX_L1_SIZE or QCOW_MAX_REFTABLE_SIZE entries"
+            )]
+            let len = len as usize;
+            self.write(offset, &vec![0u8; len]);
         }
     }
 
@@ -339,6 +350,17 @@ struct Mapping {
     cow_end: (u64, u64),
 }
 
+/// A length or count of at most one cluster, as a `usize`.
+#[allow(clippy::cast_possible_truncation, reason = "at most 2 MiB (MAX_CLUSTER_BITS)")]
+fn within_cluster(n: u64) -> usize {
+    n as usize
+}
+
+/// One cluster of zeros: a new refcount block or L2 table.
+fn zero_cluster(cs: u64) -> Vec<u8> {
+    vec![0u8; within_cluster(cs)]
+}
+
 /// The in-memory model of qemu's qcow2 driver state during create.
 struct Sim {
     g: Geometry,
@@ -361,10 +383,10 @@ impl Sim {
     /// refcount block in the third cluster.
     fn new(g: Geometry) -> Sim {
         let cs = g.cluster_size();
-        let mut reftable = vec![0u64; (cs / REFTABLE_ENTRY_SIZE) as usize];
+        let mut reftable = vec![0u64; within_cluster(cs / REFTABLE_ENTRY_SIZE)];
         reftable[0] = 2 * cs;
         let mut refblocks = HashMap::new();
-        refblocks.insert(2 * cs, vec![0u8; cs as usize]);
+        refblocks.insert(2 * cs, zero_cluster(cs));
         let mut file = SparseFile::new();
         file.write_zeros(0, 3 * cs);
         Sim {
@@ -416,12 +438,18 @@ impl Sim {
             let l1 = crate::tables::encode_table(&self.l1);
             self.file.write(self.l1_offset, &l1);
         }
-        let table_clusters = (self.reftable.len() as u64 * REFTABLE_ENTRY_SIZE / self.cs) as u32;
+        // The header fields are 32-bit; both tables are capped far below
+        // (QCOW_MAX_REFTABLE_SIZE, QCOW_MAX_L1_SIZE: `Fail::TooLarge`).
+        #[allow(clippy::cast_possible_truncation, reason = "the tables are capped, see above")]
+        let (table_clusters, l1_size) = (
+            (self.reftable.len() as u64 * REFTABLE_ENTRY_SIZE / self.cs) as u32,
+            self.l1.len() as u32,
+        );
         Layout {
             file: self.file,
             fill: self.fill,
             l1_table_offset: self.l1_offset,
-            l1_size: self.l1.len() as u32,
+            l1_size,
             refcount_table_offset: self.reftable_offset,
             refcount_table_clusters: table_clusters,
         }
@@ -594,7 +622,7 @@ impl Sim {
             return Err(Fail::Internal("refcount block at offset 0"));
         }
         let same_block = new_block >> (self.g.cluster_bits + rb_bits) == cluster_index >> rb_bits;
-        let mut block = vec![0u8; self.cs as usize];
+        let mut block = zero_cluster(self.cs);
         if same_block {
             // The new block counts itself.
             let bi = (new_block >> self.g.cluster_bits) & (self.g.refcount_block_entries() - 1);
@@ -655,11 +683,15 @@ impl Sim {
             return Err(Fail::TooLarge);
         }
 
-        let mut new_table = vec![0u64; table_size as usize];
-        let keep = if table_size as usize > self.max_reftable_index {
+        // Every index into the new table is below `table_size`, capped
+        // just above.
+        #[allow(clippy::cast_possible_truncation, reason = "at most QCOW_MAX_REFTABLE_SIZE (8 Mi)")]
+        let slot = |i: u64| i as usize;
+        let mut new_table = vec![0u64; slot(table_size)];
+        let keep = if slot(table_size) > self.max_reftable_index {
             self.max_reftable_index + 1
         } else {
-            table_size as usize
+            slot(table_size)
         };
         let keep = keep.min(self.reftable.len());
         new_table[..keep].copy_from_slice(&self.reftable[..keep]);
@@ -667,22 +699,22 @@ impl Sim {
             if index >= total_blocks {
                 return Err(Fail::Internal("new refcount block outside the new table"));
             }
-            new_table[index as usize] = offset;
+            new_table[slot(index)] = offset;
         }
 
-        let missing = (area_index..total_blocks).filter(|&i| new_table[i as usize] == 0).count();
+        let missing = (area_index..total_blocks).filter(|&i| new_table[slot(i)] == 0).count();
         let table_offset = start_offset + missing as u64 * cs;
         let end_offset = table_offset + table_clusters * cs;
 
         let mut block_offset = start_offset;
         for i in area_index..total_blocks {
-            let slot = i as usize;
-            if new_table[slot] == 0 {
-                self.refblocks.insert(block_offset, vec![0u8; cs as usize]);
-                new_table[slot] = block_offset;
+            let s = slot(i);
+            if new_table[s] == 0 {
+                self.refblocks.insert(block_offset, zero_cluster(cs));
+                new_table[s] = block_offset;
                 block_offset += cs;
             }
-            let block_off = new_table[slot] & REFT_OFFSET_MASK;
+            let block_off = new_table[s] & REFT_OFFSET_MASK;
             let first_covered = i * entries * cs;
             if first_covered < end_offset {
                 let from = if first_covered < start_offset {
@@ -753,7 +785,9 @@ impl Sim {
         let offset = self.alloc_clusters(bytes)?;
         self.file.write_zeros(offset, bytes);
         let old_offset = self.l1_offset;
-        self.l1.resize(new_size as usize, 0);
+        #[allow(clippy::cast_possible_truncation, reason = "capped by QCOW_MAX_L1_SIZE above")]
+        let new_len = new_size as usize;
+        self.l1.resize(new_len, 0);
         self.l1_offset = offset;
         let _ = self.update_refcount(old_offset, old_size * L1E_SIZE, 1, true);
         Ok(())
@@ -766,13 +800,14 @@ impl Sim {
         if l1_index >= self.l1.len() as u64 {
             self.grow_l1_table(l1_index + 1, false)?;
         }
+        #[allow(clippy::cast_possible_truncation, reason = "below `self.l1.len()` (grown above)")]
         let slot = l1_index as usize;
         if self.l1[slot] & QCOW_OFLAG_COPIED == 0 {
             let l2 = self.alloc_clusters(self.cs)?;
             if l2 == 0 {
                 return Err(Fail::Internal("L2 table at offset 0"));
             }
-            self.l2_tables.insert(l2, vec![0u8; self.cs as usize]);
+            self.l2_tables.insert(l2, zero_cluster(self.cs));
             self.file.write_zeros(l2, self.cs);
             self.l1[slot] = l2 | QCOW_OFLAG_COPIED;
         }
@@ -792,6 +827,10 @@ impl Sim {
             return Err(Fail::Internal("L2 table missing"));
         };
         for i in 0..m.clusters {
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "an offset inside one L2 table, a cluster of at most 2 MiB"
+            )]
             let at = ((index + i) * entry_size) as usize;
             put_be64(table, at, (m.host + (i << self.g.cluster_bits)) | QCOW_OFLAG_COPIED);
         }

@@ -146,12 +146,12 @@ fn open_printing(
     printed: &mut Vec<Diagnostic>,
 ) -> Result<Qcow2Image, Qcow2Error> {
     let read_error = |e| Qcow2Error::Io("Could not read qcow2 header".into(), e);
-    let fixed = file.read_vec(0, V3_HEADER_LENGTH as usize).map_err(read_error)?;
+    let fixed = file.read_vec(0, u64::from(V3_HEADER_LENGTH)).map_err(read_error)?;
     let mut h = Header::parse_fixed(&fixed)?;
     let cluster_size = h.cluster_size();
     // Extensions and the backing file name live in the first cluster (at
     // most 2 MiB, as `parse_fixed` checked).
-    let first_cluster = file.read_vec(0, cluster_size as usize).map_err(read_error)?;
+    let first_cluster = file.read_vec(0, cluster_size).map_err(read_error)?;
 
     let compression = h.compression_type;
     if compression != COMPRESSION_ZLIB && compression != COMPRESSION_ZSTD {
@@ -228,7 +228,9 @@ fn open_printing(
 
     if !matches!(h.crypt_method, CRYPT_NONE | CRYPT_AES | CRYPT_LUKS) {
         // qemu prints the field as a C int.
-        return Err(corrupt(format!("Unsupported encryption method {}", h.crypt_method as i32)));
+        #[allow(clippy::cast_possible_wrap, reason = "qemu prints the uint32_t field with %d")]
+        let method = h.crypt_method as i32;
+        return Err(corrupt(format!("Unsupported encryption method {method}")));
     }
 
     // The refcount table: `refcount_table_clusters` clusters of 8-byte

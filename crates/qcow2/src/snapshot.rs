@@ -162,7 +162,7 @@ fn read_entries(
         return Ok(table);
     }
     let read = |at: u64, len: u64| {
-        file.read_vec(at, len as usize)
+        file.read_vec(at, len)
             .map_err(|e| (format!("Failed to read snapshot table: {}", strerror(&e)), e))
     };
     let mut offset = start;

@@ -79,8 +79,13 @@ pub fn set_refcount(block: &mut [u8], order: u32, index: u64, value: u64) {
             let per_byte = 8 / bits;
             let Some(byte) = block.get_mut(index / per_byte) else { return };
             let shift = (index % per_byte) * bits;
-            let mask = (((1u16 << bits) - 1) as u8) << shift;
-            *byte = (*byte & !mask) | (((value as u8) << shift) & mask);
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "`bits` <= 4, so the mask fits a byte; `value` is cut to `bits` bits, \
+                          as the doc says (qemu's setter asserts that it fits)"
+            )]
+            let (mask, low) = ((((1u16 << bits) - 1) as u8) << shift, value as u8);
+            *byte = (*byte & !mask) | ((low << shift) & mask);
         }
         3..=6 => {
             let width = 1usize << (order - 3);
@@ -103,10 +108,13 @@ const TABLE_CHUNK: usize = 1 << 20;
 pub fn read_table(file: &ImageFile, offset: u64, entries: u64) -> std::io::Result<Vec<u64>> {
     let bytes = entries.saturating_mul(8);
     ImageFile::check_request(offset, bytes)?;
-    let mut table = Vec::with_capacity(entries as usize);
-    let mut buf = vec![0u8; TABLE_CHUNK.min(bytes as usize)];
+    // `check_request` bounds `bytes` to under 2 GiB.
+    let len = usize::try_from(bytes).map_err(|_| instar_core::file::eio())?;
+    let mut table = Vec::with_capacity(len / 8);
+    let mut buf = vec![0u8; TABLE_CHUNK.min(len)];
     let mut done = 0u64;
     while done < bytes {
+        #[allow(clippy::cast_possible_truncation, reason = "at most TABLE_CHUNK, a usize")]
         let n = (bytes - done).min(TABLE_CHUNK as u64) as usize;
         file.read_at(offset + done, &mut buf[..n])?;
         table.extend(buf[..n].chunks_exact(8).map(|c| be64(c, 0)));
@@ -163,14 +171,15 @@ mod tests {
 
     #[test]
     fn tables_are_read_in_chunks_and_past_the_end_as_zeros() {
-        let mut bytes = vec![0u8; (TABLE_CHUNK + 16) as usize];
+        let mut bytes = vec![0u8; TABLE_CHUNK + 16];
         bytes[7] = 1;
         bytes[TABLE_CHUNK + 15] = 2;
         let file = ImageFile::from_bytes("t", bytes);
         let entries = (TABLE_CHUNK as u64 + 16) / 8 + 1;
         let table = read_table(&file, 0, entries).unwrap();
         assert_eq!(table.len() as u64, entries);
-        assert_eq!((table[0], table[entries as usize - 2], table[entries as usize - 1]), (1, 2, 0));
+        let n = table.len();
+        assert_eq!((table[0], table[n - 2], table[n - 1]), (1, 2, 0));
         assert!(read_table(&file, instar_core::file::MAX_LENGTH, 1).is_err());
     }
 

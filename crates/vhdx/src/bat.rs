@@ -55,6 +55,7 @@ impl BatGeometry {
             MAX_SECTORS_PER_BLOCK * u64::from(logical_sector_size) / u64::from(block_size.max(1));
         let chunk_ratio_bits = if chunk_ratio == 0 { 64 } else { chunk_ratio.trailing_zeros() };
         // qemu keeps the block count in a uint32_t.
+        #[allow(clippy::cast_possible_truncation, reason = "qemu's `uint32_t data_blocks_cnt`")]
         let data_blocks = virtual_size.div_ceil(u64::from(block_size.max(1))) as u32;
         // For an empty disk `data_blocks - 1` wraps, as it does in qemu.
         let bitmaps = data_blocks.wrapping_sub(1).checked_shr(chunk_ratio_bits).unwrap_or(0);

@@ -107,11 +107,10 @@ fn check_after_file_creation(opts: &Options, size: u64) -> Result<CreateParams, 
         return Err(CreateError::SizeTooLarge);
     }
     let log_size = match log_size {
-        None => u64::from(DEFAULT_LOG_SIZE),
-        Some(v) if v > u64::from(u32::MAX) => return Err(CreateError::LogTooLarge),
-        Some(v) => v,
+        None => DEFAULT_LOG_SIZE,
+        Some(v) => u32::try_from(v).map_err(|_| CreateError::LogTooLarge)?,
     };
-    if log_size < MIB || !log_size.is_multiple_of(MIB) {
+    if u64::from(log_size) < MIB || !u64::from(log_size).is_multiple_of(MIB) {
         return Err(CreateError::LogNotMultiple);
     }
     // The rounding above leaves a multiple of 1 MiB within the maximum;
@@ -121,13 +120,9 @@ fn check_after_file_creation(opts: &Options, size: u64) -> Result<CreateParams, 
         return Err(CreateError::BlockNotPowerOfTwo);
     }
     let block_state_zero = opts.get_bool("block_state_zero").unwrap_or(true);
-    Ok(CreateParams {
-        size,
-        log_size: log_size as u32,
-        block_size: block_size as u32,
-        subformat,
-        block_state_zero,
-    })
+    #[allow(clippy::cast_possible_truncation, reason = "at most BLOCK_SIZE_MAX (capped above)")]
+    let block_size = block_size as u32;
+    Ok(CreateParams { size, log_size, block_size, subformat, block_state_zero })
 }
 
 impl CreateParams {
@@ -166,6 +161,11 @@ impl Layout {
     /// The layout for `p`.
     pub fn new(p: &CreateParams) -> Layout {
         let geometry = BatGeometry::new(p.size, p.block_size, SECTOR_SIZE);
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "under 1 GiB: at most 64 Mi blocks (64 TiB in blocks of 1 MiB or more) and \
+                      their bitmap entries, 8 bytes each"
+        )]
         let bat_length = geometry.table_bytes().next_multiple_of(MIB) as u32;
         let bat_offset = (HEADER_SECTION_END + u64::from(p.log_size)).next_multiple_of(MIB);
         let metadata_offset = (bat_offset + u64::from(bat_length)).next_multiple_of(MIB);
@@ -210,6 +210,11 @@ impl Layout {
     }
 
     /// The BAT bytes in `[from, from + len)` of the table.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "`len` is at most the BAT's length, a u32; an offset into `out` is below it; \
+                  a block number is below `data_blocks`, a u32"
+    )]
     pub fn bat_bytes(&self, from: u64, len: u64) -> Vec<u8> {
         let mut out = vec![0u8; len as usize];
         if self.block_state == PAYLOAD_BLOCK_NOT_PRESENT {
@@ -350,11 +355,16 @@ mod tests {
     use super::*;
     use instar_core::opts::FILE_PROTOCOL_OPTS;
 
+    /// vhdx never probes a backing file.
+    fn probe(_: &instar_core::ImageFile) -> &'static str {
+        "raw"
+    }
+
     fn params(list: &str, size: u64) -> Result<CreateParams, CreateError> {
         let mut o = Options::new(&[crate::CREATE_OPTS, FILE_PROTOCOL_OPTS]);
         o.parse(list).unwrap();
         o.set_number("size", size);
-        let req = CreateRequest { filename: "/tmp/instar-vhdx-unit.vhdx", options: &o };
+        let req = CreateRequest { filename: "/tmp/instar-vhdx-unit.vhdx", options: &o, probe };
         CreateParams::from_request(&req)
     }
 
@@ -392,7 +402,7 @@ mod tests {
             o.set_number("size", GIB);
             let path = dir.path().join(name);
             let filename = path.to_str().unwrap();
-            create(&CreateRequest { filename, options: &o }).unwrap_err().to_string()
+            create(&CreateRequest { filename, options: &o, probe }).unwrap_err().to_string()
         };
         assert_eq!(create_with("a", "preallocation=x,block_size=3M"), "invalid parameter value: x");
         assert_eq!(
@@ -425,7 +435,7 @@ mod tests {
     #[test]
     fn layout_matches_qemu() {
         let l = Layout::new(&params("", GIB).unwrap());
-        assert_eq!((l.bat_offset, l.bat_length, l.metadata_offset), (2 * MIB, MIB as u32, 3 * MIB));
+        assert_eq!((l.bat_offset, l.bat_length, l.metadata_offset), (2 * MIB, 1 << 20, 3 * MIB));
         assert_eq!((l.data_offset, l.file_length), (8 * MIB, 8 * MIB));
         let l = Layout::new(&params("subformat=fixed,log_size=3M", 64 * MIB).unwrap());
         assert_eq!((l.bat_offset, l.file_length), (4 * MIB, 10 * MIB + 64 * MIB));

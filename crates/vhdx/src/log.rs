@@ -71,6 +71,7 @@ struct LogCursor {
 
 impl LogCursor {
     /// The next sector index, wrapping at the end of the log.
+    #[allow(clippy::cast_possible_truncation, reason = "below `length`, a u32 log length")]
     fn inc(&self, idx: u32) -> u32 {
         let next = u64::from(idx) + u64::from(LOG_SECTOR_SIZE);
         if next >= self.length {

@@ -102,7 +102,9 @@ impl NewMetadata {
     pub fn table_bytes(&self) -> Vec<u8> {
         let mut b = vec![0u8; METADATA_TABLE_SIZE];
         b[0..8].copy_from_slice(METADATA_SIGNATURE);
-        b[10..12].copy_from_slice(&(ITEM_LENGTHS.len() as u16).to_le_bytes());
+        #[allow(clippy::cast_possible_truncation, reason = "five entries")]
+        let count = ITEM_LENGTHS.len() as u16;
+        b[10..12].copy_from_slice(&count.to_le_bytes());
         let ids = [
             (guid::FILE_PARAMETERS, META_FLAGS_IS_REQUIRED),
             (guid::VIRTUAL_DISK_SIZE, META_FLAGS_IS_REQUIRED | META_FLAGS_IS_VIRTUAL_DISK),

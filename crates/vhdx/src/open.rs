@@ -89,13 +89,18 @@ impl VhdxImage {
         // looks at: only the part inside the file needs reading.
         let in_file = self.file.len().saturating_sub(start).div_ceil(BAT_ENTRY_SIZE);
         let total = entries.min(in_file);
-        let mut buf = vec![0u8; (BAT_CHUNK_ENTRIES.min(total.max(1)) * BAT_ENTRY_SIZE) as usize];
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "at most BAT_CHUNK_ENTRIES (64 Ki) entries"
+        )]
+        let bytes_of = |n: u64| (n * BAT_ENTRY_SIZE) as usize;
+        let mut buf = vec![0u8; bytes_of(BAT_CHUNK_ENTRIES.min(total.max(1)))];
         let mut i = 0;
         while i < total {
             let n = BAT_CHUNK_ENTRIES.min(total - i);
-            let chunk = &mut buf[..(n * BAT_ENTRY_SIZE) as usize];
+            let chunk = &mut buf[..bytes_of(n)];
             self.file.read_at(start + i * BAT_ENTRY_SIZE, chunk)?;
-            for (k, e) in chunk.chunks_exact(BAT_ENTRY_SIZE as usize).enumerate() {
+            for (k, e) in chunk.chunks_exact(bytes_of(1)).enumerate() {
                 let entry = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
                 if !checker.visit(i + k as u64, entry, stop_at_first) {
                     return Ok(checker);

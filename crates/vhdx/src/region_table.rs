@@ -88,7 +88,12 @@ pub fn entry(block: &[u8], i: usize) -> RegionEntry {
 pub fn to_bytes(entries: &[RegionEntry]) -> Vec<u8> {
     let mut b = vec![0u8; REGION_TABLE_SIZE];
     b[0..4].copy_from_slice(&REGION_SIGNATURE.to_le_bytes());
-    b[8..12].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "more entries than the 64 KiB block holds fail the slicing below"
+    )]
+    let count = entries.len() as u32;
+    b[8..12].copy_from_slice(&count.to_le_bytes());
     for (i, e) in entries.iter().enumerate() {
         let at = TABLE_HEADER_LEN + i * ENTRY_LEN;
         e.write(&mut b[at..at + ENTRY_LEN]);

@@ -148,7 +148,12 @@ fn table_sector(sp: &SparseExtent, l1: &[u8], q: u32) -> Result<Option<u32>, ()>
             }
         },
     };
-    Ok((sector != 0).then_some(sector as u32))
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "qemu's `unsigned int l2_offset`; a seSparse sector over u32::MAX failed above"
+    )]
+    let sector = sector as u32;
+    Ok((sector != 0).then_some(sector))
 }
 
 /// A grain table, reduced to what the walk needs.
@@ -167,6 +172,15 @@ fn is_bad(g: Grain, extent_len: u64) -> bool {
     }
 }
 
+/// The sector of the disk's `sector` inside the extent that starts at
+/// `first`, as qemu's `get_cluster_offset` computes it: the int64_t
+/// `sector_num << 9` taken as a uint64_t offset, less the extent's start.
+fn extent_sector(sector: i64, first: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss, reason = "qemu passes the int64_t offset as uint64_t")]
+    let offset = sector.wrapping_sub(first) as u64;
+    offset.wrapping_mul(512) >> 9
+}
+
 /// Walks one sparse extent from `sector` (qemu's loop, one run of grains
 /// under one directory entry at a time). Returns the sector where the walk
 /// leaves the extent, or the failure.
@@ -181,47 +195,66 @@ fn walk_sparse(
         CheckOutcome::fail(format!("ERROR: could not get cluster_offset for sector {s}"), EPERM)
     };
     let extent_len = reader.file.file.sector_len();
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "a sparse extent's grain, at most 0x200000 sectors (checked at open)"
+    )]
     let cs = e.cluster_sectors as i64;
     let l1es = u64::from(sp.l1_entry_sectors);
+    #[allow(clippy::cast_possible_truncation, reason = "an entry is 4 or 8 bytes")]
     let table_bytes = sp.l2_size as usize * sp.entry_size() as usize;
     // The grain directory, as far as the file holds it.
     let l1_bytes = u64::from(sp.l1_size) * sp.entry_size();
-    let l1 = reader.file.read(
-        sp.l1_offset,
-        l1_bytes.min(reader.file.file.len().saturating_sub(sp.l1_offset)) as usize,
-    );
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "at most 32 Mi entries of 4 or 8 bytes (`L1 size too big` at open)"
+    )]
+    let l1_len = l1_bytes.min(reader.file.file.len().saturating_sub(sp.l1_offset)) as usize;
+    let l1 = reader.file.read(sp.l1_offset, l1_len);
     let mut table: Option<Table> = None;
     let first = e.end_sector.wrapping_sub(e.sectors);
     while sector < total && sector < e.end_sector {
-        let rel = (sector.wrapping_sub(first) as u64).wrapping_mul(512) >> 9;
+        let rel = extent_sector(sector, first);
         let q = rel / l1es;
-        if q as u32 >= sp.l1_size {
+        #[allow(clippy::cast_possible_truncation, reason = "qemu's `unsigned int l1_index`")]
+        let l1_index = q as u32;
+        if l1_index >= sp.l1_size {
             return Err(lookup_failed(sector));
         }
         // Grains of this run share the directory entry `q`; the run ends
         // where the next entry starts, at the extent's end, or at the disk's.
         let run_end = (u128::from(q) + 1) * u128::from(l1es);
-        let to_next_entry = (run_end - u128::from(rel)).div_ceil(cs as u128);
-        let to_extent_end = ((e.end_sector - sector) as u128).div_ceil(cs as u128);
-        let to_total = ((total - sector) as u128).div_ceil(cs as u128);
+        let grain_sectors = u128::from(e.cluster_sectors);
+        #[allow(
+            clippy::cast_sign_loss,
+            reason = "both positive: `sector` is below both ends (the loop's condition)"
+        )]
+        let (left_in_extent, left_in_disk) =
+            ((e.end_sector - sector) as u128, (total - sector) as u128);
+        let to_next_entry = (run_end - u128::from(rel)).div_ceil(grain_sectors);
+        let to_extent_end = left_in_extent.div_ceil(grain_sectors);
+        let to_total = left_in_disk.div_ceil(grain_sectors);
+        #[allow(clippy::cast_possible_truncation, reason = "at most `total - sector`, an i64")]
         let run = to_next_entry.min(to_extent_end).min(to_total) as i64;
-        let Ok(table_at) = table_sector(sp, &l1, q as u32) else {
+        let Ok(table_at) = table_sector(sp, &l1, l1_index) else {
             return Err(lookup_failed(sector));
         };
         if let Some(at) = table_at {
-            if table.as_ref().is_none_or(|t| t.sector != at) {
-                // A table in a hole of the file is all zeros: no grains.
-                let bytes = reader.read(u64::from(at) * 512, table_bytes).unwrap_or_default();
-                let any_bad = !bytes.is_empty()
-                    && (0..u64::from(sp.l2_size))
-                        .any(|i| is_bad(grain(sp, e.cluster_sectors, &bytes, i), extent_len));
-                table = Some(Table { sector: at, bytes, any_bad });
-            }
-            let t = table.as_ref().expect("table loaded above");
+            let t = match table.take() {
+                Some(t) if t.sector == at => table.insert(t),
+                _ => {
+                    // A table in a hole of the file is all zeros: no grains.
+                    let bytes = reader.read(u64::from(at) * 512, table_bytes).unwrap_or_default();
+                    let any_bad = !bytes.is_empty()
+                        && (0..u64::from(sp.l2_size))
+                            .any(|i| is_bad(grain(sp, e.cluster_sectors, &bytes, i), extent_len));
+                    table.insert(Table { sector: at, bytes, any_bad })
+                }
+            };
             if t.any_bad {
                 for j in 0..run {
                     let s = sector + j * cs;
-                    let rel = (s.wrapping_sub(first) as u64).wrapping_mul(512) >> 9;
+                    let rel = extent_sector(s, first);
                     let index = (rel / e.cluster_sectors) % u64::from(sp.l2_size);
                     match grain(sp, e.cluster_sectors, &t.bytes, index) {
                         Grain::Invalid => return Err(lookup_failed(s)),
@@ -269,7 +302,11 @@ pub fn check(img: &Image) -> CheckOutcome {
                 if e.cluster_sectors == 0 {
                     break;
                 }
-                sector = sector.saturating_add(e.cluster_sectors as i64);
+                // A flat extent's `cluster_sectors` is its int64_t sector
+                // count stored as qemu's uint64_t; this reads it back.
+                #[allow(clippy::cast_possible_wrap, reason = "qemu's `int64_t sector_num` sum")]
+                let step = e.cluster_sectors as i64;
+                sector = sector.saturating_add(step);
             }
             ExtentKind::Sparse(sp) => {
                 if e.cluster_sectors == 0 {

@@ -332,13 +332,20 @@ fn extent_name(filename: &str, idx: u64, flat: bool, split: bool) -> String {
 pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
     let (flat, split, compress) = (s.subformat.flat(), s.subformat.split(), s.subformat.compress());
     // qemu holds sizes in int64_t here.
+    #[allow(clippy::cast_possible_wrap, reason = "qemu's `int64_t total_size`")]
     let size = s.size as i64;
+    #[allow(clippy::cast_possible_wrap, reason = "the constant 2 GiB")]
     let extent_size = if split { SPLIT_SIZE as i64 } else { size };
     let mut created = if !split && !flat { extent_size } else { 0 };
     let mut lines = Vec::new();
     if !split && !flat {
+        #[allow(
+            clippy::cast_sign_loss,
+            reason = "qemu divides the int64_t by the unsigned BDRV_SECTOR_SIZE"
+        )]
+        let bytes = created as u64;
         lines.push(ExtentLine {
-            sectors: (created as u64).div_ceil(SECTOR_SIZE),
+            sectors: bytes.div_ceil(SECTOR_SIZE),
             flat: false,
             file_name: basename(filename).as_bytes().to_vec(),
         });
@@ -346,6 +353,7 @@ pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
     let mut extents = Vec::new();
     let mut idx = 1;
     while created < size {
+        #[allow(clippy::cast_sign_loss, reason = "positive: `created < size`")]
         let cur = (size - created).min(extent_size) as u64;
         let name = extent_name(filename, idx, flat, split);
         lines.push(ExtentLine {
@@ -364,10 +372,14 @@ pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
             }
         };
         extents.push(PlannedFile { name, content });
-        created += cur as i64;
+        #[allow(clippy::cast_possible_wrap, reason = "at most `size - created`, an i64")]
+        let cur = cur as i64;
+        created += cur;
         idx += 1;
     }
     let heads = s.adapter.heads();
+    #[allow(clippy::cast_possible_wrap, reason = "63 * heads (at most 255) * 512")]
+    let cylinder_bytes = (SECTORS_PER_TRACK * u64::from(heads) * SECTOR_SIZE) as i64;
     let desc = NewDescriptor {
         cid,
         parent_cid: s.parent.as_ref().map_or(NO_PARENT_CID, |p| p.cid),
@@ -375,7 +387,7 @@ pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
         parent_hint: s.parent.as_ref().map(|p| p.name.as_bytes().to_vec()),
         extents: lines,
         hw_version: s.hw_version.clone(),
-        cylinders: size / (SECTORS_PER_TRACK * u64::from(heads) * SECTOR_SIZE) as i64,
+        cylinders: size / cylinder_bytes,
         heads,
         adapter_type: s.adapter.name(),
         tools_version: s.tools_version.clone(),

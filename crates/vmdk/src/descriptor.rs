@@ -183,6 +183,7 @@ pub fn scan_hex_u32(s: &[u8]) -> Option<u32> {
     } else if negative {
         value = value.wrapping_neg();
     }
+    #[allow(clippy::cast_possible_truncation, reason = "sscanf stores the unsigned long in a u32")]
     Some(value as u32)
 }
 
@@ -289,7 +290,9 @@ fn scan_i64(s: &[u8], i: usize) -> Option<(i64, usize)> {
         return None;
     }
     let value = if negative { -value } else { value };
-    Some((value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64, j))
+    #[allow(clippy::cast_possible_truncation, reason = "clamped to i64's range")]
+    let value = value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    Some((value, j))
 }
 
 /// Reads an extent line the way qemu's `sscanf` does. `s` is the text from

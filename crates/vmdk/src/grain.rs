@@ -51,10 +51,13 @@ impl SparseLayout {
     pub fn new(bytes: u64) -> SparseLayout {
         let capacity = bytes / SECTOR_SIZE;
         // DIV_ROUND_UP in 64 bits, stored in a uint32_t.
+        #[allow(clippy::cast_possible_truncation, reason = "qemu's `uint32_t grains`")]
         let grains = (capacity.wrapping_add(GRANULARITY - 1) / GRANULARITY) as u32;
+        #[allow(clippy::cast_possible_truncation, reason = "constants: 512 * 4 / 512")]
         let gt_sectors = (u64::from(GTES_PER_GT) * ENTRY_SIZE).div_ceil(SECTOR_SIZE) as u32;
         // uint32_t arithmetic throughout.
         let gt_count = grains.wrapping_add(GTES_PER_GT - 1) / GTES_PER_GT;
+        #[allow(clippy::cast_possible_truncation, reason = "a u32 * 4 / 512 fits a u32")]
         let gd_sectors = (u64::from(gt_count) * ENTRY_SIZE).div_ceil(SECTOR_SIZE) as u32;
         let tables = gt_sectors.wrapping_mul(gt_count);
         let rgd_offset = DESC_OFFSET + DESC_SECTORS;
@@ -107,6 +110,7 @@ impl SparseLayout {
     }
 
     /// Bytes of one grain directory.
+    #[allow(clippy::cast_possible_truncation, reason = "the constant 512")]
     pub fn directory_len(&self) -> usize {
         self.gd_sectors as usize * SECTOR_SIZE as usize
     }
@@ -116,8 +120,11 @@ impl SparseLayout {
     /// that follow it (32-bit sector numbers, which wrap as qemu's do).
     pub fn directory(&self, at: u64) -> Vec<u8> {
         let mut buf = vec![0u8; self.directory_len()];
+        #[allow(clippy::cast_possible_truncation, reason = "qemu's `uint32_t` sector numbers")]
         let mut table = (at + u64::from(self.gd_sectors)) as u32;
-        for entry in buf.chunks_exact_mut(ENTRY_SIZE as usize).take(self.gt_count as usize) {
+        #[allow(clippy::cast_possible_truncation, reason = "the constant 4")]
+        let entry_size = ENTRY_SIZE as usize;
+        for entry in buf.chunks_exact_mut(entry_size).take(self.gt_count as usize) {
             entry.copy_from_slice(&table.to_le_bytes());
             table = table.wrapping_add(self.gt_sectors);
         }

@@ -95,7 +95,7 @@ impl NodeFile {
     /// or that fails also gives zeros: the structural checks then report
     /// what is missing.
     pub fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        self.file.read_vec(offset, len).unwrap_or_else(|_| vec![0u8; len])
+        self.file.read_vec(offset, len as u64).unwrap_or_else(|_| vec![0u8; len])
     }
 }
 
@@ -244,7 +244,9 @@ impl Image {
             .ok_or_else(|| VmdkError::NoCid(filename.clone()))?;
         // The block layer then refuses disks larger than it can address
         // (qemu multiplies the signed sector count as unsigned).
-        if (img.total_sectors() as u64).wrapping_mul(SECTOR) > MAX_LENGTH {
+        #[allow(clippy::cast_sign_loss, reason = "qemu multiplies the int64_t as unsigned")]
+        let total = img.total_sectors() as u64;
+        if total.wrapping_mul(SECTOR) > MAX_LENGTH {
             return Err(VmdkError::TooLarge);
         }
         Ok(img)
@@ -283,6 +285,10 @@ impl Image {
             return Err(VmdkError::L1TooBig);
         }
         let start = self.total_sectors();
+        #[allow(
+            clippy::cast_sign_loss,
+            reason = "qemu stores a flat extent's int64_t sectors in `uint64_t cluster_sectors`"
+        )]
         let cluster_sectors =
             if matches!(kind, ExtentKind::Flat { .. }) { sectors as u64 } else { cluster_sectors };
         self.extents.push(Extent {
@@ -299,10 +305,13 @@ impl Image {
     /// Checks that a grain directory can be read where it is said to be
     /// (qemu's `vmdk_init_tables`: reads that the block layer refuses).
     fn check_table_offsets(&self, file: usize, e: &SparseExtent) -> Result<(), VmdkError> {
-        let bytes = u64::from(e.l1_size) * e.entry_size();
-        let readable = |offset: u64| {
-            i64::try_from(offset).is_ok_and(|o| o.checked_add(bytes as i64).is_some())
-        };
+        #[allow(
+            clippy::cast_possible_wrap,
+            reason = "at most 32 Mi entries of 8 bytes (`L1 size too big` in add_extent)"
+        )]
+        let bytes = (u64::from(e.l1_size) * e.entry_size()) as i64;
+        let readable =
+            |offset: u64| i64::try_from(offset).is_ok_and(|o| o.checked_add(bytes).is_some());
         if !readable(e.l1_offset) {
             return Err(VmdkError::L1Unreadable(self.files[file].file.name().to_string()));
         }
@@ -386,18 +395,25 @@ impl Image {
         if header.num_gtes_per_gt > MAX_GTES_PER_GT {
             return Err(VmdkError::L2TooBig);
         }
+        #[allow(clippy::cast_possible_truncation, reason = "qemu's `uint32_t l1_entry_sectors`")]
         let l1_entry_sectors =
             u64::from(header.num_gtes_per_gt).wrapping_mul(header.granularity) as u32;
         if l1_entry_sectors == 0 {
             return Err(VmdkError::L1EntryInvalid);
         }
         let l1es = u64::from(l1_entry_sectors);
+        #[allow(clippy::cast_possible_truncation, reason = "qemu's `uint32_t l1_size`")]
         let l1_size = (header.capacity.wrapping_add(l1es - 1) / l1es) as u32;
         let l1_backup_offset =
             if header.flags & FLAG_RGD != 0 { header.rgd_offset.wrapping_shl(9) } else { 0 };
         let f = &self.files[file];
         if f.file.sector_len() / SECTOR < header.grain_offset {
-            return Err(VmdkError::Truncated(header.grain_offset.wrapping_mul(SECTOR) as i64));
+            #[allow(
+                clippy::cast_possible_wrap,
+                reason = "qemu prints `(int64_t)(grain_offset * 512)`"
+            )]
+            let bytes = header.grain_offset.wrapping_mul(SECTOR) as i64;
+            return Err(VmdkError::Truncated(bytes));
         }
         let sparse = SparseExtent {
             l1_offset: header.gd_offset.wrapping_shl(9),
@@ -411,13 +427,9 @@ impl Image {
             version: header.version,
             se: None,
         };
-        self.add_extent(
-            file,
-            ExtentKind::Sparse(sparse),
-            header.capacity as i64,
-            header.granularity,
-            l1_size,
-        )?;
+        #[allow(clippy::cast_possible_wrap, reason = "qemu's `int64_t sectors` parameter")]
+        let sectors = header.capacity as i64;
+        self.add_extent(file, ExtentKind::Sparse(sparse), sectors, header.granularity, l1_size)?;
         if compressed {
             self.create_type = Some(b"streamOptimized".to_vec());
         }
@@ -436,14 +448,21 @@ impl Image {
             )));
         }
         sesparse::check_volatile_header(&f.read(at, sesparse::HEADER_SIZE))?;
+        #[allow(clippy::cast_possible_truncation, reason = "4096: the table size was checked")]
         let l2_size = (h.grain_table_size * SECTOR / 8) as u32;
+        #[allow(clippy::cast_possible_truncation, reason = "qemu's `uint32_t l1_size` parameter")]
         let l1_size = (h.grain_dir_size.wrapping_mul(SECTOR) / 8) as u32;
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "8: the grain size was checked; qemu's `uint32_t l1_entry_sectors`"
+        )]
+        let grain_size = h.grain_size as u32;
         let sparse = SparseExtent {
             l1_offset: h.grain_dir_offset.wrapping_mul(SECTOR),
             l1_backup_offset: 0,
             l1_size,
             l2_size,
-            l1_entry_sectors: l2_size.wrapping_mul(h.grain_size as u32),
+            l1_entry_sectors: l2_size.wrapping_mul(grain_size),
             has_zero_grain: false,
             compressed: false,
             has_marker: false,
@@ -453,13 +472,9 @@ impl Image {
                 clusters_offset: h.grains_offset,
             }),
         };
-        self.add_extent(
-            file,
-            ExtentKind::Sparse(sparse),
-            h.capacity as i64,
-            h.grain_size,
-            l1_size,
-        )?;
+        #[allow(clippy::cast_possible_wrap, reason = "qemu's `int64_t sectors` parameter")]
+        let sectors = h.capacity as i64;
+        self.add_extent(file, ExtentKind::Sparse(sparse), sectors, h.grain_size, l1_size)?;
         self.check_table_offsets(file, &sparse)
     }
 
@@ -509,6 +524,10 @@ impl Image {
             let index = self.files.len() - 1;
             match kind {
                 b"FLAT" | b"VMFS" => {
+                    #[allow(
+                        clippy::cast_sign_loss,
+                        reason = "qemu's `flat_offset << 9`, same bits"
+                    )]
                     let start = (flat_offset as u64).wrapping_shl(9);
                     self.add_extent(index, ExtentKind::Flat { start }, sectors, 0, 0)?;
                 }
@@ -539,7 +558,7 @@ mod tests {
 
     fn sparse_image(size: u64, desc: &str) -> Vec<u8> {
         let l = SparseLayout::new(size);
-        let mut b = vec![0u8; l.file_len() as usize];
+        let mut b = vec![0u8; usize::try_from(l.file_len()).unwrap()];
         b[..79].copy_from_slice(&l.header(false, false).to_bytes());
         b[512..512 + desc.len()].copy_from_slice(desc.as_bytes());
         b

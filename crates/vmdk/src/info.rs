@@ -27,7 +27,9 @@ fn extent_info(img: &Image, e: &Extent) -> Json {
         )
         .with("virtual-size", Json::Int(e.sectors.wrapping_mul(SECTOR)));
     if !e.is_flat() {
-        o.push("cluster-size", Json::Int((e.cluster_sectors as i64).wrapping_mul(SECTOR)));
+        #[allow(clippy::cast_possible_wrap, reason = "qemu's int64_t `cluster_sectors * 512`")]
+        let cluster_sectors = e.cluster_sectors as i64;
+        o.push("cluster-size", Json::Int(cluster_sectors.wrapping_mul(SECTOR)));
     }
     if e.compressed() {
         o.push("compressed", Json::Bool(true));
@@ -42,6 +44,7 @@ fn extent_info(img: &Image, e: &Extent) -> Json {
 pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
     let total = img.total_sectors();
     if total < 0 {
+        #[allow(clippy::cast_possible_truncation, reason = "C passes the int64_t as an int errno")]
         let errno = total.wrapping_neg() as i32;
         let text = instar_core::error::strerror(&std::io::Error::from_raw_os_error(errno));
         return Err(VmdkError::ImageSize(img.filename.clone(), text));
@@ -87,7 +90,8 @@ pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
         dirty_flag: info_ok.then_some(false),
         // The image file plus every extent file that is a node of its own.
         actual_size: Some(img.files.iter().map(|f| f.file.allocated_bytes()).sum()),
-        virtual_size: img.total_sectors().wrapping_mul(SECTOR) as u64,
+        // 0 <= total <= i64::MAX / 512, checked above.
+        virtual_size: total.unsigned_abs() * instar_core::bytes::SECTOR_SIZE,
         cluster_size,
         backing_filename_format: backing.as_ref().map(|_| "vmdk".to_string()),
         backing_filename: backing,

@@ -157,7 +157,9 @@ impl Image for image::Image {
 
     fn virtual_size(&self) -> u64 {
         // A negative count cannot pass the open (it fails `info` too).
-        (self.total_sectors() as u64).wrapping_mul(instar_core::bytes::SECTOR_SIZE)
+        #[allow(clippy::cast_sign_loss, reason = "qemu multiplies the int64_t as unsigned")]
+        let total = self.total_sectors() as u64;
+        total.wrapping_mul(instar_core::bytes::SECTOR_SIZE)
     }
 
     /// The parent named by `parentFileNameHint`, which qemu opens as vmdk.

@@ -30,11 +30,16 @@ pub fn bitmap_bytes(block_size: u32) -> u64 {
 
 /// An empty table of `entries` entries padded to whole sectors, as qemu
 /// writes it: every byte 0xFF, every entry [`UNALLOCATED`].
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "a new disk's table: at most 2040 GiB / 2 MiB entries of 4 bytes"
+)]
 pub fn empty_table(entries: u64) -> Vec<u8> {
     vec![0xFF; table_bytes(entries) as usize]
 }
 
 /// Decodes entry `index` of a table held in `bytes`.
+#[allow(clippy::cast_possible_truncation, reason = "the constant 4")]
 pub fn entry(bytes: &[u8], index: usize) -> u32 {
     let at = index * ENTRY_SIZE as usize;
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])

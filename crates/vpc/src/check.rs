@@ -266,7 +266,9 @@ fn check_blocks(
     let mut blocks: Vec<(u32, u32)> = Vec::new();
     scan_bat(file, h.table_offset, u64::from(h.max_table_entries), |index, entry| {
         if entry != UNALLOCATED {
-            blocks.push((entry, index as u32));
+            #[allow(clippy::cast_possible_truncation, reason = "below max_table_entries, a u32")]
+            let index = index as u32;
+            blocks.push((entry, index));
         }
     })
     .map_err(VpcError::Read)?;

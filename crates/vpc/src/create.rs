@@ -148,9 +148,13 @@ impl CreatePlan {
     /// The whole of a dynamic disk: footer, header, BAT, footer copy.
     pub fn dynamic_image(&self, footer: &[u8; FOOTER_SIZE]) -> Vec<u8> {
         let entries = self.table_entries();
-        // At most 2040 GiB / 2 MiB entries: the count fits the field.
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "at most 2040 GiB / 2 MiB entries: the count fits the field"
+        )]
         let header = DynamicHeader::new(TABLE_OFFSET, entries as u32, DEFAULT_BLOCK_SIZE);
-        let mut image = Vec::with_capacity(self.file_length() as usize);
+        // A hint only.
+        let mut image = Vec::with_capacity(usize::try_from(self.file_length()).unwrap_or(0));
         image.extend_from_slice(footer);
         image.extend_from_slice(&header.to_bytes_with_checksum());
         image.extend_from_slice(&bat::empty_table(entries));
@@ -163,9 +167,10 @@ impl CreatePlan {
 fn vhd_timestamp() -> u32 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    now.wrapping_sub(footer::VHD_EPOCH) as u32
+        .map_or(0, |d| d.as_secs());
+    #[allow(clippy::cast_possible_truncation, reason = "qemu stores the time_t in a uint32_t")]
+    let stamp = now.wrapping_sub(footer::VHD_EPOCH) as u32;
+    stamp
 }
 
 /// A random (version 4) UUID, as qemu's `qemu_uuid_generate` makes one.
@@ -280,7 +285,9 @@ mod tests {
             o.set_number("size", MIB);
             let path = dir.path().join(name);
             let filename = path.to_str().unwrap();
-            create(&CreateRequest { filename, options: &o }).unwrap_err().to_string()
+            // vpc never probes a backing file.
+            let probe = |_: &instar_core::ImageFile| "raw";
+            create(&CreateRequest { filename, options: &o, probe }).unwrap_err().to_string()
         };
         assert_eq!(
             create_with("a.vhd", "subformat=foo,preallocation=bogus"),

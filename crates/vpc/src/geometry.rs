@@ -59,6 +59,10 @@ impl Geometry {
     /// The geometry the VHD specification derives from `total_sectors`
     /// (capped at the largest geometry). It may span fewer sectors than
     /// asked for: the remainder is rounded away.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "cylinders <= 65535, heads <= 16, sectors per track <= 255 on every branch"
+    )]
     pub fn for_sectors(total_sectors: u64) -> Geometry {
         let total = total_sectors.min(MAX_GEOMETRY_SECTORS);
         let (spt, heads, cyls_times_heads) = if total >= LARGE_DISK_SECTORS {

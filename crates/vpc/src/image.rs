@@ -44,10 +44,11 @@ pub fn scan_bat(
     let mut index = 0;
     while index < in_file {
         let count = per_chunk.min(in_file - index);
+        #[allow(clippy::cast_possible_truncation, reason = "at most BAT_CHUNK bytes")]
         let bytes = &mut buf[..(count * bat::ENTRY_SIZE) as usize];
         file.read_at(table_offset + index * bat::ENTRY_SIZE, bytes)?;
-        for i in 0..count {
-            f(index + i, bat::entry(bytes, i as usize));
+        for (i, raw) in (index..).zip(bytes.chunks_exact(4)) {
+            f(i, bat::entry(raw, 0));
         }
         index += count;
     }
@@ -151,7 +152,9 @@ fn open_dynamic(file: &ImageFile, footer: &Footer, total_sectors: u64) -> Result
     }
     // qemu holds the entry count in a C int: a count past INT_MAX turns
     // negative, and its product with the block size wraps as unsigned.
+    #[allow(clippy::cast_possible_wrap, reason = "qemu's `int max_table_entries`")]
     let signed_entries = header.max_table_entries as i32;
+    #[allow(clippy::cast_sign_loss, reason = "qemu's `(uint64_t)` of that int sign-extends")]
     let covered = (i64::from(signed_entries) as u64).wrapping_mul(block_size);
     if covered < total_sectors * SECTOR_SIZE {
         return Err(VpcError::PageTableTooSmall);

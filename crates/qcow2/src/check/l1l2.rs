@@ -63,9 +63,19 @@ pub fn compressed_extent(entry: u64, cluster_bits: u32) -> (u64, u64) {
 }
 
 impl Checker<'_> {
+    /// The entries of one L2 table, as a count for indexing tables in
+    /// memory.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "a cluster (at most 2 MiB, checked at open) / 8 or 16"
+    )]
+    fn l2_entries(&self) -> usize {
+        self.image.l2_entries() as usize
+    }
+
     /// Reads the L2 table at `offset`: one cluster of entries.
     fn read_l2(&self, offset: u64) -> Result<Vec<u8>, std::io::Error> {
-        self.file.read_vec(offset, self.image.cluster_size() as usize)
+        self.file.read_vec(offset, self.image.cluster_size())
     }
 
     /// Entry `i` of an L2 table and its subcluster bitmap (zero without
@@ -86,7 +96,7 @@ impl Checker<'_> {
             return Ok(());
         }
         self.inc_refcounts(offset, entries * 8)?;
-        let raw = match self.file.read_vec(offset, entries as usize * 8) {
+        let raw = match self.file.read_vec(offset, entries * 8) {
             Ok(raw) => raw,
             Err(e) => {
                 self.report.push_message("ERROR: I/O error in check_refcounts_l1");
@@ -95,7 +105,8 @@ impl Checker<'_> {
             }
         };
         let cluster_size = self.image.cluster_size();
-        for i in 0..entries as usize {
+        // `raw` holds the `entries` entries.
+        for i in 0..raw.len() / 8 {
             let entry = be64(&raw, i * 8);
             if entry == 0 {
                 continue;
@@ -134,7 +145,7 @@ impl Checker<'_> {
         let extended = self.image.extended_l2();
         let data_file = self.image.has_data_file;
         let mut next_contiguous: u64 = 0;
-        for i in 0..self.image.l2_entries() as usize {
+        for i in 0..self.l2_entries() {
             let (entry, bitmap) = self.l2_entry(&table, i);
             let kind = cluster_type(entry, extended, data_file);
             if kind != ClusterType::Compressed && entry & L2E_STD_RESERVED_MASK != 0 {
@@ -258,7 +269,7 @@ impl Checker<'_> {
                     return Err(e);
                 }
             };
-            for j in 0..self.image.l2_entries() as usize {
+            for j in 0..self.l2_entries() {
                 let (entry, _) = self.l2_entry(&table, j);
                 let kind = cluster_type(entry, extended, data_file);
                 if kind != ClusterType::Normal && kind != ClusterType::ZeroAlloc {

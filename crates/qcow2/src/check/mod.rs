@@ -124,6 +124,11 @@ impl<'a> Checker<'a> {
     /// Counts one more reference to every cluster that the `size` bytes at
     /// `offset` touch (`qcow2_inc_refcounts_imrt`). qemu computes in
     /// `int64_t`, so the same wrapping arithmetic is used here.
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "qemu's `int64_t offset, size` and `bdrv_getlength`'s int64_t: an offset or \
+                  size of 2^63 or more reads negative, as in C; the cluster size is at most 2 MiB"
+    )]
     fn inc_refcounts(&mut self, offset: u64, size: u64) -> Step {
         let (signed_offset, signed_size) = (offset as i64, size as i64);
         if signed_size <= 0 {

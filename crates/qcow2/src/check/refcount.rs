@@ -65,18 +65,29 @@ impl RefcountArray {
     /// The count of cluster `k` (zero past the end).
     pub fn get(&self, k: u64) -> u64 {
         match &self.store {
-            Store::Narrow(v) => v.get(k as usize).map_or(0, |&c| u64::from(c)),
-            Store::Wide(v) => v.get(k as usize).copied().unwrap_or(0),
+            Store::Narrow(v) => as_index(k).and_then(|k| v.get(k)).map_or(0, |&c| u64::from(c)),
+            Store::Wide(v) => as_index(k).and_then(|k| v.get(k)).copied().unwrap_or(0),
         }
     }
 
-    /// Sets the count of cluster `k`, which must be inside the array.
+    /// Sets the count of cluster `k`, which must be inside the array, to
+    /// `value`, which must be at most [`RefcountArray::max`].
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "`k` indexes the array; `value` <= max, which fits the narrow store \
+                  (refcount_bits <= 16)"
+    )]
     pub fn set(&mut self, k: u64, value: u64) {
         match &mut self.store {
             Store::Narrow(v) => v[k as usize] = value as u16,
             Store::Wide(v) => v[k as usize] = value,
         }
     }
+}
+
+/// `k` as an index into memory; `None` where no array could reach it.
+fn as_index(k: u64) -> Option<usize> {
+    usize::try_from(k).ok()
 }
 
 /// Extends `v` with zeros to `len` entries, reserving the memory first so
@@ -142,7 +153,7 @@ impl<'a> RecordedRefcounts<'a> {
     /// zero when no refcount block covers it.
     pub fn get(&mut self, file: &ImageFile, index: u64) -> Result<u64, LookupError> {
         let table_index = index >> self.block_bits;
-        let Some(&entry) = self.table.get(table_index as usize) else {
+        let Some(&entry) = as_index(table_index).and_then(|i| self.table.get(i)) else {
             return Ok(0);
         };
         let block = entry & REFT_OFFSET_MASK;
@@ -163,7 +174,7 @@ impl<'a> RecordedRefcounts<'a> {
         // is kept apart from the others.
         let bytes = match self.cache.remove(&block) {
             Some(bytes) => bytes,
-            None => file.read_vec(block, cluster_size as usize).map_err(LookupError::Io)?,
+            None => file.read_vec(block, cluster_size).map_err(LookupError::Io)?,
         };
         if let Some((offset, old)) = self.last.take() {
             if self.cache.len() >= BLOCK_CACHE_MAX {
