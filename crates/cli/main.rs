@@ -374,5 +374,5 @@ fn check(args: &[String]) -> CmdResult {
     if !quiet {
         print!("{}", report.stdout_text(output == Output::Json));
     }
-    Ok(report.exit_code() as u8)
+    Ok(report.exit_code())
 }

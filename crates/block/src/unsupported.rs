@@ -160,7 +160,7 @@ pub fn open_error(d: &QemuDriver, file: &ImageFile, purpose: Purpose) -> Error {
         return refusal();
     }
     let read = || -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-        Ok((file.read_vec(0, HEAD_LEN)?, dmg_trailer_window(file)?))
+        Ok((file.read_vec(0, HEAD_LEN as u64)?, dmg_trailer_window(file)?))
     };
     match read() {
         Ok((head, tail)) => match header_error(d.name, &head, &tail, file.len(), purpose) {
@@ -178,8 +178,7 @@ pub fn open_error(d: &QemuDriver, file: &ImageFile, purpose: Purpose) -> Error {
 fn dmg_trailer_window(file: &ImageFile) -> std::io::Result<Vec<u8>> {
     let length = file.sector_len();
     let offset = if length > 511 + 512 { length - 511 - 512 } else { 0 };
-    let size = length.min(515) as usize;
-    file.read_vec(offset, size)
+    file.read_vec(offset, length.min(515))
 }
 
 /// The error qemu's driver `name` gives opening a file whose first bytes
@@ -264,6 +263,7 @@ fn cloop(h: &[u8]) -> Option<String> {
         return Some(format!("n_blocks {n_blocks} must be {max_blocks} or less"));
     }
     // qemu keeps the table size in 32 bits: 2^32 wraps to 0.
+    #[allow(clippy::cast_possible_truncation, reason = "qemu's uint32_t offsets_size")]
     let offsets_size = ((u64::from(n_blocks) + 1) * 8) as u32;
     if offsets_size > 512 << 20 {
         return Some("image requires too many offsets, try increasing block size".into());

@@ -99,7 +99,7 @@ impl CheckReport {
 
     /// qemu-img's exit code for this report: 1 when the check itself
     /// failed, 2 on corruption, 3 on leaks only, 0 when clean.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         if self.failed.is_some() || self.check_errors > 0 {
             1
         } else if self.corruptions > 0 {

@@ -9,9 +9,9 @@
 use crate::bitmap::{self, Bitmap};
 use crate::error::Qcow2Error;
 use crate::header::{
-    unsupported_features, BitmapsExt, Extensions, Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZLIB,
-    COMPRESSION_ZSTD, CRYPT_AES, CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE,
-    INCOMPAT_MASK, V3_HEADER_LENGTH,
+    unsupported_features, BitmapsExt, Extensions, Header, AUTOCLEAR_DATA_FILE_RAW,
+    COMPRESSION_ZLIB, COMPRESSION_ZSTD, CRYPT_AES, CRYPT_LUKS, CRYPT_NONE, INCOMPAT_COMPRESSION,
+    INCOMPAT_DATA_FILE, INCOMPAT_MASK, V3_HEADER_LENGTH,
 };
 use crate::snapshot::{self, SnapshotTable};
 use crate::tables::{
