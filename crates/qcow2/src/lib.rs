@@ -20,6 +20,7 @@ pub mod open;
 pub mod snapshot;
 pub mod tables;
 
+use instar_core::bytes::be32;
 use instar_core::{
     BackingRef, CheckReport, CreateRequest, Diagnostic, Error, Format, Image, ImageFile, ImageInfo,
     OpenFlags, OptDesc,
@@ -90,8 +91,8 @@ pub fn probe(head: &[u8]) -> u32 {
     let mut buf = [0u8; 8];
     let n = head.len().min(8);
     buf[..n].copy_from_slice(&head[..n]);
-    let magic = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let version = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    let magic = be32(&buf, 0);
+    let version = be32(&buf, 4);
     if magic == header::QCOW_MAGIC && version >= 2 {
         100
     } else {

@@ -3,6 +3,7 @@
 //! the higher sequence number is the active one.
 
 use crate::guid::Guid;
+use instar_core::bytes::{le16, le32, le64};
 
 /// The first header.
 pub const HEADER1_OFFSET: u64 = 64 * 1024;
@@ -49,20 +50,6 @@ pub fn checksum_is_valid(buf: &[u8], crc_offset: usize) -> bool {
 pub fn update_checksum(buf: &mut [u8], crc_offset: usize) {
     let crc = checksum(buf, crc_offset);
     buf[crc_offset..crc_offset + 4].copy_from_slice(&crc.to_le_bytes());
-}
-
-pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-pub(crate) fn le64(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
 }
 
 /// A VHDX header, fields in on-disk order.

@@ -8,7 +8,8 @@
 
 use crate::error::OpenError;
 use crate::guid::Guid;
-use crate::header::{checksum, le32, le64, Header, CHECKSUM_OFFSET};
+use crate::header::{checksum, Header, CHECKSUM_OFFSET};
+use instar_core::bytes::{le32, le64};
 use instar_core::ImageFile;
 
 /// Log sectors are 4 KiB.

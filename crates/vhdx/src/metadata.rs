@@ -4,7 +4,7 @@
 //! (the disk's identity), and the logical and physical sector sizes.
 
 use crate::guid::{self, Guid};
-use crate::header::{le16, le32, le64};
+use instar_core::bytes::{le16, le32, le64};
 
 /// `metadata` in ASCII.
 pub const METADATA_SIGNATURE: &[u8; 8] = b"metadata";

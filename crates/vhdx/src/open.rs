@@ -16,6 +16,7 @@ use crate::region_table::{
     self, RegionEntry, RegionTableHeader, MAX_ENTRIES, REGION_ENTRY_REQUIRED, REGION_SIGNATURE,
     REGION_TABLE_OFFSET, REGION_TABLE_SIZE,
 };
+use instar_core::bytes::le64;
 use instar_core::{CheckReport, Error, ImageFile, ImageInfo, OpenFlags};
 
 /// BAT entries read per chunk while walking the table.
@@ -101,7 +102,7 @@ impl VhdxImage {
             let chunk = &mut buf[..bytes_of(n)];
             self.file.read_at(start + i * BAT_ENTRY_SIZE, chunk)?;
             for (k, e) in chunk.chunks_exact(bytes_of(1)).enumerate() {
-                let entry = u64::from_le_bytes(e.try_into().unwrap_or([0; 8]));
+                let entry = le64(e, 0);
                 if !checker.visit(i + k as u64, entry, stop_at_first) {
                     return Ok(checker);
                 }

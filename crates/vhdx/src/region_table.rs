@@ -3,7 +3,8 @@
 //! region live.
 
 use crate::guid::Guid;
-use crate::header::{le32, le64, update_checksum, CHECKSUM_OFFSET};
+use crate::header::{update_checksum, CHECKSUM_OFFSET};
+use instar_core::bytes::{le32, le64};
 
 /// The region table qemu reads.
 pub const REGION_TABLE_OFFSET: u64 = 192 * 1024;

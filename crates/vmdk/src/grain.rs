@@ -12,6 +12,7 @@ use crate::sparse_header::{
     SparseHeader, CHECK_BYTES, COMPRESSION_DEFLATE, FLAG_COMPRESS, FLAG_MARKER, FLAG_NL_DETECT,
     FLAG_RGD, FLAG_ZERO_GRAIN,
 };
+use instar_core::bytes::{le32, le64};
 
 /// Bytes per sector.
 pub const SECTOR_SIZE: u64 = 512;
@@ -143,9 +144,7 @@ impl SparseLayout {
 pub fn entry(bytes: &[u8], index: u64) -> u32 {
     let start = index.saturating_mul(ENTRY_SIZE);
     match usize::try_from(start) {
-        Ok(s) if s.saturating_add(4) <= bytes.len() => {
-            u32::from_le_bytes([bytes[s], bytes[s + 1], bytes[s + 2], bytes[s + 3]])
-        }
+        Ok(s) if s.saturating_add(4) <= bytes.len() => le32(bytes, s),
         _ => 0,
     }
 }
@@ -155,9 +154,7 @@ pub fn entry(bytes: &[u8], index: u64) -> u32 {
 pub fn entry64(bytes: &[u8], index: u64) -> u64 {
     let start = index.saturating_mul(8);
     match usize::try_from(start) {
-        Ok(s) if s.saturating_add(8) <= bytes.len() => {
-            u64::from_le_bytes(bytes[s..s + 8].try_into().unwrap_or([0; 8]))
-        }
+        Ok(s) if s.saturating_add(8) <= bytes.len() => le64(bytes, s),
         _ => 0,
     }
 }

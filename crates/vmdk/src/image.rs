@@ -16,6 +16,7 @@ use crate::sparse_header::{
     VMDK4_MAGIC,
 };
 use crate::stream::{self, FOOTER_SIZE};
+use instar_core::bytes::be32;
 use instar_core::file::MAX_LENGTH;
 use instar_core::ImageFile;
 use std::ffi::OsStr;
@@ -222,7 +223,7 @@ impl Image {
             backing: None,
         };
         let buf = img.read_desc(0, 0)?;
-        let magic = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let magic = be32(&buf, 0);
         let desc_offset = if magic == VMDK3_MAGIC || magic == VMDK4_MAGIC {
             img.open_sparse(0, &buf, 0)?;
             SPARSE_DESC_OFFSET
@@ -323,7 +324,7 @@ impl Image {
 
     /// Opens the sparse extent in `files[file]`, whose first bytes are `buf`.
     fn open_sparse(&mut self, file: usize, buf: &[u8], depth: usize) -> Result<(), VmdkError> {
-        let magic = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let magic = be32(buf, 0);
         match magic {
             VMDK3_MAGIC => self.open_cowd(file),
             VMDK4_MAGIC => self.open_vmdk4(file, depth),

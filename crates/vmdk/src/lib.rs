@@ -30,6 +30,7 @@ pub mod sesparse;
 pub mod sparse_header;
 pub mod stream;
 
+use instar_core::bytes::be32;
 use instar_core::opts::{OptDesc, OptType};
 use instar_core::{
     BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo, OpenFlags,
@@ -76,7 +77,7 @@ pub fn probe(buf: &[u8]) -> u32 {
     if buf.len() < 4 {
         return 0;
     }
-    let magic = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let magic = be32(buf, 0);
     if magic == sparse_header::VMDK3_MAGIC || magic == sparse_header::VMDK4_MAGIC {
         return PROBE_CERTAIN;
     }

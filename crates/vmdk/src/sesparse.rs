@@ -9,6 +9,7 @@
 //! with qemu's messages.
 
 use crate::error::VmdkError;
+use instar_core::bytes::le64;
 
 /// `magic` of the constant header.
 pub const CONST_HEADER_MAGIC: u64 = 0xcafe_babe;
@@ -27,12 +28,9 @@ const CONST_FIELDS: usize = 26 * 8;
 /// Bytes of the volatile header's fields before its padding.
 const VOLATILE_FIELDS: usize = 4 * 8;
 
+/// The `i`-th little-endian 64-bit field (zero past the end of `b`).
 fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    for (k, x) in w.iter_mut().enumerate() {
-        *x = b.get(i * 8 + k).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(w)
+    le64(b, i.saturating_mul(8))
 }
 
 /// The constant header, the fields qemu uses, in on-disk order.

@@ -5,6 +5,8 @@
 //! Both sit at offset 0 of their file: a 4-byte big-endian magic, then
 //! little-endian fields, packed.
 
+use instar_core::bytes::{le16, le32, le64, padded};
+
 /// `KDMV` read as a big-endian number (qemu's `VMDK4_MAGIC`).
 pub const VMDK4_MAGIC: u32 = 0x4b44_4d56;
 /// `COWD` read as a big-endian number (qemu's `VMDK3_MAGIC`).
@@ -72,11 +74,9 @@ impl SparseHeader {
     /// Reads the fields from the `SIZE` bytes that follow the magic.
     /// Missing bytes read as zeros, as qemu's reads past the end do.
     pub fn from_bytes(b: &[u8]) -> SparseHeader {
-        let mut buf = [0u8; Self::SIZE];
-        let n = b.len().min(Self::SIZE);
-        buf[..n].copy_from_slice(&b[..n]);
-        let u32_at = |o: usize| u32::from_le_bytes(buf[o..o + 4].try_into().unwrap_or([0; 4]));
-        let u64_at = |o: usize| u64::from_le_bytes(buf[o..o + 8].try_into().unwrap_or([0; 8]));
+        let buf = padded(b, 0, Self::SIZE);
+        let u32_at = |o: usize| le32(&buf, o);
+        let u64_at = |o: usize| le64(&buf, o);
         SparseHeader {
             version: u32_at(0),
             flags: u32_at(4),
@@ -90,7 +90,7 @@ impl SparseHeader {
             grain_offset: u64_at(60),
             filler: buf[68],
             check_bytes: [buf[69], buf[70], buf[71], buf[72]],
-            compress_algorithm: u16::from_le_bytes([buf[73], buf[74]]),
+            compress_algorithm: le16(&buf, 73),
         }
     }
 
@@ -149,13 +149,7 @@ impl CowdHeader {
     /// Reads the fields from the bytes that follow the magic; missing bytes
     /// read as zeros.
     pub fn from_bytes(b: &[u8]) -> CowdHeader {
-        let u32_at = |o: usize| {
-            let mut w = [0u8; 4];
-            for (i, x) in w.iter_mut().enumerate() {
-                *x = b.get(o + i).copied().unwrap_or(0);
-            }
-            u32::from_le_bytes(w)
-        };
+        let u32_at = |o: usize| le32(b, o);
         CowdHeader {
             version: u32_at(0),
             flags: u32_at(4),

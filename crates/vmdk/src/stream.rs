@@ -10,6 +10,7 @@
 
 use crate::error::VmdkError;
 use crate::sparse_header::{SparseHeader, VMDK4_MAGIC};
+use instar_core::bytes::{le32, le64};
 
 /// Marker type: end of stream.
 pub const MARKER_END_OF_STREAM: u32 = 0;
@@ -42,14 +43,7 @@ pub struct Marker {
 impl Marker {
     /// Reads the first 16 bytes of a marker sector.
     pub fn from_bytes(b: &[u8]) -> Marker {
-        let mut buf = [0u8; 16];
-        let n = b.len().min(16);
-        buf[..n].copy_from_slice(&b[..n]);
-        Marker {
-            val: u64::from_le_bytes(buf[0..8].try_into().unwrap_or([0; 8])),
-            size: u32::from_le_bytes(buf[8..12].try_into().unwrap_or([0; 4])),
-            kind: u32::from_le_bytes(buf[12..16].try_into().unwrap_or([0; 4])),
-        }
+        Marker { val: le64(b, 0), size: le32(b, 8), kind: le32(b, 12) }
     }
 
     /// The marker sector: the fields, then zeros.

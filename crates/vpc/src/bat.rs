@@ -4,6 +4,7 @@
 //! [`UNALLOCATED`] for a block never written.
 
 use crate::geometry::SECTOR_SIZE;
+use instar_core::bytes::be32;
 
 /// Bytes per BAT entry.
 pub const ENTRY_SIZE: u64 = 4;
@@ -41,8 +42,7 @@ pub fn empty_table(entries: u64) -> Vec<u8> {
 /// Decodes entry `index` of a table held in `bytes`.
 #[allow(clippy::cast_possible_truncation, reason = "the constant 4")]
 pub fn entry(bytes: &[u8], index: usize) -> u32 {
-    let at = index * ENTRY_SIZE as usize;
-    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+    be32(bytes, index.saturating_mul(ENTRY_SIZE as usize))
 }
 
 #[cfg(test)]
