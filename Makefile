@@ -9,12 +9,16 @@ INSTAR_RELEASE := $(TARGET_DIR)/release/instar
 LINT_VENV := target/lint-venv
 ACTIONLINT := $(LINT_VENV)/bin/actionlint
 DEMO_IMAGE ?= /tmp/instar-demo.qcow2
+# `make test` closes on one line for the whole run (total: N passed, N
+# failed, N skipped); set this to also write that line to a file.
+TEST_SUMMARY_FILE ?=
+SUMMARY := $(PYTHON) .ci/test-summary.py $(if $(TEST_SUMMARY_FILE),--summary-file $(TEST_SUMMARY_FILE))
 
 .PHONY: help demo test test-integration lint actionlint qemu-matrix baselines baselines-check bench
 
 help:
 	@echo "make demo              build instar (release) and create, inspect and check a qcow2 image"
-	@echo "make test              every test: unit tests and the create matrix against qemu-img"
+	@echo "make test              every test (unit tests, create matrix, parity), closing on one total line"
 	@echo "make test-integration  the create matrix only (tests/create_matrix.rs)"
 	@echo "make lint              cargo fmt --check, clippy -D warnings, actionlint"
 	@echo "make qemu-matrix       unpack qemu-img 7.2.22 into .qemu-matrix/ beside the system one"
@@ -29,11 +33,14 @@ demo:
 	$(INSTAR_RELEASE) info $(DEMO_IMAGE)
 	$(INSTAR_RELEASE) check $(DEMO_IMAGE)
 
+# The summary script passes cargo's output through as it streams, keeps
+# its exit status, and ends on the total; its own parser is checked first.
 test: qemu-matrix
-	$(CARGO) test --workspace --no-fail-fast
+	$(PYTHON) .ci/test-summary.py --self-test
+	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast
 
 test-integration: qemu-matrix
-	$(CARGO) test --test create_matrix --no-fail-fast
+	$(SUMMARY) -- $(CARGO) test --test create_matrix --no-fail-fast
 
 lint: actionlint
 	$(CARGO) fmt --all -- --check
