@@ -34,7 +34,9 @@ What is counted:
   each test binary. Such a test returns early and libtest calls it `ok`;
   it is moved from passed to skipped, unless libtest reports it failed.
 
-The lines above the closing line name what failed and what skipped.
+The lines above the closing line name what failed (as a command that
+reruns that one test, when cargo printed how to rerun its binary) and
+what skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -58,7 +61,7 @@ RESULT = re.compile(
 )
 TEST_LINE = re.compile(r"^test (?P<name>.+?) \.\.\. (?P<status>ok|FAILED|ignored)(?:, .*)?$")
 SKIPPED = re.compile(r"^SKIPPED (?P<path>\S+?): (?P<reason>.*)$")
-TARGET_FAILED = re.compile(r"^error: test failed, to rerun pass (?P<rerun>.+)$")
+TARGET_FAILED = re.compile(r"^error: test failed, to rerun pass `?(?P<rerun>[^`]+)`?$")
 NOT_SUCCESSFUL = re.compile(r"process didn't exit successfully: `[^`]*` \((?P<why>.+)\)$")
 NOT_COMPILED = re.compile(r"^error: could not compile `(?P<crate>[^`]+)`(?: \((?P<kind>[^)]+)\))?")
 # How many names of failed and of skipped tests are listed above the total.
@@ -75,10 +78,17 @@ class Target:
     ignored: int = 0
     has_result: bool = False
     crashed: str | None = None
+    # What cargo says to pass to rerun this binary (`-p alpha --lib`), once
+    # it has failed.
+    rerun: str | None = None
     # Test name -> "ok", "FAILED" or "ignored", from the `test X ... ok` lines.
     status: dict[str, str] = field(default_factory=dict)
     # Distinct SKIPPED test paths -> reason, in order of appearance.
     skips: dict[str, str] = field(default_factory=dict)
+
+    def where(self) -> str:
+        """The rerun command when cargo gave one, else the label."""
+        return f"cargo test {self.rerun}" if self.rerun else self.label
 
     def skip_failed(self, path: str) -> bool:
         """Whether the test that printed SKIPPED `path` was reported failed."""
@@ -141,8 +151,9 @@ class Parser:
         elif m := SKIPPED.match(line):
             self.current.skips.setdefault(m["path"], m["reason"])
         elif m := TARGET_FAILED.match(line):
+            self.current.rerun = m["rerun"]
             if not self.current.has_result:
-                self.current.crashed = f"exited without a test result (rerun: {m['rerun']})"
+                self.current.crashed = "exited without a test result"
         elif (m := NOT_SUCCESSFUL.search(line)) and self.current.crashed:
             self.current.crashed = f"died ({m['why']})"
         elif m := NOT_COMPILED.match(line):
@@ -168,13 +179,15 @@ class Parser:
             for name, status in t.status.items():
                 if status == "FAILED":
                     named_failures += 1
-                    s.failures.append(f"{t.label}: {name}")
+                    # A command that reruns just this test, when cargo said how.
+                    exact = f"cargo test {t.rerun} -- --exact {shlex.quote(name)}"
+                    s.failures.append(exact if t.rerun else f"{t.label}: {name}")
                 elif status == "ignored":
                     s.skips.append(f"{t.label}: {name} (ignored)")
             if t.failed > named_failures:
-                s.failures.append(f"{t.label}: {t.failed - named_failures} more test(s)")
+                s.failures.append(f"{t.where()}: {t.failed - named_failures} more test(s)")
             if t.crashed:
-                s.failures.append(f"{t.label}: {t.crashed}")
+                s.failures.append(f"{t.where()}: {t.crashed}")
             s.skips.extend(f"{t.label}: {path}: {why}" for path, why in skips.items())
         for what in self.build_failures:
             s.failed += 1

@@ -59,12 +59,11 @@ class MixedRun(unittest.TestCase):
         self.assertEqual(self.s.targets, 5)
 
     def test_names_the_failed_test(self) -> None:
-        self.assertIn("unittests src/lib.rs [alpha]: tests::breaks", self.s.failures)
+        self.assertIn("cargo test -p alpha --lib -- --exact tests::breaks", self.s.failures)
 
     def test_a_binary_that_died_counts_as_one_failure_with_its_signal(self) -> None:
-        crash = [f for f in self.s.failures if "[beta]" in f]
-        self.assertEqual(len(crash), 1, self.s.failures)
-        self.assertIn("SIGABRT", crash[0])
+        crash = [f for f in self.s.failures if "beta" in f]
+        self.assertEqual(crash, ["cargo test -p beta --lib: died (signal: 6, SIGABRT: process abort signal)"])
 
     def test_ignored_tests_are_skipped_and_named_with_reason_kept_out(self) -> None:
         self.assertIn("unittests src/lib.rs [alpha]: tests::slow (ignored)", self.s.skips)
@@ -115,6 +114,19 @@ class SkipThatFailed(unittest.TestCase):
         )
         s = parse(text, 101)
         self.assertEqual(s.closing_line(), "total: 1 passed, 1 failed, 0 skipped")
+
+
+class FailedDocTest(unittest.TestCase):
+    def test_names_it_by_a_command_that_reruns_it(self) -> None:
+        text = (
+            "   Doc-tests alpha\n\nrunning 1 test\n"
+            "test alpha/src/lib.rs - one (line 3) ... FAILED\n\n"
+            "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.36s\n\n"
+            "error: test failed, to rerun pass `-p alpha --doc`\n"
+        )
+        s = parse(text, 101)
+        self.assertEqual(s.failures, ["cargo test -p alpha --doc -- --exact 'alpha/src/lib.rs - one (line 3)'"])
+        self.assertEqual(s.closing_line(), "total: 0 passed, 1 failed, 0 skipped")
 
 
 class CreateMatrixSkips(unittest.TestCase):
