@@ -8,30 +8,41 @@
 //!   failed the same way.
 //! - [`cross_validation`]: instar and the live qemu-img each create the
 //!   case; `instar info --output=json` says the same of both.
-//! - [`check_roundtrip`]: `instar check` on instar's image is clean, and
-//!   prints what qemu-img check prints on it.
+//! - [`check_roundtrip`]: `instar check` on instar's image prints what
+//!   qemu-img check prints on it (clean, or no check for raw and vpc);
+//!   instar's own `check --deep` finds a VHD clean.
 //! - [`bytes`]: instar's file is qemu-img's file, outside the masks; a
 //!   preallocated one is also allocated alike.
 //! - [`info_parity`]: on qemu-img V's image, `instar info` (JSON and human,
 //!   probed and with `-f`) prints exactly what V prints.
 
-use super::{args_for, as_instar, baseline_for, instar, path_str, skip, Env, Transcript};
+use super::{
+    as_instar, instar, oracle_or_skip, path_str, qemu_or_skip, tempdir, test_name, Env, Transcript,
+};
+use instar_matrix::baseline;
 use instar_matrix::cases::{self, Case, Target};
+use instar_matrix::files::allocated;
 use instar_matrix::info_json::{self, FILENAME};
 use instar_matrix::masks::{self, FileSource};
 use std::path::Path;
-
-/// A version as its tests are named: `7.2.22` -> `v7_2_22`.
-fn version_ident(version: &str) -> String {
-    format!("v{}", version.replace('.', "_"))
-}
 
 fn case(ident: &str) -> &'static Case {
     cases::by_ident(ident).unwrap_or_else(|| panic!("{ident} is not a row of CREATE_CASES"))
 }
 
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("instar-matrix-").tempdir().expect("a temporary folder")
+/// A recorded baseline's argv with `$FILENAME` set to `path`, program
+/// name dropped.
+fn args_for(argv: &[String], path: &str) -> Vec<String> {
+    argv.iter().skip(1).map(|a| a.replace(FILENAME, path)).collect()
+}
+
+/// The baseline that applies to qemu-img `version` (through the version
+/// map's profile selection).
+fn baseline_for(env: &Env, version: &str, case: &Case) -> Result<baseline::Baseline, String> {
+    let v = instar_matrix::semver::Version::parse(version).map_err(|e| e.to_string())?;
+    let profile =
+        baseline::select_profile(&env.map, &v).ok_or("the version map knows no version")?;
+    baseline::read_profile_case(&env.baselines, profile, case).map_err(|e| e.to_string())
 }
 
 /// Whitelisted `info --output=json` text, or a failure naming what was not
@@ -44,12 +55,9 @@ fn normalised(t: &Transcript, what: &str, json: &str, path: &str) -> String {
 /// Surface 1, for qemu-img `version`.
 pub fn baseline(env: &Env, ident: &str, version: &str) {
     let case = case(ident);
-    let test = format!("baseline::{ident}::{}", version_ident(version));
     let recorded = baseline_for(env, version, case)
-        .unwrap_or_else(|e| panic!("{test}: no recorded baseline for qemu-img {version}: {e}"));
-    let Some(qemu) = env.qemu_or_skip(version, &test) else {
-        return;
-    };
+        .unwrap_or_else(|e| panic!("no recorded baseline for qemu-img {version}: {e}"));
+    let Some(qemu) = qemu_or_skip(version) else { return };
     let t = Transcript::default();
     let dir = tempdir();
     let image = dir.path().join(case.file_name());
@@ -97,10 +105,9 @@ pub fn baseline(env: &Env, ident: &str, version: &str) {
 }
 
 /// Surface 2: instar's and live qemu-img's images, as `instar info` sees them.
-pub fn cross_validation(env: &Env, ident: &str) {
+pub fn cross_validation(ident: &str) {
     let case = case(ident);
-    let test = format!("cross_validation::{ident}");
-    let Some(qemu) = &env.oracle else { return skip(&test, "no qemu-img is installed") };
+    let Some(qemu) = oracle_or_skip() else { return };
     let t = Transcript::default();
     let (mine, theirs) = (tempdir(), tempdir());
     let (a, b) = (mine.path().join(case.file_name()), theirs.path().join(case.file_name()));
@@ -139,109 +146,53 @@ pub fn cross_validation(env: &Env, ident: &str) {
     );
 }
 
-/// What `check` must say of a freshly created image of each target.
-enum CheckExpectation {
-    /// Exactly what qemu-img check prints on the same file, and exit 0.
-    LikeQemu,
-    /// Exactly what qemu-img prints: no check for this format, exit 63.
-    Unsupported,
-    /// qemu-img has no check for vpc, instar has: clean, exit 0.
-    CleanBeyondQemu,
-}
-
-fn check_expectation(target: Target) -> CheckExpectation {
+/// The exit code of `qemu-img check` on a fresh image of `target`: 0
+/// (clean), or 63 where qemu-img has no check for the format (raw, vpc).
+fn clean_check_code(target: Target) -> i32 {
     match target {
-        Target::Raw => CheckExpectation::Unsupported,
-        Target::Vhd => CheckExpectation::CleanBeyondQemu,
-        Target::Qcow2 | Target::Vmdk | Target::Vhdx => CheckExpectation::LikeQemu,
+        Target::Raw | Target::Vhd => 63,
+        Target::Qcow2 | Target::Vmdk | Target::Vhdx => 0,
     }
 }
 
-/// Surface 3: `instar check` on instar's image.
-pub fn check_roundtrip(env: &Env, ident: &str) {
+/// Surface 3: `instar check` on instar's image prints what `qemu-img
+/// check` prints on it, human and JSON; for a VHD, instar's own
+/// `check --deep` finds it clean.
+pub fn check_roundtrip(ident: &str) {
     let case = case(ident);
-    let test = format!("check_roundtrip::{ident}");
+    let Some(qemu) = oracle_or_skip() else { return };
     let t = Transcript::default();
     let dir = tempdir();
     let image = dir.path().join(case.file_name());
     let path = path_str(&image);
-    let created = t.run(&instar(), &case.create_args(&path), dir.path());
-    if !created.ok() {
-        t.fail("instar create failed");
-    }
+    t.run_ok(instar(), &case.create_args(&path), dir.path());
     for output in ["human", "json"] {
-        let args: Vec<String> =
-            ["check", &format!("--output={output}"), "-f", case.target.format(), &path]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        let mine = t.run(&instar(), &args, dir.path());
-        match check_expectation(case.target) {
-            CheckExpectation::CleanBeyondQemu => {
-                if !mine.ok() {
-                    t.fail(&format!(
-                        "instar check --output={output} found a problem in instar's own image"
-                    ));
-                }
-                let clean = match output {
-                    "human" => mine.stdout == "No errors were found on the image.\n",
-                    _ => serde_json::from_str::<serde_json::Value>(&mine.stdout).is_ok_and(|v| {
-                        v["check-errors"] == 0 && v["format"] == case.target.format()
-                    }),
-                };
-                if !clean {
-                    t.fail(&format!(
-                        "instar check --output={output} does not report a clean image"
-                    ));
-                }
-            }
-            expectation => {
-                let Some(qemu) = &env.oracle else {
-                    return skip(&test, "no qemu-img is installed");
-                };
-                let theirs = t.run(&qemu.path, &args, dir.path());
-                let want = match expectation {
-                    CheckExpectation::Unsupported => Some(63),
-                    _ => Some(0),
-                };
-                if theirs.code != want {
-                    t.fail(&format!(
-                        "qemu-img check exited {:?} on instar's image, not {want:?}",
-                        theirs.code
-                    ));
-                }
-                if mine.code != theirs.code {
-                    t.fail(&format!(
-                        "instar check exited {:?}, qemu-img check {:?}",
-                        mine.code, theirs.code
-                    ));
-                }
-                t.assert_same(
-                    &format!("check --output={output} stdout"),
-                    &theirs.stdout,
-                    &mine.stdout,
-                );
-                t.assert_same(
-                    &format!("check --output={output} stderr"),
-                    &as_instar(&theirs.stderr),
-                    &mine.stderr,
-                );
-            }
+        let output = format!("--output={output}");
+        let args = ["check", &output, "-f", case.target.format(), &path];
+        let code = t.same(qemu, &args, dir.path());
+        let want = clean_check_code(case.target);
+        t.check(code == Some(want), || {
+            format!("qemu-img check exited {code:?} on instar's image, not {want}")
+        });
+        if case.target == Target::Vhd {
+            let deep =
+                t.run(instar(), &["check", "--deep", &output, "-f", "vpc", &path], dir.path());
+            let clean = match output.as_str() {
+                "--output=human" => deep.stdout == "No errors were found on the image.\n",
+                _ => serde_json::from_str::<serde_json::Value>(&deep.stdout)
+                    .is_ok_and(|v| v["check-errors"] == 0 && v["format"] == "vpc"),
+            };
+            t.check(deep.ok() && clean && deep.stderr.is_empty(), || {
+                format!("instar check --deep {output} does not find instar's own VHD clean")
+            });
         }
     }
 }
 
-/// Bytes the host allocated to a file.
-fn allocated(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p).map(|m| m.blocks() * 512).unwrap_or(0)
-}
-
 /// Surface 4: instar's file is qemu-img's file outside the masks.
-pub fn bytes(env: &Env, ident: &str) {
+pub fn bytes(ident: &str) {
     let case = case(ident);
-    let test = format!("bytes::{ident}");
-    let Some(qemu) = &env.oracle else { return skip(&test, "no qemu-img is installed") };
+    let Some(qemu) = oracle_or_skip() else { return };
     let t = Transcript::default();
     // The same file name in two folders: vmdk descriptors name their file.
     let (mine, theirs) = (tempdir(), tempdir());
@@ -272,22 +223,18 @@ pub fn bytes(env: &Env, ident: &str) {
     if !problems.is_empty() {
         t.fail(&format!("masked fields of instar's image are malformed:\n{}", problems.join("\n")));
     }
-    if case.is_preallocated() && allocated(&a) != allocated(&b) {
-        t.fail(&format!(
-            "preallocated images are allocated differently: instar {} bytes, qemu-img {} bytes",
-            allocated(&a),
-            allocated(&b)
-        ));
+    if case.is_preallocated() {
+        let (mine, theirs) = (allocated(&a).unwrap_or(0), allocated(&b).unwrap_or(0));
+        t.check(mine == theirs, || {
+            format!("preallocated images are allocated differently: instar {mine} bytes, qemu-img {theirs} bytes")
+        });
     }
 }
 
 /// Surface 5, for qemu-img `version`: instar's `info` on qemu-img's image.
 pub fn info_parity(env: &Env, ident: &str, version: &str) {
     let case = case(ident);
-    let test = format!("info_parity::{ident}::{}", version_ident(version));
-    let Some(qemu) = env.qemu_or_skip(version, &test) else {
-        return;
-    };
+    let Some(qemu) = qemu_or_skip(version) else { return };
     let t = Transcript::default();
     let dir = tempdir();
     let image = dir.path().join(case.file_name());
@@ -339,11 +286,8 @@ pub fn info_parity(env: &Env, ident: &str, version: &str) {
 /// `--version` line aside, which names the build). A stale baseline would
 /// otherwise be blamed on instar by the baseline surface.
 pub fn baselines_are_current(env: &Env, version: &str) {
-    use instar_matrix::baseline;
-    let test = format!("consistency::baselines_are_current::{}", version_ident(version));
-    let Some(qemu) = env.qemu_or_skip(version, &test) else {
-        return;
-    };
+    let test = test_name();
+    let Some(qemu) = qemu_or_skip(version) else { return };
     let dir = tempdir();
     let mut stale = Vec::new();
     for case in instar_matrix::CREATE_CASES {
@@ -378,10 +322,9 @@ pub fn baselines_are_current(env: &Env, version: &str) {
 /// for the row differ only inside the masks, and qemu-img's own masked
 /// fields pass [`masks::masked_field_problems`]. If this fails, the masks
 /// (not instar) are wrong, and the bytes surface would blame instar.
-pub fn oracle(env: &Env, ident: &str) {
+pub fn oracle(ident: &str) {
     let case = case(ident);
-    let test = format!("oracle::{ident}");
-    let Some(qemu) = &env.oracle else { return skip(&test, "no qemu-img is installed") };
+    let Some(qemu) = oracle_or_skip() else { return };
     let t = Transcript::default();
     let (one, two) = (tempdir(), tempdir());
     let (a, b) = (one.path().join(case.file_name()), two.path().join(case.file_name()));
