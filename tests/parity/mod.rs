@@ -203,7 +203,8 @@ impl Pair {
 
     /// The virtual size qemu-img reads from the image in `dir`.
     pub fn virtual_size(&self, dir: &Path) -> u64 {
-        let r = self.s.t.run_ok(&self.s.qemu.path, &["info", "--output=json", &self.image], dir);
+        let args = ["info", "--output=json", "-f", self.format(), &self.image];
+        let r = self.s.t.run_ok(&self.s.qemu.path, &args, dir);
         let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("qemu-img info JSON");
         v["virtual-size"].as_u64().expect("a virtual size")
     }
