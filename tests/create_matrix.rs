@@ -47,13 +47,13 @@ fn env() -> &'static Env {
     util::env()
 }
 
-/// One test per version: `$surface(env, "<row>", "<version>")`.
+/// One test per version: `$surface("<row>", "<version>")`.
 macro_rules! per_version {
     ($surface:ident, $row:ident ; $($version:ident $text:literal;)*) => {
         $(
-            #[rstest]
-            fn $version(env: &Env) {
-                surfaces::$surface(env, stringify!($row), $text);
+            #[test]
+            fn $version() {
+                surfaces::$surface(stringify!($row), $text);
             }
         )*
     };
@@ -98,13 +98,13 @@ macro_rules! surface_modules {
 surface_modules!(per_row_and_version: baseline, info_parity);
 surface_modules!(per_row: cross_validation, check_roundtrip, bytes, oracle);
 
-/// One test per version: `$check(env, "<version>")`.
+/// One test per version: `$check("<version>")`.
 macro_rules! per_version_only {
     ($check:path ; $($version:ident $text:literal;)*) => {
         $(
-            #[rstest]
-            fn $version(env: &Env) {
-                $check(env, $text);
+            #[test]
+            fn $version() {
+                $check($text);
             }
         )*
     };
@@ -155,7 +155,8 @@ mod consistency {
         instar_matrix::known_versions!(per_version_only, selects_its_own_profile);
     }
 
-    fn selects_its_own_profile(env: &Env, version: &str) {
+    fn selects_its_own_profile(version: &str) {
+        let env = util::env();
         let got = select_profile(&env.map, &Version::parse(version).unwrap());
         assert_eq!(got, env.map.version_to_profile.get(version).map(String::as_str));
     }

@@ -6,7 +6,7 @@
 //! structural check, `check --deep`, must report each damage with its
 //! specific message and exit code.
 
-use crate::util::{Run, Sandbox};
+use crate::util::{create_args, Run, Sandbox};
 
 mod qcow2;
 mod vhdx;
@@ -16,12 +16,7 @@ mod vpc;
 /// `qemu-img create -q -f <fmt> [-o <options>] <image> <size>` in the
 /// sandbox; it must succeed.
 pub fn qemu_create(s: &Sandbox, fmt: &str, options: &str, image: &str, size: &str) -> Run {
-    let mut args = vec!["create", "-q", "-f", fmt];
-    if !options.is_empty() {
-        args.extend(["-o", options]);
-    }
-    args.extend([image, size]);
-    s.qemu_ok(&args)
+    s.qemu_ok(&create_args(&["-q"], fmt, options, image, size))
 }
 
 /// `qemu-img convert -f raw -O <fmt> [<flags>] [-o <options>] <raw> <image>`

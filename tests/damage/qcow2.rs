@@ -11,10 +11,9 @@
 //! every kind qemu-img creates, which must check clean.
 
 use super::{assert_clean, assert_detected, compare_checks, qemu_convert, qemu_create};
-use crate::util::edit::{be32, be64, file_len, read_at, set_file_len, write_at, write_guest_data};
+use crate::util::edit::{write_guest_data, ImageFile};
 use crate::util::Sandbox;
 use rstest::rstest;
-use std::path::PathBuf;
 
 /// The image every case checks, relative to the case's folder so that
 /// outputs name it the same way for both programs.
@@ -68,43 +67,17 @@ fn checks(s: &Sandbox) -> Option<i32> {
 }
 
 /// A qcow2 image under test, read and edited in place.
-struct Image {
-    path: PathBuf,
+struct Image(ImageFile);
+
+impl std::ops::Deref for Image {
+    type Target = ImageFile;
+
+    fn deref(&self) -> &ImageFile {
+        &self.0
+    }
 }
 
 impl Image {
-    fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        read_at(&self.path, offset, len)
-    }
-
-    fn write(&self, offset: u64, bytes: &[u8]) {
-        write_at(&self.path, offset, bytes);
-    }
-
-    fn be64(&self, offset: u64) -> u64 {
-        be64(&self.path, offset)
-    }
-
-    fn be32(&self, offset: u64) -> u32 {
-        be32(&self.path, offset)
-    }
-
-    fn set_be64(&self, offset: u64, value: u64) {
-        self.write(offset, &value.to_be_bytes());
-    }
-
-    fn set_be32(&self, offset: u64, value: u32) {
-        self.write(offset, &value.to_be_bytes());
-    }
-
-    fn len(&self) -> u64 {
-        file_len(&self.path)
-    }
-
-    fn set_len(&self, len: u64) {
-        set_file_len(&self.path, len);
-    }
-
     fn cluster_size(&self) -> u64 {
         1 << self.be32(HDR_CLUSTER_BITS)
     }
@@ -242,7 +215,7 @@ impl Base {
                 s.qemu_ok(&["bitmap", "--add", IMAGE, "bm0"]);
             }
         }
-        Image { path: s.file(IMAGE) }
+        Image(ImageFile { path: s.file(IMAGE) })
     }
 }
 

@@ -13,7 +13,7 @@
 
 use super::compare_checks;
 use crate::util::edit::{read_at, set_file_len, write_at};
-use crate::util::Sandbox;
+use crate::util::{create_args, Sandbox};
 use instar_matrix::masks::vhdx_checksum;
 use rstest::rstest;
 use std::path::Path;
@@ -331,11 +331,7 @@ fn damaged_vhdx(#[case] base: Base, #[case] expect: Expect, #[case] damage: Dama
     let (options, size) = match base {
         Base::Qemu(o, size) | Base::Instar(o, size) => (o, size),
     };
-    let mut create = vec!["create", "-q", "-f", "vhdx"];
-    if !options.is_empty() {
-        create.extend(["-o", options]);
-    }
-    create.extend([IMAGE, size]);
+    let create = create_args(&["-q"], "vhdx", options, IMAGE, size);
     match base {
         Base::Qemu(..) => s.qemu_ok(&create),
         Base::Instar(..) => s.instar_ok(&create),

@@ -17,13 +17,9 @@
 //! without data, checks clean in both.
 
 use super::{assert_clean, assert_detected, compare_checks, qemu_convert, qemu_create};
-use crate::util::edit::{
-    file_len, le32, le64, read_at, set_file_len, vmdk_move_header_to_footer, write_at,
-    write_guest_data,
-};
+use crate::util::edit::{set_file_len, vmdk_move_header_to_footer, write_guest_data, ImageFile};
 use crate::util::Sandbox;
 use rstest::rstest;
-use std::path::PathBuf;
 
 /// The image every case checks, relative to the case's folder so that
 /// outputs name it the same way for both programs.
@@ -59,48 +55,17 @@ fn checks(s: &Sandbox) -> Option<i32> {
 
 /// A vmdk image under test (its descriptor or sparse file), edited in
 /// place.
-struct Image {
-    dir: PathBuf,
-    path: PathBuf,
+struct Image(ImageFile);
+
+impl std::ops::Deref for Image {
+    type Target = ImageFile;
+
+    fn deref(&self) -> &ImageFile {
+        &self.0
+    }
 }
 
 impl Image {
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        read_at(&self.path, offset, len)
-    }
-
-    fn write(&self, offset: u64, bytes: &[u8]) {
-        write_at(&self.path, offset, bytes);
-    }
-
-    fn le32(&self, offset: u64) -> u32 {
-        le32(&self.path, offset)
-    }
-
-    fn le64(&self, offset: u64) -> u64 {
-        le64(&self.path, offset)
-    }
-
-    fn set_le32(&self, offset: u64, value: u32) {
-        self.write(offset, &value.to_le_bytes());
-    }
-
-    fn set_le64(&self, offset: u64, value: u64) {
-        self.write(offset, &value.to_le_bytes());
-    }
-
-    fn len(&self) -> u64 {
-        file_len(&self.path)
-    }
-
-    fn set_len(&self, len: u64) {
-        set_file_len(&self.path, len);
-    }
-
     /// Where entry `i` of the first grain table is stored.
     fn gt_entry_at(&self, i: u64) -> u64 {
         let gd = self.le64(HDR_GD_OFFSET) * SECTOR;
@@ -162,7 +127,7 @@ impl Base {
                 s.qemu_ok(&["create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", IMAGE]);
             }
         }
-        Image { dir: s.path().to_path_buf(), path: s.file(IMAGE) }
+        Image(ImageFile { path: s.file(IMAGE) })
     }
 }
 
@@ -190,23 +155,23 @@ fn truncated_metadata(img: &Image) {
 
 /// A flat extent emptied.
 fn flat_extent_emptied(img: &Image) {
-    set_file_len(&img.file("img-flat.vmdk"), 0);
+    set_file_len(&img.sibling("img-flat.vmdk"), 0);
 }
 
 /// The second flat extent of a split image emptied: found at its first
 /// sector.
 fn second_flat_extent_emptied(img: &Image) {
-    set_file_len(&img.file("img-f002.vmdk"), 0);
+    set_file_len(&img.sibling("img-f002.vmdk"), 0);
 }
 
 /// A sparse extent of a split image missing.
 fn sparse_extent_missing(img: &Image) {
-    std::fs::remove_file(img.file("img-s002.vmdk")).unwrap();
+    std::fs::remove_file(img.sibling("img-s002.vmdk")).unwrap();
 }
 
 /// A grain past the end of the second sparse extent of a split image.
 fn grain_past_eof_in_second_extent(img: &Image) {
-    let ext = Image { dir: img.dir.clone(), path: img.file("img-s002.vmdk") };
+    let ext = Image(ImageFile { path: img.sibling("img-s002.vmdk") });
     grain_past_eof(&ext);
 }
 
@@ -270,12 +235,12 @@ fn descriptor_without_cids(img: &Image) {
 
 /// The backing file removed.
 fn backing_file_missing(img: &Image) {
-    std::fs::remove_file(img.file("base.vmdk")).unwrap();
+    std::fs::remove_file(img.sibling("base.vmdk")).unwrap();
 }
 
 /// The backing file replaced by a file that is not a vmdk image.
 fn backing_file_not_vmdk(img: &Image) {
-    std::fs::write(img.file("base.vmdk"), vec![0u8; 4096]).unwrap();
+    std::fs::write(img.sibling("base.vmdk"), vec![0u8; 4096]).unwrap();
 }
 
 #[rstest]

@@ -19,7 +19,7 @@
 use super::qemu_create;
 use crate::parity::vpc::assert_deep_clean;
 use crate::util::edit::{be32, file_len, read_at, set_file_len, write_at};
-use crate::util::Sandbox;
+use crate::util::{create_args, Sandbox};
 use instar_matrix::masks::{vhd_checksum, vpc_checksum};
 use rstest::rstest;
 use std::fs::File;
@@ -156,7 +156,7 @@ impl Disk {
             Disk::Instar(subformat) => {
                 let disk = name(subformat == "fixed");
                 let options = format!("subformat={subformat}");
-                s.instar_ok(&["create", "-q", "-f", "vpc", "-o", &options, disk.0, "64M"]);
+                s.instar_ok(&create_args(&["-q"], "vpc", &options, disk.0, "64M"));
                 disk
             }
             Disk::InstarWritten => {

@@ -7,7 +7,7 @@
 //! prints.
 
 use super::Pair;
-use crate::util::{path_str, Sandbox};
+use crate::util::{create_args, path_str, Sandbox};
 use instar_matrix::Target;
 use rstest::rstest;
 
@@ -174,7 +174,9 @@ fn backing_files_preallocated(
 #[case::too_large_for_4k_clusters("cluster_size=4k", "16T")]
 #[case::too_large("", "1E")]
 fn refusals(#[case] options: &str, #[case] size: &str) {
-    create(options, size);
+    if let Some(pair) = Pair::new(Target::Qcow2) {
+        pair.assert_refused(&[], options, size);
+    }
 }
 
 /// `instar info` (JSON and human) on an image qemu-img made (`create -u`)
@@ -196,12 +198,7 @@ fn info(#[case] options: &str, #[case] size: &str) {
     std::fs::write(&base, vec![0u8; 1 << 20]).unwrap();
     let image = path_str(&s.file("img.qcow2"));
     let options = options.replace("$BASE", &path_str(&base));
-    let mut create = vec!["create", "-q", "-f", "qcow2", "-u"];
-    if !options.is_empty() {
-        create.extend(["-o", &options]);
-    }
-    create.extend([&image, size]);
-    s.qemu_ok(&create);
+    s.qemu_ok(&create_args(&["-q", "-u"], "qcow2", &options, &image, size));
     for output in ["--output=json", "--output=human"] {
         s.same(&["info", "-f", "qcow2", output, &image]);
     }

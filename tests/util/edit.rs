@@ -5,7 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `len` bytes of `path` from `offset`, zeros past the end.
 pub fn read_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
@@ -86,4 +86,78 @@ pub fn vmdk_move_header_to_footer(path: &Path) {
     b.extend_from_slice(&header);
     b.extend_from_slice(&[0u8; SECTOR]); // end of stream
     std::fs::write(path, b).unwrap();
+}
+
+/// An image file under test, read and edited in place; the damage tests
+/// wrap it with what they know of their format.
+pub struct ImageFile {
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+impl ImageFile {
+    /// `name` beside the image (an extent, a backing file).
+    pub fn sibling(&self, name: &str) -> PathBuf {
+        self.path.with_file_name(name)
+    }
+
+    /// `len` bytes from `offset`, zeros past the end.
+    pub fn read(&self, offset: u64, len: usize) -> Vec<u8> {
+        read_at(&self.path, offset, len)
+    }
+
+    /// Overwrites `bytes` at `offset`.
+    pub fn write(&self, offset: u64, bytes: &[u8]) {
+        write_at(&self.path, offset, bytes);
+    }
+
+    /// The file's length.
+    pub fn len(&self) -> u64 {
+        file_len(&self.path)
+    }
+
+    /// Truncates or extends the file.
+    pub fn set_len(&self, len: u64) {
+        set_file_len(&self.path, len);
+    }
+
+    /// The big-endian u32 at `offset`.
+    pub fn be32(&self, offset: u64) -> u32 {
+        be32(&self.path, offset)
+    }
+
+    /// The big-endian u64 at `offset`.
+    pub fn be64(&self, offset: u64) -> u64 {
+        be64(&self.path, offset)
+    }
+
+    /// The little-endian u32 at `offset`.
+    pub fn le32(&self, offset: u64) -> u32 {
+        le32(&self.path, offset)
+    }
+
+    /// The little-endian u64 at `offset`.
+    pub fn le64(&self, offset: u64) -> u64 {
+        le64(&self.path, offset)
+    }
+
+    /// Writes `value` big-endian at `offset`.
+    pub fn set_be32(&self, offset: u64, value: u32) {
+        self.write(offset, &value.to_be_bytes());
+    }
+
+    /// Writes `value` big-endian at `offset`.
+    pub fn set_be64(&self, offset: u64, value: u64) {
+        self.write(offset, &value.to_be_bytes());
+    }
+
+    /// Writes `value` little-endian at `offset`.
+    pub fn set_le32(&self, offset: u64, value: u32) {
+        self.write(offset, &value.to_le_bytes());
+    }
+
+    /// Writes `value` little-endian at `offset`.
+    pub fn set_le64(&self, offset: u64, value: u64) {
+        self.write(offset, &value.to_le_bytes());
+    }
 }

@@ -23,7 +23,9 @@ pub mod edit;
 pub mod surfaces;
 
 use instar_matrix::baseline::{VersionMap, BASELINE_DIR};
+use instar_matrix::masks;
 use instar_matrix::qemu::{self, version_key, QemuImg};
+use instar_matrix::Target;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -71,12 +73,6 @@ impl Env {
     /// The qemu-img of exactly `version`, if installed.
     pub fn qemu(&self, version: &str) -> Option<&QemuImg> {
         self.qemus.iter().find(|q| version_key(&q.version) == version)
-    }
-
-    /// The newest version the baselines know (what instar's `info` prints
-    /// by default).
-    pub fn newest_known(&self) -> Option<String> {
-        self.map.versions().last().map(version_key)
     }
 }
 
@@ -289,6 +285,28 @@ impl Transcript {
         }
     }
 
+    /// Fails unless `other` is the same file as `reference` outside the
+    /// masks of `target` (SPEC §3); `what` names the two.
+    #[track_caller]
+    pub fn assert_same_bytes(&self, target: Target, reference: &Path, other: &Path, what: &str) {
+        let diff = masks::compare_files(target, reference, other)
+            .unwrap_or_else(|e| self.fail(&format!("cannot compare {what}: {e}")));
+        self.check(diff.is_empty(), || format!("{what} differ outside the masks:\n{diff}"));
+    }
+
+    /// Fails unless the masked fields of the `target` image at `path` hold
+    /// values qemu could have written (a right checksum, a CID in qemu's
+    /// form); `whose` names the image.
+    #[track_caller]
+    pub fn assert_masked_fields(&self, target: Target, path: &Path, whose: &str) {
+        let source = masks::FileSource::open(path)
+            .unwrap_or_else(|e| self.fail(&format!("cannot open {whose}: {e}")));
+        let problems = masks::masked_field_problems(target, &source);
+        self.check(problems.is_empty(), || {
+            format!("the masked fields of {whose} are malformed:\n{}", problems.join("\n"))
+        });
+    }
+
     /// Runs `args` with `qemu` and with instar in `cwd`, fails unless they
     /// print and exit alike ([`assert_same_run`](Self::assert_same_run)),
     /// and returns the exit code.
@@ -393,6 +411,25 @@ pub fn as_instar(qemu_text: &str) -> String {
             None => line.to_string(),
         })
         .collect()
+}
+
+/// `create [flags] -f <format> [-o <options>] <image> <size>`: a create
+/// command line, `-o` left out when there are no options.
+pub fn create_args<'a>(
+    flags: &[&'a str],
+    format: &'a str,
+    options: &'a str,
+    image: &'a str,
+    size: &'a str,
+) -> Vec<&'a str> {
+    let mut args = vec!["create"];
+    args.extend(flags);
+    args.extend(["-f", format]);
+    if !options.is_empty() {
+        args.extend(["-o", options]);
+    }
+    args.extend([image, size]);
+    args
 }
 
 /// A path as a UTF-8 string (temporary paths always are).

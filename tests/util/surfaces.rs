@@ -17,14 +17,15 @@
 //!   probed and with `-f`) prints exactly what V prints.
 
 use super::{
-    as_instar, instar, oracle_or_skip, path_str, qemu_or_skip, tempdir, test_name, Env, Transcript,
+    as_instar, env, instar, oracle_or_skip, path_str, qemu_or_skip, tempdir, test_name, Env, Run,
+    Transcript,
 };
+use crate::parity::vpc::assert_deep_clean;
 use instar_matrix::baseline;
 use instar_matrix::cases::{self, Case, Target};
 use instar_matrix::files::allocated;
 use instar_matrix::info_json::{self, FILENAME};
-use instar_matrix::masks::{self, FileSource};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn case(ident: &str) -> &'static Case {
     cases::by_ident(ident).unwrap_or_else(|| panic!("{ident} is not a row of CREATE_CASES"))
@@ -53,8 +54,9 @@ fn normalised(t: &Transcript, what: &str, json: &str, path: &str) -> String {
 }
 
 /// Surface 1, for qemu-img `version`.
-pub fn baseline(env: &Env, ident: &str, version: &str) {
+pub fn baseline(ident: &str, version: &str) {
     let case = case(ident);
+    let env = env();
     let recorded = baseline_for(env, version, case)
         .unwrap_or_else(|e| panic!("no recorded baseline for qemu-img {version}: {e}"));
     let Some(qemu) = qemu_or_skip(version) else { return };
@@ -63,7 +65,7 @@ pub fn baseline(env: &Env, ident: &str, version: &str) {
     let image = dir.path().join(case.file_name());
     let path = path_str(&image);
 
-    let created = t.run(&instar(), &case.create_args(&path), dir.path());
+    let created = t.run(instar(), &case.create_args(&path), dir.path());
     if created.code != Some(recorded.meta.create_return_code) {
         t.fail(&format!(
             "instar create exited {:?}; qemu-img {version} exited {} for this case",
@@ -104,19 +106,35 @@ pub fn baseline(env: &Env, ident: &str, version: &str) {
     );
 }
 
+/// A row created by two programs, each in a folder of its own under the
+/// same file name (vmdk descriptors name their file).
+struct Twins {
+    dirs: [tempfile::TempDir; 2],
+    paths: [PathBuf; 2],
+    runs: [Run; 2],
+}
+
+/// Creates the row with `programs[0]` and with `programs[1]`.
+fn create_twice(t: &Transcript, case: &Case, programs: [&Path; 2]) -> Twins {
+    let dirs = [tempdir(), tempdir()];
+    let paths = [0, 1].map(|i| dirs[i].path().join(case.file_name()));
+    let runs =
+        [0, 1].map(|i| t.run(programs[i], &case.create_args(&path_str(&paths[i])), dirs[i].path()));
+    t.check(runs[0].code == runs[1].code, || {
+        format!("create exit codes differ: {:?}, {:?}", runs[0].code, runs[1].code)
+    });
+    Twins { dirs, paths, runs }
+}
+
 /// Surface 2: instar's and live qemu-img's images, as `instar info` sees them.
 pub fn cross_validation(ident: &str) {
     let case = case(ident);
     let Some(qemu) = oracle_or_skip() else { return };
     let t = Transcript::default();
-    let (mine, theirs) = (tempdir(), tempdir());
-    let (a, b) = (mine.path().join(case.file_name()), theirs.path().join(case.file_name()));
-    let (pa, pb) = (path_str(&a), path_str(&b));
-    let ca = t.run(&instar(), &case.create_args(&pa), mine.path());
-    let cb = t.run(&qemu.path, &case.create_args(&pb), theirs.path());
-    if ca.code != cb.code {
-        t.fail(&format!("create exit codes differ: instar {:?}, qemu-img {:?}", ca.code, cb.code));
-    }
+    let twins = create_twice(&t, case, [instar(), &qemu.path]);
+    let [mine, theirs] = &twins.dirs;
+    let [pa, pb] = twins.paths.each_ref().map(|p| path_str(p));
+    let [ca, cb] = &twins.runs;
     if !cb.ok() {
         t.assert_same(
             "create stderr",
@@ -126,17 +144,10 @@ pub fn cross_validation(ident: &str) {
         return;
     }
     let info = |p: &str, dir: &Path| {
-        let args: Vec<String> = ["info", "--output=json", "-f", case.target.format(), p]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        t.run(&instar(), &args, dir)
+        t.run_ok(instar(), &["info", "--output=json", "-f", case.target.format(), p], dir)
     };
     let ia = info(&pa, mine.path());
     let ib = info(&pb, theirs.path());
-    if !ia.ok() || !ib.ok() {
-        t.fail("instar info failed");
-    }
     let na = normalised(&t, "instar info of instar's image", &ia.stdout, &pa);
     let nb = normalised(&t, "instar info of qemu-img's image", &ib.stdout, &pb);
     t.assert_same(
@@ -175,16 +186,8 @@ pub fn check_roundtrip(ident: &str) {
             format!("qemu-img check exited {code:?} on instar's image, not {want}")
         });
         if case.target == Target::Vhd {
-            let deep =
-                t.run(instar(), &["check", "--deep", &output, "-f", "vpc", &path], dir.path());
-            let clean = match output.as_str() {
-                "--output=human" => deep.stdout == "No errors were found on the image.\n",
-                _ => serde_json::from_str::<serde_json::Value>(&deep.stdout)
-                    .is_ok_and(|v| v["check-errors"] == 0 && v["format"] == "vpc"),
-            };
-            t.check(deep.ok() && clean && deep.stderr.is_empty(), || {
-                format!("instar check --deep {output} does not find instar's own VHD clean")
-            });
+            let dynamic = !case.options.contains("subformat=fixed");
+            assert_deep_clean(&t, dir.path(), &path, dynamic);
         }
     }
 }
@@ -194,37 +197,16 @@ pub fn bytes(ident: &str) {
     let case = case(ident);
     let Some(qemu) = oracle_or_skip() else { return };
     let t = Transcript::default();
-    // The same file name in two folders: vmdk descriptors name their file.
-    let (mine, theirs) = (tempdir(), tempdir());
-    let (a, b) = (mine.path().join(case.file_name()), theirs.path().join(case.file_name()));
-    let ca = t.run(&instar(), &case.create_args(&path_str(&a)), mine.path());
-    let cb = t.run(&qemu.path, &case.create_args(&path_str(&b)), theirs.path());
-    if ca.code != cb.code {
-        t.fail(&format!("create exit codes differ: instar {:?}, qemu-img {:?}", ca.code, cb.code));
-    }
-    if !cb.ok() {
-        if a.exists() {
-            t.fail("instar's failed create left a file behind");
-        }
+    let twins = create_twice(&t, case, [instar(), &qemu.path]);
+    let [a, b] = &twins.paths;
+    if !twins.runs[1].ok() {
+        t.check(!a.exists(), || "instar's failed create left a file behind".into());
         return;
     }
-    let diff = masks::compare_files(case.target, &b, &a)
-        .unwrap_or_else(|e| t.fail(&format!("cannot compare: {e}")));
-    if !diff.is_empty() {
-        t.fail(&format!(
-            "instar's image ({}) differs from qemu-img's ({}):\n{diff}",
-            a.display(),
-            b.display()
-        ));
-    }
-    let source = FileSource::open(&a)
-        .unwrap_or_else(|e| t.fail(&format!("cannot open instar's image: {e}")));
-    let problems = masks::masked_field_problems(case.target, &source);
-    if !problems.is_empty() {
-        t.fail(&format!("masked fields of instar's image are malformed:\n{}", problems.join("\n")));
-    }
+    t.assert_same_bytes(case.target, b, a, "qemu-img's image and instar's");
+    t.assert_masked_fields(case.target, a, "instar's image");
     if case.is_preallocated() {
-        let (mine, theirs) = (allocated(&a).unwrap_or(0), allocated(&b).unwrap_or(0));
+        let (mine, theirs) = (allocated(a).unwrap_or(0), allocated(b).unwrap_or(0));
         t.check(mine == theirs, || {
             format!("preallocated images are allocated differently: instar {mine} bytes, qemu-img {theirs} bytes")
         });
@@ -232,7 +214,7 @@ pub fn bytes(ident: &str) {
 }
 
 /// Surface 5, for qemu-img `version`: instar's `info` on qemu-img's image.
-pub fn info_parity(env: &Env, ident: &str, version: &str) {
+pub fn info_parity(ident: &str, version: &str) {
     let case = case(ident);
     let Some(qemu) = qemu_or_skip(version) else { return };
     let t = Transcript::default();
@@ -244,10 +226,10 @@ pub fn info_parity(env: &Env, ident: &str, version: &str) {
         // Nothing to read; the baseline surface covers failed creates.
         return;
     }
-    // The default dialect is the newest version instar knows; the others
-    // are asked for by --qemu-version.
+    // The default dialect is the oracle's, the newest version instar
+    // knows; the others are asked for by --qemu-version.
     let mut dialects = vec![Some(version.to_string())];
-    if env.newest_known().as_deref() == Some(version) {
+    if instar_matrix::qemu::oracle_version() == version {
         dialects.push(None);
     }
     for output in ["json", "human"] {
@@ -265,7 +247,7 @@ pub fn info_parity(env: &Env, ident: &str, version: &str) {
                     args.extend(["--qemu-version".to_string(), v.clone()]);
                 }
                 args.extend(tail.iter().cloned());
-                let mine = t.run(&instar(), &args, dir.path());
+                let mine = t.run(instar(), &args, dir.path());
                 let what =
                     format!("info {} (qemu-img {version} left, instar right)", args[1..].join(" "));
                 if mine.code != theirs.code {
@@ -285,7 +267,8 @@ pub fn info_parity(env: &Env, ident: &str, version: &str) {
 /// every row again now, writes what the committed baselines hold (its
 /// `--version` line aside, which names the build). A stale baseline would
 /// otherwise be blamed on instar by the baseline surface.
-pub fn baselines_are_current(env: &Env, version: &str) {
+pub fn baselines_are_current(version: &str) {
+    let env = env();
     let test = test_name();
     let Some(qemu) = qemu_or_skip(version) else { return };
     let dir = tempdir();
@@ -326,29 +309,13 @@ pub fn oracle(ident: &str) {
     let case = case(ident);
     let Some(qemu) = oracle_or_skip() else { return };
     let t = Transcript::default();
-    let (one, two) = (tempdir(), tempdir());
-    let (a, b) = (one.path().join(case.file_name()), two.path().join(case.file_name()));
-    let ca = t.run(&qemu.path, &case.create_args(&path_str(&a)), one.path());
-    let cb = t.run(&qemu.path, &case.create_args(&path_str(&b)), two.path());
-    if ca.code != cb.code {
-        t.fail("two qemu-img runs of the same create exit differently");
-    }
-    if !ca.ok() {
+    let twins = create_twice(&t, case, [&qemu.path, &qemu.path]);
+    if !twins.runs[0].ok() {
         return;
     }
-    let diff = masks::compare_files(case.target, &a, &b)
-        .unwrap_or_else(|e| t.fail(&format!("cannot compare: {e}")));
-    if !diff.is_empty() {
-        t.fail(&format!("two qemu-img images differ outside the masks:\n{diff}"));
-    }
-    for p in [&a, &b] {
-        let source = FileSource::open(p).unwrap_or_else(|e| t.fail(&format!("cannot open: {e}")));
-        let problems = masks::masked_field_problems(case.target, &source);
-        if !problems.is_empty() {
-            t.fail(&format!(
-                "qemu-img's own masked fields fail the checks:\n{}",
-                problems.join("\n")
-            ));
-        }
+    let [a, b] = &twins.paths;
+    t.assert_same_bytes(case.target, a, b, "two qemu-img images");
+    for p in [a, b] {
+        t.assert_masked_fields(case.target, p, "qemu-img's own image");
     }
 }

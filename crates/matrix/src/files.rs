@@ -25,7 +25,9 @@ pub fn data_ranges(file: &File, len: u64) -> io::Result<Vec<Range<u64>>> {
             // No data after `pos`.
             Err(rustix::io::Errno::NXIO) => break,
             // SEEK_DATA is not supported here: every byte may be data.
-            Err(rustix::io::Errno::INVAL) if pos == 0 => return Ok(vec![0..len]),
+            Err(rustix::io::Errno::INVAL) if pos == 0 => {
+                return Ok(std::iter::once(0..len).collect())
+            }
             Err(e) => return Err(e.into()),
         };
         let end = seek(file, SeekFrom::Hole(start))?.min(len);
