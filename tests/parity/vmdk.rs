@@ -451,7 +451,8 @@ fn random_damage_base(s: &Sandbox, layout: &str) {
 /// Random damage (bytes of headers, descriptors, directories and tables
 /// overwritten, files cut short) to an image of each layout, 30 rounds
 /// each, each round its own seed: instar's info and check print what
-/// qemu-img prints.
+/// qemu-img prints (both read as UTF-8, a byte that is not read as U+FFFD
+/// on either side).
 #[rstest]
 fn random_damage(
     #[values("sparse", "stream", "split", "flat", "zeroed")] layout: &str,

@@ -179,7 +179,8 @@ pub struct Transcript {
 
 impl Transcript {
     /// Runs `program args` in `cwd` (with `LC_ALL=C`, killed after a
-    /// timeout), records it, and returns what it did.
+    /// timeout), records it, and returns what it did, its output read as
+    /// UTF-8 (a byte that is not UTF-8 reads as U+FFFD).
     pub fn run<S: AsRef<OsStr>>(&self, program: &Path, args: &[S], cwd: &Path) -> Run {
         let started = Instant::now();
         let out = assert_cmd::Command::new(program)
