@@ -1,14 +1,14 @@
-//! The create matrix: instar against real qemu-img, for every row of
-//! CREATE_CASES (`crates/matrix/src/cases.rs`) and every qemu-img version
-//! the host offers.
+//! The one integration target: instar against real qemu-img.
 //!
-//! Each (surface, row) is its own named test, and the surfaces that depend
-//! on the qemu-img version get one test per version the baselines know:
+//! The create matrix runs every row of CREATE_CASES
+//! (`crates/matrix/src/cases.rs`) through the surfaces of SPEC §5, each
+//! (surface, row) its own named test, and the surfaces that depend on the
+//! qemu-img version once per version the baselines know:
 //!
 //! ```text
 //! baseline::<row>::<version>     qemu-img V reads instar's image as it read its own
 //! cross_validation::<row>        instar info agrees on instar's and qemu-img's images
-//! check_roundtrip::<row>         instar check finds instar's image clean, as qemu-img does
+//! check_roundtrip::<row>         instar check prints what qemu-img check prints on instar's image
 //! bytes::<row>                   instar's file is qemu-img's file outside the masks
 //! info_parity::<row>::<version>  instar info prints what qemu-img V prints
 //! oracle::<row>                  two qemu-img runs differ only inside the masks
@@ -16,15 +16,28 @@
 //!                                and qemu-img still prints what testdata/ holds
 //! ```
 //!
-//! The names come from the table itself (`instar_matrix::create_cases!`)
+//! Beside it, in helper modules, one named test per case as well:
+//!
+//! ```text
+//! cli::*                  command-line parity: same output, exit code and files as qemu-img
+//! parity::<format>::*     create, info and check of each format, option by option and
+//!                         size by size, against qemu-img: bytes, outputs, allocation
+//! damage::<format>::*     check (and info) of damaged images against qemu-img check;
+//!                         instar's own check --deep of damaged VHDs
+//! probe::*                formats qemu probes and instar does not read, refused by
+//!                         name or with qemu's error; drivers qemu cannot create
+//! ```
+//!
+//! The matrix names come from the table itself (`instar_matrix::create_cases!`)
 //! and the version list (`instar_matrix::known_versions!`), so adding a row
 //! or a version adds its tests. `cargo test --test create_matrix -- --list`
-//! shows them all. A version that is not installed skips, saying so on
-//! stderr (`make qemu-matrix` installs 7.2.22); with INSTAR_MATRIX_STRICT=1
-//! it fails instead, as in CI.
+//! shows them all. A test whose qemu-img is not installed skips, saying
+//! `SKIPPED <test>: <reason>` on stderr; with INSTAR_MATRIX_STRICT=1 it
+//! fails instead, as in CI (`tests/util`).
 
 mod cli;
 mod damage;
+mod parity;
 mod probe;
 mod util;
 
@@ -33,18 +46,17 @@ use util::{surfaces, Env};
 
 /// The environment, discovered once for the whole test binary.
 #[fixture]
-#[once]
-fn env() -> Env {
-    Env::discover()
+fn env() -> &'static Env {
+    util::env()
 }
 
-/// One test per version: `$surface(env, "<row>", "<version>")`.
+/// One test per version: `$surface("<row>", "<version>")`.
 macro_rules! per_version {
     ($surface:ident, $row:ident ; $($version:ident $text:literal;)*) => {
         $(
-            #[rstest]
-            fn $version(env: &Env) {
-                surfaces::$surface(env, stringify!($row), $text);
+            #[test]
+            fn $version() {
+                surfaces::$surface(stringify!($row), $text);
             }
         )*
     };
@@ -62,55 +74,40 @@ macro_rules! per_row_and_version {
     };
 }
 
-/// A test per row: `$surface(env, "<row>")`.
+/// A test per row: `$surface("<row>")`.
 macro_rules! per_row {
     ($surface:ident ; $($target:ident $row:ident $name:literal $size:literal $options:literal;)*) => {
         $(
-            #[rstest]
-            fn $row(env: &Env) {
-                surfaces::$surface(env, stringify!($row));
+            #[test]
+            fn $row() {
+                surfaces::$surface(stringify!($row));
             }
         )*
     };
 }
 
-mod baseline {
-    use super::*;
-    instar_matrix::create_cases!(per_row_and_version, baseline);
-}
-
-mod cross_validation {
-    use super::*;
-    instar_matrix::create_cases!(per_row, cross_validation);
-}
-
-mod check_roundtrip {
-    use super::*;
-    instar_matrix::create_cases!(per_row, check_roundtrip);
-}
-
-mod bytes {
-    use super::*;
-    instar_matrix::create_cases!(per_row, bytes);
-}
-
-mod info_parity {
-    use super::*;
-    instar_matrix::create_cases!(per_row_and_version, info_parity);
-}
-
-mod oracle {
-    use super::*;
-    instar_matrix::create_cases!(per_row, oracle);
-}
-
-/// One test per version: `$check(env, "<version>")`.
-macro_rules! per_version_only {
-    ($check:ident ; $($version:ident $text:literal;)*) => {
+/// A module per surface, expanded over the table by `$expand`.
+macro_rules! surface_modules {
+    ($expand:ident: $($surface:ident),*) => {
         $(
-            #[rstest]
-            fn $version(env: &Env) {
-                surfaces::$check(env, $text);
+            mod $surface {
+                use super::*;
+                instar_matrix::create_cases!($expand, $surface);
+            }
+        )*
+    };
+}
+
+surface_modules!(per_row_and_version: baseline, info_parity);
+surface_modules!(per_row: cross_validation, check_roundtrip, bytes, oracle);
+
+/// One test per version: `$check("<version>")`.
+macro_rules! per_version_only {
+    ($check:path ; $($version:ident $text:literal;)*) => {
+        $(
+            #[test]
+            fn $version() {
+                $check($text);
             }
         )*
     };
@@ -123,7 +120,7 @@ mod consistency {
 
     mod baselines_are_current {
         use super::*;
-        instar_matrix::known_versions!(per_version_only, baselines_are_current);
+        instar_matrix::known_versions!(per_version_only, surfaces::baselines_are_current);
     }
 
     use instar_matrix::baseline::{consistency_problems, select_profile};
@@ -156,11 +153,14 @@ mod consistency {
     }
 
     /// Each known version selects the profile it was recorded into.
-    #[rstest]
-    fn each_version_selects_its_own_profile(env: &Env) {
-        for v in KNOWN_VERSIONS {
-            let got = select_profile(&env.map, &Version::parse(v).unwrap());
-            assert_eq!(got, env.map.version_to_profile.get(*v).map(String::as_str), "version {v}");
-        }
+    mod each_version_selects_its_own_profile {
+        use super::*;
+        instar_matrix::known_versions!(per_version_only, selects_its_own_profile);
+    }
+
+    fn selects_its_own_profile(version: &str) {
+        let env = util::env();
+        let got = select_profile(&env.map, &Version::parse(version).unwrap());
+        assert_eq!(got, env.map.version_to_profile.get(version).map(String::as_str));
     }
 }

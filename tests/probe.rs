@@ -24,11 +24,9 @@
 //! formats), `probe::create_driver::*` (`create -f <driver>` and its `-o
 //! help`, and `info -f <driver>`, for every driver of `qemu-img --help`).
 
-use crate::env;
-use crate::util::{as_instar, skip, Env};
+use crate::util::{as_instar, instar, oracle_or_skip, tempdir, Run, Transcript};
 use rstest::rstest;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 /// The committed samples (see their README).
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/images/qemu-only");
@@ -40,39 +38,9 @@ fn refusal(fmt: &str) -> String {
     )
 }
 
-/// What one command printed.
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    stdout: String,
-    stderr: String,
-    code: Option<i32>,
-}
-
-fn run(program: &Path, args: &[&str], dir: &Path) -> Outcome {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    Outcome {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code(),
-    }
-}
-
-/// The system qemu-img, or `None` after skipping `test`.
-fn oracle(env: &Env, test: &str) -> Option<PathBuf> {
-    let found = env.oracle.as_ref().map(|q| q.path.clone());
-    if found.is_none() {
-        skip(test, "no system qemu-img (/usr/bin/qemu-img) to compare with");
-    }
-    found
-}
-
-fn instar() -> PathBuf {
-    crate::util::instar()
+/// Runs `program` through the one harness runner (its own transcript).
+fn run(program: &Path, args: &[&str], dir: &Path) -> Run {
+    Transcript::default().run(program, args, dir)
 }
 
 /// What instar must print for a command.
@@ -88,7 +56,7 @@ enum Expect {
 /// answer against `expect`.
 fn compare(qemu: &Path, dir: &Path, args: &[&str], expect: Expect) {
     let q = run(qemu, args, dir);
-    let i = run(&instar(), args, dir);
+    let i = run(instar(), args, dir);
     let shown =
         format!("instar {}\n  qemu-img printed: {q:?}\n  instar printed:   {i:?}", args.join(" "));
     match expect {
@@ -182,18 +150,19 @@ impl Case {
     }
 
     /// Runs info (human and JSON) and check, probed or with `-f`.
-    fn run(&self, env: &Env, test: &str) {
-        let Some(qemu) = oracle(env, test) else { return };
-        let dir = tempfile::tempdir().unwrap();
-        self.make(&qemu, dir.path());
+    fn run(&self) {
+        let Some(qemu) = oracle_or_skip() else { return };
+        let qemu = &qemu.path;
+        let dir = tempdir();
+        self.make(qemu, dir.path());
         let f: Vec<&str> = self.fmt.map(|f| vec!["-f", f]).unwrap_or_default();
         let with = |cmd: &[&'static str]| -> Vec<&str> {
             cmd.iter().copied().chain(f.iter().copied()).chain([self.file]).collect()
         };
-        compare(&qemu, dir.path(), &with(&["info"]), self.info);
-        compare(&qemu, dir.path(), &with(&["info", "--output=json"]), self.info);
+        compare(qemu, dir.path(), &with(&["info"]), self.info);
+        compare(qemu, dir.path(), &with(&["info", "--output=json"]), self.info);
         if let Some(check) = self.check {
-            compare(&qemu, dir.path(), &with(&["check"]), check);
+            compare(qemu, dir.path(), &with(&["check"]), check);
         }
     }
 }
@@ -292,7 +261,7 @@ const SAME: Expect = Expect::Same;
 #[case::qcow("qcow", Source::Qemu(&["create", "-q", "-f", "qcow", "img.qcow", "1M"], None))]
 #[case::qed("qed", Source::Qemu(&["create", "-q", "-f", "qed", "img.qed", "1M"], None))]
 #[case::vdi("vdi", Source::Qemu(&["create", "-q", "-f", "vdi", "img.vdi", "1M"], None))]
-fn sample(env: &Env, #[case] fmt: &'static str, #[case] source: Source) {
+fn sample(#[case] fmt: &'static str, #[case] source: Source) {
     // The file name matters to dmg's probe: every sample ends in its format.
     let file = match fmt {
         "bochs" => "img.bochs",
@@ -308,8 +277,8 @@ fn sample(env: &Env, #[case] fmt: &'static str, #[case] source: Source) {
     // else: qemu-img's error is known, and instar prints it.
     let check = if fmt == "luks" { SAME } else { Expect::Refused(fmt) };
     let probed = Case { file, source, fmt: None, info: Expect::Refused(fmt), check: Some(check) };
-    probed.run(env, &format!("probe::sample::{fmt}"));
-    Case { fmt: Some(fmt), ..probed }.run(env, &format!("probe::sample::{fmt} (-f)"));
+    probed.run();
+    Case { fmt: Some(fmt), ..probed }.run();
 }
 
 /// Crafted files: names, short files, magics followed by garbage, files
@@ -391,15 +360,14 @@ fn sample(env: &Env, #[case] fmt: &'static str, #[case] source: Source) {
 #[case::named_qcow_version_7(Case::bytes("x", qcow(7, 1 << 20, 12, 9), SAME).named("qcow"))]
 #[case::named_dmg_empty(Case::bytes("x", Vec::new(), SAME).named("dmg"))]
 #[case::named_vdi_garbage(Case::bytes("x", image(4096, &[(0x40, b"junk")]), SAME).named("vdi"))]
-fn edge(env: &Env, #[case] case: Case) {
-    case.run(env, "probe::edge");
+fn edge(#[case] case: Case) {
+    case.run();
 }
 
 /// `info -f <fmt>` and `check -f <fmt>` on a file of another format:
 /// qemu's driver refuses it by its header, and instar says the same.
 #[rstest]
 fn named(
-    env: &Env,
     #[values("bochs", "cloop", "dmg", "luks", "parallels", "qcow", "qed", "vdi")] fmt: &'static str,
     #[values("zeros", "empty", "tiny", "qcow2")] file: &'static str,
 ) {
@@ -409,7 +377,7 @@ fn named(
         "tiny" => Source::Bytes(b"QFI".to_vec()),
         _ => Source::Qemu(&["create", "-q", "-f", "qcow2", "qcow2", "1M"], None),
     };
-    Case::new(file, source, SAME).named(fmt).run(env, &format!("probe::named::{fmt}::{file}"));
+    Case::new(file, source, SAME).named(fmt).run();
 }
 
 /// What qemu-img says to `create -f <driver>`.
@@ -466,9 +434,9 @@ enum Creates {
 #[case::throttle("throttle", Creates::Never)]
 #[case::vdi("vdi", Creates::Yes)]
 #[case::vvfat("vvfat", Creates::Never)]
-fn create_driver(env: &Env, #[case] driver: &str, #[case] creates: Creates) {
-    let test = format!("probe::create_driver::{driver}");
-    let Some(qemu) = oracle(env, &test) else { return };
+fn create_driver(#[case] driver: &str, #[case] creates: Creates) {
+    let Some(qemu) = oracle_or_skip() else { return };
+    let qemu = &qemu.path;
     let formats = ["bochs", "cloop", "dmg", "luks", "parallels", "qcow", "qed", "vdi"];
     let runs: [(&[&str], &str); 3] = [
         (&["create", "-f", driver, "-o", "help"], ""),
@@ -476,9 +444,9 @@ fn create_driver(env: &Env, #[case] driver: &str, #[case] creates: Creates) {
         (&["create", "-f", driver, "x", "1M"], "x: "),
     ];
     for (args, prefix) in runs {
-        let (qemu_dir, instar_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let q = run(&qemu, args, qemu_dir.path());
-        let i = run(&instar(), args, instar_dir.path());
+        let (qemu_dir, instar_dir) = (tempdir(), tempdir());
+        let q = run(qemu, args, qemu_dir.path());
+        let i = run(instar(), args, instar_dir.path());
         let shown = format!("{args:?}\n  qemu-img printed: {q:?}\n  instar printed:   {i:?}");
         assert!(!instar_dir.path().join("x").exists(), "instar's create left a file: {shown}");
         assert_eq!(i.stdout, "", "stdout of {shown}");
@@ -503,10 +471,10 @@ fn create_driver(env: &Env, #[case] driver: &str, #[case] creates: Creates) {
     }
     // Drivers that are not image formats: `-f` names them, instar refuses.
     if !formats.contains(&driver) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir();
         std::fs::write(dir.path().join("r.img"), vec![0u8; 1 << 20]).unwrap();
         let args = ["info", "-f", driver, "r.img"];
-        let i = run(&instar(), &args, dir.path());
+        let i = run(instar(), &args, dir.path());
         let want = format!("instar: Could not open 'r.img': {}\n", refusal(driver));
         assert_eq!((i.stdout.as_str(), i.stderr.as_str(), i.code), ("", want.as_str(), Some(1)));
     }
@@ -521,8 +489,8 @@ fn create_driver(env: &Env, #[case] driver: &str, #[case] creates: Creates) {
 #[case::no_size(&["create", "-f", "cloop", "x"])]
 #[case::bad_option(&["create", "-f", "dmg", "-o", "foo=bar", "x", "1M"])]
 #[case::backing(&["create", "-f", "vvfat", "-b", "base", "x", "1M"])]
-fn create_driver_order(env: &Env, #[case] args: &[&str]) {
-    let Some(qemu) = oracle(env, "probe::create_driver_order") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    compare(&qemu, dir.path(), args, Expect::Same);
+fn create_driver_order(#[case] args: &[&str]) {
+    let Some(qemu) = oracle_or_skip() else { return };
+    let dir = tempdir();
+    compare(&qemu.path, dir.path(), args, Expect::Same);
 }

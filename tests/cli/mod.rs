@@ -1,70 +1,99 @@
-//! Command-line parity: for the same arguments, `instar` prints what
-//! qemu-img 10.0.2 prints (program name aside), exits with the same code,
-//! and leaves the same files, accepted and refused arguments alike.
+//! Command-line parity: for the same arguments, `instar` prints what the
+//! oracle (qemu-img 10.0.2) prints (program name aside), exits with the
+//! same code, and leaves the same files, accepted and refused arguments
+//! alike.
 //!
 //! The one deliberate difference: when a create fails after qemu-img has
 //! already created the file, qemu-img leaves it behind (empty); instar
 //! validates first and leaves nothing. Those cases say so and assert it.
 
+use crate::util::{files_in, instar, oracle_or_skip, tempdir, Run, Sandbox, Transcript};
+use instar_matrix::QemuImg;
 use rstest::rstest;
 use std::path::Path;
-use std::process::Command;
-
-/// The qemu-img these cases were measured on.
-const QEMU_IMG: &str = "/usr/bin/qemu-img";
 
 /// What one run printed and left behind.
-#[derive(Debug, PartialEq)]
 struct Outcome {
-    stdout: String,
-    stderr: String,
-    code: Option<i32>,
+    run: Run,
+    /// The files of the run's folder afterwards, with their bytes.
     files: Vec<(String, Vec<u8>)>,
 }
 
-/// Runs `setup` (qemu-img arguments, creating fixtures) then `args` with
-/// `program`, in a fresh directory.
-fn run(program: &str, setup: &[&[&str]], args: &[&str]) -> Outcome {
-    let dir = tempfile::tempdir().unwrap();
-    for s in setup {
-        let st = Command::new(QEMU_IMG).args(*s).current_dir(dir.path()).output().unwrap();
-        assert!(st.status.success(), "setup {s:?} failed: {st:?}");
+impl Outcome {
+    /// Its stdout or stderr, the program named `instar` wherever it names
+    /// itself: usage errors name it as invoked (argv[0]), everything else
+    /// by its short name.
+    fn named(&self, text: &str) -> String {
+        text.replace(&self.run.argv[0], "instar").replace("qemu-img", "instar")
     }
-    let out = Command::new(program).args(args).current_dir(dir.path()).output().unwrap();
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| (name_of(&p), std::fs::read(&p).unwrap()))
+
+    fn names(&self) -> Vec<&str> {
+        self.files.iter().map(|f| f.0.as_str()).collect()
+    }
+}
+
+/// Runs `setup` (qemu-img arguments, creating fixtures) then `args` with
+/// `program`, in a fresh folder.
+fn run(
+    t: &Transcript,
+    qemu: &QemuImg,
+    program: &Path,
+    setup: &[&[&str]],
+    args: &[&str],
+) -> Outcome {
+    let dir = tempdir();
+    for s in setup {
+        t.run_ok(&qemu.path, s, dir.path());
+    }
+    let run = t.run(program, args, dir.path());
+    let files = files_in(dir.path())
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(dir.path().join(&name)).unwrap_or_default();
+            (name, bytes)
+        })
         .collect();
-    files.sort();
-    // Usage errors name the program as invoked (argv[0]); everything else
-    // names it by its short name.
-    let name = |bytes: &[u8]| {
-        String::from_utf8_lossy(bytes).replace(program, "instar").replace("qemu-img", "instar")
-    };
-    Outcome { stdout: name(&out.stdout), stderr: name(&out.stderr), code: out.status.code(), files }
+    Outcome { run, files }
 }
 
-fn name_of(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
+/// qemu-img's and instar's outcomes of `setup` then `args`, or `None`
+/// after skipping when the oracle is not installed.
+fn compare(setup: &[&[&str]], args: &[&str]) -> Option<(Transcript, Outcome, Outcome)> {
+    let qemu = oracle_or_skip()?;
+    let t = Transcript::default();
+    let theirs = run(&t, qemu, &qemu.path, setup, args);
+    let mine = run(&t, qemu, instar(), setup, args);
+    Some((t, theirs, mine))
 }
 
-fn compare(setup: &[&[&str]], args: &[&str]) -> (Outcome, Outcome) {
-    let qemu = run(QEMU_IMG, setup, args);
-    let instar = run(env!("CARGO_BIN_EXE_instar"), setup, args);
-    (qemu, instar)
+/// Fails unless both printed the same, program names aside, and exited
+/// alike.
+fn assert_same_output(t: &Transcript, theirs: &Outcome, mine: &Outcome) {
+    for (what, a, b) in [
+        ("stdout", &theirs.run.stdout, &mine.run.stdout),
+        ("stderr", &theirs.run.stderr, &mine.run.stderr),
+    ] {
+        t.assert_same(
+            &format!("{what} (qemu-img left, instar right)"),
+            &theirs.named(a),
+            &mine.named(b),
+        );
+    }
+    t.check(theirs.run.code == mine.run.code, || {
+        format!("exit codes differ: qemu-img {:?}, instar {:?}", theirs.run.code, mine.run.code)
+    });
 }
 
+/// Fails unless both printed the same, exited alike and left the same
+/// files, byte for byte.
 fn assert_same(setup: &[&[&str]], args: &[&str]) {
-    let (qemu, instar) = compare(setup, args);
-    similar_asserts::assert_eq!(qemu.stdout, instar.stdout, "stdout of {args:?}");
-    similar_asserts::assert_eq!(qemu.stderr, instar.stderr, "stderr of {args:?}");
-    assert_eq!(qemu.code, instar.code, "exit code of {args:?}");
-    let names = |o: &Outcome| o.files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&qemu), names(&instar), "files left by {args:?}");
-    for (q, i) in qemu.files.iter().zip(&instar.files) {
-        assert!(q.1 == i.1, "{} differs after {args:?}", q.0);
+    let Some((t, theirs, mine)) = compare(setup, args) else { return };
+    assert_same_output(&t, &theirs, &mine);
+    t.check(theirs.names() == mine.names(), || {
+        format!("files left: qemu-img {:?}, instar {:?}", theirs.names(), mine.names())
+    });
+    for (q, i) in theirs.files.iter().zip(&mine.files) {
+        t.check(q.1 == i.1, || format!("{} differs", q.0));
     }
 }
 
@@ -170,16 +199,13 @@ fn raw_image_parity(#[case] args: &[&str]) {
 #[case::raw_efbig(&["create", "t.raw", "1.5E"])]
 #[case::raw_resize_overflow(&["create", "t.raw", "9223372036854775807"])]
 fn failed_create_leaves_nothing(#[case] args: &[&str]) {
-    let (qemu, instar) = compare(&[], args);
-    similar_asserts::assert_eq!(qemu.stdout, instar.stdout);
-    similar_asserts::assert_eq!(qemu.stderr, instar.stderr);
-    assert_eq!(qemu.code, instar.code);
-    assert_ne!(instar.code, Some(0), "{args:?} must fail");
-    assert!(instar.files.is_empty(), "instar left {:?}", instar.files);
-    assert!(
-        qemu.files.iter().all(|f| f.1.is_empty()),
-        "qemu-img is expected to leave at most an empty file"
-    );
+    let Some((t, theirs, mine)) = compare(&[], args) else { return };
+    assert_same_output(&t, &theirs, &mine);
+    t.check(!mine.run.ok(), || format!("{args:?} must fail"));
+    t.check(mine.files.is_empty(), || format!("instar left {:?}", mine.names()));
+    t.check(theirs.files.iter().all(|f| f.1.is_empty()), || {
+        "qemu-img is expected to leave at most an empty file".into()
+    });
 }
 
 /// Images of formats qemu-img reads and instar does not: instar refuses
@@ -191,33 +217,18 @@ fn failed_create_leaves_nothing(#[case] args: &[&str]) {
 #[case::qcow("qcow")]
 #[case::parallels("parallels")]
 fn qemu_only_formats_are_refused(#[case] fmt: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let made = Command::new(QEMU_IMG)
-        .args(["create", "-q", "-f", fmt, "img", "1M"])
-        .current_dir(dir.path())
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let Some(s) = Sandbox::new() else { return };
+    s.qemu_ok(&["create", "-q", "-f", fmt, "img", "1M"]);
     let want = format!("Format '{fmt}' is not supported by instar");
-    for args in [vec!["info", "img"], vec!["check", "img"], vec!["info", "-f", fmt, "img"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_instar"))
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?} printed an answer");
-        assert!(stderr.contains(&want), "{args:?}: {stderr}");
+    for args in [&["info", "img"][..], &["check", "img"], &["info", "-f", fmt, "img"]] {
+        let r = s.instar(args);
+        s.t.check(r.code == Some(1), || format!("{args:?} exited {:?}, not 1", r.code));
+        s.t.check(r.stdout.is_empty(), || format!("{args:?} printed an answer"));
+        s.t.check(r.stderr.contains(&want), || format!("{args:?} does not say {want:?}"));
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_instar"))
-        .args(["create", "-f", fmt, "new", "1M"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&want));
-    assert!(!dir.path().join("new").exists(), "a refused create left a file");
+    let r = s.instar(&["create", "-f", fmt, "new", "1M"]);
+    s.t.check(r.code == Some(1) && r.stderr.contains(&want), || "create was not refused".into());
+    s.t.check(!s.file("new").exists(), || "a refused create left a file".into());
 }
 
 /// `--qemu-version` picks what a qemu-img version prints; a version instar
@@ -229,30 +240,22 @@ fn qemu_only_formats_are_refused(#[case] fmt: &str) {
 #[case::same_minor("7.2.5", None)]
 #[case::exact("10.0.2", None)]
 fn qemu_version_option(#[case] version: &str, #[case] error: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
-    let made = Command::new(QEMU_IMG)
-        .args(["create", "-q", "r.raw", "1M"])
-        .current_dir(dir.path())
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let out = Command::new(env!("CARGO_BIN_EXE_instar"))
-        .args(["info", "--qemu-version", version, "--output=json", "r.raw"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let t = Transcript::default();
+    let dir = tempdir();
+    t.run_ok(instar(), &["create", "-q", "r.raw", "1M"], dir.path());
+    let r =
+        t.run(instar(), &["info", "--qemu-version", version, "--output=json", "r.raw"], dir.path());
     match error {
         Some(text) => {
-            assert_eq!(out.status.code(), Some(1), "{stderr}");
-            assert!(stdout.is_empty());
-            assert!(stderr.contains(text), "{stderr}");
+            t.check(r.code == Some(1), || format!("exited {:?}, not 1", r.code));
+            t.check(r.stdout.is_empty(), || "printed an answer".into());
+            t.check(r.stderr.contains(text), || format!("does not say {text:?}"));
         }
         None => {
-            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            t.check(r.ok(), || format!("exited {:?}", r.code));
             // 7.2 prints no children array; 8.0 and later do.
-            assert_eq!(stdout.contains("\"children\""), version.starts_with("10."));
+            let children = r.stdout.contains("\"children\"");
+            t.check(children == version.starts_with("10."), || "children array or not".into());
         }
     }
 }
@@ -268,16 +271,14 @@ fn qemu_version_option(#[case] version: &str, #[case] error: Option<&str>) {
 #[case::vpc(&["create", "-f", "vpc", "-o", "subformat=bogus", "img", "1M"])]
 #[case::vhdx(&["create", "-f", "vhdx", "-o", "block_size=3M", "img", "1M"])]
 fn refused_create_keeps_existing_file(#[case] args: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
+    let t = Transcript::default();
+    let dir = tempdir();
     let path = dir.path().join("img");
     std::fs::write(&path, b"precious data").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_instar"))
-        .args(args)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{args:?} must be refused");
-    assert_eq!(std::fs::read(&path).unwrap(), b"precious data", "{args:?} touched the file");
+    let r = t.run(instar(), args, dir.path());
+    t.check(r.code == Some(1), || format!("{args:?} must be refused"));
+    let left = std::fs::read(&path).unwrap_or_default();
+    t.check(left == b"precious data", || format!("{args:?} touched the file"));
 }
 
 /// qemu-img lists a qcow2 image's internal snapshots; instar does not read
@@ -285,22 +286,15 @@ fn refused_create_keeps_existing_file(#[case] args: &[&str]) {
 /// answer without them. `check` still works.
 #[test]
 fn qcow2_with_snapshots_is_refused_by_info() {
-    let dir = tempfile::tempdir().unwrap();
-    for args in [
-        &["create", "-q", "-f", "qcow2", "s.qcow2", "1M"][..],
-        &["snapshot", "-c", "one", "s.qcow2"],
-    ] {
-        let st = Command::new(QEMU_IMG).args(args).current_dir(dir.path()).status().unwrap();
-        assert!(st.success());
-    }
-    let info = Command::new(env!("CARGO_BIN_EXE_instar"))
-        .args(["info", "s.qcow2"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(info.status.code(), Some(1));
-    assert!(info.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&info.stderr).contains("internal snapshots are not supported"));
+    let Some(s) = Sandbox::new() else { return };
+    s.qemu_ok(&["create", "-q", "-f", "qcow2", "s.qcow2", "1M"]);
+    s.qemu_ok(&["snapshot", "-c", "one", "s.qcow2"]);
+    let info = s.instar(&["info", "s.qcow2"]);
+    s.t.check(info.code == Some(1) && info.stdout.is_empty(), || "info answered".into());
+    s.t.check(info.stderr.contains("internal snapshots are not supported"), || {
+        "info does not say why".into()
+    });
     // check reads snapshots, and agrees with qemu-img on the same file.
-    assert_eq!(crate::damage::assert_same_check(dir.path(), &["check", "s.qcow2"]), 0);
+    let code = s.same(&["check", "s.qcow2"]);
+    s.t.check(code == Some(0), || format!("check exited {code:?}"));
 }

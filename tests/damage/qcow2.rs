@@ -10,14 +10,11 @@
 //! reports it. `check_clean_qcow2` does the same for undamaged images of
 //! every kind qemu-img creates, which must check clean.
 
-use super::{
-    assert_same_check, file_len, qemu_convert, qemu_create, qemu_img, read_at, set_file_len,
-    write_at,
-};
+use super::{assert_clean, assert_detected, compare_checks, qemu_convert, qemu_create};
+use crate::util::edit::{write_guest_data, ImageFile};
+use crate::util::Sandbox;
 use rstest::rstest;
-use std::path::{Path, PathBuf};
 
-/// The reference implementation.
 /// The image every case checks, relative to the case's folder so that
 /// outputs name it the same way for both programs.
 const IMAGE: &str = "img.qcow2";
@@ -57,54 +54,30 @@ const SNAPSHOT_EXTRA_SIZE_AT: u64 = 36;
 /// The bitmaps header extension's magic.
 const EXT_BITMAPS: u32 = 0x2385_2875;
 
-/// Checks the image in `dir` with both programs, human and JSON, and
-/// asserts they agree; returns qemu-img's exit code.
-fn compare_checks(dir: &Path) -> i32 {
-    let mut code = 0;
-    for output in ["--output=human", "--output=json"] {
-        code = assert_same_check(dir, &["check", "-f", "qcow2", output, IMAGE]);
-    }
-    code
+/// Checks the image with both programs, human and JSON, and asserts they
+/// agree; returns qemu-img's exit code.
+fn checks(s: &Sandbox) -> Option<i32> {
+    compare_checks(
+        s,
+        &[
+            &["check", "-f", "qcow2", "--output=human", IMAGE],
+            &["check", "-f", "qcow2", "--output=json", IMAGE],
+        ],
+    )
 }
 
 /// A qcow2 image under test, read and edited in place.
-struct Image {
-    path: PathBuf,
+struct Image(ImageFile);
+
+impl std::ops::Deref for Image {
+    type Target = ImageFile;
+
+    fn deref(&self) -> &ImageFile {
+        &self.0
+    }
 }
 
 impl Image {
-    fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        read_at(&self.path, offset, len)
-    }
-
-    fn write(&self, offset: u64, bytes: &[u8]) {
-        write_at(&self.path, offset, bytes);
-    }
-
-    fn be64(&self, offset: u64) -> u64 {
-        u64::from_be_bytes(self.read(offset, 8).try_into().unwrap())
-    }
-
-    fn be32(&self, offset: u64) -> u32 {
-        u32::from_be_bytes(self.read(offset, 4).try_into().unwrap())
-    }
-
-    fn set_be64(&self, offset: u64, value: u64) {
-        self.write(offset, &value.to_be_bytes());
-    }
-
-    fn set_be32(&self, offset: u64, value: u32) {
-        self.write(offset, &value.to_be_bytes());
-    }
-
-    fn len(&self) -> u64 {
-        file_len(&self.path)
-    }
-
-    fn set_len(&self, len: u64) {
-        set_file_len(&self.path, len);
-    }
-
     fn cluster_size(&self) -> u64 {
         1 << self.be32(HDR_CLUSTER_BITS)
     }
@@ -218,39 +191,32 @@ enum Base {
 }
 
 impl Base {
-    /// Makes the image in `dir`.
-    fn build(self, dir: &Path) -> Image {
+    /// Makes the image in the sandbox.
+    fn build(self, s: &Sandbox) -> Image {
         match self {
-            Base::Empty(options, size) => qemu_create(dir, "qcow2", options, IMAGE, size),
+            Base::Empty(options, size) => {
+                qemu_create(s, "qcow2", options, IMAGE, size);
+            }
             Base::Data(options) => {
-                write_guest_data(dir);
-                qemu_convert(dir, "qcow2", &[], options, "data.raw", IMAGE);
+                write_guest_data(&s.file("data.raw"), DATA_SIZE, &DATA_RUNS);
+                qemu_convert(s, "qcow2", &[], options, "data.raw", IMAGE);
             }
             Base::Compressed => {
-                write_guest_data(dir);
-                qemu_convert(dir, "qcow2", &["-c"], "", "data.raw", IMAGE);
+                write_guest_data(&s.file("data.raw"), DATA_SIZE, &DATA_RUNS);
+                qemu_convert(s, "qcow2", &["-c"], "", "data.raw", IMAGE);
             }
             Base::Snapshots => {
-                Base::Data("").build(dir);
-                qemu_img(dir, &["snapshot", "-c", "first", IMAGE]);
-                qemu_img(dir, &["snapshot", "-c", "second", IMAGE]);
+                Base::Data("").build(s);
+                s.qemu_ok(&["snapshot", "-c", "first", IMAGE]);
+                s.qemu_ok(&["snapshot", "-c", "second", IMAGE]);
             }
             Base::Bitmap => {
-                Base::Data("").build(dir);
-                qemu_img(dir, &["bitmap", "--add", IMAGE, "bm0"]);
+                Base::Data("").build(s);
+                s.qemu_ok(&["bitmap", "--add", IMAGE, "bm0"]);
             }
         }
-        Image { path: dir.join(IMAGE) }
+        Image(ImageFile { path: s.file(IMAGE) })
     }
-}
-
-/// Writes the guest data of `Base::Data` as `data.raw`.
-fn write_guest_data(dir: &Path) {
-    let mut data = vec![0u8; DATA_SIZE];
-    for (start, end, byte) in DATA_RUNS {
-        data[start..end].fill(byte);
-    }
-    std::fs::write(dir.join("data.raw"), data).unwrap();
 }
 
 /// A damage done to an image.
@@ -483,11 +449,11 @@ fn l1_size_zero(img: &Image) {
 #[case::header_unknown_incompatible_feature(Base::Data(""), unknown_incompatible_feature as Damage)]
 #[case::header_l1_size_zero(Base::Data(""), l1_size_zero as Damage)]
 fn check_damage_qcow2(#[case] base: Base, #[case] damage: Damage) {
-    let dir = tempfile::tempdir().unwrap();
-    let img = base.build(dir.path());
-    assert_eq!(compare_checks(dir.path()), 0, "the image must be clean before the damage");
+    let Some(s) = Sandbox::new() else { return };
+    let img = base.build(&s);
+    assert_clean(&s, checks(&s));
     damage(&img);
-    assert_ne!(compare_checks(dir.path()), 0, "the damage must be detected");
+    assert_detected(&s, checks(&s));
 }
 
 #[rstest]
@@ -519,22 +485,20 @@ fn check_damage_qcow2(#[case] base: Base, #[case] damage: Damage) {
 #[case::snapshots(Base::Snapshots)]
 #[case::bitmap(Base::Bitmap)]
 fn check_clean_qcow2(#[case] base: Base) {
-    let dir = tempfile::tempdir().unwrap();
-    base.build(dir.path());
-    assert_eq!(compare_checks(dir.path()), 0, "the image must check clean");
+    let Some(s) = Sandbox::new() else { return };
+    base.build(&s);
+    assert_clean(&s, checks(&s));
 }
 
 #[test]
 fn check_clean_qcow2_with_backing_file() {
-    let dir = tempfile::tempdir().unwrap();
-    Base::Data("").build(dir.path());
-    std::fs::rename(dir.path().join(IMAGE), dir.path().join("base.qcow2")).unwrap();
-    qemu_img(
-        dir.path(),
-        &["create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", IMAGE],
-    );
-    assert_eq!(compare_checks(dir.path()), 0);
+    let Some(s) = Sandbox::new() else { return };
+    Base::Data("").build(&s);
+    std::fs::rename(s.file(IMAGE), s.file("base.qcow2")).unwrap();
+    s.qemu_ok(&["create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", IMAGE]);
+    assert_clean(&s, checks(&s));
     // Without its backing file the image cannot be opened.
-    std::fs::remove_file(dir.path().join("base.qcow2")).unwrap();
-    assert_eq!(compare_checks(dir.path()), 1);
+    std::fs::remove_file(s.file("base.qcow2")).unwrap();
+    let code = checks(&s);
+    s.t.check(code == Some(1), || format!("qemu-img check exited {code:?}, not 1"));
 }

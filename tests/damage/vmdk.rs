@@ -16,13 +16,10 @@
 //! `check_clean_vmdk` checks that every layout qemu-img creates, with and
 //! without data, checks clean in both.
 
-use super::{
-    assert_same_check, file_len, qemu_convert, qemu_create, qemu_img, read_at, set_file_len,
-    write_at,
-};
+use super::{assert_clean, assert_detected, compare_checks, qemu_convert, qemu_create};
+use crate::util::edit::{set_file_len, vmdk_move_header_to_footer, write_guest_data, ImageFile};
+use crate::util::Sandbox;
 use rstest::rstest;
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
 
 /// The image every case checks, relative to the case's folder so that
 /// outputs name it the same way for both programs.
@@ -43,64 +40,32 @@ const HDR_GRAIN_OFFSET: u64 = 64;
 /// Bytes per sector.
 const SECTOR: u64 = 512;
 
-/// Checks the image in `dir` with both programs, human and JSON, with and
-/// without `-f vmdk`, and asserts they agree; returns qemu-img's exit code.
-fn compare_checks(dir: &Path) -> i32 {
-    let mut code = 0;
-    for args in [
-        ["check", "-f", "vmdk", "--output=human", IMAGE].as_slice(),
-        &["check", "-f", "vmdk", "--output=json", IMAGE],
-        &["check", IMAGE],
-    ] {
-        code = assert_same_check(dir, args);
-    }
-    code
+/// Checks the image with both programs, human and JSON, with and without
+/// `-f vmdk`, and asserts they agree; returns qemu-img's exit code.
+fn checks(s: &Sandbox) -> Option<i32> {
+    compare_checks(
+        s,
+        &[
+            &["check", "-f", "vmdk", "--output=human", IMAGE],
+            &["check", "-f", "vmdk", "--output=json", IMAGE],
+            &["check", IMAGE],
+        ],
+    )
 }
 
 /// A vmdk image under test (its descriptor or sparse file), edited in
 /// place.
-struct Image {
-    dir: PathBuf,
-    path: PathBuf,
+struct Image(ImageFile);
+
+impl std::ops::Deref for Image {
+    type Target = ImageFile;
+
+    fn deref(&self) -> &ImageFile {
+        &self.0
+    }
 }
 
 impl Image {
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn read(&self, offset: u64, len: usize) -> Vec<u8> {
-        read_at(&self.path, offset, len)
-    }
-
-    fn write(&self, offset: u64, bytes: &[u8]) {
-        write_at(&self.path, offset, bytes);
-    }
-
-    fn le32(&self, offset: u64) -> u32 {
-        u32::from_le_bytes(self.read(offset, 4).try_into().unwrap())
-    }
-
-    fn le64(&self, offset: u64) -> u64 {
-        u64::from_le_bytes(self.read(offset, 8).try_into().unwrap())
-    }
-
-    fn set_le32(&self, offset: u64, value: u32) {
-        self.write(offset, &value.to_le_bytes());
-    }
-
-    fn set_le64(&self, offset: u64, value: u64) {
-        self.write(offset, &value.to_le_bytes());
-    }
-
-    fn len(&self) -> u64 {
-        file_len(&self.path)
-    }
-
-    fn set_len(&self, len: u64) {
-        set_file_len(&self.path, len);
-    }
-
     /// Where entry `i` of the first grain table is stored.
     fn gt_entry_at(&self, i: u64) -> u64 {
         let gd = self.le64(HDR_GD_OFFSET) * SECTOR;
@@ -140,51 +105,30 @@ enum Base {
 }
 
 impl Base {
-    /// Makes the image in `dir`.
-    fn build(self, dir: &Path) -> Image {
+    /// Makes the image in the sandbox.
+    fn build(self, s: &Sandbox) -> Image {
         match self {
-            Base::Empty(options, size) => qemu_create(dir, "vmdk", options, IMAGE, size),
+            Base::Empty(options, size) => {
+                qemu_create(s, "vmdk", options, IMAGE, size);
+            }
             Base::Data(options) => {
-                write_guest_data(dir);
+                write_guest_data(&s.file("data.raw"), DATA_SIZE, &DATA_RUNS);
                 // A stream-optimized image holds compressed grains only.
                 let flags: &[&str] =
                     if options.contains("streamOptimized") { &["-c"] } else { &[] };
-                qemu_convert(dir, "vmdk", flags, options, "data.raw", IMAGE);
+                qemu_convert(s, "vmdk", flags, options, "data.raw", IMAGE);
             }
             Base::Footer => {
-                Base::Data("subformat=streamOptimized").build(dir);
-                let path = dir.join(IMAGE);
-                let mut b = std::fs::read(&path).unwrap();
-                let header = b[..SECTOR as usize].to_vec();
-                b[HDR_GD_OFFSET as usize..HDR_GD_OFFSET as usize + 8]
-                    .copy_from_slice(&u64::MAX.to_le_bytes());
-                let mut footer_marker = vec![0u8; SECTOR as usize];
-                footer_marker[0..8].copy_from_slice(&1u64.to_le_bytes());
-                footer_marker[12..16].copy_from_slice(&3u32.to_le_bytes());
-                b.extend_from_slice(&footer_marker);
-                b.extend_from_slice(&header);
-                b.extend_from_slice(&[0u8; SECTOR as usize]);
-                std::fs::write(&path, b).unwrap();
+                Base::Data("subformat=streamOptimized").build(s);
+                vmdk_move_header_to_footer(&s.file(IMAGE));
             }
             Base::Child => {
-                qemu_img(dir, &["create", "-q", "-f", "vmdk", "base.vmdk", "4M"]);
-                qemu_img(
-                    dir,
-                    &["create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", IMAGE],
-                );
+                s.qemu_ok(&["create", "-q", "-f", "vmdk", "base.vmdk", "4M"]);
+                s.qemu_ok(&["create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", IMAGE]);
             }
         }
-        Image { dir: dir.to_path_buf(), path: dir.join(IMAGE) }
+        Image(ImageFile { path: s.file(IMAGE) })
     }
-}
-
-/// Writes the guest data of `Base::Data` as `data.raw`.
-fn write_guest_data(dir: &Path) {
-    let mut data = vec![0u8; DATA_SIZE];
-    for (start, end, byte) in DATA_RUNS {
-        data[start..end].fill(byte);
-    }
-    std::fs::write(dir.join("data.raw"), data).unwrap();
 }
 
 type Damage = fn(&Image);
@@ -211,23 +155,23 @@ fn truncated_metadata(img: &Image) {
 
 /// A flat extent emptied.
 fn flat_extent_emptied(img: &Image) {
-    OpenOptions::new().write(true).open(img.file("img-flat.vmdk")).unwrap().set_len(0).unwrap();
+    set_file_len(&img.sibling("img-flat.vmdk"), 0);
 }
 
 /// The second flat extent of a split image emptied: found at its first
 /// sector.
 fn second_flat_extent_emptied(img: &Image) {
-    OpenOptions::new().write(true).open(img.file("img-f002.vmdk")).unwrap().set_len(0).unwrap();
+    set_file_len(&img.sibling("img-f002.vmdk"), 0);
 }
 
 /// A sparse extent of a split image missing.
 fn sparse_extent_missing(img: &Image) {
-    std::fs::remove_file(img.file("img-s002.vmdk")).unwrap();
+    std::fs::remove_file(img.sibling("img-s002.vmdk")).unwrap();
 }
 
 /// A grain past the end of the second sparse extent of a split image.
 fn grain_past_eof_in_second_extent(img: &Image) {
-    let ext = Image { dir: img.dir.clone(), path: img.file("img-s002.vmdk") };
+    let ext = Image(ImageFile { path: img.sibling("img-s002.vmdk") });
     grain_past_eof(&ext);
 }
 
@@ -291,12 +235,12 @@ fn descriptor_without_cids(img: &Image) {
 
 /// The backing file removed.
 fn backing_file_missing(img: &Image) {
-    std::fs::remove_file(img.file("base.vmdk")).unwrap();
+    std::fs::remove_file(img.sibling("base.vmdk")).unwrap();
 }
 
 /// The backing file replaced by a file that is not a vmdk image.
 fn backing_file_not_vmdk(img: &Image) {
-    std::fs::write(img.file("base.vmdk"), vec![0u8; 4096]).unwrap();
+    std::fs::write(img.sibling("base.vmdk"), vec![0u8; 4096]).unwrap();
 }
 
 #[rstest]
@@ -325,11 +269,11 @@ fn backing_file_not_vmdk(img: &Image) {
 #[case::backing_file_missing(Base::Child, backing_file_missing as Damage)]
 #[case::backing_file_not_vmdk(Base::Child, backing_file_not_vmdk as Damage)]
 fn check_damage_vmdk(#[case] base: Base, #[case] damage: Damage) {
-    let dir = tempfile::tempdir().unwrap();
-    let img = base.build(dir.path());
-    assert_eq!(compare_checks(dir.path()), 0, "the image must be clean before the damage");
+    let Some(s) = Sandbox::new() else { return };
+    let img = base.build(&s);
+    assert_clean(&s, checks(&s));
     damage(&img);
-    assert_ne!(compare_checks(dir.path()), 0, "the damage must be detected");
+    assert_detected(&s, checks(&s));
 }
 
 #[rstest]
@@ -349,7 +293,7 @@ fn check_damage_vmdk(#[case] base: Base, #[case] damage: Damage) {
 #[case::footer(Base::Footer)]
 #[case::child(Base::Child)]
 fn check_clean_vmdk(#[case] base: Base) {
-    let dir = tempfile::tempdir().unwrap();
-    base.build(dir.path());
-    assert_eq!(compare_checks(dir.path()), 0, "the image must check clean");
+    let Some(s) = Sandbox::new() else { return };
+    base.build(&s);
+    assert_clean(&s, checks(&s));
 }

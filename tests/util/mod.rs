@@ -1,102 +1,141 @@
-//! Helpers of the create matrix: the environment (instar, the qemu-img
-//! binaries found, the baselines), running commands and keeping a
-//! transcript of them, and the surfaces themselves ([`surfaces`]).
+//! The one harness of the integration tests: the environment (instar, the
+//! qemu-img binaries found, the baselines), the one skip policy, the one
+//! program runner with its transcript, and the helpers every test group
+//! shares ([`edit`] for bytes of image files, [`surfaces`] for the create
+//! matrix).
 //!
-//! A failing test prints, for every command it ran: the command line, its
-//! directory, its exit status, its stdout and its stderr.
+//! - **Discovery.** Every qemu-img comes from `instar_matrix::qemu::discover`
+//!   (the system's, `.qemu-matrix/*`, `INSTAR_QEMU_IMG`), once per test
+//!   binary ([`env`]). A test that compares against one version asks for
+//!   it by version ([`qemu_or_skip`]); a test that needs "the" qemu-img asks
+//!   for the oracle ([`oracle_or_skip`]), the version instar prints like by
+//!   default (10.0.2, the system's).
+//! - **Skipping.** A test that needs a qemu-img that is not installed
+//!   prints `SKIPPED <test path>: <reason>` on the real stderr and returns;
+//!   with `INSTAR_MATRIX_STRICT=1` it fails instead ([`skip`]). Nothing else
+//!   skips.
+//! - **Running.** Every program runs through [`Transcript::run`] (assert_cmd,
+//!   `LC_ALL=C`, a timeout for hangs), which records it. A failing test
+//!   prints, for every command it ran: the command line, its directory,
+//!   its exit status, its stdout and its stderr.
 
+pub mod edit;
 pub mod surfaces;
 
-use instar_matrix::baseline::{self, VersionMap, BASELINE_DIR};
+use instar_matrix::baseline::{VersionMap, BASELINE_DIR};
+use instar_matrix::masks;
 use instar_matrix::qemu::{self, version_key, QemuImg};
+use instar_matrix::Target;
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-/// When set (to anything but `0`), a qemu-img version that is not
-/// installed fails its tests instead of skipping them. CI sets it, so CI
+/// When set (to anything but `0`), a test that needs a qemu-img version
+/// that is not installed fails instead of skipping. CI sets it, so CI
 /// cannot pass by skipping.
 pub const STRICT_ENV: &str = "INSTAR_MATRIX_STRICT";
 
-/// What every test of the matrix shares, found once per test binary.
+/// How long one program may run before it counts as hung and is killed.
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What every test shares, found once per test binary.
 pub struct Env {
     /// The baseline folder.
     pub baselines: PathBuf,
     /// Every qemu-img found, oldest first.
     pub qemus: Vec<QemuImg>,
-    /// The qemu-img that live comparisons run against: the system's, else
-    /// the newest found.
-    pub oracle: Option<QemuImg>,
     /// The committed version map.
     pub map: VersionMap,
 }
 
 impl Env {
     /// Looks around: finds the qemu-img binaries and reads the version map.
-    pub fn discover() -> Env {
+    fn discover() -> Env {
         let root = qemu::repo_root();
         let baselines = root.join(BASELINE_DIR);
         let qemus = qemu::discover(&root);
-        let oracle = qemu::system().or_else(|| qemus.last().cloned());
         let map = VersionMap::load(&baselines).unwrap_or_default();
-        let mut err = std::io::stderr();
         let found: Vec<String> = qemus
             .iter()
             .map(|q| format!("{} ({})", version_key(&q.version), q.path.display()))
             .collect();
         let _ = writeln!(
-            err,
+            std::io::stderr(),
             "create_matrix: qemu-img found: {}",
             if found.is_empty() { "none".to_string() } else { found.join(", ") }
         );
-        Env { baselines, qemus, oracle, map }
+        Env { baselines, qemus, map }
     }
 
     /// The qemu-img of exactly `version`, if installed.
     pub fn qemu(&self, version: &str) -> Option<&QemuImg> {
         self.qemus.iter().find(|q| version_key(&q.version) == version)
     }
-
-    /// qemu-img `version` for the test `test`, or `None` after skipping
-    /// the test (see [`skip`]) because that version is not installed.
-    pub fn qemu_or_skip(&self, version: &str, test: &str) -> Option<&QemuImg> {
-        let qemu = self.qemu(version);
-        if qemu.is_none() {
-            skip(
-                test,
-                &format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"),
-            );
-        }
-        qemu
-    }
-
-    /// The newest version the baselines know (what instar's `info` prints
-    /// by default).
-    pub fn newest_known(&self) -> Option<String> {
-        self.map.versions().last().map(version_key)
-    }
 }
 
-/// The `instar` binary under test.
-pub fn instar() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_instar"))
+/// The environment, discovered on first use.
+pub fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(Env::discover)
 }
 
-/// Whether missing qemu-img versions fail rather than skip.
+/// The path of the running test (`damage::qcow2::check_damage_qcow2::case_01_leaked_cluster`):
+/// libtest runs each test on a thread named after it.
+pub fn test_name() -> String {
+    std::thread::current().name().unwrap_or("<unnamed test>").to_string()
+}
+
+/// Whether a missing qemu-img fails rather than skips.
 pub fn strict() -> bool {
     std::env::var(STRICT_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
-/// Skips the calling test for a reason outside the project, saying so on
-/// the real stderr (not captured, so it shows in a plain `cargo test`), or
+/// Skips the running test for a reason outside the project, saying
+/// `SKIPPED <test path>: <reason>` on the real stderr (not captured, so it
+/// shows in a plain `cargo test`, and `make test` counts these lines), or
 /// fails it when [`STRICT_ENV`] is set. The caller returns right after.
-pub fn skip(test: &str, reason: &str) {
+pub fn skip(reason: &str) {
+    let test = test_name();
     if strict() {
         panic!("{test}: {reason}, and {STRICT_ENV} forbids skipping");
     }
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
+
+/// qemu-img `version`, or `None` after skipping the running test (see
+/// [`skip`]) because that version is not installed.
+pub fn qemu_or_skip(version: &str) -> Option<&'static QemuImg> {
+    let found = env().qemu(version);
+    if found.is_none() {
+        skip(&format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"));
+    }
+    found
+}
+
+/// The oracle ([`qemu::oracle_version`]), or `None` after skipping the
+/// running test because it is not installed.
+pub fn oracle_or_skip() -> Option<&'static QemuImg> {
+    let version = qemu::oracle_version();
+    let found = env().qemu(version);
+    if found.is_none() {
+        skip(&format!(
+            "qemu-img {version}, the oracle, is not installed (Debian bookworm-backports' qemu-utils)"
+        ));
+    }
+    found
+}
+
+/// The `instar` binary under test.
+pub fn instar() -> &'static Path {
+    assert_cmd::cargo::cargo_bin!("instar")
+}
+
+/// A fresh temporary folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("instar-test-").tempdir().expect("a temporary folder")
 }
 
 /// One finished command.
@@ -108,6 +147,8 @@ pub struct Run {
     pub cwd: PathBuf,
     /// Its exit code (`None`: killed by a signal).
     pub code: Option<i32>,
+    /// Whether it was killed for running longer than the timeout.
+    pub timed_out: bool,
     /// What it printed on stdout.
     pub stdout: String,
     /// What it printed on stderr.
@@ -119,6 +160,15 @@ impl Run {
     pub fn ok(&self) -> bool {
         self.code == Some(0)
     }
+
+    /// Its exit status as a failure message says it.
+    fn status(&self) -> String {
+        match self.code {
+            Some(c) => c.to_string(),
+            None if self.timed_out => format!("killed after {}s (hung?)", TIMEOUT.as_secs()),
+            None => "killed by a signal".to_string(),
+        }
+    }
 }
 
 /// The commands a test ran, in order, for its failure message.
@@ -128,24 +178,40 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    /// Runs `program args` in `cwd`, records it, and returns what it did.
-    pub fn run(&self, program: &Path, args: &[String], cwd: &Path) -> Run {
-        let out = Command::new(program)
+    /// Runs `program args` in `cwd` (with `LC_ALL=C`, killed after a
+    /// timeout), records it, and returns what it did, its output read as
+    /// UTF-8 (a byte that is not UTF-8 reads as U+FFFD).
+    pub fn run<S: AsRef<OsStr>>(&self, program: &Path, args: &[S], cwd: &Path) -> Run {
+        let started = Instant::now();
+        let out = assert_cmd::Command::new(program)
             .args(args)
             .current_dir(cwd)
             .env("LC_ALL", "C")
+            .timeout(TIMEOUT)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}\n{}", program.display(), self.dump()));
+            .unwrap_or_else(|e| self.fail(&format!("cannot run {}: {e}", program.display())));
         let run = Run {
             argv: std::iter::once(program.display().to_string())
-                .chain(args.iter().cloned())
+                .chain(args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()))
                 .collect(),
             cwd: cwd.to_path_buf(),
             code: out.status.code(),
+            timed_out: out.status.code().is_none() && started.elapsed() >= TIMEOUT,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
         self.runs.lock().expect("transcript lock").push(run.clone());
+        run
+    }
+
+    /// Runs `program args` in `cwd`, which must exit 0 (a step that
+    /// builds what the test needs).
+    #[track_caller]
+    pub fn run_ok<S: AsRef<OsStr>>(&self, program: &Path, args: &[S], cwd: &Path) -> Run {
+        let run = self.run(program, args, cwd);
+        if !run.ok() {
+            self.fail(&format!("{} exited {}", shell_words(&run.argv), run.status()));
+        }
         run
     }
 
@@ -155,11 +221,7 @@ impl Transcript {
         for (i, r) in self.runs.lock().expect("transcript lock").iter().enumerate() {
             let _ = writeln!(s, "--- command {}: {}", i + 1, shell_words(&r.argv));
             let _ = writeln!(s, "    in: {}", r.cwd.display());
-            let _ = writeln!(
-                s,
-                "    exit status: {}",
-                r.code.map_or("killed by a signal".to_string(), |c| c.to_string())
-            );
+            let _ = writeln!(s, "    exit status: {}", r.status());
             let _ = writeln!(s, "    stdout:\n{}", indent(&r.stdout));
             let _ = writeln!(s, "    stderr:\n{}", indent(&r.stderr));
         }
@@ -172,6 +234,14 @@ impl Transcript {
         panic!("{message}\n\ncommands run:\n{}", self.dump())
     }
 
+    /// Fails with `message` unless `condition` holds.
+    #[track_caller]
+    pub fn check(&self, condition: bool, message: impl FnOnce() -> String) {
+        if !condition {
+            self.fail(&message());
+        }
+    }
+
     /// Fails unless `expected == actual`; the failure shows a line diff,
     /// then the transcript.
     #[track_caller]
@@ -181,6 +251,73 @@ impl Transcript {
             eprintln!("commands run:\n{}", self.dump());
             instar_matrix::info_json::assert_same(what, expected, actual);
         }
+    }
+
+    /// Fails unless instar's run (`mine`) printed what qemu-img's run
+    /// (`theirs`) printed, program name aside, and exited the same way.
+    #[track_caller]
+    pub fn assert_same_run(&self, what: &str, theirs: &Run, mine: &Run) {
+        self.compare_runs(
+            &format!("{what} (qemu-img left, instar right)"),
+            theirs,
+            mine,
+            as_instar,
+        );
+    }
+
+    /// Fails unless two runs of the same program printed the same and
+    /// exited the same way.
+    #[track_caller]
+    pub fn assert_alike(&self, what: &str, left: &Run, right: &Run) {
+        self.compare_runs(what, left, right, str::to_string);
+    }
+
+    /// Compares stdout exactly, stderr after `map_stderr` of the left's.
+    #[track_caller]
+    fn compare_runs(&self, what: &str, left: &Run, right: &Run, map_stderr: fn(&str) -> String) {
+        self.assert_same(&format!("{what}: stdout"), &left.stdout, &right.stdout);
+        self.assert_same(&format!("{what}: stderr"), &map_stderr(&left.stderr), &right.stderr);
+        if left.code != right.code {
+            self.fail(&format!(
+                "{what}: exit status {} (left), {} (right)",
+                left.status(),
+                right.status()
+            ));
+        }
+    }
+
+    /// Fails unless `other` is the same file as `reference` outside the
+    /// masks of `target` (SPEC §3); `what` names the two.
+    #[track_caller]
+    pub fn assert_same_bytes(&self, target: Target, reference: &Path, other: &Path, what: &str) {
+        let diff = masks::compare_files(target, reference, other)
+            .unwrap_or_else(|e| self.fail(&format!("cannot compare {what}: {e}")));
+        self.check(diff.is_empty(), || format!("{what} differ outside the masks:\n{diff}"));
+    }
+
+    /// Fails unless the masked fields of the `target` image at `path` hold
+    /// values qemu could have written (a right checksum, a CID in qemu's
+    /// form); `whose` names the image.
+    #[track_caller]
+    pub fn assert_masked_fields(&self, target: Target, path: &Path, whose: &str) {
+        let source = masks::FileSource::open(path)
+            .unwrap_or_else(|e| self.fail(&format!("cannot open {whose}: {e}")));
+        let problems = masks::masked_field_problems(target, &source);
+        self.check(problems.is_empty(), || {
+            format!("the masked fields of {whose} are malformed:\n{}", problems.join("\n"))
+        });
+    }
+
+    /// Runs `args` with `qemu` and with instar in `cwd`, fails unless they
+    /// print and exit alike ([`assert_same_run`](Self::assert_same_run)),
+    /// and returns the exit code.
+    #[track_caller]
+    pub fn same<S: AsRef<OsStr>>(&self, qemu: &QemuImg, args: &[S], cwd: &Path) -> Option<i32> {
+        let theirs = self.run(&qemu.path, args, cwd);
+        let mine = self.run(instar(), args, cwd);
+        let what = args.iter().map(|a| a.as_ref().to_string_lossy()).collect::<Vec<_>>().join(" ");
+        self.assert_same_run(&what, &theirs, &mine);
+        theirs.code
     }
 }
 
@@ -195,8 +332,8 @@ fn indent(text: &str) -> String {
 fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if a.is_empty() || a.contains([' ', '\'', '"']) {
-                format!("'{a}'")
+            if a.is_empty() || a.contains([' ', '\'', '"', '\n']) {
+                format!("{a:?}")
             } else {
                 a.clone()
             }
@@ -205,8 +342,68 @@ fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// A test's scratch folder, its transcript, and the oracle: what a test
+/// comparing instar with "the" qemu-img works in.
+pub struct Sandbox {
+    /// Every command the test ran.
+    pub t: Transcript,
+    /// The oracle.
+    pub qemu: &'static QemuImg,
+    /// The scratch folder, removed when the test ends.
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// A fresh sandbox, or `None` after skipping the running test when the
+    /// oracle is not installed.
+    pub fn new() -> Option<Sandbox> {
+        let qemu = oracle_or_skip()?;
+        Some(Sandbox { t: Transcript::default(), qemu, dir: tempdir() })
+    }
+
+    /// The scratch folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `name` inside the scratch folder.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs qemu-img in the scratch folder.
+    pub fn qemu<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
+        self.t.run(&self.qemu.path, args, self.path())
+    }
+
+    /// Runs qemu-img in the scratch folder; it must exit 0.
+    #[track_caller]
+    pub fn qemu_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
+        self.t.run_ok(&self.qemu.path, args, self.path())
+    }
+
+    /// Runs instar in the scratch folder.
+    pub fn instar<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
+        self.t.run(instar(), args, self.path())
+    }
+
+    /// Runs instar in the scratch folder; it must exit 0.
+    #[track_caller]
+    pub fn instar_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
+        self.t.run_ok(instar(), args, self.path())
+    }
+
+    /// Runs `args` with qemu-img and instar in the scratch folder, fails
+    /// unless they agree, and returns the exit code.
+    #[track_caller]
+    pub fn same<S: AsRef<OsStr>>(&self, args: &[S]) -> Option<i32> {
+        self.t.same(self.qemu, args, self.path())
+    }
+}
+
 /// qemu-img's text as instar must print it: qemu-img names itself at the
-/// start of its error lines, instar names itself there.
+/// start of its error lines, instar names itself there. Text that merely
+/// mentions qemu-img (`Use qemu-img amend ...`) is left alone.
 pub fn as_instar(qemu_text: &str) -> String {
     qemu_text
         .split_inclusive('\n')
@@ -217,26 +414,36 @@ pub fn as_instar(qemu_text: &str) -> String {
         .collect()
 }
 
+/// `create [flags] -f <format> [-o <options>] <image> <size>`: a create
+/// command line, `-o` left out when there are no options.
+pub fn create_args<'a>(
+    flags: &[&'a str],
+    format: &'a str,
+    options: &'a str,
+    image: &'a str,
+    size: &'a str,
+) -> Vec<&'a str> {
+    let mut args = vec!["create"];
+    args.extend(flags);
+    args.extend(["-f", format]);
+    if !options.is_empty() {
+        args.extend(["-o", options]);
+    }
+    args.extend([image, size]);
+    args
+}
+
 /// A path as a UTF-8 string (temporary paths always are).
 pub fn path_str(p: &Path) -> String {
     p.to_str().expect("temporary paths are UTF-8").to_string()
 }
 
-/// A recorded baseline's argv with `$FILENAME` set to `path`, program
-/// name dropped.
-pub fn args_for(argv: &[String], path: &str) -> Vec<String> {
-    argv.iter().skip(1).map(|a| a.replace(instar_matrix::info_json::FILENAME, path)).collect()
-}
-
-/// The baseline that applies to qemu-img `version` (through the version
-/// map's profile selection).
-pub fn baseline_for(
-    env: &Env,
-    version: &str,
-    case: &instar_matrix::Case,
-) -> Result<baseline::Baseline, String> {
-    let v = instar_matrix::semver::Version::parse(version).map_err(|e| e.to_string())?;
-    let profile =
-        baseline::select_profile(&env.map, &v).ok_or("the version map knows no version")?;
-    baseline::read_profile_case(&env.baselines, profile, case).map_err(|e| e.to_string())
+/// The names of the files in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a folder entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }

@@ -23,7 +23,7 @@ use crate::info_json::{self, FILENAME};
 use crate::qemu::{version_key, QemuImg};
 use semver::Version;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -459,7 +459,7 @@ pub fn write_profiles(root: &Path) -> Result<usize, BaselineError> {
 /// has the three files of every case of the table; every stored file
 /// belongs to a case of the table and a version of the map; `profiles/`
 /// and `version-map.json` are what the generator would write for the
-/// version folders.
+/// version folders; and no other file lies anywhere under `root`.
 pub fn consistency_problems(root: &Path, cases: &[Case]) -> Vec<String> {
     let mut problems = Vec::new();
     let map = match VersionMap::load(root) {
@@ -505,8 +505,15 @@ pub fn consistency_problems(root: &Path, cases: &[Case]) -> Vec<String> {
         ));
     }
     let pdir = root.join(PROFILES_DIR);
+    let mut expected: BTreeSet<PathBuf> = BTreeSet::from([root.join(VERSION_MAP)]);
+    for version in map.versions() {
+        for case in cases {
+            expected.extend(case_files(root, case, &version_key(&version)));
+        }
+    }
     for (name, set) in &want_profiles {
         for (id, b) in set {
+            expected.extend(files(&pdir.join(name), id));
             match read_baseline(&pdir.join(name), id) {
                 Ok(on_disk) if on_disk == *b => {}
                 Ok(_) => problems
@@ -515,20 +522,13 @@ pub fn consistency_problems(root: &Path, cases: &[Case]) -> Vec<String> {
             }
         }
     }
-    if let Ok(entries) = std::fs::read_dir(&pdir) {
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            match want_profiles.get(&name) {
-                None => problems.push(format!("profile {name} is not made by any version")),
-                Some(set) => {
-                    for stem in stems(&entry.path()).unwrap_or_default() {
-                        if !set.contains_key(&stem) {
-                            problems
-                                .push(format!("profile {name} holds {stem}, which no case makes"));
-                        }
-                    }
-                }
-            }
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        match entry {
+            Ok(e) if e.file_type().is_dir() => {}
+            Ok(e) if !expected.contains(e.path()) => problems
+                .push(format!("{} belongs to no case, version or profile", e.path().display())),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("cannot walk {}: {e}", root.display())),
         }
     }
     problems

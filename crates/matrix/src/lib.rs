@@ -1,13 +1,15 @@
 //! The machinery of instar's differential tests against qemu-img: the one
 //! case table ([`cases`]), finding qemu-img binaries and their versions
 //! ([`qemu`]), the info-JSON whitelist ([`info_json`]), the byte masks of
-//! images ([`masks`]), and the recorded baselines with their profiles
+//! images ([`masks`]) and the sparse-aware file reading they rest on
+//! ([`files`]), and the recorded baselines with their profiles
 //! ([`baseline`]). `tests/create_matrix.rs` and the `gen-baselines`
 //! program are built on it; nothing in it knows instar's own code, so the
 //! oracle cannot share instar's mistakes.
 
 pub mod baseline;
 pub mod cases;
+pub mod files;
 pub mod info_json;
 pub mod masks;
 pub mod qemu;

@@ -23,9 +23,11 @@
 //! look like qemu's.
 
 use crate::cases::Target;
+use crate::files;
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// vpc: size of the footer.
@@ -108,6 +110,13 @@ pub struct Masks {
 }
 
 impl Masks {
+    /// Whether the mask makes the whole of a `len`-byte reference a
+    /// descriptor: a stand-alone vmdk descriptor file, compared as text
+    /// only, whose length follows its CID's.
+    fn whole_file_descriptor(&self, len: u64) -> bool {
+        self.descriptor == Some(0..len)
+    }
+
     /// Whether `offset` is covered by a mask.
     pub fn covers(&self, offset: u64) -> bool {
         self.ignored.iter().any(|r| r.contains(&offset))
@@ -181,7 +190,6 @@ impl ImageSource for FileSource {
         self.len
     }
     fn read(&self, offset: u64, len: u64) -> Result<Vec<u8>, MaskError> {
-        use std::os::unix::fs::FileExt;
         if offset.checked_add(len).is_none_or(|end| end > self.len) || len > MAX_METADATA_READ {
             return Err(MaskError(format!(
                 "the file ends before {len} bytes at offset {offset:#x}"
@@ -411,7 +419,8 @@ pub fn compare_bytes(
 ) -> Result<Differences, MaskError> {
     let masks = masks_for(target, reference)?;
     let mut diff = Differences::default();
-    if reference.len() != other.len() {
+    let whole = masks.whole_file_descriptor(reference.len() as u64);
+    if reference.len() != other.len() && !whole {
         diff.lengths = Some((reference.len() as u64, other.len() as u64));
     }
     compare_chunk(&masks, 0, reference, other, &mut diff);
@@ -442,33 +451,24 @@ where
     B: ImageSource + ?Sized,
 {
     let Some(range) = &masks.descriptor else { return };
-    let region = |s: &dyn Fn(u64, u64) -> Result<Vec<u8>, MaskError>| {
-        s(range.start, range.end - range.start)
-            .map(|r| normalise_descriptor(&r))
-            .unwrap_or_default()
+    // A stand-alone descriptor is each file whole, whatever its length.
+    let other_range = match masks.whole_file_descriptor(reference.len()) {
+        true => 0..other.len(),
+        false => range.clone(),
     };
-    let (a, a_padded) = region(&|o, l| reference.read(o, l));
-    let (b, b_padded) = region(&|o, l| other.read(o, l));
+    let region = |r: &Range<u64>, s: &dyn Fn(u64, u64) -> Result<Vec<u8>, MaskError>| {
+        s(r.start, r.end - r.start).map(|r| normalise_descriptor(&r)).unwrap_or_default()
+    };
+    let (a, a_padded) = region(range, &|o, l| reference.read(o, l));
+    let (b, b_padded) = region(&other_range, &|o, l| other.read(o, l));
     if a != b || a_padded != b_padded {
         let pad = |ok: bool| if ok { "" } else { "\n(non-zero bytes after the text)" };
         diff.descriptor = Some((format!("{a}{}", pad(a_padded)), format!("{b}{}", pad(b_padded))));
     }
 }
 
-/// The chunk of the streamed comparison.
-const CHUNK: usize = 1024 * 1024;
-
-/// Reads as many bytes as fit in `buf` (fewer only at the end of the file).
-fn fill(f: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
+/// The most a streamed comparison reads of each file at once.
+const CHUNK: u64 = 1024 * 1024;
 
 /// An error of [`compare_files`].
 #[derive(Debug)]
@@ -490,8 +490,9 @@ impl fmt::Display for CompareError {
 
 impl std::error::Error for CompareError {}
 
-/// Compares two image files of `target`, streaming them in 1 MiB chunks,
-/// outside the masks found in `reference`.
+/// Compares two image files of `target` outside the masks found in
+/// `reference`. Only the ranges where either file holds data are read (a
+/// hole reads as zeros in both), in chunks of 1 MiB.
 pub fn compare_files(
     target: Target,
     reference: &Path,
@@ -505,21 +506,27 @@ pub fn compare_files(
     let src_b = FileSource::open(other).map_err(io(other))?;
     let masks = masks_for(target, &src_a).map_err(CompareError::Mask)?;
     let mut diff = Differences::default();
-    if src_a.len != src_b.len {
+    if src_a.len != src_b.len && !masks.whole_file_descriptor(src_a.len) {
         diff.lengths = Some((src_a.len, src_b.len));
     }
-    let mut fa = std::fs::File::open(reference).map_err(io(reference))?;
-    let mut fb = std::fs::File::open(other).map_err(io(other))?;
-    let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    let mut base = 0u64;
-    loop {
-        let na = fill(&mut fa, &mut a).map_err(io(reference))?;
-        let nb = fill(&mut fb, &mut b).map_err(io(other))?;
-        compare_chunk(&masks, base, &a[..na], &b[..nb], &mut diff);
-        if na < CHUNK || nb < CHUNK {
-            break;
+    let common = src_a.len.min(src_b.len);
+    let ranges = files::union(
+        &files::data_ranges(&src_a.file, src_a.len).map_err(io(reference))?,
+        &files::data_ranges(&src_b.file, src_b.len).map_err(io(other))?,
+    );
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for range in ranges {
+        let mut pos = range.start;
+        let end = range.end.min(common);
+        while pos < end {
+            let n = (end - pos).min(CHUNK) as usize;
+            a.resize(n, 0);
+            b.resize(n, 0);
+            src_a.file.read_exact_at(&mut a, pos).map_err(io(reference))?;
+            src_b.file.read_exact_at(&mut b, pos).map_err(io(other))?;
+            compare_chunk(&masks, pos, &a, &b, &mut diff);
+            pos += n as u64;
         }
-        base += CHUNK as u64;
     }
     compare_descriptors(&masks, &src_a, &src_b, &mut diff);
     Ok(diff)
@@ -556,10 +563,10 @@ pub fn masked_field_problems<S: ImageSource + ?Sized>(target: Target, image: &S)
         }
         Target::Vhdx => {
             for h in VHDX_HEADER_OFFSETS {
-                check(image.read(h, VHDX_HEADER_SIZE).map(|mut header| {
-                    let stored = u32_le(&header, 4);
-                    header[4..8].fill(0);
-                    let want = crc32c::crc32c(&header);
+                check(image.read(h, VHDX_HEADER_SIZE).map(|header| {
+                    let field = VHDX_HEADER_CHECKSUM.start as usize;
+                    let stored = u32_le(&header, field);
+                    let want = vhdx_checksum(&header, field);
                     (stored != want).then(|| {
                         format!(
                             "vhdx header at {h:#x}: checksum {stored:#010x}, expected {want:#010x}"
@@ -587,12 +594,27 @@ pub fn masked_field_problems<S: ImageSource + ?Sized>(target: Target, image: &S)
 /// The vpc footer checksum: the one's complement of the sum of the footer's
 /// bytes, the checksum field counted as zero.
 pub fn vpc_checksum(footer: &[u8]) -> u32 {
-    let sum = footer
+    vhd_checksum(footer, VPC_FOOTER_CHECKSUM.start as usize)
+}
+
+/// A VHD checksum (footer, dynamic header): the one's complement of the
+/// sum of the structure's bytes, its 4-byte checksum field at `field`
+/// counted as zero.
+pub fn vhd_checksum(structure: &[u8], field: usize) -> u32 {
+    let sum = structure
         .iter()
         .enumerate()
-        .filter(|(i, _)| !VPC_FOOTER_CHECKSUM.contains(&(*i as u64)))
+        .filter(|(i, _)| !(field..field + 4).contains(i))
         .fold(0u32, |acc, (_, &b)| acc.wrapping_add(u32::from(b)));
     !sum
+}
+
+/// A VHDX checksum (headers, region tables, log entries): the CRC-32C of
+/// the structure, its 4-byte checksum field at `field` counted as zero.
+pub fn vhdx_checksum(structure: &[u8], field: usize) -> u32 {
+    let crc = crc32c::crc32c(&structure[..field]);
+    let crc = crc32c::crc32c_append(crc, &[0u8; 4]);
+    crc32c::crc32c_append(crc, &structure[field + 4..])
 }
 
 #[cfg(test)]
@@ -657,6 +679,20 @@ mod tests {
         let mut b = vpc_dynamic(200, 2);
         b[64] ^= 1;
         assert_eq!(masked_field_problems(Target::Vhd, &b[..]).len(), 1);
+    }
+
+    #[test]
+    fn checksums_ignore_their_own_field() {
+        let footer = vpc_footer(2, 7, 9);
+        let stored = u32::from_be_bytes(footer[64..68].try_into().unwrap());
+        assert_eq!(vpc_checksum(&footer), stored);
+        assert_eq!(vhd_checksum(&footer, 64), stored);
+        // The CRC-32C of a block whose checksum field is zero.
+        let mut block = vec![0x5au8; 4096];
+        block[4..8].fill(0);
+        let crc = crc32c::crc32c(&block);
+        block[4..8].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(vhdx_checksum(&block, 4), crc);
     }
 
     /// A vhdx image prefix: file identifier with creator, two headers with
@@ -733,6 +769,29 @@ mod tests {
         img
     }
 
+    /// A stand-alone descriptor file (monolithicFlat, twoGbMax*).
+    fn vmdk_descriptor_file(cid: &str, extent: &str) -> Vec<u8> {
+        format!(
+            "# Disk DescriptorFile\nversion=1\nCID={cid}\nparentCID=ffffffff\n\
+             createType=\"monolithicFlat\"\n\nRW 2048 FLAT \"{extent}\" 0\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_descriptor_file_may_change_length_with_its_cid_only() {
+        let a = vmdk_descriptor_file("5e1c77a3", "img-flat.vmdk");
+        let b = vmdk_descriptor_file("e1c77a3", "img-flat.vmdk");
+        assert!(compare_bytes(Target::Vmdk, &a, &b).unwrap().is_empty());
+        assert!(compare_bytes(Target::Vmdk, &b, &a).unwrap().is_empty());
+        let longer = vmdk_descriptor_file("5e1c77a3", "img-flat.vmdkx");
+        let diff = compare_bytes(Target::Vmdk, &a, &longer).unwrap();
+        assert!(diff.descriptor.is_some(), "{diff}");
+        let mut tail = a.clone();
+        tail.extend_from_slice(b"RW 8 ZERO\n");
+        assert!(!compare_bytes(Target::Vmdk, &a, &tail).unwrap().is_empty());
+    }
+
     #[test]
     fn vmdk_cid_may_differ_in_value_and_length() {
         let a = vmdk("5e1c77a3", 1);
@@ -783,17 +842,15 @@ mod tests {
     fn files_compare_like_memory() {
         let dir = tempfile::tempdir().unwrap();
         let (pa, pb) = (dir.path().join("a"), dir.path().join("b"));
-        let mut a = vec![0u8; 3 * CHUNK + 100];
-        a[CHUNK + 5] = 1;
+        let chunk = CHUNK as usize;
+        let mut a = vec![0u8; 3 * chunk + 100];
+        a[chunk + 5] = 1;
         std::fs::write(&pa, &a).unwrap();
         std::fs::write(&pb, &a).unwrap();
         assert!(compare_files(Target::Raw, &pa, &pb).unwrap().is_empty());
-        a[2 * CHUNK + 7] = 9;
+        a[2 * chunk + 7] = 9;
         std::fs::write(&pb, &a).unwrap();
-        assert_eq!(
-            compare_files(Target::Raw, &pa, &pb).unwrap().bytes,
-            [((2 * CHUNK + 7) as u64, 0, 9)]
-        );
+        assert_eq!(compare_files(Target::Raw, &pa, &pb).unwrap().bytes, [(2 * CHUNK + 7, 0, 9)]);
         let v = vmdk("abc", 1);
         let w = vmdk("12345678", 1);
         std::fs::write(&pa, &v).unwrap();

@@ -8,7 +8,8 @@
 //! environment variable [`QEMU_IMG_ENV`] (colon-separated; a folder there
 //! stands for the qemu-img inside it). Each binary's version is read from
 //! its own `--version`, never guessed from its path. When two binaries
-//! report the same version the first one found is kept.
+//! report the same version the first one found is kept. [`discover`] is
+//! the one search every test and the baseline generator use.
 
 use semver::Version;
 use std::path::{Path, PathBuf};
@@ -56,13 +57,6 @@ pub struct QemuImg {
     pub version: Version,
     /// The first line of `--version` (`qemu-img version 10.0.2 (Debian ...)`).
     pub version_line: String,
-}
-
-impl QemuImg {
-    /// A command running this binary.
-    pub fn command(&self) -> Command {
-        Command::new(&self.path)
-    }
 }
 
 /// Reads the version out of the first line of `qemu-img --version`
@@ -153,9 +147,13 @@ pub fn discover(repo_root: &Path) -> Vec<QemuImg> {
     found
 }
 
-/// The system's qemu-img (the oracle), if the host has one.
-pub fn system() -> Option<QemuImg> {
-    system_candidate().and_then(|p| probe(&p))
+/// The version of the oracle: the qemu-img that every live comparison
+/// (as opposed to one per version) runs against. It is the newest version
+/// the baselines cover, the one instar prints like by default, and the
+/// system's qemu-img (10.0.2, from bookworm-backports) on the machines the
+/// project runs on. Found by [`discover`] like every other version.
+pub fn oracle_version() -> &'static str {
+    KNOWN_VERSIONS.last().expect("the version list is not empty")
 }
 
 /// The root of the repository this crate was built from.
