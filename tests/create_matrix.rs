@@ -35,6 +35,15 @@
 //! `SKIPPED <test>: <reason>` on stderr; with INSTAR_MATRIX_STRICT=1 it
 //! fails instead, as in CI (`tests/util`).
 
+// The workspace's cast and panic lints guard instar's handling of hostile
+// images; here the tests craft images from values they choose, and a panic
+// is the test failure it should be.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    reason = "tests craft images from values they choose; a panic fails the test"
+)]
+
 mod cli;
 mod damage;
 mod parity;

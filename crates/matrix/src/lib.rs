@@ -6,6 +6,15 @@
 //! ([`baseline`]). `tests/create_matrix.rs` and the `gen-baselines`
 //! program are built on it; nothing in it knows instar's own code, so the
 //! oracle cannot share instar's mistakes.
+//!
+//! The workspace's lints against panics and lossy casts guard instar's
+//! handling of hostile images; this crate handles only the files its own
+//! tests make, where a panic is the test failure it should be.
+#![allow(
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    reason = "test machinery over files the tests make: a panic fails the test"
+)]
 
 pub mod baseline;
 pub mod cases;

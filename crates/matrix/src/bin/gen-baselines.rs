@@ -1,5 +1,5 @@
 //! `gen-baselines`: records what every qemu-img the host offers prints for
-//! every case of CREATE_CASES, under `testdata/` (SPEC §7), then rebuilds
+//! every case of CREATE_CASES, under `testdata/` (docs/compat.md §7.3), then rebuilds
 //! the profiles and `version-map.json` from all version folders on disk.
 //!
 //! Versions not installed here keep the folders they have, so a machine
@@ -8,6 +8,7 @@
 //!
 //! Usage: `gen-baselines [--out DIR] [--check]`. `--check` records into a
 //! scratch copy and exits 1 if anything would change.
+#![allow(clippy::expect_used, reason = "a tool for developers: a panic names what failed")]
 
 use instar_matrix::baseline::{self, BASELINE_DIR};
 use instar_matrix::qemu::{self, version_key};
