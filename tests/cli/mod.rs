@@ -175,6 +175,20 @@ fn assert_same(setup: &[&[&str]], args: &[&str]) {
 #[case::check_unknown_driver_missing_file(&["check", "-f", "foo", "x"])]
 #[case::no_command(&[])]
 #[case::unknown_command(&["frob"])]
+#[case::qcow2_refcount_bits_negative(&["create", "-f", "qcow2", "-o", "refcount_bits=-1", "t.qcow2", "1G"])]
+#[case::qcow2_refcount_bits_minus_zero(&["create", "-f", "qcow2", "-o", "refcount_bits=-0", "t.qcow2", "1M"])]
+#[case::qcow2_refcount_bits_huge_negative(&["create", "-f", "qcow2", "-o", "refcount_bits=-99999999999999999999", "t.qcow2", "1M"])]
+#[case::qcow2_size_8e(&["create", "-f", "qcow2", "-o", "size=8E", "t.qcow2"])]
+#[case::qcow2_size_9e(&["create", "-f", "qcow2", "-o", "size=9E", "t.qcow2"])]
+#[case::qcow2_cluster_size_negative(&["create", "-f", "qcow2", "-o", "cluster_size=-1", "t.qcow2", "1M"])]
+#[case::qcow2_hint_too_large(&["create", "-f", "qcow2", "-o", "extent_size_hint=5T", "t.qcow2", "1G"])]
+#[case::qcow2_hint_too_large_before_cluster_size(&["create", "-f", "qcow2", "-o", "extent_size_hint=5T,cluster_size=3", "t.qcow2", "1G"])]
+#[case::vmdk_hint_too_large(&["create", "-f", "vmdk", "-o", "extent_size_hint=5T", "t.vmdk", "1G"])]
+#[case::vpc_hint_too_large(&["create", "-f", "vpc", "-o", "extent_size_hint=5T", "t.vhd", "1G"])]
+#[case::vhdx_hint_too_large(&["create", "-f", "vhdx", "-o", "extent_size_hint=5T", "t.vhdx", "1G"])]
+#[case::vpc_bad_prealloc_before_subformat(&["create", "-f", "vpc", "-o", "subformat=foo,preallocation=bogus", "t.vhd", "1M"])]
+#[case::info_qemu_only_format_missing_file(&["info", "-f", "vdi", "nonexist"])]
+#[case::check_qemu_only_format_missing_file(&["check", "-f", "qcow", "nonexist"])]
 fn cli_parity(#[case] args: &[&str]) {
     assert_same(&[], args);
 }
@@ -198,6 +212,13 @@ fn raw_image_parity(#[case] args: &[&str]) {
 #[case::raw_metadata(&["create", "-o", "preallocation=metadata", "t.raw", "1M"])]
 #[case::raw_efbig(&["create", "t.raw", "1.5E"])]
 #[case::raw_resize_overflow(&["create", "t.raw", "9223372036854775807"])]
+#[case::raw_size_8e(&["create", "-o", "size=8E", "t.raw"])]
+#[case::raw_size_9e_full(&["create", "-o", "size=9E,preallocation=full", "t.raw"])]
+#[case::raw_size_9e_metadata(&["create", "-o", "size=9E,preallocation=metadata", "t.raw"])]
+#[case::vpc_size_8e(&["create", "-f", "vpc", "-o", "size=8E", "t.vhd"])]
+#[case::vpc_metadata(&["create", "-f", "vpc", "-o", "preallocation=metadata", "t.vhd", "1M"])]
+#[case::vhdx_size_8e(&["create", "-f", "vhdx", "-o", "size=8E", "t.vhdx"])]
+#[case::vmdk_metadata(&["create", "-f", "vmdk", "-o", "preallocation=metadata", "t.vmdk", "1M"])]
 fn failed_create_leaves_nothing(#[case] args: &[&str]) {
     let Some((t, theirs, mine)) = compare(&[], args) else { return };
     assert_same_output(&t, &theirs, &mine);
@@ -206,6 +227,51 @@ fn failed_create_leaves_nothing(#[case] args: &[&str]) {
     t.check(theirs.files.iter().all(|f| f.1.is_empty()), || {
         "qemu-img is expected to leave at most an empty file".into()
     });
+}
+
+/// Creates where qemu-img leaves a file that is not empty, or one with a
+/// random field: the output must be the same, and instar leaves nothing
+/// where qemu-img failed.
+#[rstest]
+// A 2 GiB BAT (256 MiB blocks on an empty disk): qemu-img fails writing
+// it in one request and leaves the sized file.
+#[case::vhdx_bat_over_one_request(&["create", "-f", "vhdx", "-o", "block_size=256M", "t.vhdx", "0"])]
+// qemu-img's vmdk accepts 2^63 bytes and writes a 64 KiB file.
+#[case::vmdk_size_8e(&["create", "-f", "vmdk", "-o", "size=8E", "t.vmdk"])]
+fn create_output_parity(#[case] args: &[&str]) {
+    let Some((t, theirs, mine)) = compare(&[], args) else { return };
+    assert_same_output(&t, &theirs, &mine);
+    if !mine.run.ok() {
+        t.check(mine.files.is_empty(), || format!("instar left {:?}", mine.names()));
+    } else {
+        t.check(theirs.names() == mine.names(), || "not the same files".into());
+    }
+}
+
+/// New image files have qemu's mode (0644 under the caller's umask), for
+/// every format: under `umask 002` they are not group-writable.
+#[rstest]
+#[case::raw("raw")]
+#[case::qcow2("qcow2")]
+#[case::vmdk("vmdk")]
+#[case::vpc("vpc")]
+#[case::vhdx("vhdx")]
+fn created_file_mode_follows_qemu(#[case] fmt: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(s) = Sandbox::new() else { return };
+    let mode = |program: &Path, name: &str| {
+        let script = format!("umask 002; exec \"$0\" create -q -f {fmt} {name} 1M");
+        s.t.run_ok(
+            Path::new("/bin/sh"),
+            &["-c", &script, &program.display().to_string()],
+            s.path(),
+        );
+        std::fs::metadata(s.file(name)).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
+    };
+    let theirs = mode(&s.qemu.path, "q.img");
+    let mine = mode(instar(), "i.img");
+    s.t.check(theirs == 0o644, || format!("qemu-img made mode {theirs:o}"));
+    s.t.check(mine == theirs, || format!("instar made mode {mine:o}, qemu-img {theirs:o}"));
 }
 
 /// Images of formats qemu-img reads and instar does not: instar refuses

@@ -35,8 +35,10 @@ const HDR_REFTABLE_OFFSET: u64 = 48;
 const HDR_REFTABLE_CLUSTERS: u64 = 56;
 const HDR_NB_SNAPSHOTS: u64 = 60;
 const HDR_SNAPSHOTS_OFFSET: u64 = 64;
+const HDR_CRYPT_METHOD: u64 = 32;
 const HDR_INCOMPATIBLE: u64 = 72;
 const HDR_COMPATIBLE: u64 = 80;
+const HDR_AUTOCLEAR: u64 = 88;
 const HDR_REFCOUNT_ORDER: u64 = 96;
 /// Entry flags.
 const COPIED: u64 = 1 << 63;
@@ -454,6 +456,79 @@ fn check_damage_qcow2(#[case] base: Base, #[case] damage: Damage) {
     assert_clean(&s, checks(&s));
     damage(&img);
     assert_detected(&s, checks(&s));
+}
+
+fn crypt_method_invalid(img: &Image) {
+    img.set_be32(HDR_CRYPT_METHOD, 0xffff_fffe);
+}
+
+fn crypt_method_aes(img: &Image) {
+    img.set_be32(HDR_CRYPT_METHOD, 1);
+}
+
+fn virtual_size_wraps(img: &Image) {
+    img.set_be64(HDR_SIZE, u64::MAX);
+}
+
+/// The bitmap directory's size, at `size`.
+fn bitmap_directory_size(img: &Image, size: u64) {
+    img.set_be64(img.bitmaps_extension() + 8, size);
+}
+
+/// One byte over qemu's cap (`1024 * 65535`), still under `64 << 20`.
+fn bitmap_directory_over_cap(img: &Image) {
+    bitmap_directory_size(img, 1024 * 65535 + 1);
+}
+
+/// `64 << 20`: over qemu's cap.
+fn bitmap_directory_64m(img: &Image) {
+    bitmap_directory_size(img, 64 << 20);
+}
+
+/// The autoclear bit that vouches for the bitmaps, cleared (as a program
+/// without bitmap support leaves it): qemu warns while opening.
+fn bitmaps_autoclear_cleared(img: &Image) {
+    img.set_be64(HDR_AUTOCLEAR, img.be64(HDR_AUTOCLEAR) & !1);
+}
+
+/// As `bitmaps_autoclear_cleared`, and the open then fails later.
+fn bitmaps_autoclear_cleared_then_fails(img: &Image) {
+    img.set_be64(HDR_AUTOCLEAR, 2);
+}
+
+/// As `bitmaps_autoclear_cleared`, and an unknown incompatible feature.
+fn bitmaps_autoclear_cleared_unknown_feature(img: &Image) {
+    img.set_be64(HDR_AUTOCLEAR, 0);
+    img.set_be64(HDR_INCOMPATIBLE, 1 << 56);
+}
+
+/// Damages `info` and `check` open the same way: both must print what
+/// qemu-img prints (human and JSON, probed and with `-f`). Before instar
+/// had one qcow2 open, info and check each had their own, and these cases
+/// caught where they had drifted from qemu and from each other.
+#[rstest]
+#[case::crypt_method_invalid(Base::Data(""), crypt_method_invalid as Damage)]
+#[case::crypt_method_aes(Base::Data(""), crypt_method_aes as Damage)]
+#[case::virtual_size_wraps(Base::Data(""), virtual_size_wraps as Damage)]
+#[case::bitmap_directory_over_cap(Base::Bitmap, bitmap_directory_over_cap as Damage)]
+#[case::bitmap_directory_64m(Base::Bitmap, bitmap_directory_64m as Damage)]
+#[case::bitmaps_autoclear_cleared(Base::Bitmap, bitmaps_autoclear_cleared as Damage)]
+#[case::bitmaps_autoclear_cleared_then_fails(Base::Bitmap, bitmaps_autoclear_cleared_then_fails as Damage)]
+#[case::bitmaps_autoclear_cleared_unknown_feature(Base::Bitmap, bitmaps_autoclear_cleared_unknown_feature as Damage)]
+fn open_damage_qcow2(#[case] base: Base, #[case] damage: Damage) {
+    let Some(s) = Sandbox::new() else { return };
+    let img = base.build(&s);
+    damage(&img);
+    compare_checks(
+        &s,
+        &[
+            &["info", IMAGE],
+            &["info", "--output=json", IMAGE],
+            &["info", "-f", "qcow2", IMAGE],
+            &["check", IMAGE],
+            &["check", "-f", "qcow2", "--output=json", IMAGE],
+        ],
+    );
 }
 
 #[rstest]

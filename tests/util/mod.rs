@@ -401,17 +401,13 @@ impl Sandbox {
     }
 }
 
-/// qemu-img's text as instar must print it: qemu-img names itself at the
-/// start of its error lines, instar names itself there. Text that merely
-/// mentions qemu-img (`Use qemu-img amend ...`) is left alone.
+/// qemu-img's text as instar must print it: qemu-img names itself (`qemu-img:
+/// `) where its error reporter starts a message, at the start of a line or
+/// after text qemu printed without a newline (a hint); instar names itself
+/// there. Text that merely mentions qemu-img (`Use qemu-img amend ...`,
+/// `run 'qemu-img check -r'`) is left alone.
 pub fn as_instar(qemu_text: &str) -> String {
-    qemu_text
-        .split_inclusive('\n')
-        .map(|line| match line.strip_prefix("qemu-img: ") {
-            Some(rest) => format!("instar: {rest}"),
-            None => line.to_string(),
-        })
-        .collect()
+    qemu_text.replace("qemu-img: ", "instar: ")
 }
 
 /// `create [flags] -f <format> [-o <options>] <image> <size>`: a create

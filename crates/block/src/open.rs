@@ -10,6 +10,7 @@ use crate::protocol::local_path;
 use crate::registry::{lookup_driver, Driver};
 use crate::unsupported::Purpose;
 use instar_core::error::strerror;
+use instar_core::file::MAX_LENGTH;
 use instar_core::{CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, OpenFlags};
 use std::os::unix::fs::MetadataExt;
 
@@ -75,6 +76,12 @@ fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, 
     let format = file_format(&file, named, flags)?;
     let image = format.open(file, flags)?;
     let warnings = image.warnings();
+    // After the driver's open, the block layer refuses a disk larger than
+    // it addresses (`bdrv_refresh_total_sectors`).
+    if image.virtual_size() > MAX_LENGTH {
+        let e = Error::open("Could not refresh total sector count: File too large");
+        return Err(e.after(warnings));
+    }
     Ok(Opened { format, image, warnings })
 }
 

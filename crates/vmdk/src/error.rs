@@ -109,9 +109,6 @@ pub enum VmdkError {
     /// address.
     #[error("Could not read l1 backup table from extent '{0}': Input/output error")]
     L1BackupUnreadable(String),
-    /// The extents add up to more than the block layer can address.
-    #[error("Could not refresh total sector count: File too large")]
-    TooLarge,
     /// The image opened, but its size in bytes is not a valid length
     /// (qemu's `bdrv_getlength` failing); carries the file name and the C
     /// library's text for the error qemu derives.

@@ -17,7 +17,6 @@ use crate::sparse_header::{
 };
 use crate::stream::{self, FOOTER_SIZE};
 use instar_core::bytes::be32;
-use instar_core::file::MAX_LENGTH;
 use instar_core::ImageFile;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -243,13 +242,6 @@ impl Image {
             .ok_or_else(|| VmdkError::NoCid(filename.clone()))?;
         img.parent_cid = descriptor::read_cid(cid_area, true)
             .ok_or_else(|| VmdkError::NoCid(filename.clone()))?;
-        // The block layer then refuses disks larger than it can address
-        // (qemu multiplies the signed sector count as unsigned).
-        #[allow(clippy::cast_sign_loss, reason = "qemu multiplies the int64_t as unsigned")]
-        let total = img.total_sectors() as u64;
-        if total.wrapping_mul(SECTOR) > MAX_LENGTH {
-            return Err(VmdkError::TooLarge);
-        }
         Ok(img)
     }
 
