@@ -1,7 +1,7 @@
 //! The one integration target: instar against real qemu-img.
 //!
 //! The create matrix runs every row of CREATE_CASES
-//! (`crates/matrix/src/cases.rs`) through the surfaces of SPEC §5, each
+//! (`crates/matrix/src/cases.rs`) through the surfaces of docs/compat.md §4.2, each
 //! (surface, row) its own named test, and the surfaces that depend on the
 //! qemu-img version once per version the baselines know:
 //!

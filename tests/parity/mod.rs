@@ -10,7 +10,7 @@
 //! command's stdout, stderr and exit code (always); the files left
 //! (always; a refused create leaves none from instar, which validates
 //! before it touches the file system); the bytes of every file outside the
-//! masks of SPEC §3; the host allocation; what qemu-img's `info` says of
+//! masks of docs/compat.md §3; the host allocation; what qemu-img's `info` says of
 //! both images; what `instar info` and `instar check` print against
 //! qemu-img on the same file; and that qemu-img can write into instar's
 //! image and read the data back.

@@ -1,5 +1,5 @@
 //! vhdx against qemu-img: the same bytes outside the fields that are
-//! random or name the writer (SPEC section 3), real headers in those
+//! random or name the writer (docs/compat.md §3.6), real headers in those
 //! fields, the same allocation, the same `info` from qemu-img on both
 //! images, `instar info` printing what qemu-img prints on either, a clean
 //! check from both programs, refusals in qemu-img's words that leave no
@@ -84,7 +84,7 @@ fn large_default(#[values("1G", "100G", "2T")] size: &str) {
     create("subformat=dynamic", size);
 }
 
-/// The five vhdx rows of SPEC section 4, and odd corners of qemu's
+/// The five vhdx rows of CREATE_CASES (docs/compat.md §4.1), and odd corners of qemu's
 /// arithmetic and rounding.
 #[rstest]
 #[case::row_1m_default("", "1M")]

@@ -1,7 +1,7 @@
 //! vmdk against qemu-img. For every subformat, size and option value:
 //!
 //! - instar writes the same files, under the same names, as qemu-img, byte
-//!   for byte outside the descriptor's random `CID=` (SPEC section 3), and
+//!   for byte outside the descriptor's random `CID=` (docs/compat.md §3.4), and
 //!   prints the same while doing it;
 //! - `qemu-img check` finds instar's image clean (or, where qemu-img cannot
 //!   open its own image, fails on instar's the same way), and `qemu-img

@@ -61,7 +61,7 @@ fn parity(options: &str, size: &str) {
 }
 
 #[rstest]
-// The five vhd rows of SPEC section 4.
+// The five vhd rows of CREATE_CASES (docs/compat.md §4.1).
 #[case::row_1m_default("", "1M")]
 #[case::row_64m_default("", "64M")]
 #[case::row_1g_default("", "1G")]

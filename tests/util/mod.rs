@@ -287,7 +287,7 @@ impl Transcript {
     }
 
     /// Fails unless `other` is the same file as `reference` outside the
-    /// masks of `target` (SPEC §3); `what` names the two.
+    /// masks of `target` (docs/compat.md §3); `what` names the two.
     #[track_caller]
     pub fn assert_same_bytes(&self, target: Target, reference: &Path, other: &Path, what: &str) {
         let diff = masks::compare_files(target, reference, other)

@@ -1,4 +1,4 @@
-//! The test surfaces of SPEC §5, one function each, run for one row of
+//! The test surfaces of docs/compat.md §4.2, one function each, run for one row of
 //! CREATE_CASES (named by its test identifier) and, where it applies, one
 //! qemu-img version.
 //!

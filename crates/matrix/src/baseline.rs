@@ -1,5 +1,5 @@
 //! Recorded baselines: what each qemu-img version prints for each case of
-//! the table, stored under `testdata/` (SPEC §7), and the profiles that
+//! the table, stored under `testdata/` (docs/compat.md §7.3), and the profiles that
 //! group versions whose baselines agree.
 //!
 //! Layout, under [`BASELINE_DIR`]:
@@ -534,8 +534,8 @@ pub fn consistency_problems(root: &Path, cases: &[Case]) -> Vec<String> {
     problems
 }
 
-/// The profile whose baselines apply to a qemu-img `host` version (SPEC
-/// §7): the exact version, else the highest known version <= host of the
+/// The profile whose baselines apply to a qemu-img `host` version (docs/compat.md
+/// §7.4): the exact version, else the highest known version <= host of the
 /// same major.minor, else the highest known <= host, else the lowest known.
 /// `None` when the map knows no version.
 pub fn select_profile<'m>(map: &'m VersionMap, host: &Version) -> Option<&'m str> {

@@ -1,5 +1,5 @@
 //! `CREATE_CASES`: the one definition of the images the differential tests
-//! create (SPEC §4).
+//! create (docs/compat.md §4.1).
 //!
 //! The table is written once, as the body of [`create_cases!`](crate::create_cases).
 //! That macro hands the rows to a callback macro, which is how both the

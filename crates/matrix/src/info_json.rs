@@ -1,4 +1,4 @@
-//! The divergence whitelist of `info --output=json` (SPEC §6), applied to
+//! The divergence whitelist of `info --output=json` (docs/compat.md §5.1), applied to
 //! both sides before they are compared, and the comparison itself.
 //!
 //! The whitelist acts on the parsed JSON, by path, and leaves a labelled
@@ -18,7 +18,7 @@
 //!   -> [`CID`]
 //!
 //! Nothing else is touched: not `dirty-flag`, not a file child's
-//! `virtual-size`, not vhdx `log-size`, not vmdk `parent-cid`.
+//! `virtual-size`, not vmdk `parent-cid` (docs/compat.md §5.2).
 //!
 //! The normalised JSON is printed back in qemu's own layout (4-space
 //! indent, every `{` and `[` ending its line, keys in the order qemu printed

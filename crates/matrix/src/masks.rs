@@ -1,4 +1,4 @@
-//! The byte masks of SPEC §3: the only places where the file instar writes
+//! The byte masks of docs/compat.md §3 (§3.2–§3.6): the only places where the file instar writes
 //! may differ from the file qemu-img writes for the same case, and the
 //! comparison that honours them.
 //!
