@@ -14,7 +14,7 @@
 //!   order, ...).
 //! - [`Expect::Refused`]: instar's refusal by name (`Could not open
 //!   '<file>': Format '<fmt>' is not supported by instar (...)`, exit 1,
-//!   nothing on stdout), the documented deviation of README and SPEC 8:
+//!   nothing on stdout), the documented deviation of docs/compat.md §8.2:
 //!   qemu-img reads the image (its `info --output=json` then names the
 //!   same format), or fails deeper in it than instar looks.
 //!
