@@ -187,6 +187,9 @@ fn assert_same(setup: &[&[&str]], args: &[&str]) {
 #[case::vpc_hint_too_large(&["create", "-f", "vpc", "-o", "extent_size_hint=5T", "t.vhd", "1G"])]
 #[case::vhdx_hint_too_large(&["create", "-f", "vhdx", "-o", "extent_size_hint=5T", "t.vhdx", "1G"])]
 #[case::vpc_bad_prealloc_before_subformat(&["create", "-f", "vpc", "-o", "subformat=foo,preallocation=bogus", "t.vhd", "1M"])]
+#[case::vpc_missing_dir_before_subformat(&["create", "-f", "vpc", "-o", "subformat=foo", "no/t.vhd", "1M"])]
+#[case::vhdx_bad_prealloc_before_block_size(&["create", "-f", "vhdx", "-o", "preallocation=x,block_size=3M", "t.vhdx", "1G"])]
+#[case::vhdx_missing_dir_before_block_size(&["create", "-f", "vhdx", "-o", "block_size=3M", "no/t.vhdx", "1G"])]
 #[case::info_qemu_only_format_missing_file(&["info", "-f", "vdi", "nonexist"])]
 #[case::check_qemu_only_format_missing_file(&["check", "-f", "qcow", "nonexist"])]
 fn cli_parity(#[case] args: &[&str]) {
@@ -219,6 +222,7 @@ fn raw_image_parity(#[case] args: &[&str]) {
 #[case::vpc_metadata(&["create", "-f", "vpc", "-o", "preallocation=metadata", "t.vhd", "1M"])]
 #[case::vhdx_size_8e(&["create", "-f", "vhdx", "-o", "size=8E", "t.vhdx"])]
 #[case::vmdk_metadata(&["create", "-f", "vmdk", "-o", "preallocation=metadata", "t.vmdk", "1M"])]
+#[case::vhdx_metadata_before_block_size(&["create", "-f", "vhdx", "-o", "preallocation=metadata,block_size=3M", "t.vhdx", "1G"])]
 fn failed_create_leaves_nothing(#[case] args: &[&str]) {
     let Some((t, theirs, mine)) = compare(&[], args) else { return };
     assert_same_output(&t, &theirs, &mine);

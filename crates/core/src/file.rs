@@ -233,11 +233,20 @@ impl Prealloc {
     /// message for an unknown one; no value means `off`.
     pub fn parse(text: Option<&str>) -> Result<Prealloc, Error> {
         match text {
-            None | Some("off") => Ok(Prealloc::Off),
-            Some("metadata") => Ok(Prealloc::Metadata),
-            Some("falloc") => Ok(Prealloc::Falloc),
-            Some("full") => Ok(Prealloc::Full),
-            Some(other) => Err(Error::invalid(format!("invalid parameter value: {other}"))),
+            None => Ok(Prealloc::Off),
+            Some(name) => Prealloc::from_name(name)
+                .ok_or_else(|| Error::invalid(format!("invalid parameter value: {name}"))),
+        }
+    }
+
+    /// The mode called `name`, if qemu knows one by that name.
+    pub fn from_name(name: &str) -> Option<Prealloc> {
+        match name {
+            "off" => Some(Prealloc::Off),
+            "metadata" => Some(Prealloc::Metadata),
+            "falloc" => Some(Prealloc::Falloc),
+            "full" => Some(Prealloc::Full),
+            _ => None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod bytes;
 pub mod check;
+pub mod ctext;
 pub mod diag;
 pub mod error;
 pub mod file;
@@ -15,6 +16,7 @@ pub mod human;
 pub mod info;
 pub mod json;
 pub mod opts;
+pub mod random;
 pub mod size;
 
 pub use check::CheckReport;

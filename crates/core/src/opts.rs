@@ -7,6 +7,7 @@
 //! wins, and printing walks the descriptions in their declared order, using
 //! the default text for options that were not set.
 
+use crate::ctext::{sign, skip_space};
 use crate::size::{parse_size, SizeError};
 
 /// The type of an option value, as qemu declares it.
@@ -117,12 +118,10 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 /// negates the value modulo 2^64 (`-1` is `UINT64_MAX`), and a magnitude
 /// beyond 64 bits is out of range.
 fn parse_number(text: &str) -> Result<u64, SizeError> {
-    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
+    let bytes = text.as_bytes();
+    let (negative, at) = sign(bytes, skip_space(bytes, 0));
+    // Space and sign are ASCII, so `at` is a character boundary.
+    let t = &text[at..];
     let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         (h, 16)
     } else if t.len() > 1 && t.starts_with('0') {

@@ -7,6 +7,8 @@
 //! size it refuses is refused with the same kind of failure (malformed or
 //! out of range), because the two get different messages.
 
+use crate::ctext::{decimal, sign, skip_space};
+
 /// Why a size string was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SizeError {
@@ -33,42 +35,13 @@ fn suffix_multiplier(c: u8) -> Option<u64> {
     Some(1u64 << shift)
 }
 
-/// Leading white space as C's `isspace` sees it.
-fn skip_space(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    i
-}
-
 /// Parses a decimal unsigned integer the way qemu's `parse_uint()` does:
 /// white space, an optional sign, digits. Returns the value and the index
 /// after the digits; a minus sign or overflow is `OutOfRange` (with the end
 /// index still reported so trailing text can turn it into `Invalid`).
 fn parse_uint(s: &[u8]) -> (Result<u64, SizeError>, usize) {
-    let start = skip_space(s, 0);
-    let mut i = start;
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let digits = i;
-    let mut value: u64 = 0;
-    let mut overflow = false;
-    while i < s.len() && s[i].is_ascii_digit() {
-        match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(s[i] - b'0'))) {
-            Some(v) => value = v,
-            None => overflow = true,
-        }
-        i += 1;
-    }
+    let (negative, digits) = sign(s, skip_space(s, 0));
+    let (value, i, overflow) = decimal(s, digits);
     if i == digits {
         return (Err(SizeError::Invalid), 0);
     }
@@ -82,11 +55,8 @@ fn parse_uint(s: &[u8]) -> (Result<u64, SizeError>, usize) {
 /// finite decimal number without exponent. Returns the value and the
 /// number of bytes consumed, or `None` when nothing could be read.
 fn parse_fraction(s: &[u8]) -> Option<(f64, usize)> {
-    let mut i = skip_space(s, 0);
-    let num_start = i;
-    if matches!(s.get(i), Some(b'+' | b'-')) {
-        i += 1;
-    }
+    let num_start = skip_space(s, 0);
+    let (_, mut i) = sign(s, num_start);
     let mut saw_digit = false;
     while i < s.len() && s[i].is_ascii_digit() {
         i += 1;

@@ -211,7 +211,7 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
     let cluster_size = opts.get_number("cluster_size").unwrap_or(DEFAULT_CLUSTER_SIZE);
     let prealloc = match opts.get_str("preallocation") {
         None => Prealloc::Off,
-        Some(p) => Prealloc::parse(p).ok_or_else(|| refuse_value("preallocation", p))?,
+        Some(p) => Prealloc::from_name(p).ok_or_else(|| refuse_value("preallocation", p))?,
     };
     let lazy_refcounts = opts.get_bool("lazy_refcounts").unwrap_or(false);
     let refcount_bits = opts.get_number("refcount_bits").unwrap_or(DEFAULT_REFCOUNT_BITS);

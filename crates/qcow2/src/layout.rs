@@ -24,6 +24,7 @@ use crate::tables::{
     REFTABLE_ENTRY_SIZE, REFT_OFFSET_MASK, SUBCLUSTERS_PER_CLUSTER,
 };
 use instar_core::bytes::put_be64;
+pub use instar_core::file::Prealloc;
 use instar_core::file::REQUEST_MAX_BYTES;
 use std::collections::{BTreeMap, HashMap};
 
@@ -141,32 +142,6 @@ pub fn refcount_metadata_size(
         }
     }
     ((blocks + table) * cluster_size, blocks)
-}
-
-/// The preallocation modes qcow2 accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Prealloc {
-    /// Metadata only as needed (just the L1 table).
-    Off,
-    /// L2 tables and data cluster mappings; data clusters stay sparse.
-    Metadata,
-    /// Like metadata, with the data area allocated by `fallocate`.
-    Falloc,
-    /// Like metadata, with the data area written with zeros.
-    Full,
-}
-
-impl Prealloc {
-    /// Parses qemu's `PreallocMode` names accepted by qcow2.
-    pub fn parse(s: &str) -> Option<Prealloc> {
-        match s {
-            "off" => Some(Prealloc::Off),
-            "metadata" => Some(Prealloc::Metadata),
-            "falloc" => Some(Prealloc::Falloc),
-            "full" => Some(Prealloc::Full),
-            _ => None,
-        }
-    }
 }
 
 /// How the file layer fills the data area of a preallocated image.

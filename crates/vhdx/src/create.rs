@@ -256,10 +256,8 @@ struct Identity {
 impl Identity {
     fn random() -> std::io::Result<Identity> {
         // qemu starts from a random 32-bit value (g_random_int).
-        let mut seq = [0u8; 4];
-        guid::fill_random(&mut seq)?;
         Ok(Identity {
-            sequence_number: u64::from(u32::from_le_bytes(seq)),
+            sequence_number: u64::from(instar_core::random::u32()?),
             file_write: Guid::random()?,
             data_write: Guid::random()?,
             page83: Guid::random()?,
@@ -391,26 +389,6 @@ mod tests {
         assert_eq!(params("block_size=1.5M", GIB).unwrap().block_size, 2 << 20);
         assert_eq!(params("block_size=512M", GIB).unwrap().block_size, 256 << 20);
         assert_eq!(params("block_size=0", 2 * GIB).unwrap().block_size, 16 << 20);
-    }
-
-    #[test]
-    fn the_file_protocol_refuses_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let create_with = |name: &str, list: &str| {
-            let mut o = Options::new(&[crate::CREATE_OPTS, FILE_PROTOCOL_OPTS]);
-            o.parse(list).unwrap();
-            o.set_number("size", GIB);
-            let path = dir.path().join(name);
-            let filename = path.to_str().unwrap();
-            create(&CreateRequest { filename, options: &o, probe }).unwrap_err().to_string()
-        };
-        assert_eq!(create_with("a", "preallocation=x,block_size=3M"), "invalid parameter value: x");
-        assert_eq!(
-            create_with("a", "preallocation=metadata,block_size=3M"),
-            "Unsupported preallocation mode: metadata"
-        );
-        assert!(create_with("no/a", "block_size=3M").starts_with("Could not create '"));
-        assert!(!dir.path().join("a").exists());
     }
 
     #[test]

@@ -410,7 +410,7 @@ pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
 
 /// A new random CID, as qemu draws one (`g_random_int`).
 pub fn random_cid() -> Result<u32, VmdkError> {
-    getrandom::u32().map_err(|e| VmdkError::Random(std::io::Error::other(e.to_string())))
+    instar_core::random::u32().map_err(VmdkError::Random)
 }
 
 /// Writes the planned files in order, each created through the file

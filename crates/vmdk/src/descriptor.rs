@@ -9,6 +9,8 @@
 //! whitespace) is what makes instar accept, refuse and report exactly the
 //! descriptors qemu does. Text is handled as bytes: qemu never decodes it.
 
+use instar_core::ctext::{decimal, is_space, sign, skip_space};
+
 /// Bytes qemu reads when it looks for the CIDs and the parent's name
 /// (qemu's `DESC_SIZE`: 20 sectors).
 pub const DESC_SIZE: usize = 20 * 512;
@@ -131,34 +133,11 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// C's `isspace` in the C locale.
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-fn skip_space(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
-    }
-    i
-}
-
 /// `sscanf(s, "%x", &u32)`: the value, or `None` when no hex number
 /// starts the text. Overflow saturates and negative numbers wrap, as
 /// glibc's `strtoul` does before the value is cut to 32 bits.
 pub fn scan_hex_u32(s: &[u8]) -> Option<u32> {
-    let mut i = skip_space(s, 0);
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (negative, mut i) = sign(s, skip_space(s, 0));
     let mut digits = 0usize;
     if s.get(i) == Some(&b'0') && matches!(s.get(i + 1), Some(b'x' | b'X')) {
         // "0x": the leading zero counts as a digit even if no hex follows.
@@ -268,28 +247,12 @@ fn scan_word(s: &[u8], i: usize, width: usize) -> Option<(Vec<u8>, usize)> {
 
 /// `%ld`: a decimal number after skipping spaces, saturating on overflow.
 fn scan_i64(s: &[u8], i: usize) -> Option<(i64, usize)> {
-    let mut j = skip_space(s, i);
-    let negative = match s.get(j) {
-        Some(b'-') => {
-            j += 1;
-            true
-        }
-        Some(b'+') => {
-            j += 1;
-            false
-        }
-        _ => false,
-    };
-    let start = j;
-    let mut value: i128 = 0;
-    while j < s.len() && s[j].is_ascii_digit() {
-        value = (value * 10 + i128::from(s[j] - b'0')).min(i128::from(u64::MAX));
-        j += 1;
-    }
+    let (negative, start) = sign(s, skip_space(s, i));
+    let (magnitude, j, _) = decimal(s, start);
     if j == start {
         return None;
     }
-    let value = if negative { -value } else { value };
+    let value = if negative { -i128::from(magnitude) } else { i128::from(magnitude) };
     #[allow(clippy::cast_possible_truncation, reason = "clamped to i64's range")]
     let value = value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
     Some((value, j))

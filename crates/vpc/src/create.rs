@@ -173,20 +173,6 @@ fn vhd_timestamp() -> u32 {
     stamp
 }
 
-/// A random (version 4) UUID, as qemu's `qemu_uuid_generate` makes one.
-fn random_uuid() -> Result<[u8; 16], VpcError> {
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| {
-        VpcError::Random(match e.raw_os_error() {
-            Some(code) => std::io::Error::from_raw_os_error(code),
-            None => std::io::Error::other(e.to_string()),
-        })
-    })?;
-    id[6] = (id[6] & 0x0f) | 0x40;
-    id[8] = (id[8] & 0x3f) | 0x80;
-    Ok(id)
-}
-
 /// Creates the image `req` asks for. qemu creates the file (through the
 /// file protocol, with the options vpc does not consume) before vpc looks
 /// at its own options, so the file protocol's refusals come first; instar
@@ -197,7 +183,10 @@ pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     let file_options = FileOptions::from_options(req.options, crate::CREATE_OPTS)?;
     file_options.check(req.filename)?;
     let plan = CreatePlan::from_options(req.options)?;
-    let footer = plan.footer(vhd_timestamp(), random_uuid().map_err(VpcError::into_create_error)?);
+    let footer = plan.footer(
+        vhd_timestamp(),
+        instar_core::random::uuid_v4().map_err(|e| VpcError::Random(e).into_create_error())?,
+    );
     let file = NewFile::create(req.filename, &file_options)?;
     match plan.subformat {
         Subformat::Dynamic => file
@@ -274,33 +263,5 @@ mod tests {
             plan("force_size=on", 3 << 40).unwrap_err().kind(),
             instar_core::ErrorKind::TooLarge
         );
-    }
-
-    #[test]
-    fn the_file_protocol_refuses_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let create_with = |name: &str, list: &str| {
-            let mut o = Options::new(&[crate::CREATE_OPTS, FILE_PROTOCOL_OPTS]);
-            o.parse(list).unwrap();
-            o.set_number("size", MIB);
-            let path = dir.path().join(name);
-            let filename = path.to_str().unwrap();
-            // vpc never probes a backing file.
-            let probe = |_: &instar_core::ImageFile| "raw";
-            create(&CreateRequest { filename, options: &o, probe }).unwrap_err().to_string()
-        };
-        assert_eq!(
-            create_with("a.vhd", "subformat=foo,preallocation=bogus"),
-            "invalid parameter value: bogus"
-        );
-        assert!(create_with("no/a.vhd", "subformat=foo").starts_with("Could not create"));
-        assert!(!dir.path().join("a.vhd").exists());
-    }
-
-    #[test]
-    fn uuids_are_version_4() {
-        let id = random_uuid().unwrap();
-        assert_eq!(id[6] >> 4, 4);
-        assert_eq!(id[8] >> 6, 2);
     }
 }
