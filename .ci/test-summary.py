@@ -60,7 +60,10 @@ RESULT = re.compile(
     r"(?P<ignored>\d+) ignored;"
 )
 TEST_LINE = re.compile(r"^test (?P<name>.+?) \.\.\. (?P<status>ok|FAILED|ignored)(?:, .*)?$")
-SKIPPED = re.compile(r"^SKIPPED (?P<path>\S+?): (?P<reason>.*)$")
+# Anywhere in a line, to its end: stdout and stderr share the pipe, and
+# libtest writes `test x ... `, its status and the newline separately, so
+# another test's SKIPPED line (stderr, one write) can land between them.
+SKIPPED = re.compile(r"SKIPPED (?P<path>[\w:]+): (?P<reason>.*)$")
 TARGET_FAILED = re.compile(r"^error: test failed, to rerun pass `?(?P<rerun>[^`]+)`?$")
 NOT_SUCCESSFUL = re.compile(r"process didn't exit successfully: `[^`]*` \((?P<why>.+)\)$")
 NOT_COMPILED = re.compile(r"^error: could not compile `(?P<crate>[^`]+)`(?: \((?P<kind>[^)]+)\))?")
@@ -136,6 +139,10 @@ class Parser:
 
     def feed(self, raw: str) -> None:
         line = ANSI.sub("", raw).rstrip("\r\n")
+        if m := SKIPPED.search(line):
+            self.current.skips.setdefault(m["path"], m["reason"])
+            # What stood before it on the line is parsed as it is.
+            line = line[: m.start()]
         if m := RUNNING.match(line):
             self._start(m["what"] + _binary_name(m["binary"]))
         elif m := DOC_TESTS.match(line):
@@ -148,8 +155,6 @@ class Parser:
             t.has_result = True
         elif m := TEST_LINE.match(line):
             self.current.status[m["name"]] = m["status"]
-        elif m := SKIPPED.match(line):
-            self.current.skips.setdefault(m["path"], m["reason"])
         elif m := TARGET_FAILED.match(line):
             self.current.rerun = m["rerun"]
             if not self.current.has_result:

@@ -116,6 +116,24 @@ class SkipThatFailed(unittest.TestCase):
         self.assertEqual(s.closing_line(), "total: 1 passed, 1 failed, 0 skipped")
 
 
+class InterleavedSkip(unittest.TestCase):
+    def test_a_skipped_line_after_another_test_s_name_counts(self) -> None:
+        # stdout and stderr share the pipe: libtest's `test x ... ` and its
+        # status can have another test's SKIPPED line between them.
+        text = (
+            "     Running tests/create_matrix.rs (target/debug/deps/create_matrix-0123456789abcdef)\n"
+            "\nrunning 2 tests\n"
+            "test a::one ... SKIPPED a::two: qemu-img 7.2.22 is not installed\n"
+            "ok\n"
+            "test a::two ... okSKIPPED a::three: qemu-img 7.2.22 is not installed\n"
+            "test a::three ... FAILED\n"
+            "\ntest result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.1s\n"
+        )
+        s = parse(text, 101)
+        # a::two skipped; a::three printed SKIPPED and then failed.
+        self.assertEqual(s.closing_line(), "total: 1 passed, 1 failed, 1 skipped")
+
+
 class FailedDocTest(unittest.TestCase):
     def test_names_it_by_a_command_that_reruns_it(self) -> None:
         text = (

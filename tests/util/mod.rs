@@ -102,7 +102,10 @@ pub fn skip(reason: &str) {
     if strict() {
         panic!("{test}: {reason}, and {STRICT_ENV} forbids skipping");
     }
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+    // One write of the whole line: stderr is unbuffered, and `writeln!`
+    // would write the pieces separately, between other tests' output.
+    let line = format!("SKIPPED {test}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// qemu-img `version`, or `None` after skipping the running test (see
