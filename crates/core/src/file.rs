@@ -309,6 +309,18 @@ impl FileOptions {
         Ok(())
     }
 
+    /// Runs a format's own checks of its options, which qemu makes only
+    /// after it has created the file: when they fail, a failure to create
+    /// the file at `path` is the error qemu reports, and instar finds it
+    /// without touching anything ([`FileOptions::check`]).
+    pub fn after_creating<T, E: Into<Error>>(
+        &self,
+        path: &str,
+        checks: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Error> {
+        checks().map_err(|e| self.check(path).err().unwrap_or_else(|| e.into()))
+    }
+
     /// Fails as creating the file at `path` would, without changing
     /// anything: qemu creates the image file before a format checks its
     /// own options, so these failures are the ones it reports first, and
@@ -407,6 +419,13 @@ impl NewFile {
     /// preallocation.
     pub fn create(path: &str, opts: &FileOptions) -> Result<NewFile, Error> {
         opts.validate()?;
+        if let Some(refusal) = refused_growth(opts.size, opts.prealloc) {
+            // The final truncate would refuse the file: fail as qemu does
+            // (a file that cannot be created is reported first), touching
+            // nothing.
+            opts.check(path)?;
+            return Err(refusal);
+        }
         let (file, created) = open_new(path, true).map_err(|e| create_error(path, e))?;
         let new = NewFile { file, path: PathBuf::from(path), created, kept: false };
         if opts.nocow {

@@ -391,12 +391,8 @@ pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     let file_options = FileOptions::from_options(req.options, CREATE_OPTS)?;
     let planned = validate(req.options).and_then(|spec| build(&spec));
     let layout = match planned {
-        Ok(layout) => layout,
         Err(e @ Qcow2Error::Unsupported(_)) => return Err(e.into()),
-        Err(e) => {
-            file_options.check(req.filename)?;
-            return Err(e.into());
-        }
+        planned => file_options.after_creating(req.filename, || planned)?,
     };
     let file = NewFile::create(req.filename, &file_options)?;
     write_layout(file.file(), &layout)?;

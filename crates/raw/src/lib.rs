@@ -31,7 +31,6 @@ impl Format for Raw {
     /// raw consumes none of the options: the file protocol gets them all.
     fn create(&self, req: &CreateRequest<'_>) -> Result<(), Error> {
         let options = FileOptions::from_options(req.options, &[])?;
-        options.check(req.filename)?;
         NewFile::create(req.filename, &options)?.keep();
         Ok(())
     }

@@ -271,8 +271,7 @@ impl Identity {
 /// instar finds them without touching an existing file.
 pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     let file_options = FileOptions::from_options(req.options, crate::CREATE_OPTS)?;
-    file_options.check(req.filename)?;
-    let params = CreateParams::from_request(req)?;
+    let params = file_options.after_creating(req.filename, || CreateParams::from_request(req))?;
     let layout = Layout::new(&params);
     let identity = Identity::random()
         .map_err(|source| CreateError::Write { what: "Could not generate GUIDs", source })?;

@@ -203,11 +203,16 @@ impl Settings {
         if subformat.flat() && zeroed_grain {
             return Err(VmdkError::FlatWithZeroedGrain);
         }
-        check_file_options(filename, opts)?;
+        // qemu creates the first file here (the file protocol's
+        // refusals come before anything about the backing file).
+        let file_options = file_options(opts)?;
         let parent = match backing {
             None => None,
             Some(name) => {
-                Some(Parent { name: name.to_string(), cid: parent_cid(filename, name, probe)? })
+                let cid = file_options
+                    .after_creating(filename, || parent_cid(filename, name, probe))
+                    .map_err(VmdkError::File)?;
+                Some(Parent { name: name.to_string(), cid })
             }
         };
         Ok(Settings {
@@ -222,17 +227,10 @@ impl Settings {
     }
 }
 
-/// The file protocol's checks, which qemu makes when it creates the first
-/// file (with the options vmdk does not consume): the preallocation mode
-/// is parsed, the extent size hint bounded, the file created, and
-/// `metadata` refused. Nothing changes on the file system. The modes it
-/// accepts change nothing: qemu creates every file empty and grows it
-/// without preallocation.
-fn check_file_options(filename: &str, opts: &Options) -> Result<(), VmdkError> {
-    file_options(opts)?.check(filename).map_err(VmdkError::File)
-}
-
-/// The file protocol's options for every file of a new image.
+/// The file protocol's options for every file of a new image (the options
+/// vmdk does not consume). The preallocation modes it accepts change
+/// nothing: qemu creates every file empty and grows it without
+/// preallocation.
 fn file_options(opts: &Options) -> Result<FileOptions, VmdkError> {
     FileOptions::from_options(opts, crate::CREATE_OPTS).map_err(VmdkError::File)
 }
@@ -510,21 +508,6 @@ mod tests {
             "Flat image can't enable zeroed grain"
         );
         assert_eq!(err("preallocation=foo"), "invalid parameter value: foo");
-        assert_eq!(err("preallocation=metadata"), "Unsupported preallocation mode: metadata");
-        assert_eq!(
-            err("preallocation=metadata,extent_size_hint=5T"),
-            "Extent size hint is too large"
-        );
-        assert_eq!(
-            Settings::from_options(
-                "/nonexistent-dir/x.vmdk",
-                &Options::new(&[crate::CREATE_OPTS]),
-                |_| "raw"
-            )
-            .unwrap_err()
-            .to_string(),
-            "Could not create '/nonexistent-dir/x.vmdk': No such file or directory"
-        );
         // hwversion=undefined is "not set".
         assert_eq!(settings("compat6=on,hwversion=undefined", 0).unwrap().hw_version, "6");
     }

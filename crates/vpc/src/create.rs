@@ -181,8 +181,8 @@ fn vhd_timestamp() -> u32 {
 /// has nothing to act on.
 pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     let file_options = FileOptions::from_options(req.options, crate::CREATE_OPTS)?;
-    file_options.check(req.filename)?;
-    let plan = CreatePlan::from_options(req.options)?;
+    let plan =
+        file_options.after_creating(req.filename, || CreatePlan::from_options(req.options))?;
     let footer = plan.footer(
         vhd_timestamp(),
         instar_core::random::uuid_v4().map_err(|e| VpcError::Random(e).into_create_error())?,
