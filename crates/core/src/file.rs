@@ -432,7 +432,10 @@ impl NewFile {
             // An optimisation only (btrfs): qemu ignores failures.
             let _ = set_nocow(&new.file);
         }
-        new.file.set_len(0).map_err(resize_error)?;
+        if !created {
+            // An existing file is emptied first (a new one already is).
+            new.file.set_len(0).map_err(resize_error)?;
+        }
         // qemu also sets an extent size hint (1 MiB by default) through
         // FS_IOC_FSSETXATTR; that needs an ioctl rustix does not wrap
         // safely, and it changes nothing on ext4. instar leaves it unset.
@@ -457,11 +460,11 @@ impl NewFile {
             return Err(e);
         }
         match prealloc {
+            // The file is empty: growing it to 0 changes nothing.
+            Prealloc::Off if length == 0 => {}
             Prealloc::Off => {
                 self.file.set_len(length).map_err(resize_error)?;
-                if length > 0 {
-                    self.write_first_block(length);
-                }
+                self.write_first_block(length);
             }
             Prealloc::Falloc => {
                 if length > 0 {
