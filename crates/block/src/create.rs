@@ -3,10 +3,11 @@
 //! size (given, or taken from the backing file), words the `Formatting`
 //! line, and hands the checked options to the format.
 
-use crate::open::{full_backing_path, size_and_format};
+use crate::open::size_and_format;
 use crate::protocol::local_path;
 use crate::registry::lookup_create;
 use instar_core::opts::{print_help, FILE_PROTOCOL_OPTS};
+use instar_core::path::full_backing_filename;
 use instar_core::{CreateRequest, Error, ErrorKind, Format, Options};
 
 /// What the user asked `create` for, before any checking.
@@ -114,7 +115,8 @@ impl CreateArgs {
         let mut size = options.get_number("size").unwrap_or(NO_SIZE);
         match &backing_file {
             Some(b) if !self.no_backing_open => {
-                let full = full_backing_path(&self.filename, b);
+                // `b` is not empty (refused above), so it has a full name.
+                let full = full_backing_filename(&self.filename, b).unwrap_or_default();
                 let (backing_size, detected) = size_and_format(&full, backing_fmt.as_deref())
                     .map_err(|e| Error::invalid(format!("{e}\nCould not open backing image.")))?;
                 if backing_fmt.is_none() {

@@ -4,6 +4,7 @@
 //! `file` protocol is the one it serves; qemu's other protocols are refused
 //! by name, and anything else is qemu's `Unknown protocol`.
 
+use instar_core::path::protocol_end;
 use instar_core::Error;
 
 /// The protocols qemu knows besides `file`, which instar does not serve.
@@ -40,8 +41,7 @@ const OTHER_QEMU_PROTOCOLS: &[&str] = &[
 /// The local path a file name stands for: the name itself, or the name
 /// without a `file:` prefix.
 pub fn local_path(filename: &str) -> Result<&str, Error> {
-    let end = filename.find([':', '/']);
-    let Some(i) = end.filter(|&i| filename.as_bytes()[i] == b':') else {
+    let Some(i) = protocol_end(filename.as_bytes()) else {
         return Ok(filename);
     };
     let protocol = &filename[..i];

@@ -8,29 +8,8 @@ use crate::header::{
     CRYPT_NONE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY,
 };
 use crate::open::Qcow2Image;
+use instar_core::path::full_backing_filename;
 use instar_core::{Error, ImageInfo, Json};
-
-/// Whether `path` names a protocol (`proto:...` before any `/`).
-fn has_protocol(path: &str) -> bool {
-    path.find([':', '/']).is_some_and(|i| path.as_bytes()[i] == b':')
-}
-
-/// The backing file name resolved as qemu resolves it for display
-/// (`bdrv_get_full_backing_filename`): absolute names and names with a
-/// protocol stay; others are taken relative to the image's directory.
-pub fn full_backing_filename(image: &str, backing: &str) -> Option<String> {
-    if backing.is_empty() {
-        return None;
-    }
-    if has_protocol(backing) || backing.starts_with('/') {
-        return Some(backing.to_string());
-    }
-    // path_combine(image, ""): everything up to the last '/', after any
-    // protocol prefix.
-    let after_protocol = if has_protocol(image) { image.find(':').map_or(0, |i| i + 1) } else { 0 };
-    let dir_end = image.rfind('/').map_or(0, |i| i + 1).max(after_protocol);
-    Some(format!("{}{backing}", &image[..dir_end]))
-}
 
 /// The qcow2 part of `format-specific` (`ImageInfoSpecificQCow2`), fields
 /// in schema order.
@@ -120,28 +99,4 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
         )),
         ..ImageInfo::format_node("qcow2", &image.file, image.total_bytes())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backing_names_resolve_like_qemu() {
-        assert_eq!(full_backing_filename("b.qcow2", "base.raw").as_deref(), Some("base.raw"));
-        assert_eq!(
-            full_backing_filename("/tmp/q/b.qcow2", "base.raw").as_deref(),
-            Some("/tmp/q/base.raw")
-        );
-        assert_eq!(
-            full_backing_filename("sub/x.qcow2", "../base.raw").as_deref(),
-            Some("sub/../base.raw")
-        );
-        assert_eq!(full_backing_filename("sub/x.qcow2", "/abs").as_deref(), Some("/abs"));
-        assert_eq!(
-            full_backing_filename("sub/x.qcow2", "nbd:host:10809").as_deref(),
-            Some("nbd:host:10809")
-        );
-        assert_eq!(full_backing_filename("x", "").as_deref(), None);
-    }
 }

@@ -12,7 +12,7 @@
 use crate::descriptor::{ExtentLine, NewDescriptor, NO_PARENT_CID};
 use crate::error::VmdkError;
 use crate::grain::{SparseLayout, SECTOR_SIZE};
-use crate::image::{path_combine, Image};
+use crate::image::Image;
 use crate::sparse_header::SPARSE_HEADER_SIZE;
 use instar_core::file::{FileOptions, NewFile, Prealloc};
 use instar_core::format::Probe;
@@ -243,7 +243,7 @@ fn parent_cid(filename: &str, name: &str, probe: Probe) -> Result<u32, VmdkError
     if name.is_empty() {
         return Err(VmdkError::EmptyBackingName);
     }
-    let full = path_combine(filename.as_bytes(), name.as_bytes());
+    let full = instar_core::path::combine(filename.as_bytes(), name.as_bytes());
     let file = ImageFile::open(OsStr::from_bytes(&full))
         .map_err(|e| VmdkError::OpenFile(String::from_utf8_lossy(&full).into_owned(), e))?;
     let format = probe(&file);

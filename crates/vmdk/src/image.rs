@@ -17,7 +17,7 @@ use crate::sparse_header::{
 };
 use crate::stream::{self, FOOTER_SIZE};
 use instar_core::bytes::be32;
-use instar_core::ImageFile;
+use instar_core::{path, ImageFile};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
@@ -53,21 +53,6 @@ const DESCRIPTOR_TYPES: [&[u8]; 6] = [
 
 /// The extent types qemu opens from an extent line.
 const EXTENT_TYPES: [&[u8]; 5] = [b"FLAT", b"SPARSE", b"VMFS", b"VMFSSPARSE", b"SESPARSE"];
-
-/// qemu's `path_combine`: `name` as is when it is absolute, else joined
-/// to the directory of `base` (everything through its last `/`).
-pub fn path_combine(base: &[u8], name: &[u8]) -> Vec<u8> {
-    if name.first() == Some(&b'/') {
-        return name.to_vec();
-    }
-    let dir = match base.iter().rposition(|&b| b == b'/') {
-        Some(i) => &base[..=i],
-        None => &[],
-    };
-    let mut out = dir.to_vec();
-    out.extend_from_slice(name);
-    out
-}
 
 /// One file of an image (the image file itself, or an extent file) and
 /// its place under the image node.
@@ -511,7 +496,7 @@ impl Image {
             if sectors <= 0 || !EXTENT_TYPES.contains(&kind) {
                 continue;
             }
-            let path = path_combine(self.filename.as_bytes(), &s.file_name);
+            let path = path::combine(self.filename.as_bytes(), &s.file_name);
             let file = NodeFile::open(&path, format!("extents.{}", self.extents.len()))?;
             self.files.push(file);
             let index = self.files.len() - 1;

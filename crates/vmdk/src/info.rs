@@ -3,7 +3,8 @@
 //! `vmdk_co_get_allocated_file_size`, and the block layer's child nodes).
 
 use crate::error::VmdkError;
-use crate::image::{path_combine, Extent, Image};
+use crate::image::{Extent, Image};
+use instar_core::path;
 use instar_core::{ChildInfo, ImageInfo, Json};
 
 /// Bytes per sector.
@@ -80,7 +81,7 @@ pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
     let (backing, full_backing) = match &img.backing {
         Some(b) => (
             Some(String::from_utf8_lossy(b).into_owned()),
-            Some(String::from_utf8_lossy(&path_combine(img.filename.as_bytes(), b)).into_owned()),
+            Some(String::from_utf8_lossy(&path::combine(img.filename.as_bytes(), b)).into_owned()),
         ),
         None => (None, None),
     };
