@@ -296,6 +296,29 @@ fn dynamic_header_bat_too_small(s: &Sandbox) -> (&'static str, Vec<String>) {
     )
 }
 
+/// More BAT entries than qemu allocates a table for: qemu-img cannot open
+/// the disk (`Max Table Entries too large (1073741825)`), and plain
+/// `check` says so as qemu-img does.
+fn dynamic_header_bat_too_large(s: &Sandbox) -> (&'static str, Vec<String>) {
+    let name = written_dynamic(s);
+    let path = s.file(name);
+    write_at(&path, DYN_HEADER + 28, &1_073_741_825u32.to_be_bytes());
+    let sum = expected_header_checksum(s, name);
+    write_at(&path, DYN_HEADER + DYN_CHECKSUM, &sum.to_be_bytes());
+    let q = s.qemu(&["check", "-f", "vpc", name]);
+    s.t.assert_same(
+        "qemu-img check stderr",
+        &format!("qemu-img: Could not open '{name}': Max Table Entries too large (1073741825)\n"),
+        &q.stderr,
+    );
+    (
+        name,
+        vec!["ERROR dynamic header at offset 0x200: 1073741825 BAT entries exceed the maximum of \
+              536870911"
+            .into()],
+    )
+}
+
 fn bat_entry_past_the_end(s: &Sandbox) -> (&'static str, Vec<String>) {
     let name = written_dynamic(s);
     let path = s.file(name);
@@ -373,6 +396,7 @@ fn fixed_disk_truncated(s: &Sandbox) -> (&'static str, Vec<String>) {
 #[case::dynamic_header_cookie(dynamic_header_cookie as Damage)]
 #[case::dynamic_header_checksum(dynamic_header_checksum as Damage)]
 #[case::dynamic_header_bat_too_small(dynamic_header_bat_too_small as Damage)]
+#[case::dynamic_header_bat_too_large(dynamic_header_bat_too_large as Damage)]
 #[case::bat_entry_past_the_end(bat_entry_past_the_end as Damage)]
 #[case::bat_entries_overlap(bat_entries_overlap as Damage)]
 #[case::bat_entry_over_metadata(bat_entry_over_metadata as Damage)]
