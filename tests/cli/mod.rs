@@ -379,3 +379,29 @@ fn qcow2_with_snapshots_is_refused_by_info() {
     let code = s.same(&["check", "s.qcow2"]);
     s.t.check(code == Some(0), || format!("check exited {code:?}"));
 }
+
+/// A backing chain that comes back to a file already in it: qemu-img's
+/// check never returns (it is not run here); instar refuses the loop, one
+/// `Could not open backing file:` per level, in the words of qemu-img's
+/// `info --backing-chain`.
+#[rstest]
+#[case::self_loop(1)]
+#[case::two_images(2)]
+fn backing_chain_loop_is_an_error(#[case] levels: usize) {
+    let Some(s) = Sandbox::new() else { return };
+    s.qemu_ok(&["create", "-q", "-f", "qcow2", "a.qcow2", "1M"]);
+    let parent = if levels == 1 {
+        "a.qcow2"
+    } else {
+        s.qemu_ok(&["create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", "b.qcow2"]);
+        "b.qcow2"
+    };
+    s.qemu_ok(&["rebase", "-u", "-b", parent, "-F", "qcow2", "a.qcow2"]);
+    let r = s.instar(&["check", "a.qcow2"]);
+    let want = format!(
+        "instar: Could not open 'a.qcow2': {}Backing file 'a.qcow2' creates an infinite loop.\n",
+        "Could not open backing file: ".repeat(levels)
+    );
+    s.t.check(r.code == Some(1) && r.stdout.is_empty(), || format!("exited {:?}", r.code));
+    s.t.assert_same("stderr", &want, &r.stderr);
+}
