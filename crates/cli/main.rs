@@ -10,6 +10,7 @@ mod getopt;
 use getopt::{parse, spec, Spec};
 use instar_block::{option_help, CreateArgs};
 use instar_core::diag::render_all;
+use instar_core::rawtext;
 use instar_core::{info::QemuDialect, size::parse_size, size::SizeError};
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,7 +31,19 @@ const EXIT_CHECK_NOT_SUPPORTED: u8 = 63;
 /// The program as invoked (`argv[0]`), which qemu-img's usage errors name
 /// (getopt's messages and the `Try '... --help'` hint).
 fn argv0() -> String {
-    std::env::args().next().unwrap_or_else(|| PROG.to_string())
+    std::env::args_os().next().map_or_else(|| PROG.to_string(), |a| rawtext::from_os(&a))
+}
+
+/// Prints `text` on stdout as the bytes it carries ([`rawtext`]): names
+/// that are not UTF-8 come out as they came in, as qemu-img prints them.
+fn out(text: &str) {
+    // Output may go to a closed pipe; there is nothing better to do then.
+    let _ = rawtext::write(&mut std::io::stdout().lock(), text);
+}
+
+/// Prints `text` on stderr as the bytes it carries.
+fn err(text: &str) {
+    let _ = rawtext::write(&mut std::io::stderr().lock(), text);
 }
 
 /// A command's failure: the text for stderr (without trailing newline) and
@@ -56,14 +69,16 @@ impl Failure {
 type CmdResult = Result<u8, Failure>;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments are bytes (a file name need not be UTF-8); they are
+    // carried losslessly as text.
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| rawtext::from_os(&a)).collect();
     let result = run(&args);
     // Output may go to a closed pipe; there is nothing better to do then.
     let _ = std::io::stdout().flush();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("{}", f.message);
+            err(&format!("{}\n", f.message));
             ExitCode::from(f.code)
         }
     }
@@ -79,14 +94,14 @@ fn run(args: &[String]) -> CmdResult {
         "info" => info(rest),
         "check" => check(rest),
         "-V" | "--version" => {
-            println!(
-                "{PROG} version {} (compatible with qemu-img 7.2 and 10.0)",
+            out(&format!(
+                "{PROG} version {} (compatible with qemu-img 7.2 and 10.0)\n",
                 env!("CARGO_PKG_VERSION")
-            );
+            ));
             Ok(0)
         }
         "-h" | "--help" => {
-            print!("{}", include_str!("help/main.txt"));
+            out(include_str!("help/main.txt"));
             Ok(0)
         }
         "amend" | "bench" | "bitmap" | "commit" | "compare" | "convert" | "dd" | "map"
@@ -139,7 +154,7 @@ fn create(args: &[String]) -> CmdResult {
         let value = value.unwrap_or_default();
         match CREATE_SPECS[idx].long {
             Some("help") => {
-                print!("{}", include_str!("help/create.txt"));
+                out(include_str!("help/create.txt"));
                 return Ok(0);
             }
             Some("quiet") => quiet = true,
@@ -165,7 +180,7 @@ fn create(args: &[String]) -> CmdResult {
         if instar_core::opts::has_help_option(list) {
             let text = option_help(&a.fmt, filename.as_deref())
                 .map_err(|e| Failure::new(format!("{PROG}: {e}")))?;
-            print!("{text}");
+            out(&text);
             return Ok(0);
         }
     }
@@ -181,7 +196,7 @@ fn create(args: &[String]) -> CmdResult {
     a.filename = filename;
     let prepared = a.prepare().map_err(|e| file_error(&a.filename, &e))?;
     if !quiet {
-        println!("{}", prepared.formatting_line());
+        out(&format!("{}\n", prepared.formatting_line()));
         let _ = std::io::stdout().flush();
     }
     prepared.run().map_err(|e| file_error(&a.filename, &e))?;
@@ -280,7 +295,7 @@ fn info(args: &[String]) -> CmdResult {
         let value = value.unwrap_or_default();
         match INFO_SPECS[idx].long {
             Some("help") => {
-                print!("{}", include_str!("help/info.txt"));
+                out(include_str!("help/info.txt"));
                 return Ok(0);
             }
             Some("format") => fmt = Some(value),
@@ -296,10 +311,10 @@ fn info(args: &[String]) -> CmdResult {
     let filename = one_filename("info", parsed.operands)?;
     let (info, warnings) =
         instar_block::info(&filename, fmt.as_deref()).map_err(|e| open_failure(&e))?;
-    eprint!("{}", render_all(&warnings, PROG));
+    err(&render_all(&warnings, PROG));
     match output {
-        Output::Json => print!("{}", info.to_json(dialect).to_qemu_pretty()),
-        Output::Human => print!("{}", info.to_human(dialect)),
+        Output::Json => out(&info.to_json(dialect).to_qemu_pretty()),
+        Output::Human => out(&info.to_human(dialect)),
     }
     Ok(0)
 }
@@ -332,7 +347,7 @@ fn check(args: &[String]) -> CmdResult {
         let value = value.unwrap_or_default();
         match CHECK_SPECS[idx].long {
             Some("help") => {
-                print!("{}", include_str!("help/check.txt"));
+                out(include_str!("help/check.txt"));
                 return Ok(0);
             }
             Some("format") => fmt = Some(value),
@@ -369,10 +384,10 @@ fn check(args: &[String]) -> CmdResult {
     // What opening printed, then the check's progress lines and any `Check
     // failed` verdict go to stderr, the summary to stdout, as qemu-img
     // prints them.
-    eprint!("{}", render_all(&warnings, PROG));
-    eprint!("{}", report.stderr_text(PROG));
+    err(&render_all(&warnings, PROG));
+    err(&report.stderr_text(PROG));
     if !quiet {
-        print!("{}", report.stdout_text(output == Output::Json));
+        out(&report.stdout_text(output == Output::Json));
     }
     Ok(report.exit_code())
 }

@@ -7,9 +7,11 @@
 //! already created the file, qemu-img leaves it behind (empty); instar
 //! validates first and leaves nothing. Those cases say so and assert it.
 
-use crate::util::{files_in, instar, oracle_or_skip, tempdir, Run, Sandbox, Transcript};
+use crate::util::{instar, oracle_or_skip, shown, tempdir, Run, Sandbox, Transcript};
 use instar_matrix::QemuImg;
 use rstest::rstest;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 /// What one run printed and left behind.
@@ -34,31 +36,33 @@ impl Outcome {
 
 /// Runs `setup` (qemu-img arguments, creating fixtures) then `args` with
 /// `program`, in a fresh folder.
-fn run(
+fn run<S: AsRef<OsStr>>(
     t: &Transcript,
     qemu: &QemuImg,
     program: &Path,
-    setup: &[&[&str]],
-    args: &[&str],
+    setup: &[&[S]],
+    args: &[S],
 ) -> Outcome {
     let dir = tempdir();
     for s in setup {
         t.run_ok(&qemu.path, s, dir.path());
     }
     let run = t.run(program, args, dir.path());
-    let files = files_in(dir.path())
-        .into_iter()
-        .map(|name| {
-            let bytes = std::fs::read(dir.path().join(&name)).unwrap_or_default();
-            (name, bytes)
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
+        .expect("the run's folder")
+        .map(|e| {
+            let path = e.expect("a folder entry").path();
+            let name = shown(path.file_name().unwrap_or_default().as_encoded_bytes());
+            (name, std::fs::read(&path).unwrap_or_default())
         })
         .collect();
+    files.sort();
     Outcome { run, files }
 }
 
 /// qemu-img's and instar's outcomes of `setup` then `args`, or `None`
 /// after skipping when the oracle is not installed.
-fn compare(setup: &[&[&str]], args: &[&str]) -> Option<(Transcript, Outcome, Outcome)> {
+fn compare<S: AsRef<OsStr>>(setup: &[&[S]], args: &[S]) -> Option<(Transcript, Outcome, Outcome)> {
     let qemu = oracle_or_skip()?;
     let t = Transcript::default();
     let theirs = run(&t, qemu, &qemu.path, setup, args);
@@ -86,7 +90,7 @@ fn assert_same_output(t: &Transcript, theirs: &Outcome, mine: &Outcome) {
 
 /// Fails unless both printed the same, exited alike and left the same
 /// files, byte for byte.
-fn assert_same(setup: &[&[&str]], args: &[&str]) {
+fn assert_same<S: AsRef<OsStr>>(setup: &[&[S]], args: &[S]) {
     let Some((t, theirs, mine)) = compare(setup, args) else { return };
     assert_same_output(&t, &theirs, &mine);
     t.check(theirs.names() == mine.names(), || {
@@ -215,6 +219,87 @@ fn cli_parity(#[case] args: &[&str]) {
 fn raw_image_parity(#[case] args: &[&str]) {
     assert_same(&[&["create", "-q", "r.raw", "1000"]], args);
 }
+
+/// Arguments with bytes that are not UTF-8, written with `\xNN` escapes.
+fn os_args(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(|a| OsString::from_vec(unescape(a))).collect()
+}
+
+/// The bytes `text` spells, each `\xNN` one byte.
+fn unescape(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail.strip_prefix(b"x").and_then(|h| h.get(..2));
+        match hex.and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()) {
+            Some(byte) if b == b'\\' => {
+                out.push(byte);
+                rest = &tail[3..];
+            }
+            _ => {
+                out.push(b);
+                rest = tail;
+            }
+        }
+    }
+    out
+}
+
+/// Arguments that are not UTF-8 (a Linux file name is bytes): file names,
+/// backing names, format names, option lists and option names. instar
+/// opens, stores and prints them as qemu-img does, byte for byte (its
+/// JSON replaces what is not UTF-8 as qemu's writer does).
+#[rstest]
+#[case::create_raw(&[], &[r"create", r"r\xff.raw", r"1M"])]
+#[case::create_qcow2_backing(&[BASE], &[r"create", r"-f", r"qcow2", r"-b", BASE_NAME, r"-F", r"raw", r"t\xfe.qcow2"])]
+#[case::info_backing(&[BASE, OVERLAY], &[r"info", r"t\xfe.qcow2"])]
+#[case::info_backing_json(&[BASE, OVERLAY], &[r"info", r"--output=json", r"t\xfe.qcow2"])]
+#[case::check_backing(&[BASE, OVERLAY], &[r"check", r"t\xfe.qcow2"])]
+#[case::check_backing_json(&[BASE, OVERLAY], &[r"check", r"--output=json", r"t\xfe.qcow2"])]
+#[case::info_missing(&[], &[r"info", r"no\xff"])]
+#[case::info_missing_json_format(&[], &[r"info", r"--output=json", r"-f", r"qcow2", r"no\xff"])]
+#[case::unknown_format(&[], &[r"create", r"-f", r"q\xff", r"x", r"1M"])]
+#[case::option_value(&[], &[r"create", r"-f", r"qcow2", r"-o", r"cluster_size=\xff", r"y", r"1M"])]
+#[case::option_name(&[], &[r"create", r"-f", r"qcow2", r"-o", r"foo\xff=1", r"y", r"1M"])]
+#[case::size(&[], &[r"create", r"-f", r"qcow2", r"\xff", r"1\xff"])]
+#[case::vmdk_flat_create(&[], FLAT_VMDK)]
+#[case::vmdk_flat_check(&[FLAT_VMDK], &[r"check", r"f\xfe.vmdk"])]
+#[case::vmdk_missing_parent(&[], &[r"create", r"-f", r"vmdk", r"-b", r"v\xff.vmdk", r"w\xfe.vmdk"])]
+#[case::command(&[], &[r"cr\xff"])]
+#[case::long_option(&[], &[r"info", r"--out\xff=json", r"x"])]
+#[case::output_value(&[], &[r"info", r"--output=\xff", r"x"])]
+fn non_utf8_arguments(#[case] setup: &[&[&str]], #[case] args: &[&str]) {
+    let setup: Vec<Vec<OsString>> = setup.iter().map(|s| os_args(s)).collect();
+    let setup: Vec<&[OsString]> = setup.iter().map(Vec::as_slice).collect();
+    let Some((t, theirs, mine)) = compare(&setup, &os_args(args)) else { return };
+    assert_same_output(&t, &theirs, &mine);
+    t.check(theirs.names() == mine.names(), || {
+        format!("files left: qemu-img {:?}, instar {:?}", theirs.names(), mine.names())
+    });
+    // A vmdk descriptor holds a random CID; every other file is compared.
+    for (q, i) in theirs.files.iter().zip(&mine.files) {
+        t.check(q.0.ends_with(".vmdk") || q.1 == i.1, || format!("{} differs", q.0));
+    }
+}
+
+/// A vmdk with flat extents whose name is not UTF-8.
+const FLAT_VMDK: &[&str] = &[
+    r"create",
+    r"-q",
+    r"-f",
+    r"vmdk",
+    r"-o",
+    r"subformat=twoGbMaxExtentFlat",
+    r"f\xfe.vmdk",
+    r"1M",
+];
+
+/// A base image whose name is not UTF-8, and an overlay on it.
+const BASE_NAME: &str =
+    r"b\xffx\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc0\x80\xed\xa0\x80\xef\xb7\x90z.img";
+const BASE: &[&str] = &[r"create", r"-q", BASE_NAME, r"1M"];
+const OVERLAY: &[&str] =
+    &[r"create", r"-q", r"-f", r"qcow2", r"-b", BASE_NAME, r"-F", r"raw", r"t\xfe.qcow2"];
 
 /// Creates that qemu-img fails only after making the file: it leaves an
 /// empty file behind, instar leaves none. Everything printed is the same.

@@ -183,7 +183,8 @@ pub struct Transcript {
 impl Transcript {
     /// Runs `program args` in `cwd` (with `LC_ALL=C`, killed after a
     /// timeout), records it, and returns what it did, its output read as
-    /// UTF-8 (a byte that is not UTF-8 reads as U+FFFD).
+    /// UTF-8 with every other byte shown as `\xNN` ([`shown`]), so that
+    /// outputs that differ in such bytes compare different.
     pub fn run<S: AsRef<OsStr>>(&self, program: &Path, args: &[S], cwd: &Path) -> Run {
         let started = Instant::now();
         let out = assert_cmd::Command::new(program)
@@ -195,13 +196,13 @@ impl Transcript {
             .unwrap_or_else(|e| self.fail(&format!("cannot run {}: {e}", program.display())));
         let run = Run {
             argv: std::iter::once(program.display().to_string())
-                .chain(args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()))
+                .chain(args.iter().map(|a| shown(a.as_ref().as_encoded_bytes())))
                 .collect(),
             cwd: cwd.to_path_buf(),
             code: out.status.code(),
             timed_out: out.status.code().is_none() && started.elapsed() >= TIMEOUT,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout: shown(&out.stdout),
+            stderr: shown(&out.stderr),
         };
         self.runs.lock().expect("transcript lock").push(run.clone());
         run
@@ -437,11 +438,24 @@ pub fn path_str(p: &Path) -> String {
     p.to_str().expect("temporary paths are UTF-8").to_string()
 }
 
-/// The names of the files in `dir`, sorted.
+/// `bytes` as text: UTF-8 as it is, every byte of an invalid sequence as
+/// `\xNN`, so that no two outputs that differ read the same.
+pub fn shown(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The names of the files in `dir`, sorted (shown as [`shown`] does).
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a folder entry").file_name().to_string_lossy().into_owned())
+        .map(|e| shown(e.expect("a folder entry").file_name().as_encoded_bytes()))
         .collect();
     names.sort();
     names

@@ -102,10 +102,10 @@ pub fn padded(bytes: &[u8], at: u64, len: usize) -> Vec<u8> {
 }
 
 /// A byte string as C code sees it once read into a buffer: up to the
-/// first NUL, invalid UTF-8 replaced.
+/// first NUL, carried losslessly ([`crate::rawtext`]).
 pub fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    crate::rawtext::from_bytes(bytes.get(..end).unwrap_or_default())
 }
 
 /// A table of big-endian `u64` entries (qcow2's L1 and refcount tables);
@@ -165,7 +165,8 @@ mod tests {
     fn c_strings_stop_at_nul() {
         assert_eq!(c_string(b"raw\0xyz"), "raw");
         assert_eq!(c_string(b"abc"), "abc");
-        assert_eq!(c_string(b"\xff\0"), "\u{fffd}");
+        // Bytes that are not UTF-8 are kept (rawtext), not replaced.
+        assert_eq!(crate::rawtext::to_bytes(&c_string(b"\xff\0")).as_ref(), b"\xff");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 use crate::bytes::{round_up_to_sector, SECTOR_SIZE};
 use crate::opts::{OptDesc, Options};
+use crate::rawtext;
 use crate::Error;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -82,17 +83,18 @@ pub struct ImageFile {
 }
 
 impl ImageFile {
-    /// Opens `path` read-only; its name is the path as given (lossily
-    /// converted for messages). The open does not block on a FIFO (it is
-    /// non-blocking, and the callers refuse what is not a regular file).
-    pub fn open(path: impl AsRef<Path>) -> io::Result<ImageFile> {
-        let path = path.as_ref();
+    /// Opens the file named `name` ([`rawtext`]: any bytes) read-only;
+    /// messages name it as given. The open does not block on a FIFO (it
+    /// is non-blocking, and the callers refuse what is not a regular
+    /// file).
+    pub fn open(name: &str) -> io::Result<ImageFile> {
         #[allow(clippy::cast_possible_wrap, reason = "O_NONBLOCK (0o4000) is a C `int` flag")]
         let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
-        let file = OpenOptions::new().read(true).custom_flags(nonblock).open(path)?;
+        let file =
+            OpenOptions::new().read(true).custom_flags(nonblock).open(rawtext::to_path(name))?;
         let meta = file.metadata()?;
         Ok(ImageFile {
-            name: path.to_string_lossy().into_owned(),
+            name: name.to_string(),
             len: meta.len(),
             allocated: meta.blocks().saturating_mul(SECTOR_SIZE),
             regular: meta.is_file(),
@@ -331,7 +333,7 @@ impl FileOptions {
         match open_new(path, false) {
             Ok((file, created)) => {
                 if created {
-                    remove_if_ours(Path::new(path), &file);
+                    remove_if_ours(&rawtext::to_path(path), &file);
                 }
             }
             Err(e) => return Err(create_error(path, e)),
@@ -373,15 +375,16 @@ fn unsupported_prealloc(mode: Prealloc) -> Error {
 fn open_new(path: &str, read: bool) -> io::Result<(File, bool)> {
     let mut options = OpenOptions::new();
     options.read(read).write(true).mode(CREATE_MODE);
-    match options.clone().create_new(true).open(path) {
+    let path = rawtext::to_path(path);
+    match options.clone().create_new(true).open(&path) {
         Ok(file) => Ok((file, true)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            match options.clone().open(path) {
+            match options.clone().open(&path) {
                 Ok(file) => Ok((file, false)),
                 // A dangling symbolic link: `O_CREAT` follows it and creates
                 // the target. The link itself is not ours to remove.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    Ok((options.create(true).open(path)?, false))
+                    Ok((options.create(true).open(&path)?, false))
                 }
                 Err(e) => Err(e),
             }
@@ -427,7 +430,7 @@ impl NewFile {
             return Err(refusal);
         }
         let (file, created) = open_new(path, true).map_err(|e| create_error(path, e))?;
-        let new = NewFile { file, path: PathBuf::from(path), created, kept: false };
+        let new = NewFile { file, path: rawtext::to_path(path), created, kept: false };
         if opts.nocow {
             // An optimisation only (btrfs): qemu ignores failures.
             let _ = set_nocow(&new.file);

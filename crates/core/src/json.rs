@@ -179,11 +179,18 @@ pub fn qdict_entries(v: &Json) -> Vec<(&str, &Json)> {
     }
 }
 
-/// Writes a quoted string with qemu's escapes.
+/// Writes a quoted string with qemu's escapes (`quoted_str`): the bytes
+/// the text carries ([`crate::rawtext`]) are read as modified UTF-8 (`\xC0\x80`
+/// is U+0000), and every sequence that is not a valid character (bad
+/// bytes, surrogates, noncharacters, overlong forms) becomes U+FFFD.
 fn write_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
+    let bytes = crate::rawtext::to_bytes(s);
+    let mut rest: &[u8] = &bytes;
+    while !rest.is_empty() {
+        let (cp, used) = mod_utf8_codepoint(rest);
+        rest = rest.get(used..).unwrap_or_default();
+        match cp.map_or('\u{FFFD}', |c| char::from_u32(c).unwrap_or('\u{FFFD}')) {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\u{8}' => out.push_str("\\b"),
@@ -201,6 +208,40 @@ fn write_str(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// The smallest code point each length of a multi-byte sequence may
+/// encode (anything below is an overlong form).
+const MIN_CODE_POINT: [u32; 5] = [0x80, 0x800, 0x1_0000, 0x20_0000, 0x400_0000];
+
+/// Decodes the sequence at the start of `s` (non-empty) as qemu's
+/// `mod_utf8_codepoint` does: the code point, or `None` for an invalid
+/// sequence, and how many bytes it spans (a missing continuation byte
+/// ends the sequence before it).
+fn mod_utf8_codepoint(s: &[u8]) -> (Option<u32>, usize) {
+    let Some(&lead) = s.first() else { return (None, 0) };
+    if lead < 0x80 {
+        return (Some(u32::from(lead)), 1);
+    }
+    if lead >= 0xFE || lead & 0x40 == 0 {
+        // Impossible bytes, or a continuation byte without a lead.
+        return (None, 1);
+    }
+    let ones = lead.leading_ones(); // 2..=6
+    let len = usize::from(u8::try_from(ones).unwrap_or(6));
+    let mut cp = u32::from(lead) & (0x7F >> ones);
+    for i in 1..len {
+        match s.get(i) {
+            Some(&b) if b & 0xC0 == 0x80 => cp = (cp << 6) | u32::from(b & 0x3F),
+            _ => return (None, i),
+        }
+    }
+    let valid = cp <= 0x10_FFFF
+        && !(0xFDD0..=0xFDEF).contains(&cp)
+        && cp & 0xFFFE != 0xFFFE
+        && !(0xD800..=0xDFFF).contains(&cp)
+        && (MIN_CODE_POINT.get(len - 2).is_some_and(|&min| cp >= min) || (cp == 0 && len == 2));
+    (valid.then_some(cp), len)
 }
 
 #[cfg(test)]
@@ -227,5 +268,20 @@ mod tests {
         let mut out = String::new();
         write_str(&mut out, "\u{1F600}\u{7f}");
         assert_eq!(out, "\"\\uD83D\\uDE00\\u007F\"");
+    }
+
+    #[test]
+    fn replaces_what_is_not_utf8_as_qemu_does() {
+        // Measured with qemu-img 10.0.2 on a backing file of this name.
+        let name = crate::rawtext::from_bytes(
+            b"b\xffx\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc0\x80\xed\xa0\x80z.img",
+        );
+        let mut out = String::new();
+        write_str(&mut out, &name);
+        assert_eq!(out, "\"b\\uFFFDx\\u00E9\\u20AC\\uD83D\\uDE00\\u0000\\uFFFDz.img\"");
+        let mut out = String::new();
+        // Noncharacters and a truncated sequence.
+        write_str(&mut out, &crate::rawtext::from_bytes(b"\xef\xb7\x90\xef\xbf\xbe\xe2\x82"));
+        assert_eq!(out, "\"\\uFFFD\\uFFFD\\uFFFD\"");
     }
 }

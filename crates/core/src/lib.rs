@@ -18,6 +18,7 @@ pub mod json;
 pub mod opts;
 pub mod path;
 pub mod random;
+pub mod rawtext;
 pub mod size;
 
 pub use check::CheckReport;

@@ -2,8 +2,10 @@
 //! (`path_has_protocol`), a name taken relative to another
 //! (`path_combine`), and the name a backing file is opened by
 //! (`bdrv_get_full_backing_filename_from_filename`). Names are bytes (a
-//! Linux file name need not be UTF-8); the `&str` forms are for names that
-//! came from the command line.
+//! Linux file name need not be UTF-8); the `&str` forms take and give
+//! [`rawtext`], which carries any bytes.
+
+use crate::rawtext;
 
 /// Where the protocol prefix of `name` ends: the index of a `:` that comes
 /// before any `/` (qemu's `path_has_protocol`).
@@ -42,8 +44,8 @@ pub fn full_backing_filename(image: &str, backing: &str) -> Option<String> {
     if has_protocol(backing.as_bytes()) {
         return Some(backing.to_string());
     }
-    let full = combine(image.as_bytes(), backing.as_bytes());
-    Some(String::from_utf8_lossy(&full).into_owned())
+    let full = combine(&rawtext::to_bytes(image), &rawtext::to_bytes(backing));
+    Some(rawtext::from_bytes(&full))
 }
 
 #[cfg(test)]

@@ -362,7 +362,7 @@ pub fn build(spec: &CreateSpec) -> Result<Layout, Qcow2Error> {
                 spec.backing_fmt.as_deref().unwrap_or("(null)")
             ))
         };
-        if name.len() > MAX_BACKING_FILE_NAME {
+        if instar_core::rawtext::to_bytes(name).len() > MAX_BACKING_FILE_NAME {
             return Err(assign_error("Invalid argument"));
         }
         if header.to_cluster().is_none() {

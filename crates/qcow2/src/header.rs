@@ -507,10 +507,10 @@ impl Header {
         let mut out = h.to_bytes();
         let ext = &self.extensions;
         if let Some(f) = &ext.backing_format {
-            push_extension(&mut out, EXT_MAGIC_BACKING_FORMAT, f.as_bytes())?;
+            push_extension(&mut out, EXT_MAGIC_BACKING_FORMAT, &instar_core::rawtext::to_bytes(f))?;
         }
         if let Some(d) = &ext.data_file {
-            push_extension(&mut out, EXT_MAGIC_DATA_FILE, d.as_bytes())?;
+            push_extension(&mut out, EXT_MAGIC_DATA_FILE, &instar_core::rawtext::to_bytes(d))?;
         }
         if let Some(c) = &ext.crypto_header {
             let mut data = c.offset.to_be_bytes().to_vec();
@@ -545,6 +545,7 @@ impl Header {
             return None;
         }
         if let Some(name) = &self.backing_file {
+            let name = instar_core::rawtext::to_bytes(name);
             if cs - out.len() < name.len() {
                 return None;
             }
@@ -552,7 +553,7 @@ impl Header {
             let len = u32::try_from(name.len()).ok()?;
             out[8..16].copy_from_slice(&offset.to_be_bytes());
             out[16..20].copy_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&name);
         }
         out.resize(cs, 0);
         Some(out)

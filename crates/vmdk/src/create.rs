@@ -17,8 +17,6 @@ use crate::sparse_header::SPARSE_HEADER_SIZE;
 use instar_core::file::{FileOptions, NewFile, Prealloc};
 use instar_core::format::Probe;
 use instar_core::{ImageFile, Options};
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 
 /// Bytes per extent of the split subformats (qemu's `split_size`).
 pub const SPLIT_SIZE: u64 = 0x8000_0000;
@@ -243,9 +241,11 @@ fn parent_cid(filename: &str, name: &str, probe: Probe) -> Result<u32, VmdkError
     if name.is_empty() {
         return Err(VmdkError::EmptyBackingName);
     }
-    let full = instar_core::path::combine(filename.as_bytes(), name.as_bytes());
-    let file = ImageFile::open(OsStr::from_bytes(&full))
-        .map_err(|e| VmdkError::OpenFile(String::from_utf8_lossy(&full).into_owned(), e))?;
+    let full = instar_core::rawtext::from_bytes(&instar_core::path::combine(
+        &instar_core::rawtext::to_bytes(filename),
+        &instar_core::rawtext::to_bytes(name),
+    ));
+    let file = ImageFile::open(&full).map_err(|e| VmdkError::OpenFile(full.clone(), e))?;
     let format = probe(&file);
     if format != "vmdk" {
         return Err(VmdkError::BackingNotVmdk(format.to_string()));
@@ -345,7 +345,7 @@ pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
         lines.push(ExtentLine {
             sectors: bytes.div_ceil(SECTOR_SIZE),
             flat: false,
-            file_name: basename(filename).as_bytes().to_vec(),
+            file_name: instar_core::rawtext::to_bytes(basename(filename)).into_owned(),
         });
     }
     let mut extents = Vec::new();
@@ -357,7 +357,7 @@ pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
         lines.push(ExtentLine {
             sectors: cur.div_ceil(SECTOR_SIZE),
             flat,
-            file_name: basename(&name).as_bytes().to_vec(),
+            file_name: instar_core::rawtext::to_bytes(basename(&name)).into_owned(),
         });
         let content = if flat {
             Content::Flat(cur)
@@ -382,7 +382,10 @@ pub fn plan(filename: &str, s: &Settings, cid: u32) -> Vec<PlannedFile> {
         cid,
         parent_cid: s.parent.as_ref().map_or(NO_PARENT_CID, |p| p.cid),
         create_type: s.subformat.name(),
-        parent_hint: s.parent.as_ref().map(|p| p.name.as_bytes().to_vec()),
+        parent_hint: s
+            .parent
+            .as_ref()
+            .map(|p| instar_core::rawtext::to_bytes(&p.name).into_owned()),
         extents: lines,
         hw_version: s.hw_version.clone(),
         cylinders: size / cylinder_bytes,

@@ -18,8 +18,6 @@ use crate::sparse_header::{
 use crate::stream::{self, FOOTER_SIZE};
 use instar_core::bytes::be32;
 use instar_core::{path, ImageFile};
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 
 /// Bytes per sector.
 const SECTOR: u64 = instar_core::bytes::SECTOR_SIZE;
@@ -70,8 +68,8 @@ pub struct NodeFile {
 impl NodeFile {
     /// Opens the extent file `name` as qemu's file protocol does.
     fn open(name: &[u8], role: String) -> Result<NodeFile, VmdkError> {
-        let file = ImageFile::open(OsStr::from_bytes(name))
-            .map_err(|e| VmdkError::OpenFile(String::from_utf8_lossy(name).into_owned(), e))?;
+        let name = instar_core::rawtext::from_bytes(name);
+        let file = ImageFile::open(&name).map_err(|e| VmdkError::OpenFile(name.clone(), e))?;
         Ok(NodeFile { file, role })
     }
 
@@ -464,7 +462,7 @@ impl Image {
         let ct = descriptor::parse_description(buf, b"createType")
             .ok_or(VmdkError::InvalidDescriptor)?;
         if !DESCRIPTOR_TYPES.contains(&ct.as_slice()) {
-            return Err(VmdkError::UnsupportedImageType(String::from_utf8_lossy(&ct).into()));
+            return Err(VmdkError::UnsupportedImageType(instar_core::rawtext::from_bytes(&ct)));
         }
         self.create_type = Some(ct);
         self.parse_extents(buf, depth)
@@ -491,12 +489,12 @@ impl Image {
                 _ => s.matches == 4,
             };
             if !valid {
-                return Err(VmdkError::InvalidExtentLine(String::from_utf8_lossy(line).into()));
+                return Err(VmdkError::InvalidExtentLine(instar_core::rawtext::from_bytes(line)));
             }
             if sectors <= 0 || !EXTENT_TYPES.contains(&kind) {
                 continue;
             }
-            let path = path::combine(self.filename.as_bytes(), &s.file_name);
+            let path = path::combine(&instar_core::rawtext::to_bytes(&self.filename), &s.file_name);
             let file = NodeFile::open(&path, format!("extents.{}", self.extents.len()))?;
             self.files.push(file);
             let index = self.files.len() - 1;

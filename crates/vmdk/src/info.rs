@@ -24,7 +24,7 @@ fn extent_info(img: &Image, e: &Extent) -> Json {
         .with("filename", Json::from(img.files[e.file].file.name()))
         .with(
             "format",
-            Json::from(String::from_utf8_lossy(e.type_name.as_deref().unwrap_or(b"")).as_ref()),
+            Json::from(instar_core::rawtext::from_bytes(e.type_name.as_deref().unwrap_or(b""))),
         )
         .with("virtual-size", Json::Int(e.sectors.wrapping_mul(SECTOR)));
     if !e.is_flat() {
@@ -66,7 +66,7 @@ pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
     };
     let create_type = img.create_type.as_deref().unwrap_or(b"");
     let data = Json::object()
-        .with("create-type", Json::from(String::from_utf8_lossy(create_type).as_ref()))
+        .with("create-type", Json::from(instar_core::rawtext::from_bytes(create_type)))
         .with("cid", Json::UInt(u64::from(img.cid)))
         .with("parent-cid", Json::UInt(u64::from(img.parent_cid)))
         .with("extents", Json::Array(img.extents.iter().map(|e| extent_info(img, e)).collect()));
@@ -80,8 +80,11 @@ pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
         .collect();
     let (backing, full_backing) = match &img.backing {
         Some(b) => (
-            Some(String::from_utf8_lossy(b).into_owned()),
-            Some(String::from_utf8_lossy(&path::combine(img.filename.as_bytes(), b)).into_owned()),
+            Some(instar_core::rawtext::from_bytes(b)),
+            Some(instar_core::rawtext::from_bytes(&path::combine(
+                &instar_core::rawtext::to_bytes(&img.filename),
+                b,
+            ))),
         ),
         None => (None, None),
     };

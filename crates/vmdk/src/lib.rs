@@ -166,7 +166,7 @@ impl Image for image::Image {
     /// The parent named by `parentFileNameHint`, which qemu opens as vmdk.
     fn backing(&self) -> Option<BackingRef> {
         self.backing.as_ref().map(|name| BackingRef {
-            name: String::from_utf8_lossy(name).into_owned(),
+            name: instar_core::rawtext::from_bytes(name),
             format: Some("vmdk".to_string()),
         })
     }
