@@ -327,16 +327,14 @@ impl FileOptions {
     /// anything: qemu creates the image file before a format checks its
     /// own options, so these failures are the ones it reports first, and
     /// instar reports them without touching an existing file. (qemu would
-    /// have emptied it; instar leaves it as it was.)
+    /// have emptied it; instar leaves it as it was.) What is not a regular
+    /// file (a FIFO, a device node) fails as qemu's emptying of it fails.
     pub fn check(&self, path: &str) -> Result<(), Error> {
         self.validate()?;
-        match open_new(path, false) {
-            Ok((file, created)) => {
-                if created {
-                    remove_if_ours(&rawtext::to_path(path), &file);
-                }
-            }
-            Err(e) => return Err(create_error(path, e)),
+        let (file, created) = open_new(path).map_err(|e| create_error(path, e))?;
+        match created {
+            Some(made) => remove_if_ours(&made, &file),
+            None => refuse_special(&file)?,
         }
         refused_growth(self.size, self.prealloc).map_or(Ok(()), Err)
     }
@@ -369,28 +367,61 @@ fn unsupported_prealloc(mode: Prealloc) -> Error {
     Error::invalid(format!("Unsupported preallocation mode: {}", mode.name()))
 }
 
-/// Opens `path` for writing as qemu's `qemu_create` does (`O_CREAT`, mode
-/// 0644), telling whether this call created it. With `read` false the
-/// file is opened write-only, just to prove it could be.
-fn open_new(path: &str, read: bool) -> io::Result<(File, bool)> {
+/// Opens `path` for reading and writing as qemu's `qemu_create` does
+/// (`O_RDWR | O_CREAT`, mode 0644; a FIFO opens without waiting for a
+/// reader), and tells which file this call created, if it created one:
+/// `path` itself, or the file a dangling symbolic link at `path` points
+/// to (`O_CREAT` follows the link and creates its target; the link is
+/// not this run's to remove).
+fn open_new(path: &str) -> io::Result<(File, Option<PathBuf>)> {
     let mut options = OpenOptions::new();
-    options.read(read).write(true).mode(CREATE_MODE);
+    options.read(true).write(true).mode(CREATE_MODE);
     let path = rawtext::to_path(path);
     match options.clone().create_new(true).open(&path) {
-        Ok(file) => Ok((file, true)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            match options.clone().open(&path) {
-                Ok(file) => Ok((file, false)),
-                // A dangling symbolic link: `O_CREAT` follows it and creates
-                // the target. The link itself is not ours to remove.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    Ok((options.create(true).open(&path)?, false))
+        Ok(file) => return Ok((file, Some(path))),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) => {}
+    }
+    match options.open(&path) {
+        Ok(file) => Ok((file, None)),
+        // Something is at `path`, yet opening it finds nothing: a dangling
+        // symbolic link. The open creates where it points, through the
+        // link as qemu's open does (so the kernel's rules for following
+        // links apply alike); the file made is the one at its end.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let target = link_target(&path)?;
+            let file = options.create(true).open(&path)?;
+            let made = match (std::fs::symlink_metadata(&target), file.metadata()) {
+                (Ok(on_disk), Ok(open))
+                    if on_disk.dev() == open.dev() && on_disk.ino() == open.ino() =>
+                {
+                    Some(target)
                 }
-                Err(e) => Err(e),
-            }
+                _ => None,
+            };
+            Ok((file, made))
         }
         Err(e) => Err(e),
     }
+}
+
+/// Where the chain of symbolic links that starts at `path` ends (a path
+/// that is not a link, or does not exist); `ELOOP` after 40 links, as the
+/// kernel counts.
+fn link_target(path: &Path) -> io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let to = std::fs::read_link(&at)?;
+                // Relative to the link's folder; an absolute target
+                // replaces the whole path.
+                at = at.parent().map_or_else(|| to.clone(), |dir| dir.join(&to));
+            }
+            _ => return Ok(at),
+        }
+    }
+    Err(errno(rustix::io::Errno::LOOP))
 }
 
 /// Removes `path` if it is still the regular file `file` is open on.
@@ -403,15 +434,35 @@ fn remove_if_ours(path: &Path, file: &File) {
     }
 }
 
+/// qemu's `raw_co_create` empties the file it opened before anything
+/// else; for what is not a regular file (a FIFO, a device node) that
+/// `ftruncate` fails with `EINVAL`, which the kernel returns without
+/// touching it. This is that failure, found the same way, for a file
+/// instar leaves alone otherwise.
+fn refuse_special(file: &File) -> Result<(), Error> {
+    let regular = file.metadata().map_err(|e| Error::io("Could not stat file", e))?.is_file();
+    if regular {
+        Ok(())
+    } else {
+        file.set_len(0).map_err(resize_error)
+    }
+}
+
 /// A file being created for a new image. Dropping it before [`keep`]
-/// removes the file if this run created it (and nothing else).
+/// undoes what this run did to the path: the file this run created is
+/// removed (and nothing else: never a file that was there before, never
+/// what is not a regular file, never a symbolic link); a regular file
+/// that was there and that this run emptied (as qemu empties it) is left
+/// empty, not half-written.
 ///
 /// [`keep`]: NewFile::keep
 #[derive(Debug)]
 pub struct NewFile {
     file: File,
-    path: PathBuf,
-    created: bool,
+    /// The file this run created, when it created one.
+    created: Option<PathBuf>,
+    /// Whether this run emptied a file that was already there.
+    emptied: bool,
     kept: bool,
 }
 
@@ -429,15 +480,17 @@ impl NewFile {
             opts.check(path)?;
             return Err(refusal);
         }
-        let (file, created) = open_new(path, true).map_err(|e| create_error(path, e))?;
-        let new = NewFile { file, path: rawtext::to_path(path), created, kept: false };
+        let (file, created) = open_new(path).map_err(|e| create_error(path, e))?;
+        let mut new = NewFile { file, created, emptied: false, kept: false };
         if opts.nocow {
             // An optimisation only (btrfs): qemu ignores failures.
             let _ = set_nocow(&new.file);
         }
-        if !created {
-            // An existing file is emptied first (a new one already is).
+        if new.created.is_none() {
+            // An existing file is emptied first (a new one already is); a
+            // FIFO or a device node fails here, untouched.
             new.file.set_len(0).map_err(resize_error)?;
+            new.emptied = true;
         }
         // qemu also sets an extent size hint (1 MiB by default) through
         // FS_IOC_FSSETXATTR; that needs an ioctl rustix does not wrap
@@ -472,15 +525,15 @@ impl NewFile {
             Prealloc::Falloc => {
                 if length > 0 {
                     allocate(&self.file, 0, length)
-                        .map_err(|e| Error::io("Could not preallocate new data", e))?;
+                        .map_err(|e| grow_error("Could not preallocate new data", e))?;
                     self.write_first_block(length);
                 }
             }
             Prealloc::Full => {
                 self.file.set_len(length).map_err(resize_error)?;
                 write_zeros(&self.file, 0, length)
-                    .map_err(|e| Error::io("Could not write zeros for preallocation", e))?;
-                self.file.sync_all().map_err(|e| Error::io("Could not flush file to disk", e))?;
+                    .map_err(|e| grow_error("Could not write zeros for preallocation", e))?;
+                self.file.sync_all().map_err(|e| grow_error("Could not flush file to disk", e))?;
             }
             // Refused by `refused_growth` above.
             Prealloc::Metadata => {}
@@ -505,8 +558,17 @@ impl NewFile {
 
 impl Drop for NewFile {
     fn drop(&mut self) {
-        if self.created && !self.kept {
-            remove_if_ours(&self.path, &self.file);
+        if self.kept {
+            return;
+        }
+        match &self.created {
+            Some(made) => remove_if_ours(made, &self.file),
+            // Its old bytes went when it was emptied; what this run wrote
+            // since goes too (through the open file: the same regular file).
+            None if self.emptied => {
+                let _ = self.file.set_len(0);
+            }
+            None => {}
         }
     }
 }
@@ -522,10 +584,19 @@ fn set_nocow(file: &File) -> io::Result<()> {
 /// qemu reports a file too large for the file system as the format being
 /// unable to hold the size; other failures as a failed resize.
 fn resize_error(e: io::Error) -> Error {
+    grow_error("Could not resize file", e)
+}
+
+/// A failure of the file protocol's truncate (`handle_aiocb_truncate`),
+/// whose errno qemu's create returns: `EFBIG` (a file larger than the file
+/// system or `RLIMIT_FSIZE` allows) becomes the block layer's `The image
+/// size is too large for file format ...`; anything else is `context`
+/// with the error's text.
+fn grow_error(context: &str, e: io::Error) -> Error {
     if e.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error()) {
         Error::too_large(e)
     } else {
-        Error::io("Could not resize file", e)
+        Error::io(context, e)
     }
 }
 
@@ -648,5 +719,98 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("Could not create '"));
+    }
+
+    /// A FIFO in `dir` called `name` (`mknod`, as `mkfifo` makes one).
+    fn fifo(dir: &Path, name: &str) -> PathBuf {
+        let cwd = rustix::fs::CWD;
+        let path = dir.join(name);
+        let mode = rustix::fs::Mode::from_raw_mode(0o644);
+        rustix::fs::mknodat(cwd, &path, rustix::fs::FileType::Fifo, mode, 0).unwrap();
+        path
+    }
+
+    /// The open flags the kernel holds for `fd` (`/proc/self/fdinfo`).
+    fn open_flags(fd: std::os::fd::BorrowedFd<'_>) -> u32 {
+        use std::os::fd::AsRawFd;
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+        let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap();
+        u32::from_str_radix(flags.trim(), 8).unwrap()
+    }
+
+    /// The read-only guarantee: an image is opened for reading only, by
+    /// the kernel's own account of the open file, and without waiting on
+    /// a FIFO.
+    #[test]
+    fn images_are_opened_read_only() {
+        use std::os::fd::AsFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("img");
+        std::fs::write(&path, b"data").unwrap();
+        for path in [path, fifo(dir.path(), "fifo")] {
+            let f = ImageFile::open(path.to_str().unwrap()).unwrap();
+            let Source::Disk(file) = &f.source else { panic!("a file on disk") };
+            let flags = open_flags(file.as_fd());
+            let accmode = rustix::fs::OFlags::ACCMODE.bits();
+            assert_eq!(flags & accmode, rustix::fs::OFlags::RDONLY.bits(), "{flags:o}");
+            assert_ne!(flags & rustix::fs::OFlags::NONBLOCK.bits(), 0, "{flags:o}");
+        }
+    }
+
+    #[test]
+    fn special_files_are_refused_untouched_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fifo(dir.path(), "fifo");
+        let p = path.to_str().unwrap();
+        let plain = options("size=1M", &[]).unwrap();
+        let refused = options("size=1M,preallocation=metadata", &[]).unwrap();
+        assert_eq!(
+            plain.check(p).unwrap_err().to_string(),
+            "Could not resize file: Invalid argument"
+        );
+        assert_eq!(
+            NewFile::create(p, &refused).unwrap_err().to_string(),
+            "Could not resize file: Invalid argument"
+        );
+        assert_eq!(
+            NewFile::create(p, &plain).unwrap_err().to_string(),
+            "Could not resize file: Invalid argument"
+        );
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
+    }
+
+    #[test]
+    fn a_dangling_link_is_followed_and_only_its_target_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("sub/target", &link).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let target = dir.path().join("sub/target");
+        let p = link.to_str().unwrap();
+        // A check and a failed create leave the link dangling, as it was.
+        let refused = options("size=1M,preallocation=metadata", &[]).unwrap();
+        options("size=1M", &[]).unwrap().check(p).unwrap();
+        assert!(NewFile::create(p, &refused).is_err());
+        drop(NewFile::create(p, &options("size=1M", &[]).unwrap()).unwrap());
+        assert!(!target.exists(), "a failed create made the link's target");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        // A create that succeeds writes through the link.
+        NewFile::create(p, &options("size=1000", &[]).unwrap()).unwrap().keep();
+        assert_eq!(std::fs::metadata(&target).unwrap().len(), 1024);
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn a_failed_create_leaves_an_existing_file_empty_not_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old");
+        std::fs::write(&path, b"old data").unwrap();
+        let new =
+            NewFile::create(path.to_str().unwrap(), &options("size=1M", &[]).unwrap()).unwrap();
+        new.write_all_at(b"half an image", 0).unwrap();
+        drop(new);
+        assert_eq!(std::fs::read(&path).unwrap(), b"", "emptied as qemu empties it, no more");
     }
 }

@@ -395,9 +395,23 @@ pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
         planned => file_options.after_creating(req.filename, || planned)?,
     };
     let file = NewFile::create(req.filename, &file_options)?;
-    write_layout(file.file(), &layout)?;
+    write_layout(file.file(), &layout).map_err(too_large_if_efbig)?;
     file.keep();
     Ok(())
+}
+
+/// qemu's qcow2 create returns the errno of a failed write or resize, and
+/// its block layer words `EFBIG` (a file larger than the file system or
+/// `RLIMIT_FSIZE` allows) as `The image size is too large ...` whatever
+/// step met it.
+fn too_large_if_efbig(e: Error) -> Error {
+    let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    match source.and_then(std::io::Error::raw_os_error) {
+        Some(n) if n == crate::error::EFBIG => {
+            Error::too_large(std::io::Error::from_raw_os_error(n))
+        }
+        _ => e,
+    }
 }
 
 /// Writes the layout with one positioned write per metadata extent. For

@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 /// `EFBIG`, "File too large", on Linux.
-const EFBIG: i32 = 27;
+pub(crate) const EFBIG: i32 = 27;
 
 /// Why a qcow2 header (and its extensions) could not be read, worded as
 /// qemu's `qcow2_do_open` words it.

@@ -415,10 +415,18 @@ pub fn random_cid() -> Result<u32, VmdkError> {
 }
 
 /// Writes the planned files in order, each created through the file
-/// protocol with `opts`. On failure every file this create made is
-/// removed (a file that was there before stays).
+/// protocol with `opts`. Every file is first checked as creating it
+/// would check it, without changing anything: qemu creates the files one
+/// by one, so a later file that cannot be created (a folder it may not
+/// write, a name that is a folder) is the error it reports, after it has
+/// emptied and written the first; instar reports the same error with the
+/// first file as it was. On a later failure every file this create made
+/// is removed, and one that was there before is left empty.
 pub fn write(files: &[PlannedFile], opts: &Options) -> Result<(), VmdkError> {
     let file_options = file_options(opts)?;
+    for f in files {
+        file_options.check(&f.name).map_err(VmdkError::File)?;
+    }
     let mut written = Vec::with_capacity(files.len());
     for f in files {
         written.push(write_file(f, &file_options)?);
@@ -433,7 +441,9 @@ fn write_file(f: &PlannedFile, options: &FileOptions) -> Result<NewFile, VmdkErr
         Content::Descriptor(text) => {
             new.write_all_at(text, 0).map_err(VmdkError::WriteDescription)?;
         }
-        Content::Flat(len) => new.grow(*len, Prealloc::Off).map_err(VmdkError::File)?,
+        Content::Flat(len) => {
+            new.grow(*len, Prealloc::Off).map_err(|e| VmdkError::File(unworded(e)))?;
+        }
         Content::Sparse { layout, compress, zeroed_grain, descriptor } => {
             write_sparse(&new, layout, *compress, *zeroed_grain, descriptor.as_deref())?;
         }
@@ -455,24 +465,41 @@ fn write_sparse(
 ) -> Result<(), VmdkError> {
     let header = layout.header(compress, zeroed_grain).to_bytes();
     file.write_all_at(&header[..SPARSE_HEADER_SIZE], 0).map_err(VmdkError::Write)?;
-    let mut end = SPARSE_HEADER_SIZE as u64;
+    // qemu sizes the file right after the header (`vmdk_init_extent`), so
+    // a size the file system refuses fails here, in the file protocol's
+    // words; the writes below stay inside that length.
+    file.file()
+        .set_len(layout.file_len())
+        .map_err(|e| VmdkError::File(instar_core::Error::io("Could not resize file", e)))?;
     for offset in [layout.rgd_offset, layout.gd_offset] {
         let dir = layout.directory(offset);
         if !dir.is_empty() {
             file.write_all_at(&dir, offset * SECTOR_SIZE).map_err(VmdkError::Write)?;
-            end = end.max(offset * SECTOR_SIZE + dir.len() as u64);
         }
     }
     if let Some(desc) = descriptor {
         // qemu writes the descriptor last, over anything before it.
         let at = crate::grain::DESC_OFFSET * SECTOR_SIZE;
         file.write_all_at(desc, at).map_err(VmdkError::Write)?;
-        end = end.max(at + desc.len() as u64);
     }
-    file.file()
-        .set_len(layout.file_len().max(end))
-        .map_err(|e| VmdkError::File(instar_core::Error::io("Could not resize file", e)))?;
     Ok(())
+}
+
+/// qemu's vmdk create does not return the failure of an extent's setup
+/// (`vmdk_co_create_opts_cb` hands the extent back with the error set, and
+/// the create goes on), so its block layer never rewords an `EFBIG` there
+/// as `The image size is too large ...`: the file protocol's own message
+/// stands.
+fn unworded(e: instar_core::Error) -> instar_core::Error {
+    let errno = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error);
+    match errno {
+        Some(n) if e.kind() == instar_core::ErrorKind::TooLarge => {
+            instar_core::Error::io("Could not resize file", std::io::Error::from_raw_os_error(n))
+        }
+        _ => e,
+    }
 }
 
 #[cfg(test)]

@@ -81,7 +81,16 @@ pub enum VpcError {
 impl VpcError {
     /// The error as the command line reports it for a create.
     pub fn into_create_error(self) -> Error {
+        let efbig = rustix::io::Errno::FBIG.raw_os_error();
         match self {
+            // qemu's create returns the write's errno, and its block layer
+            // words EFBIG (past the file system's or `RLIMIT_FSIZE`'s
+            // limit) as the image being too large, whatever was written.
+            VpcError::WriteDynamic(e) | VpcError::WriteFooter(e)
+                if e.raw_os_error() == Some(efbig) =>
+            {
+                Error::too_large(e)
+            }
             VpcError::DiskTooLarge => Error::too_large(io::Error::from_raw_os_error(
                 rustix::io::Errno::FBIG.raw_os_error(),
             )),
