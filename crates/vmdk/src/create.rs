@@ -464,23 +464,30 @@ fn write_sparse(
     descriptor: Option<&[u8]>,
 ) -> Result<(), VmdkError> {
     let header = layout.header(compress, zeroed_grain).to_bytes();
-    file.write_all_at(&header[..SPARSE_HEADER_SIZE], 0).map_err(VmdkError::Write)?;
+    // The magic, then the rest of the header: two writes, as qemu makes
+    // them, so that a failure is worded for the one that failed.
+    let (magic, rest) = header[..SPARSE_HEADER_SIZE].split_at(4);
+    file.write_all_at(magic, 0).map_err(|e| VmdkError::Write("failed to write VMDK magic", e))?;
+    file.write_all_at(rest, 4).map_err(|e| VmdkError::Write("failed to write VMDK header", e))?;
     // qemu sizes the file right after the header (`vmdk_init_extent`), so
     // a size the file system refuses fails here, in the file protocol's
     // words; the writes below stay inside that length.
     file.file()
         .set_len(layout.file_len())
         .map_err(|e| VmdkError::File(instar_core::Error::io("Could not resize file", e)))?;
-    for offset in [layout.rgd_offset, layout.gd_offset] {
+    for (offset, what) in [
+        (layout.rgd_offset, "failed to write VMDK grain directory"),
+        (layout.gd_offset, "failed to write VMDK backup grain directory"),
+    ] {
         let dir = layout.directory(offset);
         if !dir.is_empty() {
-            file.write_all_at(&dir, offset * SECTOR_SIZE).map_err(VmdkError::Write)?;
+            file.write_all_at(&dir, offset * SECTOR_SIZE).map_err(|e| VmdkError::Write(what, e))?;
         }
     }
     if let Some(desc) = descriptor {
         // qemu writes the descriptor last, over anything before it.
         let at = crate::grain::DESC_OFFSET * SECTOR_SIZE;
-        file.write_all_at(desc, at).map_err(VmdkError::Write)?;
+        file.write_all_at(desc, at).map_err(VmdkError::WriteDescription)?;
     }
     Ok(())
 }

@@ -46,9 +46,11 @@ pub enum VmdkError {
     /// Writing a descriptor file failed.
     #[error("Could not write description: {reason}", reason = instar_core::error::strerror(.0))]
     WriteDescription(#[source] io::Error),
-    /// Writing metadata failed (qemu's `QERR_IO_ERROR`).
-    #[error("An IO error has occurred")]
-    Write(#[source] io::Error),
+    /// Writing a sparse extent's metadata failed: what was being written
+    /// (`failed to write VMDK magic`, `... header`, `... grain directory`,
+    /// `... backup grain directory`) and the error, as qemu 10 words it.
+    #[error("{0}: {reason}", reason = instar_core::error::strerror(.1))]
+    Write(&'static str, #[source] io::Error),
     /// The system could not supply random bytes for the CID.
     #[error("Could not generate a CID: {reason}", reason = instar_core::error::strerror(.0))]
     Random(#[source] io::Error),
@@ -149,7 +151,15 @@ impl From<VmdkError> for Error {
             VmdkError::Random(source) => Error::io("Could not generate a CID", source),
             e @ VmdkError::ImageSize(..) => Error::after_open(e.to_string()),
             VmdkError::File(e) => e,
+            // qemu's create returns the descriptor write's errno, and its
+            // block layer words EFBIG as the image being too large.
+            VmdkError::WriteDescription(e) if e.raw_os_error() == Some(EFBIG) => {
+                Error::too_large(e)
+            }
             other => Error::open(other.to_string()),
         }
     }
 }
+
+/// `EFBIG` ("File too large") on Linux.
+const EFBIG: i32 = 27;
