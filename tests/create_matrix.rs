@@ -26,6 +26,9 @@
 //!                         instar's own check --deep of damaged VHDs
 //! probe::*                formats qemu probes and instar does not read, refused by
 //!                         name or with qemu's error; drivers qemu cannot create
+//! faults::*               creates that fail (no space, EFBIG, no permission, a target
+//!                         that is a folder, link, FIFO, device node or file): same
+//!                         output, the target as it was; info and check never write
 //! ```
 //!
 //! The matrix names come from the table itself (`instar_matrix::create_cases!`)
@@ -46,6 +49,7 @@
 
 mod cli;
 mod damage;
+mod faults;
 mod parity;
 mod probe;
 mod util;

@@ -168,7 +168,7 @@ impl Run {
     fn status(&self) -> String {
         match self.code {
             Some(c) => c.to_string(),
-            None if self.timed_out => format!("killed after {}s (hung?)", TIMEOUT.as_secs()),
+            None if self.timed_out => "killed after its timeout (hung?)".to_string(),
             None => "killed by a signal".to_string(),
         }
     }
@@ -186,12 +186,24 @@ impl Transcript {
     /// UTF-8 with every other byte shown as `\xNN` ([`shown`]), so that
     /// outputs that differ in such bytes compare different.
     pub fn run<S: AsRef<OsStr>>(&self, program: &Path, args: &[S], cwd: &Path) -> Run {
+        self.run_within(program, args, cwd, TIMEOUT)
+    }
+
+    /// [`run`](Self::run), killed after `timeout` instead (for a program
+    /// that must not wait on anything, such as an open of a FIFO).
+    pub fn run_within<S: AsRef<OsStr>>(
+        &self,
+        program: &Path,
+        args: &[S],
+        cwd: &Path,
+        timeout: Duration,
+    ) -> Run {
         let started = Instant::now();
         let out = assert_cmd::Command::new(program)
             .args(args)
             .current_dir(cwd)
             .env("LC_ALL", "C")
-            .timeout(TIMEOUT)
+            .timeout(timeout)
             .output()
             .unwrap_or_else(|e| self.fail(&format!("cannot run {}: {e}", program.display())));
         let run = Run {
@@ -200,7 +212,7 @@ impl Transcript {
                 .collect(),
             cwd: cwd.to_path_buf(),
             code: out.status.code(),
-            timed_out: out.status.code().is_none() && started.elapsed() >= TIMEOUT,
+            timed_out: out.status.code().is_none() && started.elapsed() >= timeout,
             stdout: shown(&out.stdout),
             stderr: shown(&out.stderr),
         };
