@@ -485,11 +485,11 @@ const RAW: Format =
 const QCOW2: Format =
     Format { flags: &["-f", "qcow2"], target: Target::Qcow2, refused: "cluster_size=3" };
 const VMDK: Format =
-    Format { flags: &["-f", "vmdk"], target: Target::Vmdk, refused: "backing_file=none.vmdk" };
+    Format { flags: &["-f", "vmdk"], target: Target::Vmdk, refused: "preallocation=metadata" };
 const VMDK_SPLIT: Format = Format {
     flags: &["-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse"],
     target: Target::Vmdk,
-    refused: "backing_file=none.vmdk",
+    refused: "preallocation=metadata",
 };
 const VPC: Format = Format { flags: &["-f", "vpc"], target: Target::Vhd, refused: "subformat=foo" };
 const VHDX: Format =
