@@ -11,9 +11,10 @@
 //!   for the oracle ([`oracle_or_skip`]), the version instar prints like by
 //!   default (10.0.2, the system's).
 //! - **Skipping.** A test that needs a qemu-img that is not installed
-//!   prints `SKIPPED <test path>: <reason>` on the real stderr and returns;
-//!   with `INSTAR_MATRIX_STRICT=1` it fails instead ([`skip`]). Nothing else
-//!   skips.
+//!   (or, in `faults`, root: to mount a tmpfs, make device nodes, run as
+//!   `nobody`) prints `SKIPPED <test path>: <reason>` on the real stderr
+//!   and returns; with `INSTAR_MATRIX_STRICT=1` it fails instead
+//!   ([`skip`]). Nothing else skips.
 //! - **Running.** Every program runs through [`Transcript::run`] (assert_cmd,
 //!   `LC_ALL=C`, a timeout for hangs), which records it. A failing test
 //!   prints, for every command it ran: the command line, its directory,

@@ -16,7 +16,9 @@
 //! empties it and sizes it. A [`NewFile`] that is dropped before
 //! [`NewFile::keep`] removes the file, but only if this run created it
 //! and it is still the same regular file: a failed create never deletes
-//! what it did not make.
+//! what it did not make (a FIFO, a device node, a symbolic link, a file
+//! that was there). A file that was there and that the create emptied is
+//! left empty, not half-written. Nothing here waits on a FIFO.
 
 use crate::bytes::{round_up_to_sector, SECTOR_SIZE};
 use crate::opts::{OptDesc, Options};
