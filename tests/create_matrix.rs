@@ -46,6 +46,7 @@
 
 mod cli;
 mod damage;
+mod hostile;
 mod parity;
 mod probe;
 mod util;
