@@ -100,15 +100,24 @@ impl Checker<'_> {
             return Ok(());
         }
         self.inc_refcounts(offset, entries * 8)?;
-        // qemu reads the whole table at once; instar reads it a chunk at a
-        // time (the active table is already in memory, and a second whole
-        // copy would double the largest allocation of the check), after
+        let cluster_size = self.image.cluster_size();
+        if active {
+            // qemu reads the active table again; it is the one the open
+            // read, at the same offset and length, so instar walks that.
+            let image = self.image;
+            for &entry in &image.l1_table {
+                self.check_l1_entry(entry, cluster_size, active)?;
+            }
+            return Ok(());
+        }
+        // qemu reads a snapshot's whole table at once; instar reads it a
+        // chunk at a time (a second whole table beside the active one
+        // would double the largest allocation of the check), after
         // making the request checks qemu's single read makes.
         let bytes = entries * 8;
         if let Err(e) = ImageFile::check_request(offset, bytes) {
             return self.l1_read_error(e);
         }
-        let cluster_size = self.image.cluster_size();
         // Bytes still to read, as a chunk length (at most L1_CHUNK).
         let chunk_len = |left: u64| usize::try_from(left).map_or(L1_CHUNK, |l| l.min(L1_CHUNK));
         let mut raw = vec![0u8; chunk_len(bytes)];
