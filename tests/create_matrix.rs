@@ -50,6 +50,7 @@
 mod cli;
 mod damage;
 mod faults;
+mod hostile;
 mod parity;
 mod probe;
 mod util;

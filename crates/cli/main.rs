@@ -11,7 +11,7 @@ use getopt::{parse, spec, Spec};
 use instar_block::{option_help, CreateArgs};
 use instar_core::diag::render_all;
 use instar_core::rawtext;
-use instar_core::{info::QemuDialect, size::parse_size, size::SizeError};
+use instar_core::{info::QemuDialect, size::parse_size, size::SizeError, Lines};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -372,19 +372,24 @@ fn check(args: &[String]) -> CmdResult {
         }
     }
     let filename = one_filename("check", parsed.operands)?;
-    let (report, warnings) = match instar_block::check(&filename, fmt.as_deref(), deep) {
-        Ok(r) => r,
-        Err(e) if e.kind() == instar_core::ErrorKind::NotSupported => {
-            let mut failure = open_failure(&e);
+    let not_supported = |e: instar_core::Error| {
+        let mut failure = open_failure(&e);
+        if e.kind() == instar_core::ErrorKind::NotSupported {
             failure.code = EXIT_CHECK_NOT_SUPPORTED;
-            return Err(failure);
         }
-        Err(e) => return Err(open_failure(&e)),
+        failure
     };
-    // What opening printed, then the check's progress lines and any `Check
-    // failed` verdict go to stderr, the summary to stdout, as qemu-img
-    // prints them.
+    let (target, warnings) =
+        instar_block::open_for_check(&filename, fmt.as_deref(), deep).map_err(not_supported)?;
+    // What opening printed comes first; the check's lines then go to
+    // stderr as they are found (as qemu-img prints them, and without
+    // holding them), its verdict after them, the summary to stdout.
     err(&render_all(&warnings, PROG));
+    let mut stderr = std::io::BufWriter::new(std::io::stderr());
+    let lines = Lines::stream(PROG, move |line| {
+        let _ = rawtext::write(&mut stderr, line);
+    });
+    let report = target.run(lines).map_err(not_supported)?;
     err(&report.stderr_text(PROG));
     if !quiet {
         out(&report.stdout_text(output == Output::Json));

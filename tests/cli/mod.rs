@@ -7,7 +7,7 @@
 //! already created the file, qemu-img leaves it behind (empty); instar
 //! validates first and leaves nothing. Those cases say so and assert it.
 
-use crate::util::{instar, oracle_or_skip, shown, tempdir, Run, Sandbox, Transcript};
+use crate::util::{instar, oracle_or_skip, shown, tempdir, unescape, Run, Sandbox, Transcript};
 use instar_matrix::QemuImg;
 use rstest::rstest;
 use std::ffi::{OsStr, OsString};
@@ -223,26 +223,6 @@ fn raw_image_parity(#[case] args: &[&str]) {
 /// Arguments with bytes that are not UTF-8, written with `\xNN` escapes.
 fn os_args(args: &[&str]) -> Vec<OsString> {
     args.iter().map(|a| OsString::from_vec(unescape(a))).collect()
-}
-
-/// The bytes `text` spells, each `\xNN` one byte.
-fn unescape(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = text.as_bytes();
-    while let Some((&b, tail)) = rest.split_first() {
-        let hex = tail.strip_prefix(b"x").and_then(|h| h.get(..2));
-        match hex.and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()) {
-            Some(byte) if b == b'\\' => {
-                out.push(byte);
-                rest = &tail[3..];
-            }
-            _ => {
-                out.push(b);
-                rest = tail;
-            }
-        }
-    }
-    out
 }
 
 /// Arguments that are not UTF-8 (a Linux file name is bytes): file names,

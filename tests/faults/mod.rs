@@ -574,7 +574,7 @@ fn special_target(format: &Format, kind: Kind, extra: &str, size: &str) {
         let name = if via_file && program != instar() { file_name.as_str() } else { IMAGE };
         let mut argv = args.clone();
         argv.extend([name, size]);
-        s.t.run_within(program, &argv, dir, NO_WAIT)
+        s.t.run_for(program, &argv, dir, NO_WAIT)
     };
     let Some((theirs, mine)) = both(&s, &setup, &run) else { return };
     assert_same_output(&s.t, &theirs.run, &mine.run, via_file);

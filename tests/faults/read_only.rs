@@ -125,7 +125,7 @@ fn fifo() {
     let dir = crate::util::tempdir();
     t.run_ok(Path::new("mkfifo"), &["f"], dir.path());
     for args in commands("f") {
-        let r = t.run_within(instar(), &args, dir.path(), NO_WAIT);
+        let r = t.run_for(instar(), &args, dir.path(), NO_WAIT);
         let want = "instar: Could not open 'f': 'file' driver requires 'f' to be a regular file\n";
         t.check(r.code == Some(1) && r.stdout.is_empty(), || {
             format!("{args:?}: exit {:?}", r.code)
@@ -155,7 +155,7 @@ fn fifo_backing_file() {
         "1M",
     ]);
     for args in [&["check", "top.qcow2"][..], &["check", "--output=json", "top.qcow2"]] {
-        let r = s.t.run_within(instar(), args, s.path(), NO_WAIT);
+        let r = s.t.run_for(instar(), args, s.path(), NO_WAIT);
         let want = "instar: Could not open 'top.qcow2': Could not open backing file: \
                     'file' driver requires 'base.raw' to be a regular file\n";
         s.t.check(r.code == Some(1), || format!("{args:?}: exit {:?}", r.code));
@@ -180,7 +180,7 @@ fn device_node(#[case] minor: &str) {
         *theirs_args.last_mut().expect("the image") = "file:n";
         let mut theirs = s.qemu(&theirs_args);
         theirs.stderr = theirs.stderr.replace("'file:n'", "'n'");
-        let mine = s.t.run_within(instar(), &args, s.path(), NO_WAIT);
+        let mine = s.t.run_for(instar(), &args, s.path(), NO_WAIT);
         s.t.assert_same_run(&args.join(" "), &theirs, &mine);
     }
     s.t.check(node(&s.file("n")) == before, || "the device node changed".into());

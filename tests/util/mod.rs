@@ -39,6 +39,10 @@ use std::time::{Duration, Instant};
 /// cannot pass by skipping.
 pub const STRICT_ENV: &str = "INSTAR_MATRIX_STRICT";
 
+/// Lines of a stream a failure message shows (a hostile image may make a
+/// program print millions).
+const DUMP_MAX_LINES: usize = 200;
+
 /// How long one program may run before it counts as hung and is killed.
 const TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -134,8 +138,16 @@ pub fn oracle_or_skip() -> Option<&'static QemuImg> {
 
 /// The `instar` binary under test.
 pub fn instar() -> &'static Path {
-    assert_cmd::cargo::cargo_bin!("instar")
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| match std::env::var_os(INSTAR_BIN_ENV) {
+        Some(path) => PathBuf::from(path),
+        None => assert_cmd::cargo::cargo_bin!("instar").to_path_buf(),
+    })
 }
+
+/// When set, the instar binary the tests run instead of this build's (to
+/// show that a test fails on an older build).
+pub const INSTAR_BIN_ENV: &str = "INSTAR_TEST_BIN";
 
 /// A fresh temporary folder.
 pub fn tempdir() -> tempfile::TempDir {
@@ -151,8 +163,10 @@ pub struct Run {
     pub cwd: PathBuf,
     /// Its exit code (`None`: killed by a signal).
     pub code: Option<i32>,
-    /// Whether it was killed for running longer than the timeout.
+    /// Whether it was killed for running longer than its time limit.
     pub timed_out: bool,
+    /// Its time limit.
+    pub limit: Duration,
     /// What it printed on stdout.
     pub stdout: String,
     /// What it printed on stderr.
@@ -169,7 +183,7 @@ impl Run {
     fn status(&self) -> String {
         match self.code {
             Some(c) => c.to_string(),
-            None if self.timed_out => "killed after its timeout (hung?)".to_string(),
+            None if self.timed_out => format!("killed after {}s (hung?)", self.limit.as_secs()),
             None => "killed by a signal".to_string(),
         }
     }
@@ -187,24 +201,23 @@ impl Transcript {
     /// UTF-8 with every other byte shown as `\xNN` ([`shown`]), so that
     /// outputs that differ in such bytes compare different.
     pub fn run<S: AsRef<OsStr>>(&self, program: &Path, args: &[S], cwd: &Path) -> Run {
-        self.run_within(program, args, cwd, TIMEOUT)
+        self.run_for(program, args, cwd, TIMEOUT)
     }
 
-    /// [`run`](Self::run), killed after `timeout` instead (for a program
-    /// that must not wait on anything, such as an open of a FIFO).
-    pub fn run_within<S: AsRef<OsStr>>(
+    /// [`Transcript::run`] with the time limit `limit`.
+    pub fn run_for<S: AsRef<OsStr>>(
         &self,
         program: &Path,
         args: &[S],
         cwd: &Path,
-        timeout: Duration,
+        limit: Duration,
     ) -> Run {
         let started = Instant::now();
         let out = assert_cmd::Command::new(program)
             .args(args)
             .current_dir(cwd)
             .env("LC_ALL", "C")
-            .timeout(timeout)
+            .timeout(limit)
             .output()
             .unwrap_or_else(|e| self.fail(&format!("cannot run {}: {e}", program.display())));
         let run = Run {
@@ -213,7 +226,8 @@ impl Transcript {
                 .collect(),
             cwd: cwd.to_path_buf(),
             code: out.status.code(),
-            timed_out: out.status.code().is_none() && started.elapsed() >= timeout,
+            timed_out: out.status.code().is_none() && started.elapsed() >= limit,
+            limit,
             stdout: shown(&out.stdout),
             stderr: shown(&out.stderr),
         };
@@ -342,7 +356,13 @@ fn indent(text: &str) -> String {
     if text.is_empty() {
         return "        (empty)".to_string();
     }
-    text.lines().map(|l| format!("        {l}")).collect::<Vec<_>>().join("\n")
+    let total = text.lines().count();
+    let mut out: Vec<String> =
+        text.lines().take(DUMP_MAX_LINES).map(|l| format!("        {l}")).collect();
+    if total > DUMP_MAX_LINES {
+        out.push(format!("        ... ({} more lines)", total - DUMP_MAX_LINES));
+    }
+    out.join("\n")
 }
 
 /// A command line as one would type it (arguments with spaces quoted).
@@ -459,6 +479,26 @@ pub fn shown(bytes: &[u8]) -> String {
         out.push_str(chunk.valid());
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The bytes `text` spells, each `\xNN` one byte.
+pub fn unescape(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail.strip_prefix(b"x").and_then(|h| h.get(..2));
+        match hex.and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()) {
+            Some(byte) if b == b'\\' => {
+                out.push(byte);
+                rest = &tail[3..];
+            }
+            _ => {
+                out.push(b);
+                rest = tail;
+            }
         }
     }
     out

@@ -12,7 +12,9 @@ use crate::unsupported::Purpose;
 use instar_core::error::strerror;
 use instar_core::file::MAX_LENGTH;
 use instar_core::path::full_backing_filename;
-use instar_core::{CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, OpenFlags};
+use instar_core::{
+    CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, Lines, OpenFlags,
+};
 use std::os::unix::fs::MetadataExt;
 
 /// The most backing files instar opens below an image. qemu has no bound
@@ -167,29 +169,72 @@ pub fn info(filename: &str, fmt: Option<&str>) -> Result<(ImageInfo, Vec<Diagnos
     }
 }
 
-/// The consistency check of `filename`, opened as `fmt` or probed, with
-/// its backing chain, as `qemu-img check` runs it, and what opening it
-/// printed on stderr; with `deep`, instar's own structural check where the
-/// format has one.
-pub fn check(
+/// An image opened for `check`, ready to run it ([`open_for_check`]).
+pub struct CheckTarget {
+    /// The name the user gave, for the error wrapper.
+    filename: String,
+    /// What runs.
+    what: CheckKind,
+}
+
+/// The check a [`CheckTarget`] runs.
+enum CheckKind {
+    /// qemu's check of the opened image.
+    Image(Box<dyn Image>),
+    /// instar's structural check (`--deep`) of the file, as this format.
+    Deep(&'static dyn Format, ImageFile),
+}
+
+/// Opens `filename` for `qemu-img check`: as `fmt` or probed, with its
+/// backing chain; with `deep`, just the file where the format has a
+/// structural check of instar's own. Returns what opening printed on
+/// stderr beside it, which qemu prints before the check's own lines.
+pub fn open_for_check(
     filename: &str,
     fmt: Option<&str>,
     deep: bool,
-) -> Result<(CheckReport, Vec<Diagnostic>), Error> {
+) -> Result<(CheckTarget, Vec<Diagnostic>), Error> {
+    let target = |what| CheckTarget { filename: filename.to_string(), what };
     if deep {
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
         let named = fmt.map(named_driver).transpose().map_err(|e| e.wrap_open(filename))?;
         let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
         let format =
             file_format(&file, named, OpenFlags::CHECK).map_err(|e| e.wrap_open(filename))?;
-        if let Some(report) = format.deep_check(file) {
-            return report.map(|r| (r, Vec::new())).map_err(|e| e.wrap_open(filename));
+        if format.has_deep_check() {
+            return Ok((target(CheckKind::Deep(format, file)), Vec::new()));
         }
     }
     let opened = open(filename, fmt, OpenFlags::CHECK, true)?;
-    match opened.image.check() {
-        Ok(report) => Ok((report, opened.warnings)),
-        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+    Ok((target(CheckKind::Image(opened.image)), opened.warnings))
+}
+
+impl CheckTarget {
+    /// Runs the check, its lines sent to `lines` as they are found; they
+    /// are closed (flushed) before it returns.
+    pub fn run(self, lines: Lines) -> Result<CheckReport, Error> {
+        let mut report = match self.what {
+            CheckKind::Image(image) => image.check(lines),
+            CheckKind::Deep(format, file) => format.deep_check(file, lines),
+        }
+        .map_err(|e| e.wrap_open(&self.filename))?;
+        report.close_lines();
+        Ok(report)
+    }
+}
+
+/// The consistency check of `filename` as `qemu-img check` runs it
+/// ([`open_for_check`], then [`CheckTarget::run`]), its lines kept in the
+/// report, and what opening printed on stderr.
+pub fn check(
+    filename: &str,
+    fmt: Option<&str>,
+    deep: bool,
+) -> Result<(CheckReport, Vec<Diagnostic>), Error> {
+    let (target, warnings) = open_for_check(filename, fmt, deep)?;
+    match target.run(Lines::keep()) {
+        Ok(report) => Ok((report, warnings)),
+        Err(e) => Err(e.after(warnings)),
     }
 }
 

@@ -1,11 +1,75 @@
 //! What `check` reports about an image, and the text and exit code
 //! qemu-img gives for it (`qemu-img.c`: `collect_image_check`,
 //! `dump_human_image_check`, and the exit-code rules of `img_check`).
+//!
+//! A check's lines on stderr (`ERROR ...`, `Leaked cluster ...`) go where
+//! its [`Lines`] say: the command line writes them as they are found, as
+//! qemu does, so that a damaged image with millions of problems costs no
+//! memory for them; tests keep them in the report.
 
 use crate::json::Json;
+use std::fmt;
+
+/// What receives each whole line of a streamed check.
+type LineWriter = Box<dyn FnMut(&str)>;
+
+/// Where a check's stderr lines go.
+pub struct Lines {
+    /// Each line as written, program name and newline included; `None`
+    /// keeps the lines instead.
+    writer: Option<LineWriter>,
+    /// The name lines reported through qemu's error reporter start with
+    /// when they are written.
+    program: String,
+    /// The lines kept (when there is no writer): whether each was
+    /// reported through the error reporter, and its text.
+    kept: Vec<(bool, String)>,
+}
+
+impl Lines {
+    /// Lines kept in the report, for [`CheckReport::stderr_text`].
+    pub fn keep() -> Lines {
+        Lines { writer: None, program: String::new(), kept: Vec::new() }
+    }
+
+    /// Lines handed to `writer` as they are found, each whole (with
+    /// `program: ` before a reported line, and its newline). The writer
+    /// is dropped when the report's lines are closed
+    /// ([`CheckReport::close_lines`]) or the report is, so a writer that
+    /// buffers flushes then.
+    pub fn stream(program: &str, writer: impl FnMut(&str) + 'static) -> Lines {
+        Lines { writer: Some(Box::new(writer)), program: program.to_string(), kept: Vec::new() }
+    }
+
+    /// One line, `reported` when qemu prints it through its error reporter.
+    fn push(&mut self, reported: bool, line: String) {
+        match &mut self.writer {
+            Some(write) => {
+                let prefix = if reported { format!("{}: ", self.program) } else { String::new() };
+                write(&format!("{prefix}{line}\n"));
+            }
+            None => self.kept.push((reported, line)),
+        }
+    }
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines::keep()
+    }
+}
+
+impl fmt::Debug for Lines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lines")
+            .field("streamed", &self.writer.is_some())
+            .field("kept", &self.kept)
+            .finish()
+    }
+}
 
 /// The result of a consistency check, with qemu's `ImageCheck` fields.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct CheckReport {
     /// The file name as the user gave it.
     pub filename: String,
@@ -28,12 +92,8 @@ pub struct CheckReport {
     pub fragmented_clusters: u64,
     /// Allocated clusters that are compressed.
     pub compressed_clusters: u64,
-    /// Lines the format's check prints on stderr as it goes (`ERROR ...`,
-    /// `Leaked cluster ...`), each without its newline.
-    pub messages: Vec<String>,
-    /// Indices into `messages` of the lines qemu-img prints through its
-    /// error reporter, which puts the program name and `: ` first.
-    pub reported: Vec<usize>,
+    /// Where the lines the check prints on stderr as it goes go.
+    lines: Lines,
     /// Set when the check itself stopped with an error (the driver's check
     /// returned `-errno`): the C library's text for that error. qemu-img
     /// then prints no report, only `Check failed: <text>`, and exits 1.
@@ -50,27 +110,45 @@ impl CheckReport {
         }
     }
 
+    /// The report, its lines sent to `lines`.
+    pub fn with_lines(mut self, lines: Lines) -> Self {
+        self.lines = lines;
+        self
+    }
+
     /// Adds a line the check prints on stderr as it is (qemu's
     /// `fprintf(stderr, ...)`).
     pub fn push_message(&mut self, line: impl Into<String>) {
-        self.messages.push(line.into());
+        self.lines.push(false, line.into());
     }
 
     /// Adds a line the check prints through qemu's error reporter, which
     /// prefixes the program name (`error_report`). A hint that qemu prints
     /// after such a line without a prefix may follow after a newline.
     pub fn push_reported(&mut self, line: impl Into<String>) {
-        self.reported.push(self.messages.len());
-        self.messages.push(line.into());
+        self.lines.push(true, line.into());
     }
 
-    /// Everything `check` prints on stderr for this report, `program` being
-    /// the name errors are reported under: the check's own lines, then
-    /// `Check failed` when the check could not complete.
+    /// Ends the streaming of lines: the writer is dropped (a buffered one
+    /// flushes), and later lines are kept.
+    pub fn close_lines(&mut self) {
+        self.lines.writer = None;
+    }
+
+    /// The lines kept so far (none when they are streamed), without the
+    /// program name.
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.lines.kept.iter().map(|(_, line)| line.as_str())
+    }
+
+    /// Everything `check` prints on stderr for this report that was not
+    /// streamed, `program` being the name errors are reported under: the
+    /// check's kept lines, then `Check failed` when the check could not
+    /// complete.
     pub fn stderr_text(&self, program: &str) -> String {
         let mut out = String::new();
-        for (i, line) in self.messages.iter().enumerate() {
-            if self.reported.contains(&i) {
+        for (reported, line) in &self.lines.kept {
+            if *reported {
                 out.push_str(program);
                 out.push_str(": ");
             }
@@ -252,5 +330,22 @@ mod tests {
         r.check_errors = 1;
         assert!(r.stderr_text("instar").ends_with("instar: Check failed\n"));
         assert!(r.stdout_text(false).contains("1 internal errors have occurred"));
+    }
+
+    #[test]
+    fn streamed_lines_are_written_at_once_and_not_kept() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let written = Rc::new(RefCell::new(String::new()));
+        let sink = Rc::clone(&written);
+        let mut r = CheckReport::new("a", "qcow2")
+            .with_lines(Lines::stream("instar", move |l| sink.borrow_mut().push_str(l)));
+        r.push_message("ERROR one");
+        assert_eq!(*written.borrow(), "ERROR one\n");
+        r.push_reported("ERROR two");
+        assert_eq!(*written.borrow(), "ERROR one\ninstar: ERROR two\n");
+        r.failed = Some("Invalid argument".to_string());
+        assert_eq!(r.messages().count(), 0);
+        assert_eq!(r.stderr_text("instar"), "instar: Check failed: Invalid argument\n");
     }
 }

@@ -6,7 +6,7 @@
 //! [`Format::open`], so the checks an open makes are made in one place.
 
 use crate::bytes::round_up_to_sector;
-use crate::check::CheckReport;
+use crate::check::{CheckReport, Lines};
 use crate::diag::Diagnostic;
 use crate::file::ImageFile;
 use crate::info::ImageInfo;
@@ -94,11 +94,17 @@ pub trait Format: Sync {
     /// text without the `Could not open '<file>': ` the block layer adds.
     fn open(&self, file: ImageFile, flags: OpenFlags) -> Result<Box<dyn Image>, Error>;
 
+    /// Whether the format has a structural check of instar's own
+    /// ([`Format::deep_check`]).
+    fn has_deep_check(&self) -> bool {
+        false
+    }
+
     /// instar's own structural check of the image in `file`, for formats
-    /// qemu-img cannot check (`instar check --deep`); `None` when the
-    /// format has none beyond its ordinary check.
-    fn deep_check(&self, _file: ImageFile) -> Option<Result<CheckReport, Error>> {
-        None
+    /// qemu-img cannot check (`instar check --deep`), its lines sent to
+    /// `lines`. Only called when [`Format::has_deep_check`] says so.
+    fn deep_check(&self, _file: ImageFile, _lines: Lines) -> Result<CheckReport, Error> {
+        Err(Error::not_supported("This image format does not support checks"))
     }
 }
 
@@ -121,8 +127,9 @@ pub trait Image {
         Vec::new()
     }
 
-    /// qemu's consistency check of the image, as `qemu-img check` runs it.
-    fn check(&self) -> Result<CheckReport, Error> {
+    /// qemu's consistency check of the image, as `qemu-img check` runs it,
+    /// its lines sent to `lines` as they are found.
+    fn check(&self, _lines: Lines) -> Result<CheckReport, Error> {
         Err(Error::not_supported("This image format does not support checks"))
     }
 }

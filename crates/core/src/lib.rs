@@ -21,7 +21,7 @@ pub mod random;
 pub mod rawtext;
 pub mod size;
 
-pub use check::CheckReport;
+pub use check::{CheckReport, Lines};
 pub use diag::Diagnostic;
 pub use error::{Error, ErrorKind};
 pub use file::ImageFile;

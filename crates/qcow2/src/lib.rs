@@ -23,7 +23,7 @@ pub mod tables;
 use instar_core::bytes::be32;
 use instar_core::{
     BackingRef, CheckReport, CreateRequest, Diagnostic, Error, Format, Image, ImageFile, ImageInfo,
-    OpenFlags, OptDesc,
+    Lines, OpenFlags, OptDesc,
 };
 
 /// The qcow2 format driver.
@@ -71,8 +71,8 @@ impl Image for open::Qcow2Image {
         open::Qcow2Image::warnings(self)
     }
 
-    fn check(&self) -> Result<CheckReport, Error> {
-        Ok(check::check(self))
+    fn check(&self, lines: Lines) -> Result<CheckReport, Error> {
+        Ok(check::check(self, lines))
     }
 }
 

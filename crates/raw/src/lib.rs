@@ -74,7 +74,7 @@ mod tests {
         assert!(Raw
             .open(ImageFile::from_bytes("e", vec![]), OpenFlags::CHECK)
             .unwrap()
-            .check()
+            .check(instar_core::Lines::keep())
             .is_err());
     }
 }

@@ -65,6 +65,10 @@ pub enum OpenError {
     /// open cannot do.
     #[error("log needs replay")]
     NeedsReplay,
+    /// The log search would not end (qemu-img loops for ever on such a
+    /// log; instar stops, see `log::LOG_SEARCH_MAX_PASSES`).
+    #[error("The VHDX log search does not end (an entry or sequence wraps around the whole log)")]
+    EndlessLog,
     /// A failure with an errno of its own.
     #[error("errno {}", .0.raw_os_error())]
     Errno(rustix::io::Errno),

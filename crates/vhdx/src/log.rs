@@ -61,13 +61,23 @@ impl LogEntryHeader {
     }
 }
 
-/// A read position in the circular log (qemu's `VHDXLogEntries`).
+/// How many times over the search may read the log before instar calls
+/// it endless. A log of well-formed entries is read about twice at most
+/// (a sequence that wraps, then the sectors after it); qemu's search has
+/// no bound at all and loops for ever on some logs (an entry spanning the
+/// whole log with a bad checksum brings the search back to where it
+/// started).
+pub const LOG_SEARCH_MAX_PASSES: u64 = 4;
+
+/// A read position in the circular log (qemu's `VHDXLogEntries`), and
+/// the sectors the search may still move over.
 #[derive(Debug, Clone, Copy)]
 struct LogCursor {
     offset: u64,
     length: u64,
     read: u32,
     write: u32,
+    budget: u64,
 }
 
 impl LogCursor {
@@ -80,6 +90,14 @@ impl LogCursor {
         } else {
             next as u32
         }
+    }
+
+    /// Moves the read position one sector on, spending one sector of the
+    /// search's budget.
+    fn advance(&mut self) -> Result<(), OpenError> {
+        self.budget = self.budget.checked_sub(1).ok_or(OpenError::EndlessLog)?;
+        self.read = self.inc(self.read);
+        Ok(())
     }
 
     /// qemu's `vhdx_log_peek_hdr`: the entry header at the read position.
@@ -106,7 +124,7 @@ impl LogCursor {
             return Ok(false);
         }
         file.read_at(self.offset.wrapping_add(u64::from(self.read)), buf)?;
-        self.read = self.inc(self.read);
+        self.advance()?;
         Ok(true)
     }
 }
@@ -154,8 +172,10 @@ fn validate_entry(
     log_guid: &Guid,
 ) -> Result<Option<LogEntryHeader>, OpenError> {
     let hdr = log.peek_hdr(file)?;
-    if !hdr_is_valid(log, &hdr, log_guid) || (seq > 0 && hdr.sequence_number != seq + 1) {
-        log.read = log.inc(log.read);
+    // In 64-bit arithmetic that wraps, as qemu's: no entry has sequence 0.
+    if !hdr_is_valid(log, &hdr, log_guid) || (seq > 0 && hdr.sequence_number != seq.wrapping_add(1))
+    {
+        log.advance()?;
         return Ok(None);
     }
     let n_desc = desc_sectors(hdr.descriptor_count);
@@ -213,7 +233,9 @@ fn validate_entry(
 /// Whether the log described by `header` holds a valid sequence of
 /// entries that would have to be replayed (qemu's `vhdx_parse_log` up to
 /// the point where a read-only open refuses the image). Errors are the
-/// ones qemu fails the open with.
+/// ones qemu fails the open with, and [`OpenError::EndlessLog`] where
+/// qemu's search would not end: the search reads at most
+/// [`LOG_SEARCH_MAX_PASSES`] times the log's length.
 pub fn needs_replay(file: &ImageFile, header: &Header) -> Result<bool, OpenError> {
     let offset = header.log_offset;
     if offset < LOG_MIN_SIZE || !offset.is_multiple_of(LOG_MIN_SIZE) {
@@ -230,23 +252,36 @@ pub fn needs_replay(file: &ImageFile, header: &Header) -> Result<bool, OpenError
     }
     // vhdx_log_search: walk the whole buffer, taken as full, from 0.
     let length = u64::from(header.log_length);
-    let mut log = LogCursor { offset, length, read: 0, write: header.log_length };
+    let sectors = length / u64::from(LOG_SECTOR_SIZE);
+    let budget = sectors.saturating_mul(LOG_SEARCH_MAX_PASSES);
+    let log = LogCursor { offset, length, read: 0, write: header.log_length, budget };
+    search(file, log, &header.log_guid)
+}
+
+/// qemu's `vhdx_log_search` from `log`'s position, within its budget:
+/// whether a valid sequence exists.
+fn search(file: &ImageFile, mut log: LogCursor, log_guid: &Guid) -> Result<bool, OpenError> {
     let mut found = false;
     loop {
         let tail = log.read;
-        if validate_entry(file, &mut log, 0, &header.log_guid)?.is_some() {
+        if validate_entry(file, &mut log, 0, log_guid)?.is_some() {
             // qemu follows the sequence from the entry just found, then
             // scans on for a better candidate; any valid sequence at all
             // means a replay, but the scan must run to its end because a
             // malformed entry further on fails the open instead.
             found = true;
             let mut seq = 0;
-            while let Some(h) = validate_entry(file, &mut log, seq, &header.log_guid)? {
+            while let Some(h) = validate_entry(file, &mut log, seq, log_guid)? {
                 seq = h.sequence_number;
             }
         }
         if log.read < tail {
             return Ok(found);
+        }
+        if log.read == tail {
+            // Back where this pass started, having read the whole log:
+            // qemu would read it again, the same way, for ever.
+            return Err(OpenError::EndlessLog);
         }
     }
 }
@@ -254,6 +289,42 @@ pub fn needs_replay(file: &ImageFile, header: &Header) -> Result<bool, OpenError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 1 MiB log at offset 0 of an in-memory file whose first sector is
+    /// `first`, the rest zeros, searched with `budget`.
+    fn search_log(first: &[u8], budget: u64) -> Result<bool, OpenError> {
+        let mut bytes = vec![0u8; 1 << 20];
+        bytes[..first.len()].copy_from_slice(first);
+        let file = ImageFile::from_bytes("log", bytes);
+        let log = LogCursor { offset: 0, length: 1 << 20, read: 0, write: 1 << 20, budget };
+        search(&file, log, &Guid([1; 16]))
+    }
+
+    /// An entry header with a bad checksum spanning `length` bytes.
+    fn entry(length: u32) -> Vec<u8> {
+        let mut e = vec![0u8; LOG_HDR_SIZE];
+        e[0..4].copy_from_slice(b"loge");
+        e[4..8].copy_from_slice(&0xdead_beef_u32.to_le_bytes());
+        e[8..12].copy_from_slice(&length.to_le_bytes());
+        e[16..24].copy_from_slice(&1u64.to_le_bytes());
+        e[32..48].copy_from_slice(&[1; 16]);
+        e
+    }
+
+    #[test]
+    fn search_ends_on_an_entry_spanning_the_whole_log() {
+        // qemu-img loops for ever here.
+        assert!(matches!(search_log(&entry(1 << 20), 1 << 20), Err(OpenError::EndlessLog)));
+        // One sector shorter, the search wraps past its start and ends.
+        assert!(!search_log(&entry((1 << 20) - 4096), 1 << 20).unwrap());
+        // An empty log is one pass of 256 sectors.
+        assert!(!search_log(&[], 256).unwrap());
+    }
+
+    #[test]
+    fn search_stops_when_its_budget_is_spent() {
+        assert!(matches!(search_log(&[], 255), Err(OpenError::EndlessLog)));
+    }
 
     #[test]
     fn descriptor_sectors_count_the_header() {

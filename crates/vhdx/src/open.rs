@@ -17,7 +17,7 @@ use crate::region_table::{
     REGION_TABLE_OFFSET, REGION_TABLE_SIZE,
 };
 use instar_core::bytes::le64;
-use instar_core::{CheckReport, Error, ImageFile, ImageInfo, OpenFlags};
+use instar_core::{CheckReport, Error, ImageFile, ImageInfo, Lines, OpenFlags};
 
 /// BAT entries read per chunk while walking the table.
 const BAT_CHUNK_ENTRIES: u64 = 64 * 1024;
@@ -312,12 +312,12 @@ impl instar_core::Image for VhdxImage {
     /// qemu's `vhdx_co_check`: each fully present BAT entry must lie
     /// inside the file and clear of the log, BAT and metadata regions.
     /// Each bad entry counts as a corruption, with qemu's message.
-    fn check(&self) -> Result<CheckReport, Error> {
+    fn check(&self, lines: Lines) -> Result<CheckReport, Error> {
         let name = self.file.name();
         let checker = self
             .check_bat(false)
             .map_err(|error| OpenFailure { notes: Vec::new(), error }.into_error(name))?;
-        let mut report = CheckReport::new(name, "vhdx");
+        let mut report = CheckReport::new(name, "vhdx").with_lines(lines);
         report.corruptions = checker.errors;
         // qemu reports each finding with error_report, after the program
         // name.

@@ -116,6 +116,10 @@ pub enum VmdkError {
     /// library's text for the error qemu derives.
     #[error("Can't get image size '{0}': {1}")]
     ImageSize(String, String),
+    /// `info` of a descriptor that lists no extent, where qemu-img aborts
+    /// (an assertion in `vmdk_co_get_info`): instar says so instead.
+    #[error("Could not get information on '{0}': its vmdk descriptor lists no extent (qemu-img aborts on such an image)")]
+    NoExtents(String),
     /// The descriptor has no readable `CID` or `parentCID`: qemu's bare
     /// `EINVAL`, worded by its block layer (`bdrv_open_driver`).
     #[error("Could not open '{0}': Invalid argument")]
@@ -149,7 +153,9 @@ impl From<VmdkError> for Error {
         }
         match e {
             VmdkError::Random(source) => Error::io("Could not generate a CID", source),
-            e @ VmdkError::ImageSize(..) => Error::after_open(e.to_string()),
+            e @ (VmdkError::ImageSize(..) | VmdkError::NoExtents(..)) => {
+                Error::after_open(e.to_string())
+            }
             VmdkError::File(e) => e,
             // qemu's create returns the descriptor write's errno, and its
             // block layer words EFBIG as the image being too large.

@@ -53,9 +53,13 @@ pub fn image_info(img: &Image) -> Result<ImageInfo, VmdkError> {
     if total > i64::MAX / SECTOR {
         return Err(VmdkError::ImageSize(img.filename.clone(), "File too large".to_string()));
     }
+    // qemu aborts on an image without extents (an assertion in its
+    // get_info); instar fails with a message saying so.
+    if img.extents.is_empty() {
+        return Err(VmdkError::NoExtents(img.filename.clone()));
+    }
     // qemu's get_info fails (and so reports neither cluster size nor dirty
-    // flag) when extents differ in kind. qemu aborts on an image without
-    // extents; instar reports it as get_info failing.
+    // flag) when extents differ in kind.
     let first = img.extents.first();
     let info_ok = first.is_some_and(|f| img.extents.iter().all(|e| same_type(f, e)));
     let cluster_size = match first {

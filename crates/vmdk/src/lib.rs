@@ -33,7 +33,8 @@ pub mod stream;
 use instar_core::bytes::be32;
 use instar_core::opts::{OptDesc, OptType};
 use instar_core::{
-    BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo, OpenFlags,
+    BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo, Lines,
+    OpenFlags,
 };
 
 /// The vmdk format driver.
@@ -172,9 +173,9 @@ impl Image for image::Image {
     }
 
     /// qemu-img's check: the image walked grain by grain.
-    fn check(&self) -> Result<CheckReport, Error> {
+    fn check(&self, lines: Lines) -> Result<CheckReport, Error> {
         let outcome = check::check(self);
-        let mut report = CheckReport::new(&self.filename, "vmdk");
+        let mut report = CheckReport::new(&self.filename, "vmdk").with_lines(lines);
         for line in outcome.messages {
             report.push_message(line);
         }

@@ -43,7 +43,7 @@ use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
 use crate::image::{read_footer, scan_bat, MAX_TABLE_ENTRIES};
 use instar_core::file::MAX_LENGTH;
-use instar_core::{CheckReport, ImageFile};
+use instar_core::{CheckReport, ImageFile, Lines};
 
 /// A region of the file holding metadata, for overlap checks.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ struct Checker {
 
 impl Checker {
     fn error(&mut self, what: String) {
-        self.report.messages.push(format!("ERROR {what}"));
+        self.report.push_message(format!("ERROR {what}"));
         self.report.corruptions += 1;
     }
 }
@@ -81,11 +81,11 @@ fn type_name(t: u32) -> &'static str {
 }
 
 /// Checks the VHD in `file`.
-pub fn check(file: &ImageFile) -> Result<CheckReport, VpcError> {
+pub fn check(file: &ImageFile, lines: Lines) -> Result<CheckReport, VpcError> {
     if file.is_empty() {
         return Err(VpcError::FileTooSmall);
     }
-    let mut c = Checker { report: CheckReport::new(file.name(), "vpc") };
+    let mut c = Checker { report: CheckReport::new(file.name(), "vpc").with_lines(lines) };
     let head_raw = read_footer(file, 0).map_err(VpcError::ReadFooter)?;
     let tail_offset = file.sector_len() - FOOTER_SIZE as u64;
     let tail_raw = read_footer(file, tail_offset).map_err(VpcError::Read)?;

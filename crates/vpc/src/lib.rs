@@ -23,7 +23,7 @@ pub mod geometry;
 pub mod image;
 
 use instar_core::opts::{OptDesc, OptType};
-use instar_core::{CheckReport, CreateRequest, Error, Format, Image, ImageFile, OpenFlags};
+use instar_core::{CheckReport, CreateRequest, Error, Format, Image, ImageFile, Lines, OpenFlags};
 
 /// The vpc format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -81,9 +81,13 @@ impl Format for Vpc {
         Ok(Box::new(image))
     }
 
+    fn has_deep_check(&self) -> bool {
+        true
+    }
+
     /// instar's structural check ([`check`]).
-    fn deep_check(&self, file: ImageFile) -> Option<Result<CheckReport, Error>> {
-        Some(check::check(&file).map_err(|e| e.into_open_error(file.name())))
+    fn deep_check(&self, file: ImageFile, lines: Lines) -> Result<CheckReport, Error> {
+        check::check(&file, lines).map_err(|e| e.into_open_error(file.name()))
     }
 }
 

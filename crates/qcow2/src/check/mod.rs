@@ -19,7 +19,7 @@ use crate::snapshot;
 use crate::tables::{L1E_SIZE, QCOW_MAX_L1_SIZE, REFT_OFFSET_MASK, REFT_RESERVED_MASK};
 use instar_core::error::strerror;
 use instar_core::file::{eio, errno};
-use instar_core::{CheckReport, ImageFile};
+use instar_core::{CheckReport, ImageFile, Lines};
 use refcount::{LookupError, RecordedRefcounts, RefcountArray};
 use rustix::io::Errno;
 use std::io;
@@ -30,8 +30,8 @@ const FORMAT_NAME: &str = "qcow2";
 /// Checks `image` (opened for a check, its backing chain opened by the
 /// block layer) as `qemu-img check` does: the report holds the counters
 /// and the lines qemu prints.
-pub fn check(image: &Qcow2Image) -> CheckReport {
-    let mut report = CheckReport::new(image.file.name(), FORMAT_NAME);
+pub fn check(image: &Qcow2Image, lines: Lines) -> CheckReport {
+    let mut report = CheckReport::new(image.file.name(), FORMAT_NAME).with_lines(lines);
     Checker::run(image, &mut report);
     report
 }
