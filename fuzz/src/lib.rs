@@ -1,0 +1,212 @@
+//! What instar's fuzz targets share: in-memory images through the one
+//! file layer (`ImageFile::in_memory`, with the files an image names held
+//! beside it), and the work every open and check target does with what it
+//! opened, asserting the invariants that are real: rendering `info` and
+//! `check` never panics, and errors render as the command line renders
+//! them.
+//!
+//! A target never touches the file system: an image in memory opens only
+//! the files held beside it.
+
+use instar_core::diag::render_all;
+use instar_core::file::MemoryFiles;
+use instar_core::{Error, Format, ImageFile, OpenFlags, QemuDialect};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The program name the targets render messages with.
+pub const PROG: &str = "instar";
+
+/// Where one file of a multi-file input ends and the next begins: the
+/// marker, the next file's name up to a newline, then its bytes. The
+/// first file is the image; the others are files it may name (vmdk
+/// extents, a qcow2 data file). `fuzz/seeds.py` writes the same.
+pub const FILE_MARKER: &[u8] = b"\0\0instar-fuzz-file:";
+
+/// The longest name of a file beside the image.
+const MAX_NAME: usize = 512;
+
+/// Splits `data` at [`FILE_MARKER`]: the image's bytes, and the files
+/// beside it by name.
+pub fn split_files(data: &[u8]) -> (Vec<u8>, MemoryFiles) {
+    let mut parts = split_on(data, FILE_MARKER).into_iter();
+    let top = parts.next().unwrap_or_default().to_vec();
+    let mut beside = BTreeMap::new();
+    for part in parts {
+        let end = part.iter().position(|&b| b == b'\n').unwrap_or(part.len());
+        if end > MAX_NAME {
+            continue;
+        }
+        let name = instar_core::rawtext::from_bytes(&part[..end]);
+        let bytes = part.get(end + 1..).unwrap_or_default().to_vec();
+        beside.entry(name).or_insert(bytes);
+    }
+    (top, Arc::new(beside))
+}
+
+/// `data` cut at each occurrence of `marker`.
+fn split_on<'a>(data: &'a [u8], marker: &[u8]) -> Vec<&'a [u8]> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + marker.len() <= data.len() {
+        if &data[i..i + marker.len()] == marker {
+            parts.push(&data[start..i]);
+            i += marker.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    parts.push(&data[start..]);
+    parts
+}
+
+/// The image in `data` (with any files beside it), in memory under `name`.
+pub fn image_file(name: &str, data: &[u8]) -> ImageFile {
+    let (top, beside) = split_files(data);
+    ImageFile::in_memory(name, top, beside)
+}
+
+/// Renders an error as the command line does (what was printed before
+/// it, then the message), which must not panic.
+pub fn render_error(e: &Error) -> String {
+    let mut text = render_all(e.notes(), PROG);
+    text.push_str(&format!("{PROG}: {e}"));
+    text
+}
+
+/// The dialects `info` renders for.
+const DIALECTS: [QemuDialect; 2] = [QemuDialect::NEWEST, QemuDialect { children: false }];
+
+/// What `instar info` does after its open: the image's info in JSON and
+/// human text, for each qemu version instar reproduces, and the warnings.
+pub fn exercise_info(image: &dyn instar_core::Image) {
+    let _ = image.virtual_size();
+    let _ = image.backing();
+    let _ = render_all(&image.warnings(), PROG);
+    match image.info() {
+        Ok(info) => {
+            for dialect in DIALECTS {
+                let json = info.to_json(dialect).to_qemu_pretty();
+                assert!(json.starts_with('{'), "info JSON is an object");
+                let human = info.to_human(dialect);
+                assert!(human.starts_with("image: "), "human info starts with the image");
+            }
+        }
+        Err(e) => {
+            let _ = render_error(&e);
+        }
+    }
+}
+
+/// `info`'s open of the image in `data` as `format`, then what `info`
+/// prints of it.
+pub fn info(format: &dyn Format, name: &str, data: &[u8]) {
+    match format.open(image_file(name, data), OpenFlags::INFO) {
+        Ok(image) => exercise_info(image.as_ref()),
+        Err(e) => {
+            let _ = render_error(&e);
+        }
+    }
+}
+
+/// `check`'s open of the image in `data` as `format`, its check, and the
+/// report as `instar check` prints it (human and JSON).
+pub fn check(format: &dyn Format, name: &str, data: &[u8]) {
+    let image = match format.open(image_file(name, data), OpenFlags::CHECK) {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = render_error(&e);
+            return;
+        }
+    };
+    let _ = render_all(&image.warnings(), PROG);
+    match image.check() {
+        Ok(report) => render_report(&report),
+        Err(e) => {
+            let _ = render_error(&e);
+        }
+    }
+}
+
+/// A check report as `instar check` prints it.
+pub fn render_report(report: &instar_core::CheckReport) {
+    let _ = report.stderr_text(PROG);
+    let json = report.stdout_text(true);
+    assert!(
+        json.starts_with('{') || report.failed.is_some(),
+        "check JSON is an object unless the check failed"
+    );
+    let _ = report.stdout_text(false);
+    let _ = report.exit_code();
+}
+
+/// Reads a big-endian `u32` from the front of `data`, if it has 4 bytes,
+/// and the rest.
+pub fn take_u32(data: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = data.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*head), rest))
+}
+
+/// Reads a big-endian `u64` from the front of `data`, if it has 8 bytes,
+/// and the rest.
+pub fn take_u64(data: &[u8]) -> Option<(u64, &[u8])> {
+    let (head, rest) = data.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*head), rest))
+}
+
+/// The footer of a dynamic VHD of `current_size` bytes whose dynamic
+/// header is at 512, checksummed, as the vpc structure targets put before
+/// the structure they fuzz.
+pub fn vpc_dynamic_footer(current_size: u64) -> [u8; instar_vpc::footer::FOOTER_SIZE] {
+    use instar_vpc::footer::{self, DiskType, Footer};
+    let mut f = Footer::from_bytes(&[0u8; footer::FOOTER_SIZE]);
+    f.cookie = *footer::FOOTER_COOKIE;
+    f.features = footer::FEATURES_RESERVED;
+    f.format_version = footer::FILE_FORMAT_VERSION;
+    f.data_offset = 512;
+    // qemu takes the size field of this creator as it is.
+    f.creator_app = *footer::CREATOR_APP_SIZE;
+    f.original_size = current_size;
+    f.current_size = current_size;
+    f.geometry = instar_vpc::geometry::Geometry::for_sectors(current_size / 512);
+    f.disk_type = DiskType::Dynamic.to_u32();
+    f.to_bytes_with_checksum()
+}
+
+/// An opened VHD's `info`, then instar's structural check of the same
+/// bytes (`check --deep`), as `instar` runs them.
+pub fn vpc_open_and_check(bytes: Vec<u8>) {
+    let file = ImageFile::from_bytes("fuzz.vpc", bytes);
+    match instar_vpc::check::check(&file) {
+        Ok(report) => render_report(&report),
+        Err(e) => {
+            let _ = render_error(&e.into_open_error("fuzz.vpc"));
+        }
+    }
+    match instar_vpc::image::VpcImage::open(file) {
+        Ok(image) => exercise_info(&image),
+        Err(e) => {
+            let _ = render_error(&e.into_open_error("fuzz.vpc"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_split_at_the_marker() {
+        let mut data = b"top".to_vec();
+        data.extend_from_slice(FILE_MARKER);
+        data.extend_from_slice(b"a.vmdk\nAAA");
+        data.extend_from_slice(FILE_MARKER);
+        data.extend_from_slice(b"b");
+        let (top, beside) = split_files(&data);
+        assert_eq!(top, b"top");
+        assert_eq!(beside.get("a.vmdk").unwrap(), b"AAA");
+        assert_eq!(beside.get("b").unwrap(), b"");
+    }
+}
