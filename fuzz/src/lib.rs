@@ -17,49 +17,33 @@ use std::sync::Arc;
 /// The program name the targets render messages with.
 pub const PROG: &str = "instar";
 
-/// Where one file of a multi-file input ends and the next begins: the
-/// marker, the next file's name up to a newline, then its bytes. The
-/// first file is the image; the others are files it may name (vmdk
-/// extents, a qcow2 data file). `fuzz/seeds.py` writes the same.
-pub const FILE_MARKER: &[u8] = b"\0\0instar-fuzz-file:";
+/// What starts each file beside the image in a multi-file input. An input
+/// that starts with it is a list of files, each the marker, its name up
+/// to a newline, its length (big-endian `u32`, cut to what is there) and
+/// its bytes, followed by the image itself (the rest); any other input is
+/// the image alone. The image comes last so that no byte of it is
+/// scanned: a scan over a multi-MiB image would slow every run.
+/// `fuzz/seeds.py` writes the same.
+pub const FILE_MARKER: &[u8] = b"\xfe\xfdinstar-fuzz-file:";
 
 /// The longest name of a file beside the image.
 const MAX_NAME: usize = 512;
 
-/// Splits `data` at [`FILE_MARKER`]: the image's bytes, and the files
-/// beside it by name.
+/// Splits `data` into the image's bytes and the files beside it by name
+/// (see [`FILE_MARKER`]).
 pub fn split_files(data: &[u8]) -> (Vec<u8>, MemoryFiles) {
-    let mut parts = split_on(data, FILE_MARKER).into_iter();
-    let top = parts.next().unwrap_or_default().to_vec();
     let mut beside = BTreeMap::new();
-    for part in parts {
-        let end = part.iter().position(|&b| b == b'\n').unwrap_or(part.len());
-        if end > MAX_NAME {
-            continue;
-        }
-        let name = instar_core::rawtext::from_bytes(&part[..end]);
-        let bytes = part.get(end + 1..).unwrap_or_default().to_vec();
-        beside.entry(name).or_insert(bytes);
+    let mut rest = data;
+    while let Some(after) = rest.strip_prefix(FILE_MARKER) {
+        let head = &after[..after.len().min(MAX_NAME + 1)];
+        let Some(end) = head.iter().position(|&b| b == b'\n') else { break };
+        let name = instar_core::rawtext::from_bytes(&after[..end]);
+        let Some((len, bytes)) = take_u32(&after[end + 1..]) else { break };
+        let len = (len as usize).min(bytes.len());
+        beside.entry(name).or_insert_with(|| bytes[..len].to_vec());
+        rest = &bytes[len..];
     }
-    (top, Arc::new(beside))
-}
-
-/// `data` cut at each occurrence of `marker`.
-fn split_on<'a>(data: &'a [u8], marker: &[u8]) -> Vec<&'a [u8]> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i + marker.len() <= data.len() {
-        if &data[i..i + marker.len()] == marker {
-            parts.push(&data[start..i]);
-            i += marker.len();
-            start = i;
-        } else {
-            i += 1;
-        }
-    }
-    parts.push(&data[start..]);
-    parts
+    (rest.to_vec(), Arc::new(beside))
 }
 
 /// The image in `data` (with any files beside it), in memory under `name`.
@@ -199,14 +183,15 @@ mod tests {
 
     #[test]
     fn files_split_at_the_marker() {
-        let mut data = b"top".to_vec();
+        let mut data = FILE_MARKER.to_vec();
+        data.extend_from_slice(b"a.vmdk\n\0\0\0\x03AAA");
         data.extend_from_slice(FILE_MARKER);
-        data.extend_from_slice(b"a.vmdk\nAAA");
-        data.extend_from_slice(FILE_MARKER);
-        data.extend_from_slice(b"b");
+        data.extend_from_slice(b"b\n\0\0\0\x09BB");
         let (top, beside) = split_files(&data);
-        assert_eq!(top, b"top");
+        assert_eq!(top, b"");
         assert_eq!(beside.get("a.vmdk").unwrap(), b"AAA");
-        assert_eq!(beside.get("b").unwrap(), b"");
+        assert_eq!(beside.get("b").unwrap(), b"BB");
+        let (top, beside) = split_files(b"image");
+        assert_eq!((top.as_slice(), beside.len()), (b"image".as_slice(), 0));
     }
 }
