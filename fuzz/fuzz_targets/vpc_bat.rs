@@ -25,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(past_end) = past_end {
         assert_eq!(seen + past_end, u64::from(entries), "every entry is seen or past the end");
     }
-    let size = (u64::from(entries) * u64::from(block_size))
-        .min(instar_vpc::geometry::MAX_SECTORS * 512);
+    let size =
+        (u64::from(entries) * u64::from(block_size)).min(instar_vpc::geometry::MAX_SECTORS * 512);
     let mut bytes = instar_fuzz::vpc_dynamic_footer(size).to_vec();
     bytes.extend_from_slice(
         &DynamicHeader::new(TABLE_OFFSET, entries, block_size).to_bytes_with_checksum(),
