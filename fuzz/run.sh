@@ -6,7 +6,9 @@
 #                                          what it finds new joins
 #                                          fuzz/corpus/<target>/
 #   fuzz/run.sh smoke SECONDS [TARGET...]  every seed, then SECONDS of
-#                                          fuzzing; the corpus stays as is
+#                                          fuzzing (0: the seeds only, the
+#                                          same runs every time); the
+#                                          corpus stays as is
 #
 # No TARGET means all of them. A crash, a hang (FUZZ_TIMEOUT seconds on
 # one input, default 10) or memory past FUZZ_RSS_MB (default 2048) fails
@@ -62,8 +64,15 @@ for target in "$@"; do
     fi
     log=$(mktemp)
     echo "fuzz: $target ($mode, ${seconds}s)"
+    # libFuzzer reads -max_total_time=0 as no limit: 0 seconds is -runs=0,
+    # every seed once and no fuzzing.
+    if [ "$seconds" -eq 0 ]; then
+        limit=(-runs=0)
+    else
+        limit=(-max_total_time="$seconds")
+    fi
     status=0
-    "$exe" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss" \
+    "$exe" "${limit[@]}" -timeout="$timeout" -rss_limit_mb="$rss" \
         -max_len="$(max_len "$target")" -print_final_stats=1 \
         -artifact_prefix="fuzz/artifacts/$target/" "${dirs[@]}" >"$log" 2>&1 || status=$?
     [ -n "$scratch" ] && rm -rf "$scratch"
