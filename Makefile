@@ -14,12 +14,30 @@ LINT_TOOLS := target/lint-tools
 MACHETE_VERSION := 0.9.2
 MACHETE := $(LINT_TOOLS)/bin/cargo-machete
 DEMO_IMAGE ?= /tmp/instar-demo.qcow2
+# Fuzzing (docs/fuzzing.md): cargo-fuzz from crates.io into target/fuzz-tools
+# on first use, the nightly toolchain, targets built under target/fuzz.
+FUZZ_TOOLS := target/fuzz-tools
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := $(FUZZ_TOOLS)/bin/cargo-fuzz
+NIGHTLY ?= +nightly
+# Seconds per target for `make fuzz`, and for the fuzzing after the seeds
+# in `make fuzz-smoke` (0: the seeds only, so that CI runs the same inputs
+# every time); FUZZ_TARGETS picks targets (default: all).
+FUZZ_TIME ?= 60
+FUZZ_SMOKE_TIME ?= 0
+FUZZ_TARGETS ?=
+# instar forbids unsafe code, so AddressSanitizer would guard only the
+# dependencies' unsafe code, at several times the cost: off by default
+# (FUZZ_SANITIZER=address turns it on).
+FUZZ_SANITIZER ?= none
+FUZZ_BUILD_DIR := $(TARGET_DIR)/fuzz
+FUZZ_BIN := $(FUZZ_BUILD_DIR)/x86_64-unknown-linux-gnu/release
 # `make test` closes on one line for the whole run (total: N passed, N
 # failed, N skipped); set this to also write that line to a file.
 TEST_SUMMARY_FILE ?=
 SUMMARY := $(PYTHON) .ci/test-summary.py $(if $(TEST_SUMMARY_FILE),--summary-file $(TEST_SUMMARY_FILE))
 
-.PHONY: help demo test test-integration lint fmt-check clippy actionlint unused-deps qemu-matrix baselines baselines-check bench
+.PHONY: help demo test test-integration lint fmt-check clippy actionlint unused-deps qemu-matrix baselines baselines-check bench fuzz fuzz-smoke fuzz-build fuzz-seeds
 
 help:
 	@echo "make demo              build instar (release) and create, inspect and check a qcow2 image"
@@ -30,6 +48,8 @@ help:
 	@echo "make baselines         record testdata/ baselines with every qemu-img found"
 	@echo "make baselines-check   fail if recording the baselines again would change them"
 	@echo "make bench             time instar against qemu-img (medians of alternating runs)"
+	@echo "make fuzz              run every fuzz target FUZZ_TIME seconds (default 60; FUZZ_TARGETS picks some)"
+	@echo "make fuzz-smoke        every fuzz target over its seeds (what CI runs; FUZZ_SMOKE_TIME=N fuzzes N s more)"
 
 demo:
 	$(CARGO) build --release --bin instar
@@ -94,3 +114,23 @@ baselines-check: qemu-matrix
 bench:
 	$(CARGO) build --release --bin instar
 	$(PYTHON) bench/bench.py --instar $(INSTAR_RELEASE)
+
+# Fuzzing: docs/fuzzing.md. cargo-fuzz is installed once, like cargo-machete.
+$(CARGO_FUZZ):
+	@echo "fuzz: installing cargo-fuzz $(CARGO_FUZZ_VERSION) from crates.io into $(FUZZ_TOOLS) (once; 1 to 3 minutes on 2 cores)"
+	@$(CARGO) install --quiet --locked --root $(FUZZ_TOOLS) --version $(CARGO_FUZZ_VERSION) cargo-fuzz
+
+# Release with debug assertions and overflow checks (cargo-fuzz's default).
+fuzz-build: $(CARGO_FUZZ)
+	PATH="$(abspath $(FUZZ_TOOLS))/bin:$$PATH" $(CARGO) $(NIGHTLY) fuzz build \
+	    --sanitizer $(FUZZ_SANITIZER) --target-dir $(FUZZ_BUILD_DIR)
+
+# Seeds are made from qemu-img's images each time, never committed.
+fuzz-seeds:
+	$(PYTHON) fuzz/seeds.py
+
+fuzz: fuzz-build fuzz-seeds
+	FUZZ_BIN=$(FUZZ_BIN) bash fuzz/run.sh fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build fuzz-seeds
+	FUZZ_BIN=$(FUZZ_BIN) bash fuzz/run.sh smoke $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)

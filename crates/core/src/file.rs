@@ -24,10 +24,12 @@ use crate::bytes::{round_up_to_sector, SECTOR_SIZE};
 use crate::opts::{OptDesc, Options};
 use crate::rawtext;
 use crate::Error;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The furthest byte qemu's block layer addresses (`BDRV_MAX_LENGTH`:
 /// `INT64_MAX` aligned down to 1 GiB).
@@ -66,11 +68,17 @@ pub fn eio() -> io::Error {
     errno(rustix::io::Errno::IO)
 }
 
+/// Files held in memory by name: the other files an in-memory image may
+/// name (vmdk extents, a qcow2 data file), for fuzz targets and tests that
+/// touch no file system.
+pub type MemoryFiles = Arc<BTreeMap<String, Vec<u8>>>;
+
 /// Where an [`ImageFile`]'s bytes are.
 #[derive(Debug)]
 enum Source {
     Disk(File),
-    Memory(Vec<u8>),
+    /// The bytes, and the files beside them ([`ImageFile::open_beside`]).
+    Memory(Vec<u8>, MemoryFiles),
 }
 
 /// An image file opened read-only, read as qemu's file protocol presents
@@ -105,14 +113,37 @@ impl ImageFile {
     }
 
     /// An image held in memory under the name `name` (for parsers' tests
-    /// and fuzz targets); it has no host allocation.
+    /// and fuzz targets); it has no host allocation, and no other file
+    /// beside it.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> ImageFile {
+        ImageFile::in_memory(name, bytes, MemoryFiles::default())
+    }
+
+    /// An image held in memory under the name `name`, with the files it
+    /// may name held in memory beside it (`beside`, by the names the
+    /// format resolves them to).
+    pub fn in_memory(name: &str, bytes: Vec<u8>, beside: MemoryFiles) -> ImageFile {
         ImageFile {
             name: name.to_string(),
             len: bytes.len() as u64,
             allocated: 0,
             regular: true,
-            source: Source::Memory(bytes),
+            source: Source::Memory(bytes, beside),
+        }
+    }
+
+    /// Opens another file this image names (a vmdk extent, a qcow2 data
+    /// file), by the name the format resolved: from disk for an image on
+    /// disk ([`ImageFile::open`]), from the same set for an image in
+    /// memory (`ENOENT` when the set has no file of that name). An image
+    /// in memory so never reaches the file system.
+    pub fn open_beside(&self, name: &str) -> io::Result<ImageFile> {
+        match &self.source {
+            Source::Disk(_) => ImageFile::open(name),
+            Source::Memory(_, beside) => match beside.get(name) {
+                Some(bytes) => Ok(ImageFile::in_memory(name, bytes.clone(), beside.clone())),
+                None => Err(errno(rustix::io::Errno::NOENT)),
+            },
         }
     }
 
@@ -163,7 +194,7 @@ impl ImageFile {
         let in_file = self.len.saturating_sub(offset).min(buf.len() as u64) as usize;
         match &self.source {
             Source::Disk(file) => file.read_exact_at(&mut buf[..in_file], offset)?,
-            Source::Memory(bytes) if in_file > 0 => {
+            Source::Memory(bytes, _) if in_file > 0 => {
                 #[allow(
                     clippy::cast_possible_truncation,
                     reason = "`in_file > 0` implies `offset < len`, the length of a Vec"
@@ -171,7 +202,7 @@ impl ImageFile {
                 let start = offset as usize;
                 buf[..in_file].copy_from_slice(&bytes[start..start + in_file]);
             }
-            Source::Memory(_) => {}
+            Source::Memory(..) => {}
         }
         buf[in_file..].fill(0);
         Ok(())
@@ -190,7 +221,7 @@ impl ImageFile {
                 Err(rustix::io::Errno::NXIO) => Ok(None),
                 Err(e) => Err(errno(e)),
             },
-            Source::Memory(_) => Ok(Some(pos)),
+            Source::Memory(..) => Ok(Some(pos)),
         }
     }
 
@@ -649,6 +680,16 @@ mod tests {
         assert!(f.read_at(MAX_LENGTH, &mut buf).is_err());
         assert!(ImageFile::check_request(0, REQUEST_MAX_BYTES + 512).is_err());
         assert!(ImageFile::check_request(u64::MAX, 1).is_err());
+    }
+
+    #[test]
+    fn an_image_in_memory_opens_only_the_files_beside_it() {
+        let beside: MemoryFiles = Arc::new(BTreeMap::from([("x".to_string(), b"xy".to_vec())]));
+        let top = ImageFile::in_memory("top", Vec::new(), beside);
+        assert_eq!(top.open_beside("x").unwrap().read_vec(0, 3).unwrap(), b"xy\0");
+        let missing = top.open_beside("/etc/passwd").unwrap_err();
+        assert_eq!(missing.raw_os_error(), Some(rustix::io::Errno::NOENT.raw_os_error()));
+        assert!(ImageFile::from_bytes("m", Vec::new()).open_beside("x").is_err());
     }
 
     #[test]

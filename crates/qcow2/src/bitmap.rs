@@ -106,8 +106,19 @@ pub fn load_directory(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap
         .file
         .read_vec(ext.bitmap_directory_offset, ext.bitmap_directory_size)
         .map_err(|e| format!("Failed to read bitmap directory: {}", strerror(&e)))?;
-    let cluster_size = image.cluster_size();
-    let len = image.total_bytes();
+    parse_directory(&dir, ext.nb_bitmaps, image.cluster_size(), image.total_bytes())
+}
+
+/// Parses and checks the bitmap directory `dir` (the bytes the extension
+/// points at) of an image with `cluster_size` and a disk of `len` bytes,
+/// which should hold `nb_bitmaps` entries: the part of `bitmap_list_load`
+/// after the read, failing with qemu's message.
+pub fn parse_directory(
+    dir: &[u8],
+    nb_bitmaps: u32,
+    cluster_size: u64,
+    len: u64,
+) -> Result<Vec<Bitmap>, String> {
     let broken = || "Broken bitmap directory".to_string();
     let mut list = Vec::new();
     let mut at = 0usize;
@@ -115,11 +126,11 @@ pub fn load_directory(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap
         if at + DIR_ENTRY_SIZE > dir.len() {
             return Err(broken());
         }
-        if list.len() as u64 + 1 > u64::from(ext.nb_bitmaps) {
+        if list.len() as u64 + 1 > u64::from(nb_bitmaps) {
             return Err("More bitmaps found than specified in header extension".to_string());
         }
-        let name_size = be16(&dir, at + 18);
-        let extra = be32(&dir, at + 20);
+        let name_size = be16(dir, at + 18);
+        let extra = be32(dir, at + 20);
         let entry_len =
             (DIR_ENTRY_SIZE as u64 + u64::from(name_size) + u64::from(extra)).div_ceil(8) * 8;
         let next = at as u64 + entry_len;
@@ -132,9 +143,9 @@ pub fn load_directory(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap
         let name_at = at + DIR_ENTRY_SIZE;
         let name = c_string(&dir[name_at..name_at + usize::from(name_size)]);
         let bm = Bitmap {
-            table_offset: be64(&dir, at),
-            table_size: be32(&dir, at + 8),
-            flags: be32(&dir, at + 12),
+            table_offset: be64(dir, at),
+            table_size: be32(dir, at + 8),
+            flags: be32(dir, at + 12),
             granularity_bits: dir[at + 17],
             name,
         };
@@ -146,7 +157,7 @@ pub fn load_directory(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap
         let next = next as usize;
         at = next;
     }
-    if list.len() as u64 != u64::from(ext.nb_bitmaps) {
+    if list.len() as u64 != u64::from(nb_bitmaps) {
         return Err("Less bitmaps found than specified in header extension".to_string());
     }
     if at != dir.len() {

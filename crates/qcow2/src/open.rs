@@ -268,7 +268,7 @@ fn open_printing(
             };
             // qemu opens the data file by its name as stored, which is
             // relative to the current directory rather than to the image.
-            ImageFile::open(name).map_err(|e| {
+            file.open_beside(name).map_err(|e| {
                 corrupt(format!("Could not open '{name}': {}", instar_core::error::strerror(&e)))
             })?;
         } else if h.autoclear_features & AUTOCLEAR_DATA_FILE_RAW != 0 {

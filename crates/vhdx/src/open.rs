@@ -163,9 +163,10 @@ pub fn open(file: ImageFile, flags: OpenFlags) -> Result<VhdxImage, OpenFailure>
     Ok(image)
 }
 
-/// qemu's `vhdx_open_region_tables`: the BAT and metadata regions, each
-/// registered against overlap with what came before.
-fn open_region_table(
+/// qemu's `vhdx_open_region_tables`: the region table of `file` read and
+/// checked, and its BAT and metadata regions, each registered in `regions`
+/// against overlap with what came before (the log's region, at open).
+pub fn open_region_table(
     file: &ImageFile,
     regions: &mut Vec<Region>,
 ) -> Result<(RegionEntry, RegionEntry), OpenFailure> {
@@ -206,10 +207,13 @@ fn open_region_table(
 
 /// What the metadata items say.
 #[derive(Debug, Clone, Copy)]
-struct ParsedMetadata {
-    block_size: u32,
-    virtual_disk_size: u64,
-    logical_sector_size: u32,
+pub struct ParsedMetadata {
+    /// The payload block size.
+    pub block_size: u32,
+    /// The virtual disk size as stored.
+    pub virtual_disk_size: u64,
+    /// The logical sector size.
+    pub logical_sector_size: u32,
 }
 
 /// The five required items, and the parent locator qemu cannot use.
@@ -222,8 +226,9 @@ const KNOWN_ITEMS: [guid::Guid; 6] = [
     guid::PARENT_LOCATOR,
 ];
 
-/// qemu's `vhdx_parse_metadata`.
-fn parse_metadata(file: &ImageFile, region: &RegionEntry) -> Result<ParsedMetadata, OpenError> {
+/// qemu's `vhdx_parse_metadata`: the metadata table of the region
+/// `region` of `file` and the items it requires, read and checked.
+pub fn parse_metadata(file: &ImageFile, region: &RegionEntry) -> Result<ParsedMetadata, OpenError> {
     let mut table = vec![0u8; METADATA_TABLE_SIZE];
     file.read_at(region.file_offset, &mut table)?;
     let th = MetadataTableHeader::from_bytes(&table);

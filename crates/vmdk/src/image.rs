@@ -66,10 +66,12 @@ pub struct NodeFile {
 }
 
 impl NodeFile {
-    /// Opens the extent file `name` as qemu's file protocol does.
-    fn open(name: &[u8], role: String) -> Result<NodeFile, VmdkError> {
+    /// Opens the extent file `name`, which the image file `top` names, as
+    /// qemu's file protocol does (an image in memory finds its extents
+    /// beside it: [`ImageFile::open_beside`]).
+    fn open(top: &ImageFile, name: &[u8], role: String) -> Result<NodeFile, VmdkError> {
         let name = instar_core::rawtext::from_bytes(name);
-        let file = ImageFile::open(&name).map_err(|e| VmdkError::OpenFile(name.clone(), e))?;
+        let file = top.open_beside(&name).map_err(|e| VmdkError::OpenFile(name.clone(), e))?;
         Ok(NodeFile { file, role })
     }
 
@@ -495,7 +497,8 @@ impl Image {
                 continue;
             }
             let path = path::combine(&instar_core::rawtext::to_bytes(&self.filename), &s.file_name);
-            let file = NodeFile::open(&path, format!("extents.{}", self.extents.len()))?;
+            let role = format!("extents.{}", self.extents.len());
+            let file = NodeFile::open(&self.files[0].file, &path, role)?;
             self.files.push(file);
             let index = self.files.len() - 1;
             match kind {

@@ -1,0 +1,203 @@
+//! What instar's fuzz targets share: in-memory images through the one
+//! file layer (`ImageFile::in_memory`, with the files an image names held
+//! beside it), and the work every open and check target does with what it
+//! opened, asserting the invariants that are real: rendering `info` and
+//! `check` never panics, and errors render as the command line renders
+//! them.
+//!
+//! A target never touches the file system: an image in memory opens only
+//! the files held beside it.
+
+use instar_core::diag::render_all;
+use instar_core::file::MemoryFiles;
+use instar_core::{Error, Format, ImageFile, OpenFlags, QemuDialect};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The program name the targets render messages with.
+pub const PROG: &str = "instar";
+
+/// What starts each file beside the image in a multi-file input. An input
+/// that starts with it is a list of files, each the marker, its name up
+/// to a newline, its length (big-endian `u32`, cut to what is there) and
+/// its bytes, followed by the image itself (the rest); any other input is
+/// the image alone. The image comes last so that no byte of it is
+/// scanned: a scan over a multi-MiB image would slow every run.
+/// `fuzz/seeds.py` writes the same.
+pub const FILE_MARKER: &[u8] = b"\xfe\xfdinstar-fuzz-file:";
+
+/// The longest name of a file beside the image.
+const MAX_NAME: usize = 512;
+
+/// Splits `data` into the image's bytes and the files beside it by name
+/// (see [`FILE_MARKER`]).
+pub fn split_files(data: &[u8]) -> (Vec<u8>, MemoryFiles) {
+    let mut beside = BTreeMap::new();
+    let mut rest = data;
+    while let Some(after) = rest.strip_prefix(FILE_MARKER) {
+        let head = &after[..after.len().min(MAX_NAME + 1)];
+        let Some(end) = head.iter().position(|&b| b == b'\n') else { break };
+        let name = instar_core::rawtext::from_bytes(&after[..end]);
+        let Some((len, bytes)) = take_u32(&after[end + 1..]) else { break };
+        let len = (len as usize).min(bytes.len());
+        beside.entry(name).or_insert_with(|| bytes[..len].to_vec());
+        rest = &bytes[len..];
+    }
+    (rest.to_vec(), Arc::new(beside))
+}
+
+/// The image in `data` (with any files beside it), in memory under `name`.
+pub fn image_file(name: &str, data: &[u8]) -> ImageFile {
+    let (top, beside) = split_files(data);
+    ImageFile::in_memory(name, top, beside)
+}
+
+/// Renders an error as the command line does (what was printed before
+/// it, then the message), which must not panic.
+pub fn render_error(e: &Error) -> String {
+    let mut text = render_all(e.notes(), PROG);
+    text.push_str(&format!("{PROG}: {e}"));
+    text
+}
+
+/// The dialects `info` renders for.
+const DIALECTS: [QemuDialect; 2] = [QemuDialect::NEWEST, QemuDialect { children: false }];
+
+/// What `instar info` does after its open: the image's info in JSON and
+/// human text, for each qemu version instar reproduces, and the warnings.
+pub fn exercise_info(image: &dyn instar_core::Image) {
+    let _ = image.virtual_size();
+    let _ = image.backing();
+    let _ = render_all(&image.warnings(), PROG);
+    match image.info() {
+        Ok(info) => {
+            for dialect in DIALECTS {
+                let json = info.to_json(dialect).to_qemu_pretty();
+                assert!(json.starts_with('{'), "info JSON is an object");
+                let human = info.to_human(dialect);
+                assert!(human.starts_with("image: "), "human info starts with the image");
+            }
+        }
+        Err(e) => {
+            let _ = render_error(&e);
+        }
+    }
+}
+
+/// `info`'s open of the image in `data` as `format`, then what `info`
+/// prints of it.
+pub fn info(format: &dyn Format, name: &str, data: &[u8]) {
+    match format.open(image_file(name, data), OpenFlags::INFO) {
+        Ok(image) => exercise_info(image.as_ref()),
+        Err(e) => {
+            let _ = render_error(&e);
+        }
+    }
+}
+
+/// `check`'s open of the image in `data` as `format`, its check, and the
+/// report as `instar check` prints it (human and JSON).
+pub fn check(format: &dyn Format, name: &str, data: &[u8]) {
+    let image = match format.open(image_file(name, data), OpenFlags::CHECK) {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = render_error(&e);
+            return;
+        }
+    };
+    let _ = render_all(&image.warnings(), PROG);
+    match image.check(discarded_lines()) {
+        Ok(report) => render_report(&report),
+        Err(e) => {
+            let _ = render_error(&e);
+        }
+    }
+}
+
+/// Lines of a check written as `instar check` writes them, and dropped:
+/// the streaming path, with memory bounded as the command line's.
+pub fn discarded_lines() -> instar_core::Lines {
+    instar_core::Lines::stream(PROG, |line| assert!(line.ends_with('\n'), "a whole line"))
+}
+
+/// A check report as `instar check` prints it.
+pub fn render_report(report: &instar_core::CheckReport) {
+    let _ = report.stderr_text(PROG);
+    let json = report.stdout_text(true);
+    assert!(
+        json.starts_with('{') || report.failed.is_some(),
+        "check JSON is an object unless the check failed"
+    );
+    let _ = report.stdout_text(false);
+    let _ = report.exit_code();
+}
+
+/// Reads a big-endian `u32` from the front of `data`, if it has 4 bytes,
+/// and the rest.
+pub fn take_u32(data: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = data.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*head), rest))
+}
+
+/// Reads a big-endian `u64` from the front of `data`, if it has 8 bytes,
+/// and the rest.
+pub fn take_u64(data: &[u8]) -> Option<(u64, &[u8])> {
+    let (head, rest) = data.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*head), rest))
+}
+
+/// The footer of a dynamic VHD of `current_size` bytes whose dynamic
+/// header is at 512, checksummed, as the vpc structure targets put before
+/// the structure they fuzz.
+pub fn vpc_dynamic_footer(current_size: u64) -> [u8; instar_vpc::footer::FOOTER_SIZE] {
+    use instar_vpc::footer::{self, DiskType, Footer};
+    let mut f = Footer::from_bytes(&[0u8; footer::FOOTER_SIZE]);
+    f.cookie = *footer::FOOTER_COOKIE;
+    f.features = footer::FEATURES_RESERVED;
+    f.format_version = footer::FILE_FORMAT_VERSION;
+    f.data_offset = 512;
+    // qemu takes the size field of this creator as it is.
+    f.creator_app = *footer::CREATOR_APP_SIZE;
+    f.original_size = current_size;
+    f.current_size = current_size;
+    f.geometry = instar_vpc::geometry::Geometry::for_sectors(current_size / 512);
+    f.disk_type = DiskType::Dynamic.to_u32();
+    f.to_bytes_with_checksum()
+}
+
+/// An opened VHD's `info`, then instar's structural check of the same
+/// bytes (`check --deep`), as `instar` runs them.
+pub fn vpc_open_and_check(bytes: Vec<u8>) {
+    let file = ImageFile::from_bytes("fuzz.vpc", bytes);
+    match instar_vpc::check::check(&file, discarded_lines()) {
+        Ok(report) => render_report(&report),
+        Err(e) => {
+            let _ = render_error(&e.into_open_error("fuzz.vpc"));
+        }
+    }
+    match instar_vpc::image::VpcImage::open(file) {
+        Ok(image) => exercise_info(&image),
+        Err(e) => {
+            let _ = render_error(&e.into_open_error("fuzz.vpc"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_split_at_the_marker() {
+        let mut data = FILE_MARKER.to_vec();
+        data.extend_from_slice(b"a.vmdk\n\0\0\0\x03AAA");
+        data.extend_from_slice(FILE_MARKER);
+        data.extend_from_slice(b"b\n\0\0\0\x09BB");
+        let (top, beside) = split_files(&data);
+        assert_eq!(top, b"");
+        assert_eq!(beside.get("a.vmdk").unwrap(), b"AAA");
+        assert_eq!(beside.get("b").unwrap(), b"BB");
+        let (top, beside) = split_files(b"image");
+        assert_eq!((top.as_slice(), beside.len()), (b"image".as_slice(), 0));
+    }
+}
