@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Times `instar create` against `qemu-img create` for the same cases.
+"""Times instar against qemu-img on the same commands, and their peak memory.
 
 Runs alternate (instar, qemu-img, instar, ...) so that drifts of the
-machine (page cache, CPU frequency) hit both alike; each run creates a new
-file in an empty temporary folder, and the file is removed between runs,
-outside the timed span. Prints the median wall time of each program per
-case and their ratio (instar / qemu-img: below 1 means instar is faster),
-with the goal of the project for that kind of case:
+machine (page cache, CPU frequency) hit both alike. A `create` case makes a
+new file in an empty temporary folder each run, removed between runs
+outside the timed span; an `info` or `check` case reads one image that
+qemu-img made once, untimed, before the runs. Prints, per case, the median
+wall time of each program, their ratio (instar / qemu-img: below 1 means
+instar is faster), each program's peak resident memory (one more run each
+under GNU time, /usr/bin/time, when installed), and the goal of the project for that kind of case:
 
-- metadata only: instar at most 0.5x qemu-img's time;
-- preallocated: instar no slower (at most 1.0x).
+- create, metadata only: instar at most 0.5x qemu-img's time;
+- create, preallocated: instar no slower (at most 1.0x);
+- info and check (reading an image): instar no slower (at most 1.0x).
 
 Usage: bench.py [--instar PATH] [--qemu-img PATH] [--runs N] [--strict]
        [--dir DIR] [--only SUBSTRING]
@@ -25,20 +28,33 @@ import sys
 import tempfile
 import time
 
-# The benchmark table: (name, format, -o options, size, kind, runs).
-# kind "metadata" (goal 0.5x) or "prealloc" (goal 1.0x); runs is the
-# default number of runs per program (fewer for the 1 GiB writes).
+# The benchmark table: (name, command, format, -o options, size, kind, runs).
+# command "create" times the create itself; "info", "check" and
+# "info-json" time that command on an image `qemu-img create -f format -o
+# options` made beforehand (size: its virtual size). kind names the goal;
+# runs is the default number of runs per program (fewer for long cases).
 CASES = [
-    ("qcow2 1G default", "qcow2", "", "1G", "metadata", 21),
-    ("qcow2 1G cluster_size=512", "qcow2", "cluster_size=512", "1G", "metadata", 21),
-    ("qcow2 64M preallocation=full", "qcow2", "preallocation=full", "64M", "prealloc", 11),
-    ("raw 1G preallocation=full", "raw", "preallocation=full", "1G", "prealloc", 5),
-    ("vmdk 1G default", "vmdk", "", "1G", "metadata", 21),
-    ("vpc 1G default", "vpc", "", "1G", "metadata", 21),
-    ("vhdx 1G default", "vhdx", "", "1G", "metadata", 21),
+    ("qcow2 1G default", "create", "qcow2", "", "1G", "metadata", 21),
+    ("qcow2 1G cluster_size=512", "create", "qcow2", "cluster_size=512", "1G", "metadata", 21),
+    ("qcow2 64M preallocation=full", "create", "qcow2", "preallocation=full", "64M", "prealloc", 11),
+    ("raw 1G preallocation=full", "create", "raw", "preallocation=full", "1G", "prealloc", 5),
+    ("vmdk 1G default", "create", "vmdk", "", "1G", "metadata", 21),
+    ("vpc 1G default", "create", "vpc", "", "1G", "metadata", 21),
+    ("vhdx 1G default", "create", "vhdx", "", "1G", "metadata", 21),
+    # Reading: the metadata a check walks grows with the table sizes, so
+    # the large cases are preallocated metadata (every L2 table, every
+    # refcount block present) and the format limits.
+    ("info qcow2 1G", "info", "qcow2", "", "1G", "read", 21),
+    ("info --output=json vhdx 1G", "info-json", "vhdx", "", "1G", "read", 21),
+    ("check qcow2 1G", "check", "qcow2", "", "1G", "read", 21),
+    ("check qcow2 64G prealloc=metadata", "check", "qcow2", "preallocation=metadata", "64G", "read", 5),
+    ("check qcow2 1P cluster_size=2M", "check", "qcow2", "cluster_size=2M", "1P", "read", 5),
+    ("check vmdk 2T", "check", "vmdk", "", "2T", "read", 11),
+    ("check vhdx 64T", "check", "vhdx", "", "64T", "read", 11),
+    ("info vpc 2040G", "info", "vpc", "", "2040G", "read", 21),
 ]
 
-GOALS = {"metadata": 0.5, "prealloc": 1.0}
+GOALS = {"metadata": 0.5, "prealloc": 1.0, "read": 1.0}
 
 
 def create_argv(program, fmt, options, path, size):
@@ -48,32 +64,81 @@ def create_argv(program, fmt, options, path, size):
     return argv + [path, size]
 
 
-def time_one(argv, path):
-    """Wall time of one create; the file is removed afterwards, untimed."""
+def read_argv(program, command, fmt, path):
+    """The argv of a reading case; the format is always named (no probe)."""
+    if command == "info-json":
+        return [program, "info", "--output=json", "-f", fmt, path]
+    return [program, command, "-f", fmt, path]
+
+
+# GNU time reports a program's own peak RSS. Python cannot: a child it
+# starts inherits its high-water mark (about 15 MB) through fork and exec.
+GNU_TIME = "/usr/bin/time"
+
+
+def run_one(argv):
+    """Wall time of one run; fails on a non-zero exit."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode(errors='replace').strip()}"
-        )
-    os.remove(path)
+        text = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {text[-1] if text else ''}")
     return elapsed
 
 
+def peak_rss(argv):
+    """Peak resident memory (KiB) of one run under GNU time, or None."""
+    if not os.access(GNU_TIME, os.X_OK):
+        return None
+    with tempfile.NamedTemporaryFile(mode="r") as report:
+        run_one([GNU_TIME, "-f", "%M", "-o", report.name] + argv)
+        return int(report.read().split()[-1])
+
+
+def time_create(argv, path, measure=run_one):
+    """One create; the file is removed afterwards, untimed."""
+    measured = measure(argv)
+    os.remove(path)
+    return measured
+
+
 def bench_case(instar, qemu, workdir, case, runs):
-    name, fmt, options, size, _kind, _ = case
+    """Median wall time and peak RSS (KiB or None) of each program on one case."""
+    _name, command, fmt, options, size, _kind, _ = case
     path = os.path.join(workdir, "bench." + fmt)
     programs = [("instar", instar), ("qemu-img", qemu)]
+    if command == "create":
+        def once(program, measure=run_one):
+            return time_create(create_argv(program, fmt, options, path, size), path, measure)
+    else:
+        # The image both programs read, made once by qemu-img (untimed).
+        run_one(create_argv(qemu, fmt, options, path, size))
+
+        def once(program, measure=run_one):
+            return measure(read_argv(program, command, fmt, path))
     times = {label: [] for label, _ in programs}
-    # One untimed warm-up each: binaries into the page cache.
-    for _label, program in programs:
-        time_one(create_argv(program, fmt, options, path, size), path)
-    for i in range(runs):
-        order = programs if i % 2 == 0 else programs[::-1]
-        for label, program in order:
-            times[label].append(time_one(create_argv(program, fmt, options, path, size), path))
-    return statistics.median(times["instar"]), statistics.median(times["qemu-img"])
+    try:
+        # One untimed warm-up each: binaries and image into the page cache.
+        for _label, program in programs:
+            once(program)
+        for i in range(runs):
+            order = programs if i % 2 == 0 else programs[::-1]
+            for label, program in order:
+                times[label].append(once(program))
+        # The memory pass, apart: GNU time's own fork stays out of the timings.
+        peaks = {label: once(program, peak_rss) for label, program in programs}
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+    return (
+        (statistics.median(times["instar"]), peaks["instar"]),
+        (statistics.median(times["qemu-img"]), peaks["qemu-img"]),
+    )
+
+
+def mib(kib):
+    return "n/a" if kib is None else f"{kib / 1024:.1f}MB"
 
 
 def main():
@@ -93,21 +158,24 @@ def main():
     print(f"instar: {args.instar}")
     print(f"qemu-img: {args.qemu_img} ({version.splitlines()[0] if version else 'unknown version'})")
     print(f"medians of alternating runs; ratio = instar / qemu-img\n")
-    header = f"{'case':32} {'runs':>4} {'instar':>10} {'qemu-img':>10} {'ratio':>7}  goal"
+    header = (
+        f"{'case':36} {'runs':>4} {'instar':>10} {'qemu-img':>10} {'ratio':>7}  {'goal':14}"
+        f" {'instar RSS':>10} {'qemu RSS':>10}"
+    )
     print(header)
     print("-" * len(header))
 
     missed = 0
     with tempfile.TemporaryDirectory(prefix="instar-bench-", dir=args.dir) as workdir:
         for case in CASES:
-            name, _fmt, _opts, _size, kind, default_runs = case
+            name, _command, _fmt, _opts, _size, kind, default_runs = case
             if args.only and args.only not in name:
                 continue
             runs = args.runs or default_runs
             try:
-                mine, theirs = bench_case(args.instar, args.qemu_img, workdir, case, runs)
+                (mine, my_rss), (theirs, their_rss) = bench_case(args.instar, args.qemu_img, workdir, case, runs)
             except RuntimeError as e:
-                print(f"{name:32} {runs:>4}   not measured: {e}")
+                print(f"{name:36} {runs:>4}   not measured: {e}")
                 missed += 1
                 continue
             ratio = mine / theirs
@@ -115,8 +183,8 @@ def main():
             verdict = "met" if ratio <= goal else "MISSED"
             missed += verdict != "met"
             print(
-                f"{name:32} {runs:>4} {mine * 1000:>8.2f}ms {theirs * 1000:>8.2f}ms {ratio:>6.2f}x"
-                f"  <= {goal:.1f}x {verdict}"
+                f"{name:36} {runs:>4} {mine * 1000:>8.2f}ms {theirs * 1000:>8.2f}ms {ratio:>6.2f}x"
+                f"  <= {goal:.1f}x {verdict:6} {mib(my_rss):>10} {mib(their_rss):>10}"
             )
             sys.stdout.flush()
     if missed:
