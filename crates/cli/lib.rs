@@ -12,16 +12,18 @@ pub mod getopt;
 use getopt::{spec, Spec};
 use instar_block::{option_help, CreateArgs};
 use instar_core::diag::render_all;
+use instar_core::dialect::{SIZE_ERROR_NO_FULL_STOP, SIZE_ERROR_QUOTED};
 use instar_core::rawtext;
-use instar_core::{info::QemuDialect, size::parse_size, size::SizeError, Lines};
+use instar_core::{size::parse_size, size::SizeError, Lines, QemuDialect, QemuVersion};
 use std::io::Write;
 
 /// The program name in messages.
 pub const PROG: &str = "instar";
 
-/// The qemu-img versions whose `info` output instar can reproduce, newest
-/// last; `--qemu-version` picks one by major.minor.
-const KNOWN_QEMU_VERSIONS: &[(u64, u64, u64)] = &[(7, 2, 22), (10, 0, 2)];
+/// The environment variable that picks the qemu-img version to speak like
+/// when `--qemu-version` is not given, for scripts that call instar as
+/// qemu-img and cannot add an option.
+pub const QEMU_VERSION_VAR: &str = "INSTAR_QEMU_VERSION";
 
 /// The largest image size qemu-img accepts on its command line.
 pub const MAX_IMAGE_SIZE: u64 = i64::MAX as u64;
@@ -87,6 +89,8 @@ pub enum Command {
         fmt: String,
         /// The first operand, if any.
         filename: Option<String>,
+        /// Whose options to list.
+        dialect: QemuDialect,
     },
     /// `create`, its positional size already parsed.
     Create {
@@ -118,30 +122,73 @@ pub enum Command {
         quiet: bool,
         /// `--deep`: instar's own structural check where a format has one.
         deep: bool,
+        /// `--qemu-version`: whose probe and output to follow.
+        dialect: QemuDialect,
     },
 }
 
 /// Parses and runs the arguments after the program name; `argv0` is the
-/// program as invoked, which usage errors name. Returns the exit code, or
-/// the failure for the caller to print.
+/// program as invoked, which usage errors name. The qemu-img version to
+/// speak like, when no `--qemu-version` is given, comes from
+/// [`QEMU_VERSION_VAR`]. Returns the exit code, or the failure for the
+/// caller to print.
 pub fn run(argv0: &str, args: &[String]) -> Result<u8, Failure> {
-    execute(parse(argv0, args)?)
+    let version = std::env::var_os(QEMU_VERSION_VAR).map(|v| rawtext::from_os(&v));
+    execute(parse_in(argv0, args, version.as_deref())?)
+}
+
+/// A command's dialect: its last `--qemu-version` if given, else `env`
+/// (the value of [`QEMU_VERSION_VAR`]), else [`QemuDialect::DEFAULT`].
+/// Any well-formed version is accepted: it speaks as the range of qemu
+/// releases it falls in, and a version newer than every known change
+/// speaks as the newest (docs/compat.md §5.3). What is not a version is
+/// refused with the place it came from.
+fn chosen_dialect(
+    specs: &[Spec],
+    opts: &[(usize, Option<String>)],
+    env: Option<&str>,
+) -> Result<QemuDialect, Failure> {
+    let option = opts
+        .iter()
+        .rev()
+        .find(|(idx, _)| specs.get(*idx).is_some_and(|s| s.long == Some("qemu-version")))
+        .and_then(|(_, value)| value.as_deref());
+    let (text, what) = match (option, env) {
+        (Some(t), _) => (t, "--qemu-version"),
+        (None, Some(t)) => (t, QEMU_VERSION_VAR),
+        (None, None) => return Ok(QemuDialect::DEFAULT),
+    };
+    QemuVersion::parse(text).map(QemuDialect::new).ok_or_else(|| {
+        Failure::new(format!(
+            "{PROG}: {what} expects a qemu-img version such as 10.0.2, not '{text}'"
+        ))
+    })
 }
 
 /// Reads the arguments after the program name (`argv0`, the program as
 /// invoked, is named in usage errors) into the command they ask for, with
 /// qemu-img's checks and messages, in qemu-img's order. Reads no file.
 pub fn parse(argv0: &str, args: &[String]) -> Result<Command, Failure> {
+    parse_in(argv0, args, None)
+}
+
+/// [`parse`], with `env_version` (the value of [`QEMU_VERSION_VAR`], if
+/// set) as the qemu-img version when no `--qemu-version` is given.
+pub fn parse_in(
+    argv0: &str,
+    args: &[String],
+    env_version: Option<&str>,
+) -> Result<Command, Failure> {
     let Some(cmd) = args.first() else {
         return Err(Failure::usage(argv0, "", format!("{PROG}: Not enough arguments")));
     };
     let rest = &args[1..];
     match cmd.as_str() {
-        "create" => parse_create(argv0, rest),
-        "info" => parse_info(argv0, rest),
-        "check" => parse_check(argv0, rest),
+        "create" => parse_create(argv0, rest, env_version),
+        "info" => parse_info(argv0, rest, env_version),
+        "check" => parse_check(argv0, rest, env_version),
         "-V" | "--version" => Ok(Command::Print(format!(
-            "{PROG} version {} (compatible with qemu-img 7.2 and 10.0)\n",
+            "{PROG} version {} (compatible with qemu-img 5.2 to 11.1)\n",
             env!("CARGO_PKG_VERSION")
         ))),
         "-h" | "--help" => Ok(Command::Print(include_str!("help/main.txt").to_string())),
@@ -162,16 +209,16 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
             out(&text);
             Ok(0)
         }
-        Command::OptionHelp { fmt, filename } => {
-            let text = option_help(&fmt, filename.as_deref())
+        Command::OptionHelp { fmt, filename, dialect } => {
+            let text = option_help(&fmt, filename.as_deref(), dialect)
                 .map_err(|e| Failure::new(format!("{PROG}: {e}")))?;
             out(&text);
             Ok(0)
         }
         Command::Create { args, quiet } => create(&args, quiet),
         Command::Info { filename, fmt, output, dialect } => info(&filename, fmt, output, dialect),
-        Command::Check { filename, fmt, output, quiet, deep } => {
-            check(&filename, fmt, output, quiet, deep)
+        Command::Check { filename, fmt, output, quiet, deep, dialect } => {
+            check(&filename, fmt, output, quiet, deep, dialect)
         }
     }
 }
@@ -206,14 +253,16 @@ const CREATE_SPECS: &[Spec] = &[
     spec(Some('F'), Some("backing-format"), true),
     spec(Some('u'), Some("backing-unsafe"), false),
     spec(Some('o'), Some("options"), true),
+    spec(None, Some("qemu-version"), true),
 ];
 
-fn parse_create(argv0: &str, args: &[String]) -> Result<Command, Failure> {
+fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
     let prog = format!("{argv0} create");
     let parsed =
         getopt::parse(&prog, args, CREATE_SPECS).map_err(|m| Failure::usage(argv0, "create", m))?;
     let mut a = CreateArgs { fmt: "raw".to_string(), ..CreateArgs::default() };
     let mut quiet = false;
+    a.dialect = chosen_dialect(CREATE_SPECS, &parsed.opts, env)?;
     for (idx, value) in parsed.opts {
         let value = value.unwrap_or_default();
         match CREATE_SPECS[idx].long {
@@ -226,6 +275,7 @@ fn parse_create(argv0: &str, args: &[String]) -> Result<Command, Failure> {
             Some("backing") => a.backing_file = Some(value),
             Some("backing-format") => a.backing_fmt = Some(value),
             Some("backing-unsafe") => a.no_backing_open = true,
+            Some("qemu-version") => {}
             _ => {
                 if !instar_core::opts::is_valid_option_list(&value) {
                     return Err(Failure::new(format!("{PROG}: Invalid option list: {value}")));
@@ -241,14 +291,14 @@ fn parse_create(argv0: &str, args: &[String]) -> Result<Command, Failure> {
     let filename = operands.next();
     if let Some(list) = &a.options {
         if instar_core::opts::has_help_option(list) {
-            return Ok(Command::OptionHelp { fmt: a.fmt, filename });
+            return Ok(Command::OptionHelp { fmt: a.fmt, filename, dialect: a.dialect });
         }
     }
     let Some(filename) = filename else {
         return Err(Failure::usage(argv0, "create", format!("{PROG}: Expecting image file name")));
     };
     if let Some(text) = operands.next() {
-        a.size = Some(parse_image_size(&text)?);
+        a.size = Some(parse_image_size(&text, a.dialect)?);
     }
     if let Some(extra) = operands.next() {
         return Err(Failure::usage(
@@ -271,12 +321,18 @@ fn create(a: &CreateArgs, quiet: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// The positional size of `create`, with qemu-img's `cvtnum` messages.
-fn parse_image_size(text: &str) -> Result<u64, Failure> {
+/// The positional size of `create`, with the messages of qemu-img of
+/// `dialect` (docs/compat.md §2.6).
+fn parse_image_size(text: &str, dialect: QemuDialect) -> Result<u64, Failure> {
     match parse_size(text) {
         Ok(n) if n <= MAX_IMAGE_SIZE => Ok(n),
+        Err(SizeError::Invalid) if !dialect.since(SIZE_ERROR_QUOTED) => Err(Failure::new(format!(
+            "{PROG}: Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n\
+             {PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes."
+        ))),
         Err(SizeError::Invalid) => {
-            Err(Failure::new(format!("{PROG}: Invalid image size specified: '{text}'.")))
+            let stop = if dialect.since(SIZE_ERROR_NO_FULL_STOP) { "" } else { "." };
+            Err(Failure::new(format!("{PROG}: Invalid image size specified: '{text}'{stop}")))
         }
         _ => Err(Failure::new(format!(
             "{PROG}: Invalid image size specified. Must be between 0 and {MAX_IMAGE_SIZE}."
@@ -307,35 +363,6 @@ fn one_filename(argv0: &str, cmd: &str, operands: Vec<String>) -> Result<String,
     }
 }
 
-/// The dialect of `--qemu-version X.Y.Z`: the known version with the same
-/// major.minor.
-fn dialect_for(text: &str) -> Result<QemuDialect, Failure> {
-    let parts: Vec<&str> = text.split('.').collect();
-    let nums: Option<Vec<u64>> = if parts.len() == 3 {
-        parts.iter().map(|p| p.parse::<u64>().ok().filter(|_| !p.is_empty())).collect()
-    } else {
-        None
-    };
-    let Some(v) = nums else {
-        return Err(Failure::new(format!(
-            "{PROG}: --qemu-version expects a version such as 10.0.2, not '{text}'"
-        )));
-    };
-    let known = KNOWN_QEMU_VERSIONS.iter().find(|k| k.0 == v[0] && k.1 == v[1]);
-    match known {
-        Some(&(major, minor, patch)) => Ok(QemuDialect::for_version(major, minor, patch)),
-        None => {
-            let list: Vec<String> =
-                KNOWN_QEMU_VERSIONS.iter().map(|k| format!("{}.{}.{}", k.0, k.1, k.2)).collect();
-            Err(Failure::new(format!(
-                "{PROG}: qemu-img {text} is not a version instar knows the output of \
-                 (known: {})",
-                list.join(", ")
-            )))
-        }
-    }
-}
-
 const INFO_SPECS: &[Spec] = &[
     spec(Some('h'), Some("help"), false),
     spec(Some('f'), Some("format"), true),
@@ -347,13 +374,13 @@ const INFO_SPECS: &[Spec] = &[
     spec(None, Some("qemu-version"), true),
 ];
 
-fn parse_info(argv0: &str, args: &[String]) -> Result<Command, Failure> {
+fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
     let prog = format!("{argv0} info");
     let parsed =
         getopt::parse(&prog, args, INFO_SPECS).map_err(|m| Failure::usage(argv0, "info", m))?;
     let mut fmt = None;
     let mut output = Output::Human;
-    let mut dialect = QemuDialect::NEWEST;
+    let dialect = chosen_dialect(INFO_SPECS, &parsed.opts, env)?;
     for (idx, value) in parsed.opts {
         let value = value.unwrap_or_default();
         match INFO_SPECS[idx].long {
@@ -363,7 +390,7 @@ fn parse_info(argv0: &str, args: &[String]) -> Result<Command, Failure> {
             Some("backing-chain") => return Err(unsupported("info", "--backing-chain")),
             Some("object") => return Err(unsupported("info", "--object")),
             Some("image-opts") => return Err(unsupported("info", "--image-opts")),
-            Some("qemu-version") => dialect = dialect_for(&value)?,
+            Some("qemu-version") => {}
             // Sharing is irrelevant: instar only reads.
             _ => {}
         }
@@ -379,7 +406,7 @@ fn info(
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
     let (info, warnings) =
-        instar_block::info(filename, fmt.as_deref()).map_err(|e| open_failure(&e))?;
+        instar_block::info(filename, fmt.as_deref(), dialect).map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
     match output {
         Output::Json => out(&info.to_json(dialect).to_qemu_pretty()),
@@ -399,13 +426,14 @@ const CHECK_SPECS: &[Spec] = &[
     spec(Some('q'), Some("quiet"), false),
     spec(Some('U'), Some("force-share"), false),
     spec(None, Some("deep"), false),
+    spec(None, Some("qemu-version"), true),
 ];
 
 /// The cache modes qemu accepts for `-T`; instar reads without a cache
 /// policy of its own, so any valid mode behaves the same.
 const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
 
-fn parse_check(argv0: &str, args: &[String]) -> Result<Command, Failure> {
+fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
     let prog = format!("{argv0} check");
     let parsed =
         getopt::parse(&prog, args, CHECK_SPECS).map_err(|m| Failure::usage(argv0, "check", m))?;
@@ -413,6 +441,7 @@ fn parse_check(argv0: &str, args: &[String]) -> Result<Command, Failure> {
     let mut output = Output::Human;
     let mut quiet = false;
     let mut deep = false;
+    let dialect = chosen_dialect(CHECK_SPECS, &parsed.opts, env)?;
     for (idx, value) in parsed.opts {
         let value = value.unwrap_or_default();
         match CHECK_SPECS[idx].long {
@@ -442,7 +471,7 @@ fn parse_check(argv0: &str, args: &[String]) -> Result<Command, Failure> {
         }
     }
     let filename = one_filename(argv0, "check", parsed.operands)?;
-    Ok(Command::Check { filename, fmt, output, quiet, deep })
+    Ok(Command::Check { filename, fmt, output, quiet, deep, dialect })
 }
 
 fn check(
@@ -451,6 +480,7 @@ fn check(
     output: Output,
     quiet: bool,
     deep: bool,
+    dialect: QemuDialect,
 ) -> Result<u8, Failure> {
     let not_supported = |e: instar_core::Error| {
         let mut failure = open_failure(&e);
@@ -459,8 +489,8 @@ fn check(
         }
         failure
     };
-    let (target, warnings) =
-        instar_block::open_for_check(filename, fmt.as_deref(), deep).map_err(not_supported)?;
+    let (target, warnings) = instar_block::open_for_check(filename, fmt.as_deref(), deep, dialect)
+        .map_err(not_supported)?;
     // What opening printed comes first; the check's lines then go to
     // stderr as they are found (as qemu-img prints them, and without
     // holding them), its verdict after them, the summary to stdout.

@@ -10,7 +10,7 @@
 
 use instar_core::diag::render_all;
 use instar_core::file::MemoryFiles;
-use instar_core::{Error, Format, ImageFile, OpenFlags, QemuDialect};
+use instar_core::{Error, Format, ImageFile, OpenFlags, QemuDialect, QemuVersion};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -61,7 +61,11 @@ pub fn render_error(e: &Error) -> String {
 }
 
 /// The dialects `info` renders for.
-const DIALECTS: [QemuDialect; 2] = [QemuDialect::NEWEST, QemuDialect { children: false }];
+const DIALECTS: [QemuDialect; 3] = [
+    QemuDialect::DEFAULT,
+    QemuDialect::new(QemuVersion::new(7, 2, 0)),
+    QemuDialect::new(QemuVersion::new(5, 2, 0)),
+];
 
 /// What `instar info` does after its open: the image's info in JSON and
 /// human text, for each qemu version instar reproduces, and the warnings.

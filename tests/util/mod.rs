@@ -23,6 +23,7 @@
 pub mod edit;
 pub mod surfaces;
 
+use instar_cli::QEMU_VERSION_VAR;
 use instar_matrix::baseline::{VersionMap, BASELINE_DIR};
 use instar_matrix::masks;
 use instar_matrix::qemu::{self, version_key, QemuImg};
@@ -212,16 +213,45 @@ impl Transcript {
         cwd: &Path,
         limit: Duration,
     ) -> Run {
+        self.run_in_env(program, args, cwd, limit, &[])
+    }
+
+    /// [`Transcript::run`] with `vars` set in the environment (the one
+    /// place a test may set [`QEMU_VERSION_VAR`]: it is removed from every
+    /// other run, so the developer's environment cannot steer a test).
+    pub fn run_env<S: AsRef<OsStr>>(
+        &self,
+        program: &Path,
+        args: &[S],
+        cwd: &Path,
+        vars: &[(&str, &str)],
+    ) -> Run {
+        self.run_in_env(program, args, cwd, TIMEOUT, vars)
+    }
+
+    fn run_in_env<S: AsRef<OsStr>>(
+        &self,
+        program: &Path,
+        args: &[S],
+        cwd: &Path,
+        limit: Duration,
+        vars: &[(&str, &str)],
+    ) -> Run {
         let started = Instant::now();
         let out = assert_cmd::Command::new(program)
             .args(args)
             .current_dir(cwd)
             .env("LC_ALL", "C")
+            .env_remove(QEMU_VERSION_VAR)
+            .envs(vars.iter().copied())
             .timeout(limit)
             .output()
             .unwrap_or_else(|e| self.fail(&format!("cannot run {}: {e}", program.display())));
         let run = Run {
-            argv: std::iter::once(program.display().to_string())
+            argv: vars
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .chain(std::iter::once(program.display().to_string()))
                 .chain(args.iter().map(|a| shown(a.as_ref().as_encoded_bytes())))
                 .collect(),
             cwd: cwd.to_path_buf(),

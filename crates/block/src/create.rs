@@ -8,7 +8,7 @@ use crate::protocol::local_path;
 use crate::registry::lookup_create;
 use instar_core::opts::{print_help, FILE_PROTOCOL_OPTS};
 use instar_core::path::full_backing_filename;
-use instar_core::{CreateRequest, Error, ErrorKind, Format, Options};
+use instar_core::{CreateRequest, Error, ErrorKind, Format, Options, QemuDialect};
 
 /// What the user asked `create` for, before any checking.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +27,8 @@ pub struct CreateArgs {
     pub size: Option<u64>,
     /// `-u`: do not open the backing file.
     pub no_backing_open: bool,
+    /// Which qemu-img's options, checks and image to follow.
+    pub dialect: QemuDialect,
 }
 
 /// A create that passed every check the block layer makes: the format, the
@@ -37,22 +39,28 @@ pub struct PreparedCreate {
     /// The local file the name stands for (without a `file:` prefix).
     path: String,
     options: Options,
+    dialect: QemuDialect,
 }
 
 /// `-o help` for `fmt`: the format's options, and the file protocol's too
 /// when a file name was given (qemu's `print_block_option_help`).
-pub fn option_help(fmt: &str, filename: Option<&str>) -> Result<String, Error> {
+pub fn option_help(
+    fmt: &str,
+    filename: Option<&str>,
+    dialect: QemuDialect,
+) -> Result<String, Error> {
     let format = lookup_create(fmt, None)?;
     if let Some(name) = filename {
         local_path(name)?;
     }
     Ok(match filename {
         Some(_) => {
-            let opts = Options::new(&[format.create_opts(), FILE_PROTOCOL_OPTS]);
+            let opts = Options::in_dialect(&[format.create_opts(), FILE_PROTOCOL_OPTS], dialect);
             print_help("Supported options:", opts.descs())
         }
         None => {
-            let mut text = print_help(&format!("Supported {fmt} options:"), format.create_opts());
+            let opts = Options::in_dialect(&[format.create_opts()], dialect);
+            let mut text = print_help(&format!("Supported {fmt} options:"), opts.descs());
             text.push_str(
                 "\nThe protocol level may support further options.\n\
                  Specify the target filename to include those options.\n",
@@ -71,7 +79,8 @@ impl CreateArgs {
     pub fn prepare(&self) -> Result<PreparedCreate, Error> {
         let format = lookup_create(&self.fmt, Some(&self.filename))?;
         let path = local_path(&self.filename)?.to_string();
-        let mut options = Options::new(&[format.create_opts(), FILE_PROTOCOL_OPTS]);
+        let mut options =
+            Options::in_dialect(&[format.create_opts(), FILE_PROTOCOL_OPTS], self.dialect);
         if let Some(list) = &self.options {
             options.parse(list)?;
         }
@@ -81,7 +90,8 @@ impl CreateArgs {
         } else if img_size != NO_SIZE {
             return Err(Error::invalid("The image size must be specified only once"));
         }
-        let has_opt = |name: &str| format.create_opts().iter().any(|d| d.name == name);
+        let names: Vec<&str> = options.descs().iter().map(|d| d.name).collect();
+        let has_opt = |name: &str| names.contains(&name);
         if let Some(b) = &self.backing_file {
             if !has_opt("backing_file") {
                 return Err(Error::invalid(format!(
@@ -117,8 +127,10 @@ impl CreateArgs {
             Some(b) if !self.no_backing_open => {
                 // `b` is not empty (refused above), so it has a full name.
                 let full = full_backing_filename(&self.filename, b).unwrap_or_default();
-                let (backing_size, detected) = size_and_format(&full, backing_fmt.as_deref())
-                    .map_err(|e| Error::invalid(format!("{e}\nCould not open backing image.")))?;
+                let (backing_size, detected) =
+                    size_and_format(&full, backing_fmt.as_deref(), self.dialect).map_err(|e| {
+                        Error::invalid(format!("{e}\nCould not open backing image."))
+                    })?;
                 if backing_fmt.is_none() {
                     return Err(Error::invalid(format!(
                         "Backing file specified without backing format\nDetected format of {detected}."
@@ -137,7 +149,13 @@ impl CreateArgs {
         if size == NO_SIZE {
             return Err(Error::invalid("Image creation needs a size parameter"));
         }
-        Ok(PreparedCreate { format, filename: self.filename.clone(), path, options })
+        Ok(PreparedCreate {
+            format,
+            filename: self.filename.clone(),
+            path,
+            options,
+            dialect: self.dialect,
+        })
     }
 }
 
@@ -158,6 +176,7 @@ impl PreparedCreate {
             filename: &self.path,
             options: &self.options,
             probe: crate::probe::probe_name,
+            dialect: self.dialect,
         };
         self.format.create(&req).map_err(|e| {
             if e.kind() == ErrorKind::TooLarge {

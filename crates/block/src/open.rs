@@ -5,7 +5,7 @@
 //! failures are worded as qemu-img words them (`Could not open '<file>':
 //! ...`, `Could not open backing file: ...`).
 
-use crate::probe::probe_file;
+use crate::probe::{probe_file, ProbeOrder};
 use crate::protocol::local_path;
 use crate::registry::{lookup_driver, Driver};
 use crate::unsupported::Purpose;
@@ -14,6 +14,7 @@ use instar_core::file::MAX_LENGTH;
 use instar_core::path::full_backing_filename;
 use instar_core::{
     CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, Lines, OpenFlags,
+    QemuDialect,
 };
 use std::os::unix::fs::MetadataExt;
 
@@ -54,7 +55,8 @@ fn file_format(
 ) -> Result<&'static dyn Format, Error> {
     let driver = match named {
         Some(driver) => driver,
-        None => probe_file(file).map_err(|e| Error::open(strerror(&e)))?,
+        None => probe_file(file, ProbeOrder::of(flags.dialect))
+            .map_err(|e| Error::open(strerror(&e)))?,
     };
     let purpose = if flags.check { Purpose::Check } else { Purpose::Info };
     driver.format(file, purpose)
@@ -158,11 +160,15 @@ fn open_backing_chain(
     Ok(())
 }
 
-/// What `info` reports for `filename`, opened as `fmt` or probed, without
-/// its backing file (qemu-img info opens with `BDRV_O_NO_BACKING`), and
-/// what opening it printed on stderr.
-pub fn info(filename: &str, fmt: Option<&str>) -> Result<(ImageInfo, Vec<Diagnostic>), Error> {
-    let opened = open(filename, fmt, OpenFlags::INFO, false)?;
+/// What `info` reports for `filename`, opened as `fmt` or probed as
+/// qemu-img of `dialect` does, without its backing file (qemu-img info
+/// opens with `BDRV_O_NO_BACKING`), and what opening it printed on stderr.
+pub fn info(
+    filename: &str,
+    fmt: Option<&str>,
+    dialect: QemuDialect,
+) -> Result<(ImageInfo, Vec<Diagnostic>), Error> {
+    let opened = open(filename, fmt, OpenFlags::INFO.in_dialect(dialect), false)?;
     match opened.image.info() {
         Ok(info) => Ok((info, opened.warnings)),
         Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
@@ -185,27 +191,29 @@ enum CheckKind {
     Deep(&'static dyn Format, ImageFile),
 }
 
-/// Opens `filename` for `qemu-img check`: as `fmt` or probed, with its
-/// backing chain; with `deep`, just the file where the format has a
-/// structural check of instar's own. Returns what opening printed on
-/// stderr beside it, which qemu prints before the check's own lines.
+/// Opens `filename` for `qemu-img check` as qemu-img of `dialect` does:
+/// as `fmt` or probed, with its backing chain; with `deep`, just the file
+/// where the format has a structural check of instar's own. Returns what
+/// opening printed on stderr beside it, which qemu prints before the
+/// check's own lines.
 pub fn open_for_check(
     filename: &str,
     fmt: Option<&str>,
     deep: bool,
+    dialect: QemuDialect,
 ) -> Result<(CheckTarget, Vec<Diagnostic>), Error> {
     let target = |what| CheckTarget { filename: filename.to_string(), what };
+    let flags = OpenFlags::CHECK.in_dialect(dialect);
     if deep {
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
         let named = fmt.map(named_driver).transpose().map_err(|e| e.wrap_open(filename))?;
         let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
-        let format =
-            file_format(&file, named, OpenFlags::CHECK).map_err(|e| e.wrap_open(filename))?;
+        let format = file_format(&file, named, flags).map_err(|e| e.wrap_open(filename))?;
         if format.has_deep_check() {
             return Ok((target(CheckKind::Deep(format, file)), Vec::new()));
         }
     }
-    let opened = open(filename, fmt, OpenFlags::CHECK, true)?;
+    let opened = open(filename, fmt, flags, true)?;
     Ok((target(CheckKind::Image(opened.image)), opened.warnings))
 }
 
@@ -230,19 +238,25 @@ pub fn check(
     filename: &str,
     fmt: Option<&str>,
     deep: bool,
+    dialect: QemuDialect,
 ) -> Result<(CheckReport, Vec<Diagnostic>), Error> {
-    let (target, warnings) = open_for_check(filename, fmt, deep)?;
+    let (target, warnings) = open_for_check(filename, fmt, deep, dialect)?;
     match target.run(Lines::keep()) {
         Ok(report) => Ok((report, warnings)),
         Err(e) => Err(e.after(warnings)),
     }
 }
 
-/// The virtual size of `filename` opened as `fmt` (or probed), and the
-/// format's name: what creating an image over a backing file needs. Its
-/// errors are the block layer's, without qemu-img's prefix.
-pub fn size_and_format(filename: &str, fmt: Option<&str>) -> Result<(u64, &'static str), Error> {
+/// The virtual size of `filename` opened as `fmt` (or probed) as qemu-img
+/// of `dialect` does, and the format's name: what creating an image over a
+/// backing file needs. Its errors are the block layer's, without
+/// qemu-img's prefix.
+pub fn size_and_format(
+    filename: &str,
+    fmt: Option<&str>,
+    dialect: QemuDialect,
+) -> Result<(u64, &'static str), Error> {
     let path = local_path(filename)?;
-    let opened = open_node(path, fmt, OpenFlags::INFO)?;
+    let opened = open_node(path, fmt, OpenFlags::INFO.in_dialect(dialect))?;
     Ok((opened.image.virtual_size(), opened.format.name()))
 }

@@ -38,7 +38,8 @@
 use crate::registry::{find_format, Driver};
 use crate::unsupported;
 use instar_core::bytes::{be32, le32};
-use instar_core::ImageFile;
+use instar_core::dialect::{PROBE_VDI_BEFORE_QCOW2, PROBE_VHDX_VMDK_VPC_BEFORE_VDI};
+use instar_core::{ImageFile, QemuDialect};
 
 /// How many bytes of the file qemu hands to the probes (`BLOCK_PROBE_BUF_SIZE`).
 pub const PROBE_BUF_SIZE: usize = 512;
@@ -50,26 +51,56 @@ pub const CERTAIN: u32 = 100;
 pub const WEAK: u32 = 2;
 
 /// The order in which a qemu release asks its drivers, which decides ties.
-/// Only the relative order of drivers that can tie matters; both lists
+/// Only the relative order of drivers that can tie matters; the lists
 /// were measured with files carrying two magics at once (vdi's at 0x40
 /// and another at 0) and a cloop file named `x.dmg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeOrder {
+    /// qemu-img 5.2: qcow, qcow2 and vmdk beat vdi; vdi beats parallels,
+    /// qed, vhdx, vpc and luks; dmg beats cloop.
+    Qemu5_2,
     /// qemu-img 7.2: vdi beats qcow, qcow2, luks, vhdx, vmdk and vpc, and
     /// loses to parallels and qed; dmg beats cloop.
     Qemu7_2,
-    /// qemu-img 10.0: vdi beats qcow, qcow2 and luks, and loses to
-    /// parallels, qed, vhdx, vmdk and vpc; dmg beats cloop.
-    Qemu10_0,
+    /// qemu-img 8.1 and later (measured: 10.0): vdi beats qcow, qcow2 and
+    /// luks, and loses to parallels, qed, vhdx, vmdk and vpc; dmg beats
+    /// cloop.
+    Qemu8_1,
 }
 
 impl ProbeOrder {
-    /// The newest release instar knows, the one `info` and `check` follow.
-    pub const NEWEST: ProbeOrder = ProbeOrder::Qemu10_0;
+    /// The order of the default dialect.
+    pub const NEWEST: ProbeOrder = ProbeOrder::Qemu8_1;
+
+    /// The order qemu-img of `dialect` asks its drivers in.
+    pub fn of(dialect: QemuDialect) -> ProbeOrder {
+        if dialect.since(PROBE_VHDX_VMDK_VPC_BEFORE_VDI) {
+            ProbeOrder::Qemu8_1
+        } else if dialect.since(PROBE_VDI_BEFORE_QCOW2) {
+            ProbeOrder::Qemu7_2
+        } else {
+            ProbeOrder::Qemu5_2
+        }
+    }
 
     /// Every format qemu probes, in the order this release asks them.
     pub fn formats(self) -> &'static [&'static str] {
         match self {
+            ProbeOrder::Qemu5_2 => &[
+                "qcow",
+                "qcow2",
+                "vmdk",
+                "vdi",
+                "parallels",
+                "qed",
+                "vhdx",
+                "vpc",
+                "luks",
+                "bochs",
+                "dmg",
+                "cloop",
+                "raw",
+            ],
             ProbeOrder::Qemu7_2 => &[
                 "parallels",
                 "qed",
@@ -85,7 +116,7 @@ impl ProbeOrder {
                 "cloop",
                 "raw",
             ],
-            ProbeOrder::Qemu10_0 => &[
+            ProbeOrder::Qemu8_1 => &[
                 "parallels",
                 "qed",
                 "vhdx",
@@ -109,18 +140,18 @@ pub type Probed = Driver;
 
 /// The driver qemu picks for `file`, reading its first bytes. An empty
 /// file is raw, as in qemu.
-pub fn probe_file(file: &ImageFile) -> std::io::Result<Driver> {
+pub fn probe_file(file: &ImageFile, order: ProbeOrder) -> std::io::Result<Driver> {
     if file.is_empty() {
         return Ok(Driver::Instar(crate::registry::FORMATS[0]));
     }
     let head = file.read_vec(0, PROBE_BUF_SIZE as u64)?;
-    Ok(probe_bytes(&head, file.name(), ProbeOrder::NEWEST))
+    Ok(probe_bytes(&head, file.name(), order))
 }
 
 /// The name of the format qemu's probe finds in `file` (`raw` when nothing
 /// else matches), for a create that must know another file's format.
 pub fn probe_name(file: &ImageFile) -> &'static str {
-    probe_file(file).map_or("raw", |d| d.name())
+    probe_file(file, ProbeOrder::NEWEST).map_or("raw", |d| d.name())
 }
 
 /// The driver qemu's release `order` picks for a file named `filename`
@@ -258,6 +289,7 @@ pub fn is_vdi(buf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use instar_core::QemuVersion;
 
     fn name(head: &[u8], filename: &str, order: ProbeOrder) -> &'static str {
         probe_bytes(head, filename, order).name()
@@ -343,31 +375,45 @@ mod tests {
 
     #[test]
     fn ties_follow_each_release_s_driver_order() {
-        let v10 = ProbeOrder::Qemu10_0;
-        let v7 = ProbeOrder::Qemu7_2;
-        let cases: &[(&[u8], &str, &str)] = &[
-            (b"QFI\xfb\0\0\0\x03", "vdi", "vdi"),
-            (b"QFI\xfb\0\0\0\x01", "vdi", "vdi"),
-            (b"LUKS\xba\xbe\0\x01", "vdi", "vdi"),
-            (b"WithoutFreeSpace\x02\0\0\0", "parallels", "parallels"),
-            (b"QED\0", "qed", "qed"),
-            (b"KDMV\x01\0\0\0", "vmdk", "vdi"),
-            (b"version=1\n", "vmdk", "vdi"),
-            (b"conectix", "vpc", "vdi"),
-            (b"vhdxfile", "vhdx", "vdi"),
+        let (v8, v7, v5) = (ProbeOrder::Qemu8_1, ProbeOrder::Qemu7_2, ProbeOrder::Qemu5_2);
+        // The head at offset 0, and who wins in 8.1+, 7.2 and 5.2 (measured
+        // with qemu-img 10.0.2, 7.2.18 and 5.2.0).
+        let cases: &[(&[u8], [&str; 3])] = &[
+            (b"QFI\xfb\0\0\0\x03", ["vdi", "vdi", "qcow2"]),
+            (b"QFI\xfb\0\0\0\x01", ["vdi", "vdi", "qcow"]),
+            (b"LUKS\xba\xbe\0\x01", ["vdi", "vdi", "vdi"]),
+            (b"WithoutFreeSpace\x02\0\0\0", ["parallels", "parallels", "vdi"]),
+            (b"QED\0", ["qed", "qed", "vdi"]),
+            (b"KDMV\x01\0\0\0", ["vmdk", "vdi", "vmdk"]),
+            (b"version=1\n", ["vmdk", "vdi", "vmdk"]),
+            (b"conectix", ["vpc", "vdi", "vdi"]),
+            (b"vhdxfile", ["vhdx", "vdi", "vdi"]),
         ];
-        for (head, in_10, in_7) in cases {
-            assert_eq!(name(&with_vdi(head), "x", v10), *in_10, "{head:?} in 10.0");
-            assert_eq!(name(&with_vdi(head), "x", v7), *in_7, "{head:?} in 7.2");
+        for (head, winners) in cases {
+            for (order, winner) in [v8, v7, v5].into_iter().zip(winners) {
+                assert_eq!(name(&with_vdi(head), "x", order), *winner, "{head:?} in {order:?}");
+            }
         }
-        for order in [v10, v7] {
+        for order in [v8, v7, v5] {
             assert_eq!(name(CLOOP_MAGIC, "x.dmg", order), "dmg");
         }
     }
 
     #[test]
-    fn both_orders_list_every_probing_format_once() {
-        for order in [ProbeOrder::Qemu7_2, ProbeOrder::Qemu10_0] {
+    fn each_dialect_takes_the_order_of_its_range() {
+        let of = |major, minor| ProbeOrder::of(QemuDialect::new(QemuVersion::new(major, minor, 0)));
+        assert_eq!(of(5, 2), ProbeOrder::Qemu5_2);
+        assert_eq!(of(7, 1), ProbeOrder::Qemu5_2);
+        assert_eq!(of(7, 2), ProbeOrder::Qemu7_2);
+        assert_eq!(of(8, 0), ProbeOrder::Qemu7_2);
+        assert_eq!(of(8, 1), ProbeOrder::Qemu8_1);
+        assert_eq!(of(12, 0), ProbeOrder::Qemu8_1);
+        assert_eq!(ProbeOrder::of(QemuDialect::DEFAULT), ProbeOrder::NEWEST);
+    }
+
+    #[test]
+    fn every_order_lists_every_probing_format_once() {
+        for order in [ProbeOrder::Qemu5_2, ProbeOrder::Qemu7_2, ProbeOrder::Qemu8_1] {
             let mut names = order.formats().to_vec();
             names.sort_unstable();
             names.dedup();

@@ -8,6 +8,7 @@
 use crate::bytes::round_up_to_sector;
 use crate::check::{CheckReport, Lines};
 use crate::diag::Diagnostic;
+use crate::dialect::QemuDialect;
 use crate::file::ImageFile;
 use crate::info::ImageInfo;
 use crate::opts::{OptDesc, Options};
@@ -29,6 +30,8 @@ pub struct CreateRequest<'a> {
     pub options: &'a Options,
     /// The block layer's probe.
     pub probe: Probe,
+    /// Whose qemu-img's image to write, where versions differ.
+    pub dialect: QemuDialect,
 }
 
 impl CreateRequest<'_> {
@@ -49,13 +52,22 @@ pub struct OpenFlags {
     /// `BDRV_O_NO_IO`: no guest data will be read (`info`), so neither an
     /// external data file nor an encryption key is needed.
     pub no_io: bool,
+    /// Which qemu-img's probe and open checks to follow.
+    pub dialect: QemuDialect,
 }
 
 impl OpenFlags {
     /// `qemu-img info`'s open.
-    pub const INFO: OpenFlags = OpenFlags { check: false, no_io: true };
+    pub const INFO: OpenFlags =
+        OpenFlags { check: false, no_io: true, dialect: QemuDialect::DEFAULT };
     /// `qemu-img check`'s open (backing files inherit it).
-    pub const CHECK: OpenFlags = OpenFlags { check: true, no_io: false };
+    pub const CHECK: OpenFlags =
+        OpenFlags { check: true, no_io: false, dialect: QemuDialect::DEFAULT };
+
+    /// The same open, as qemu-img of `dialect` does it.
+    pub const fn in_dialect(self, dialect: QemuDialect) -> Self {
+        OpenFlags { dialect, ..self }
+    }
 }
 
 /// A backing file an image names.

@@ -5,28 +5,10 @@
 //! `BlockChildInfo`); JSON fields are inserted in schema order and printed
 //! in `QDict` order by [`Json::to_qemu_pretty`].
 
+use crate::dialect::QemuDialect;
 use crate::file::ImageFile;
 use crate::human::size_to_str;
 use crate::json::Json;
-
-/// The differences between qemu-img versions in what `info` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QemuDialect {
-    /// qemu-img 8.0 and later print the graph of child nodes (`children`
-    /// in JSON, `Child node '/file':` sections in human output).
-    pub children: bool,
-}
-
-impl QemuDialect {
-    /// The newest behaviour instar knows (qemu-img 10.0).
-    pub const NEWEST: QemuDialect = QemuDialect { children: true };
-
-    /// The behaviour of qemu-img `major.minor.patch`.
-    pub fn for_version(major: u64, _minor: u64, _patch: u64) -> QemuDialect {
-        let modern = major >= 8;
-        QemuDialect { children: modern }
-    }
-}
 
 /// One node of an image graph: the image itself or one of its children.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -140,7 +122,7 @@ impl ImageInfo {
                 Json::object().with("type", Json::from(ty.as_str())).with("data", data.clone()),
             );
         }
-        if dialect.children {
+        if dialect.info_children() {
             let children = self
                 .children
                 .iter()
@@ -163,9 +145,9 @@ impl ImageInfo {
     }
 
     fn dump_human(&self, out: &mut String, level: usize, path: &str, dialect: QemuDialect) {
-        let protocol = dialect.children && self.children.is_empty();
+        let protocol = dialect.info_children() && self.children.is_empty();
         self.dump_node(out, level * 4, protocol);
-        if !dialect.children {
+        if !dialect.info_children() {
             return;
         }
         for child in &self.children {

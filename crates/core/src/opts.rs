@@ -8,6 +8,7 @@
 //! the default text for options that were not set.
 
 use crate::ctext::{sign, skip_space};
+use crate::dialect::{QemuDialect, Release};
 use crate::size::{parse_size, SizeError};
 
 /// The type of an option value, as qemu declares it.
@@ -46,12 +47,15 @@ pub struct OptDesc {
     pub help: &'static str,
     /// The default qemu prints in the `Formatting` line when unset.
     pub default: Option<&'static str>,
+    /// The first qemu release that has the option (`None`: every release
+    /// instar speaks for); older dialects refuse it as an unknown one.
+    pub since: Option<Release>,
 }
 
 impl OptDesc {
     /// A description with no default.
     pub const fn new(name: &'static str, ty: OptType, help: &'static str) -> Self {
-        OptDesc { name, ty, help, default: None }
+        OptDesc { name, ty, help, default: None, since: None }
     }
 
     /// A description with a default printed when the option is unset.
@@ -61,7 +65,17 @@ impl OptDesc {
         help: &'static str,
         default: &'static str,
     ) -> Self {
-        OptDesc { name, ty, help, default: Some(default) }
+        OptDesc { name, ty, help, default: Some(default), since: None }
+    }
+
+    /// The same option, present from qemu `release` on.
+    pub const fn since(self, release: Release) -> Self {
+        OptDesc { since: Some(release), ..self }
+    }
+
+    /// Whether qemu-img of `dialect` has the option.
+    pub fn in_dialect(&self, dialect: QemuDialect) -> bool {
+        self.since.is_none_or(|r| dialect.since(r))
     }
 }
 
@@ -217,9 +231,15 @@ impl Options {
     /// list's description of a name already present is dropped, as qemu's
     /// `qemu_opts_append` drops it.
     pub fn new(lists: &[&[OptDesc]]) -> Self {
+        Options::in_dialect(lists, QemuDialect::DEFAULT)
+    }
+
+    /// An empty set over the options of `lists` that qemu-img of `dialect`
+    /// has ([`OptDesc::since`]).
+    pub fn in_dialect(lists: &[&[OptDesc]], dialect: QemuDialect) -> Self {
         let mut descs: Vec<OptDesc> = Vec::new();
         for list in lists {
-            for d in list.iter() {
+            for d in list.iter().filter(|d| d.in_dialect(dialect)) {
                 if !descs.iter().any(|e| e.name == d.name) {
                     descs.push(*d);
                 }

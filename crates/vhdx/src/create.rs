@@ -361,7 +361,12 @@ mod tests {
         let mut o = Options::new(&[crate::CREATE_OPTS, FILE_PROTOCOL_OPTS]);
         o.parse(list).unwrap();
         o.set_number("size", size);
-        let req = CreateRequest { filename: "/tmp/instar-vhdx-unit.vhdx", options: &o, probe };
+        let req = CreateRequest {
+            filename: "/tmp/instar-vhdx-unit.vhdx",
+            options: &o,
+            probe,
+            dialect: Default::default(),
+        };
         CreateParams::from_request(&req)
     }
 

@@ -14,9 +14,10 @@ use crate::error::VmdkError;
 use crate::grain::{SparseLayout, SECTOR_SIZE};
 use crate::image::Image;
 use crate::sparse_header::SPARSE_HEADER_SIZE;
+use instar_core::dialect::VMDK_TOOLS_VERSION;
 use instar_core::file::{FileOptions, NewFile, Prealloc};
 use instar_core::format::Probe;
-use instar_core::{ImageFile, Options};
+use instar_core::{ImageFile, Options, QemuDialect};
 
 /// Bytes per extent of the split subformats (qemu's `split_size`).
 pub const SPLIT_SIZE: u64 = 0x8000_0000;
@@ -151,8 +152,8 @@ pub struct Settings {
     pub adapter: AdapterType,
     /// `ddb.virtualHWVersion`.
     pub hw_version: String,
-    /// `ddb.toolsVersion`.
-    pub tools_version: String,
+    /// `ddb.toolsVersion` (`None` for qemu before the line existed).
+    pub tools_version: Option<String>,
     /// Whether sparse extents use the zeroed-grain feature.
     pub zeroed_grain: bool,
     /// The backing file.
@@ -161,12 +162,13 @@ pub struct Settings {
 
 impl Settings {
     /// Checks `opts` for an image named `filename`, in the order qemu-img
-    /// does, so that the first complaint is qemu-img's first complaint.
-    /// Reads the backing file (for its CID) but writes nothing.
+    /// of `dialect` does, so that the first complaint is qemu-img's first
+    /// complaint. Reads the backing file (for its CID) but writes nothing.
     pub fn from_options(
         filename: &str,
         opts: &Options,
         probe: Probe,
+        dialect: QemuDialect,
     ) -> Result<Settings, VmdkError> {
         if opts.get_str("backing_fmt").is_some_and(|f| f != "vmdk") {
             return Err(VmdkError::BackingFmtNotVmdk);
@@ -184,7 +186,9 @@ impl Settings {
         let backing = opts.get_str("backing_file");
         let hw_version = opts.get_str("hwversion").filter(|h| *h != HW_VERSION_UNDEFINED);
         let compat6 = opts.get_bool("compat6").unwrap_or(false);
-        let tools_version = opts.get_str("toolsversion").unwrap_or(DEFAULT_TOOLS_VERSION);
+        let tools_version = dialect
+            .since(VMDK_TOOLS_VERSION)
+            .then(|| opts.get_str("toolsversion").unwrap_or(DEFAULT_TOOLS_VERSION));
         let zeroed_grain = opts.get_bool("zeroed_grain").unwrap_or(false);
         let subformat = match opts.get_str("subformat") {
             None => Subformat::MonolithicSparse,
@@ -218,7 +222,7 @@ impl Settings {
             subformat,
             adapter,
             hw_version: hw_version.to_string(),
-            tools_version: tools_version.to_string(),
+            tools_version: tools_version.map(str::to_string),
             zeroed_grain,
             parent,
         })
@@ -520,7 +524,7 @@ mod tests {
         o.set_number("size", size);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.vmdk");
-        let s = Settings::from_options(path.to_str().unwrap(), &o, |_| "raw");
+        let s = Settings::from_options(path.to_str().unwrap(), &o, |_| "raw", QemuDialect::DEFAULT);
         assert!(!path.exists(), "checking options leaves no file");
         s
     }

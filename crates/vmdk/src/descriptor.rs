@@ -72,8 +72,8 @@ pub struct NewDescriptor {
     pub heads: u32,
     /// `ddb.adapterType`.
     pub adapter_type: &'static str,
-    /// `ddb.toolsVersion`.
-    pub tools_version: String,
+    /// `ddb.toolsVersion` (`None`: qemu before 6.0 writes no such line).
+    pub tools_version: Option<String>,
 }
 
 impl NewDescriptor {
@@ -106,13 +106,16 @@ impl NewDescriptor {
         out.extend_from_slice(
             format!(
                 "\"\nddb.geometry.cylinders = \"{}\"\nddb.geometry.heads = \"{}\"\n\
-                 ddb.geometry.sectors = \"63\"\nddb.adapterType = \"{}\"\nddb.toolsVersion = \"",
+                 ddb.geometry.sectors = \"63\"\nddb.adapterType = \"{}\"\n",
                 self.cylinders, self.heads, self.adapter_type
             )
             .as_bytes(),
         );
-        out.extend_from_slice(self.tools_version.as_bytes());
-        out.extend_from_slice(b"\"\n");
+        if let Some(tools) = &self.tools_version {
+            out.extend_from_slice(b"ddb.toolsVersion = \"");
+            out.extend_from_slice(tools.as_bytes());
+            out.extend_from_slice(b"\"\n");
+        }
         out
     }
 }
@@ -344,7 +347,7 @@ mod tests {
             cylinders: 2080,
             heads: 16,
             adapter_type: "ide",
-            tools_version: "2147483647".to_string(),
+            tools_version: Some("2147483647".to_string()),
         }
     }
 

@@ -31,6 +31,7 @@ pub mod sparse_header;
 pub mod stream;
 
 use instar_core::bytes::be32;
+use instar_core::dialect::VMDK_TOOLS_VERSION;
 use instar_core::opts::{OptDesc, OptType};
 use instar_core::{
     BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo, Lines,
@@ -54,7 +55,8 @@ pub const CREATE_OPTS: &[OptDesc] = &[
     OptDesc::new("backing_fmt", OptType::Str, "Must be 'vmdk' if present"),
     OptDesc::with_default("compat6", OptType::Bool, "VMDK version 6 image", "off"),
     OptDesc::with_default("hwversion", OptType::Str, "VMDK hardware version", "undefined"),
-    OptDesc::new("toolsversion", OptType::Str, "VMware guest tools version"),
+    OptDesc::new("toolsversion", OptType::Str, "VMware guest tools version")
+        .since(VMDK_TOOLS_VERSION),
     OptDesc::new(
         "subformat",
         OptType::Str,
@@ -134,7 +136,8 @@ impl Format for Vmdk {
     }
 
     fn create(&self, req: &CreateRequest<'_>) -> Result<(), Error> {
-        let settings = create::Settings::from_options(req.filename, req.options, req.probe)?;
+        let settings =
+            create::Settings::from_options(req.filename, req.options, req.probe, req.dialect)?;
         let cid = create::random_cid()?;
         let files = create::plan(req.filename, &settings, cid);
         create::write(&files, req.options)?;

@@ -1,0 +1,174 @@
+//! Which qemu-img instar speaks like: a version, and what that version
+//! prints and accepts.
+//!
+//! qemu-img's output changed over its releases (a message reworded, a
+//! field added to `info`, a create option added). Each change is one
+//! [`Release`] constant here, the first release that behaves the new way,
+//! found in qemu's history and measured on the versions the test matrix
+//! runs (docs/compat.md §5.3). A [`QemuDialect`] is a version; asking it
+//! about a change compares the version with the change's release, so any
+//! version between two known ones gets the behaviour of its range, and a
+//! version newer than every change gets the newest behaviour.
+
+use std::fmt;
+
+/// A qemu release series, `major.minor`: where a behaviour first appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release {
+    /// The major version.
+    pub major: u32,
+    /// The minor version.
+    pub minor: u32,
+}
+
+impl Release {
+    /// The release `major.minor`.
+    pub const fn new(major: u32, minor: u32) -> Self {
+        Release { major, minor }
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// `info` prints the block graph: `children` in JSON, `Child node` blocks
+/// in human output (qemu commit "qemu-img: Let info print block graph").
+pub const INFO_BLOCK_GRAPH: Release = Release::new(8, 0);
+
+/// `create` names a refused size in one line, `Invalid image size
+/// specified: '<text>'.`, instead of two lines listing the suffixes.
+pub const SIZE_ERROR_QUOTED: Release = Release::new(10, 0);
+
+/// The one-line size error loses its final full stop.
+pub const SIZE_ERROR_NO_FULL_STOP: Release = Release::new(11, 0);
+
+/// vmdk's create takes `toolsversion` and writes `ddb.toolsVersion` into
+/// every descriptor.
+pub const VMDK_TOOLS_VERSION: Release = Release::new(6, 0);
+
+/// The probe asks qcow2, vmdk and qcow before vdi no more: vdi wins a tie
+/// with those, and parallels and qed win one with vdi. Where between 5.2
+/// and 7.2 the order changed is not in qemu's history (it follows from the
+/// link order of the drivers); 7.2 is the first release measured with it.
+pub const PROBE_VDI_BEFORE_QCOW2: Release = Release::new(7, 2);
+
+/// The probe asks vhdx, vmdk and vpc before vdi: qemu commit 11cea42e
+/// ("block: add configure options for excluding vmdk, vhdx and vpc",
+/// merged for 8.1) moved their sources after vdi's in the build.
+pub const PROBE_VHDX_VMDK_VPC_BEFORE_VDI: Release = Release::new(8, 1);
+
+/// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QemuVersion {
+    /// The major version.
+    pub major: u32,
+    /// The minor version.
+    pub minor: u32,
+    /// The micro (patch) version.
+    pub micro: u32,
+}
+
+impl QemuVersion {
+    /// `major.minor.micro`.
+    pub const fn new(major: u32, minor: u32, micro: u32) -> Self {
+        QemuVersion { major, minor, micro }
+    }
+
+    /// Reads `X.Y.Z` or `X.Y` (micro 0): decimal numbers, nothing else.
+    pub fn parse(text: &str) -> Option<QemuVersion> {
+        let mut numbers = [0u32; 3];
+        let mut count = 0;
+        for part in text.split('.') {
+            let slot = numbers.get_mut(count)?;
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            *slot = part.parse().ok()?;
+            count += 1;
+        }
+        (count >= 2).then(|| QemuVersion::new(numbers[0], numbers[1], numbers[2]))
+    }
+
+    /// The release series the version belongs to.
+    pub const fn release(self) -> Release {
+        Release::new(self.major, self.minor)
+    }
+}
+
+impl fmt::Display for QemuVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
+/// What a qemu-img version prints and accepts: the version, asked about
+/// each change by [`QemuDialect::since`] or the named questions below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QemuDialect {
+    version: QemuVersion,
+}
+
+impl QemuDialect {
+    /// The dialect instar speaks unless told otherwise: qemu-img 10.0.2's,
+    /// the version the README names (Debian 12's bookworm-backports).
+    pub const DEFAULT: QemuDialect = QemuDialect::new(QemuVersion::new(10, 0, 2));
+
+    /// The dialect of qemu-img `version`.
+    pub const fn new(version: QemuVersion) -> Self {
+        QemuDialect { version }
+    }
+
+    /// The version this dialect is of.
+    pub const fn version(self) -> QemuVersion {
+        self.version
+    }
+
+    /// Whether this version behaves as `release` and later ones do.
+    pub fn since(self, release: Release) -> bool {
+        self.version.release() >= release
+    }
+
+    /// Whether `info` prints the block graph ([`INFO_BLOCK_GRAPH`]).
+    pub fn info_children(self) -> bool {
+        self.since(INFO_BLOCK_GRAPH)
+    }
+}
+
+impl Default for QemuDialect {
+    fn default() -> Self {
+        QemuDialect::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_strictly() {
+        assert_eq!(QemuVersion::parse("10.0.2"), Some(QemuVersion::new(10, 0, 2)));
+        assert_eq!(QemuVersion::parse("9.2"), Some(QemuVersion::new(9, 2, 0)));
+        for bad in
+            ["", "10", "10.", "10.0.", ".1.2", "1.2.3.4", "a.b.c", "1.-2.3", "+1.2.3", "1. 2.3"]
+        {
+            assert_eq!(QemuVersion::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(QemuVersion::parse("99999999999.0.0"), None);
+    }
+
+    #[test]
+    fn a_dialect_takes_the_range_its_version_falls_in() {
+        let d =
+            |text| QemuDialect::new(QemuVersion::parse(text).unwrap_or(QemuVersion::new(0, 0, 0)));
+        assert!(!d("7.2.22").info_children());
+        assert!(d("8.0.0").info_children());
+        assert!(d("12.0.0").info_children());
+        assert!(!d("7.99.0").since(INFO_BLOCK_GRAPH));
+        assert!(QemuDialect::DEFAULT.since(SIZE_ERROR_QUOTED));
+        assert!(!QemuDialect::DEFAULT.since(SIZE_ERROR_NO_FULL_STOP));
+    }
+}
