@@ -12,7 +12,7 @@ pub mod getopt;
 use getopt::{spec, Spec};
 use instar_block::{option_help, CreateArgs};
 use instar_core::diag::render_all;
-use instar_core::dialect::{SIZE_ERROR_NO_FULL_STOP, SIZE_ERROR_QUOTED};
+use instar_core::dialect::{OPTIONS_REWORK_DEBIAN, OPTIONS_REWORK_UPSTREAM};
 use instar_core::rawtext;
 use instar_core::{size::parse_size, size::SizeError, Lines, QemuDialect, QemuVersion};
 use std::io::Write;
@@ -326,12 +326,14 @@ fn create(a: &CreateArgs, quiet: bool) -> Result<u8, Failure> {
 fn parse_image_size(text: &str, dialect: QemuDialect) -> Result<u64, Failure> {
     match parse_size(text) {
         Ok(n) if n <= MAX_IMAGE_SIZE => Ok(n),
-        Err(SizeError::Invalid) if !dialect.since(SIZE_ERROR_QUOTED) => Err(Failure::new(format!(
+        Err(SizeError::Invalid) if !dialect.since(OPTIONS_REWORK_DEBIAN) => {
+            Err(Failure::new(format!(
             "{PROG}: Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n\
              {PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes."
-        ))),
+        )))
+        }
         Err(SizeError::Invalid) => {
-            let stop = if dialect.since(SIZE_ERROR_NO_FULL_STOP) { "" } else { "." };
+            let stop = if dialect.since(OPTIONS_REWORK_UPSTREAM) { "" } else { "." };
             Err(Failure::new(format!("{PROG}: Invalid image size specified: '{text}'{stop}")))
         }
         _ => Err(Failure::new(format!(

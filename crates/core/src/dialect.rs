@@ -9,6 +9,12 @@
 //! about a change compares the version with the change's release, so any
 //! version between two known ones gets the behaviour of its range, and a
 //! version newer than every change gets the newest behaviour.
+//!
+//! The versions are Debian's builds, which the matrix runs: Debian's 9.2
+//! and 10.0 packages carry qemu-img's option rework as a patch
+//! (`qemu-img-options.patch`, from 1:9.2.0+ds-4), which upstream merged
+//! in 10.1. instar speaks as Debian's builds do; an upstream 9.2 or 10.0
+//! build prints the older messages (docs/compat.md §5.3).
 
 use std::fmt;
 
@@ -35,19 +41,25 @@ impl fmt::Display for Release {
 }
 
 /// `info` prints the block graph: `children` in JSON, `Child node` blocks
-/// in human output (qemu commit "qemu-img: Let info print block graph").
+/// in human output (commit c04d0ab0, "qemu-img: Let info print block
+/// graph", 8.0.0).
 pub const INFO_BLOCK_GRAPH: Release = Release::new(8, 0);
 
-/// `create` names a refused size in one line, `Invalid image size
-/// specified: '<text>'.`, instead of two lines listing the suffixes.
-pub const SIZE_ERROR_QUOTED: Release = Release::new(10, 0);
+/// qemu-img's option rework as Debian's packages carry it (9.2.0+ds-4 and
+/// every 10.0): among others, `create` names a refused size in one line,
+/// `Invalid image size specified: '<text>'.`, instead of two lines
+/// listing the suffixes.
+pub const OPTIONS_REWORK_DEBIAN: Release = Release::new(9, 2);
 
-/// The one-line size error loses its final full stop.
-pub const SIZE_ERROR_NO_FULL_STOP: Release = Release::new(11, 0);
+/// The rework as upstream merged it (commit d7bd47bf, "qemu-img: extend
+/// cvtnum() and use it in more places", 10.1.0): the one-line size error
+/// without its final full stop.
+pub const OPTIONS_REWORK_UPSTREAM: Release = Release::new(10, 1);
 
 /// vmdk's create takes `toolsversion` and writes `ddb.toolsVersion` into
-/// every descriptor.
-pub const VMDK_TOOLS_VERSION: Release = Release::new(6, 0);
+/// every descriptor (commit f3d43dfd, "vmdk: allow specification of tools
+/// version", 6.2.0).
+pub const VMDK_TOOLS_VERSION: Release = Release::new(6, 2);
 
 /// The probe asks qcow2, vmdk and qcow before vdi no more: vdi wins a tie
 /// with those, and parallels and qed win one with vdi. Where between 5.2
@@ -168,7 +180,9 @@ mod tests {
         assert!(d("8.0.0").info_children());
         assert!(d("12.0.0").info_children());
         assert!(!d("7.99.0").since(INFO_BLOCK_GRAPH));
-        assert!(QemuDialect::DEFAULT.since(SIZE_ERROR_QUOTED));
-        assert!(!QemuDialect::DEFAULT.since(SIZE_ERROR_NO_FULL_STOP));
+        assert!(QemuDialect::DEFAULT.since(OPTIONS_REWORK_DEBIAN));
+        assert!(!QemuDialect::DEFAULT.since(OPTIONS_REWORK_UPSTREAM));
+        assert!(!d("6.1.0").since(VMDK_TOOLS_VERSION));
+        assert!(d("6.2.0").since(VMDK_TOOLS_VERSION));
     }
 }

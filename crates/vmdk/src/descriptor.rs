@@ -72,7 +72,7 @@ pub struct NewDescriptor {
     pub heads: u32,
     /// `ddb.adapterType`.
     pub adapter_type: &'static str,
-    /// `ddb.toolsVersion` (`None`: qemu before 6.0 writes no such line).
+    /// `ddb.toolsVersion` (`None`: qemu before 6.2 writes no such line).
     pub tools_version: Option<String>,
 }
 
