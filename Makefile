@@ -44,7 +44,7 @@ help:
 	@echo "make test              every test (unit tests, create matrix, parity), closing on one total line"
 	@echo "make test-integration  the create matrix only (tests/create_matrix.rs)"
 	@echo "make lint              cargo fmt --check, clippy -D warnings, actionlint, no unused dependency (cargo-machete)"
-	@echo "make qemu-matrix       unpack qemu-img 7.2.22 into .qemu-matrix/ beside the system one"
+	@echo "make qemu-matrix       unpack Debian's qemu-img builds (5.2 to 11.1) into .qemu-matrix/ beside the system one"
 	@echo "make baselines         record testdata/ baselines with every qemu-img found"
 	@echo "make baselines-check   fail if recording the baselines again would change them"
 	@echo "make bench             time instar against qemu-img (medians of alternating runs)"
@@ -102,8 +102,12 @@ $(MACHETE):
 unused-deps: $(MACHETE)
 	$(MACHETE) --with-metadata --skip-target-dir
 
+# One wrapper per qemu-img version, .qemu-matrix/<version>/usr/bin/qemu-img
+# (docs/compat.md §7.1). Without network when nothing is missing;
+# QEMU_MATRIX_REFRESH=1 asks Debian's archive again.
 qemu-matrix:
-	bash .ci/qemu-matrix.sh
+	$(PYTHON) .ci/qemu-matrix.py --self-test
+	$(PYTHON) .ci/qemu-matrix.py
 
 baselines: qemu-matrix
 	$(CARGO) run --release -p instar-matrix --bin gen-baselines

@@ -14,7 +14,10 @@
 //!   (or, in `faults`, root: to mount a tmpfs, make device nodes, run as
 //!   `nobody`) prints `SKIPPED <test path>: <reason>` on the real stderr
 //!   and returns; with `INSTAR_MATRIX_STRICT=1` it fails instead
-//!   ([`skip`]). Nothing else skips.
+//!   ([`skip`]). One exception to strictness: a version `make qemu-matrix`
+//!   recorded as no longer offered by Debian (`.qemu-matrix/unavailable`)
+//!   skips with the reason recorded, strict or not, since a change in
+//!   Debian's archive is outside the project. Nothing else skips.
 //! - **Running.** Every program runs through [`Transcript::run`] (assert_cmd,
 //!   `LC_ALL=C`, a timeout for hangs), which records it. A failing test
 //!   prints, for every command it ran: the command line, its directory,
@@ -28,6 +31,7 @@ use instar_matrix::baseline::{VersionMap, BASELINE_DIR};
 use instar_matrix::masks;
 use instar_matrix::qemu::{self, version_key, QemuImg};
 use instar_matrix::Target;
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -55,6 +59,9 @@ pub struct Env {
     pub qemus: Vec<QemuImg>,
     /// The committed version map.
     pub map: VersionMap,
+    /// The versions Debian no longer offers, with the reason `make
+    /// qemu-matrix` recorded ([`qemu::unavailable`]).
+    pub unavailable: BTreeMap<String, String>,
 }
 
 impl Env {
@@ -64,6 +71,7 @@ impl Env {
         let baselines = root.join(BASELINE_DIR);
         let qemus = qemu::discover(&root);
         let map = VersionMap::load(&baselines).unwrap_or_default();
+        let unavailable = qemu::unavailable(&root);
         let found: Vec<String> = qemus
             .iter()
             .map(|q| format!("{} ({})", version_key(&q.version), q.path.display()))
@@ -73,7 +81,13 @@ impl Env {
             "create_matrix: qemu-img found: {}",
             if found.is_empty() { "none".to_string() } else { found.join(", ") }
         );
-        Env { baselines, qemus, map }
+        for (version, reason) in &unavailable {
+            let _ = writeln!(
+                std::io::stderr(),
+                "create_matrix: qemu-img {version} unavailable: {reason}"
+            );
+        }
+        Env { baselines, qemus, map, unavailable }
     }
 
     /// The qemu-img of exactly `version`, if installed.
@@ -104,10 +118,17 @@ pub fn strict() -> bool {
 /// shows in a plain `cargo test`, and `make test` counts these lines), or
 /// fails it when [`STRICT_ENV`] is set. The caller returns right after.
 pub fn skip(reason: &str) {
-    let test = test_name();
     if strict() {
-        panic!("{test}: {reason}, and {STRICT_ENV} forbids skipping");
+        panic!("{}: {reason}, and {STRICT_ENV} forbids skipping", test_name());
     }
+    say_skipped(reason);
+}
+
+/// Skips the running test whether [`STRICT_ENV`] is set or not: only for
+/// a qemu-img version Debian no longer offers, or a feature a qemu-img
+/// build lacks.
+fn say_skipped(reason: &str) {
+    let test = test_name();
     // One write of the whole line: stderr is unbuffered, and `writeln!`
     // would write the pieces separately, between other tests' output.
     let line = format!("SKIPPED {test}: {reason}\n");
@@ -119,8 +140,7 @@ pub fn skip(reason: &str) {
 /// of that binary, outside the project, so it skips even when
 /// [`STRICT_ENV`] is set. The caller returns right after.
 pub fn skip_build_lacks(reason: &str) {
-    let line = format!("SKIPPED {}: {reason}\n", test_name());
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    say_skipped(reason);
 }
 
 /// qemu-img `version`, or `None` after skipping the running test (see
@@ -128,9 +148,19 @@ pub fn skip_build_lacks(reason: &str) {
 pub fn qemu_or_skip(version: &str) -> Option<&'static QemuImg> {
     let found = env().qemu(version);
     if found.is_none() {
-        skip(&format!("qemu-img {version} is not installed (`make qemu-matrix` unpacks 7.2.22)"));
+        skip_missing(version, "is not installed (`make qemu-matrix` unpacks it)");
     }
     found
+}
+
+/// Skips the running test because qemu-img `version` is missing: with the
+/// reason `make qemu-matrix` recorded when Debian no longer offers it
+/// (even under [`STRICT_ENV`]), else as [`skip`] does.
+fn skip_missing(version: &str, why: &str) {
+    match env().unavailable.get(version) {
+        Some(reason) => say_skipped(&format!("qemu-img {version} is unavailable: {reason}")),
+        None => skip(&format!("qemu-img {version} {why}")),
+    }
 }
 
 /// The oracle ([`qemu::oracle_version`]), or `None` after skipping the
@@ -139,9 +169,10 @@ pub fn oracle_or_skip() -> Option<&'static QemuImg> {
     let version = qemu::oracle_version();
     let found = env().qemu(version);
     if found.is_none() {
-        skip(&format!(
-            "qemu-img {version}, the oracle, is not installed (Debian bookworm-backports' qemu-utils)"
-        ));
+        skip_missing(
+            version,
+            "(the oracle) is not installed (Debian bookworm-backports' qemu-utils)",
+        );
     }
     found
 }

@@ -10,8 +10,13 @@
 //! its own `--version`, never guessed from its path. When two binaries
 //! report the same version the first one found is kept. [`discover`] is
 //! the one search every test and the baseline generator use.
+//!
+//! A version the baselines hold that Debian no longer offers is listed by
+//! `make qemu-matrix` in `.qemu-matrix/unavailable` ([`unavailable`]): its
+//! live tests skip with that reason, even in CI.
 
 use semver::Version;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,6 +26,11 @@ pub const QEMU_IMG_ENV: &str = "INSTAR_QEMU_IMG";
 /// The folder of the repository where `make qemu-matrix` unpacks older
 /// qemu-img releases, one sub-folder per version.
 pub const MATRIX_DIR: &str = ".qemu-matrix";
+
+/// The file in [`MATRIX_DIR`] where `make qemu-matrix` (`.ci/qemu-matrix.py`)
+/// lists the versions the committed baselines hold that Debian's archive no
+/// longer offers: one `<version>\t<reason>` line each, `#` comments.
+pub const UNAVAILABLE_FILE: &str = "unavailable";
 
 /// Calls `$callback! { rows }` with one row `ident "version";` per qemu-img
 /// version the committed baselines cover (tokens given after the callback's
@@ -96,11 +106,13 @@ fn system_candidate() -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join("qemu-img")).find(|p| p.is_file())
 }
 
-/// The qemu-img binaries unpacked under `<repo>/.qemu-matrix/*/`.
+/// The qemu-img wrappers under `<repo>/.qemu-matrix/*/` (not in the
+/// `.stage-*` folders `make qemu-matrix` builds a copy in).
 fn matrix_candidates(repo_root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(repo_root.join(MATRIX_DIR)) else { return Vec::new() };
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| e.path().join("usr/bin/qemu-img"))
         .filter(|p| p.is_file())
         .collect();
@@ -145,6 +157,23 @@ pub fn discover(repo_root: &Path) -> Vec<QemuImg> {
     }
     found.sort_by(|a, b| a.version.cmp(&b.version));
     found
+}
+
+/// Reads an [`UNAVAILABLE_FILE`]: {version: why it is not installed}.
+pub fn parse_unavailable(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(version, reason)| (version.trim().to_string(), reason.trim().to_string()))
+        .collect()
+}
+
+/// The versions `make qemu-matrix` found no longer offered by Debian, with
+/// the reason it gave (empty when it found none, or did not run).
+pub fn unavailable(repo_root: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(repo_root.join(MATRIX_DIR).join(UNAVAILABLE_FILE))
+        .map(|text| parse_unavailable(&text))
+        .unwrap_or_default()
 }
 
 /// The version of the oracle: the qemu-img that every live comparison
@@ -202,6 +231,15 @@ mod tests {
         for (v, text) in parsed.iter().zip(KNOWN_VERSIONS) {
             assert_eq!(&version_key(v), text);
         }
+    }
+
+    #[test]
+    fn reads_the_unavailable_file() {
+        let text = "# Written by .ci/qemu-matrix.py: ...\n11.1.3\tDebian no longer offers qemu-img 11.1.3 (checked 2027-03-01)\n\nnonsense\n";
+        let found = parse_unavailable(text);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found["11.1.3"], "Debian no longer offers qemu-img 11.1.3 (checked 2027-03-01)");
+        assert!(unavailable(Path::new("/nonexistent")).is_empty());
     }
 
     #[test]
