@@ -550,7 +550,12 @@ def install(apt: Apt, build: Build, top: Path, work: Path) -> dict[str, str]:
             raise Failure(f"the loader qemu-img names ({interp or 'none'}) is not in the unpacked libc6")
         check_own_libraries(tree, loader, ":".join(str(tree / d) for d in dirs))
         runs = f"its own glibc: root/{loader} --library-path {':'.join(dirs)}"
-        body = f'exec "$top/root/{loader}" --library-path "{path}" "$top/root/usr/bin/qemu-img" "$@"\n'
+        # --argv0: qemu-img names itself as invoked in its usage errors
+        # ("Try '<argv0> info --help'"), as the system's binary does.
+        body = (
+            f'exec "$top/root/{loader}" --argv0 "$0" --library-path "{path}" '
+            '"$top/root/usr/bin/qemu-img" "$@"\n'
+        )
     elif extra:
         names = ", ".join(e.split("=")[0] for e in extra)
         runs = f"the system's libraries and, from root/, {names} (LD_LIBRARY_PATH)"
