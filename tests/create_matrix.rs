@@ -167,6 +167,15 @@ mod consistency {
         );
     }
 
+    /// The oracle every live comparison runs against is the version instar
+    /// speaks as by default.
+    #[test]
+    fn the_oracle_is_the_default_dialect() {
+        let default = instar_core::QemuDialect::DEFAULT.version().to_string();
+        assert_eq!(instar_matrix::qemu::oracle_version(), default);
+        assert!(KNOWN_VERSIONS.contains(&default.as_str()));
+    }
+
     /// Each known version selects the profile it was recorded into.
     mod each_version_selects_its_own_profile {
         use super::*;

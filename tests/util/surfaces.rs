@@ -264,12 +264,17 @@ pub fn bytes(ident: &str, version: &str) {
     let case = case(ident);
     let Some(qemu) = qemu_or_skip(version) else { return };
     let t = Transcript::default();
+    if case.options.contains("compression_type=zstd") {
+        // Ask the build first: its refusal is not instar's to match.
+        let dir = tempdir();
+        let probe = t.run(&qemu.path, &case.create_args("zstd-probe.qcow2"), dir.path());
+        if build_lacks_zstd(case, version, &probe.stderr) {
+            return;
+        }
+    }
     let twins = create_twice_as(&t, case, [instar(), &qemu.path], Some(version));
     let [a, b] = &twins.paths;
     let [mine, theirs] = &twins.runs;
-    if build_lacks_zstd(case, version, &theirs.stderr) {
-        return;
-    }
     let [pa, pb] = twins.paths.each_ref().map(|p| path_str(p));
     for (what, m, q) in
         [("stdout", &mine.stdout, &theirs.stdout), ("stderr", &mine.stderr, &theirs.stderr)]
