@@ -37,11 +37,12 @@ FUZZ_BIN := $(FUZZ_BUILD_DIR)/x86_64-unknown-linux-gnu/release
 TEST_SUMMARY_FILE ?=
 SUMMARY := $(PYTHON) .ci/test-summary.py $(if $(TEST_SUMMARY_FILE),--summary-file $(TEST_SUMMARY_FILE))
 
-.PHONY: help demo test test-integration lint fmt-check clippy actionlint unused-deps qemu-matrix baselines baselines-check bench fuzz fuzz-smoke fuzz-build fuzz-seeds
+.PHONY: help demo test test-version test-integration lint fmt-check clippy actionlint unused-deps qemu-matrix baselines baselines-check bench fuzz fuzz-smoke fuzz-build fuzz-seeds
 
 help:
 	@echo "make demo              build instar (release) and create, inspect and check a qcow2 image"
 	@echo "make test              every test (unit tests, create matrix, parity), closing on one total line"
+	@echo "make test-version      the tests of one qemu-img version (QEMU_VERSION=X.Y.Z), as CI's per-version jobs"
 	@echo "make test-integration  the create matrix only (tests/create_matrix.rs)"
 	@echo "make lint              cargo fmt --check, clippy -D warnings, actionlint, no unused dependency (cargo-machete)"
 	@echo "make qemu-matrix       unpack Debian's qemu-img builds (5.2 to 11.1) into .qemu-matrix/ beside the system one"
@@ -62,7 +63,13 @@ demo:
 # its exit status, and ends on the total; its own parser is checked first.
 test: qemu-matrix
 	$(PYTHON) .ci/test-summary.py --self-test
-	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast
+	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast $(if $(TEST_ARGS),-- $(TEST_ARGS))
+
+# The tests of one qemu-img version (QEMU_VERSION=X.Y.Z): every test whose
+# name ends in ::vX_Y_Z, as CI's per-version jobs run them.
+test-version: qemu-matrix
+	@test -n "$(QEMU_VERSION)" || { echo "make test-version: set QEMU_VERSION=X.Y.Z"; exit 2; }
+	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast -- ::v$(subst .,_,$(QEMU_VERSION))
 
 test-integration: qemu-matrix
 	$(SUMMARY) -- $(CARGO) test --test create_matrix --no-fail-fast

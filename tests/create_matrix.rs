@@ -176,6 +176,31 @@ mod consistency {
         assert!(KNOWN_VERSIONS.contains(&default.as_str()));
     }
 
+    /// The pull-request workflow runs every known version but the
+    /// oracle's in a job of its own (`.github/workflows/ci.yml`, the
+    /// `versions` matrix): a version added to the baselines and not to the
+    /// workflow would go untested in pull requests.
+    #[test]
+    fn ci_fans_out_every_version() {
+        let root = instar_matrix::qemu::repo_root();
+        let workflow = std::fs::read_to_string(root.join(".github/workflows/ci.yml"))
+            .expect("the workflow is readable");
+        let line = workflow
+            .lines()
+            .find(|l| l.trim_start().starts_with("version: ["))
+            .expect("the workflow has a version matrix");
+        let listed: Vec<String> = line
+            .split(['[', ']', ',', '"'])
+            .map(str::trim)
+            .filter(|p| p.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .map(String::from)
+            .collect();
+        let oracle = instar_matrix::qemu::oracle_version();
+        let want: Vec<String> =
+            KNOWN_VERSIONS.iter().filter(|v| **v != oracle).map(|v| v.to_string()).collect();
+        assert_eq!(listed, want, "the workflow's version matrix is not the version map's");
+    }
+
     /// Each known version selects the profile it was recorded into.
     mod each_version_selects_its_own_profile {
         use super::*;
