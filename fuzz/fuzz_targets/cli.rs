@@ -8,7 +8,7 @@
 //! its `Formatting` line; `-o help` renders its text.
 #![no_main]
 
-use instar_cli::{parse, Command};
+use instar_cli::{parse, parse_in, Command};
 use instar_core::rawtext;
 use libfuzzer_sys::fuzz_target;
 
@@ -21,6 +21,11 @@ fuzz_target!(|data: &[u8]| {
             text
         })
         .collect();
+    // The first argument doubles as INSTAR_QEMU_VERSION's value: a
+    // malformed one is refused, a well-formed one picks a dialect.
+    if let Some((env, rest)) = args.split_first() {
+        let _ = parse_in("instar", rest, Some(env));
+    }
     match parse("instar", &args) {
         Ok(Command::Create { mut args, .. }) => {
             // Never open a backing file: the target reads no file.
@@ -34,8 +39,8 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        Ok(Command::OptionHelp { fmt, filename }) => {
-            let _ = instar_block::option_help(&fmt, filename.as_deref());
+        Ok(Command::OptionHelp { fmt, filename, dialect }) => {
+            let _ = instar_block::option_help(&fmt, filename.as_deref(), dialect);
         }
         Ok(_) => {}
         Err(failure) => {
