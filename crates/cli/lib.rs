@@ -290,7 +290,7 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
     let mut operands = parsed.operands.into_iter();
     let filename = operands.next();
     if let Some(list) = &a.options {
-        if instar_core::opts::has_help_option(list) {
+        if instar_core::opts::has_help_option(list, a.dialect) {
             return Ok(Command::OptionHelp { fmt: a.fmt, filename, dialect: a.dialect });
         }
     }
