@@ -34,8 +34,8 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        Ok(Command::OptionHelp { fmt, filename }) => {
-            let _ = instar_block::option_help(&fmt, filename.as_deref());
+        Ok(Command::OptionHelp { fmt, filename, dialect }) => {
+            let _ = instar_block::option_help(&fmt, filename.as_deref(), dialect);
         }
         Ok(_) => {}
         Err(failure) => {
