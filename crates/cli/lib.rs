@@ -249,7 +249,8 @@ fn specs_of(table: Table) -> Vec<Spec> {
 /// speaks as the newest (docs/compat.md §5.6). What is not a version is
 /// refused with the place it came from. The option is looked for with
 /// the table of the version the environment (or the default) names,
-/// up to the first getopt error.
+/// past getopt's errors (an error before `--qemu-version` is worded as
+/// the version it names).
 fn chosen_dialect(
     cmd: &str,
     tables: fn(QemuDialect) -> Table,
@@ -261,7 +262,7 @@ fn chosen_dialect(
     let specs = specs_of(table);
     let mut getopt = Getopt::new(cmd, args, &specs, Order::Permute);
     let mut option = None;
-    while let Some(Ok((idx, value))) = getopt.next() {
+    for (idx, value) in getopt.by_ref().flatten() {
         if table[idx].1 == Opt::QemuVersion {
             option = value;
         }

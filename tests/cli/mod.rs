@@ -698,6 +698,27 @@ fn qemu_version_option_beats_the_environment() {
     });
 }
 
+/// `--qemu-version` words every error of its command line, one met
+/// before it included.
+#[test]
+fn qemu_version_option_words_earlier_errors() {
+    let t = Transcript::default();
+    let dir = tempdir();
+    let r = t.run(instar(), &["create", "-x", "t.raw", "--qemu-version", "7.2.0"], dir.path());
+    t.assert_same(
+        "stderr",
+        "instar: unrecognized option '-x'\nTry 'instar --help' for more information\n",
+        &r.stderr,
+    );
+    let r = t.run(instar(), &["info", "--qemu-version=11.1.3", "--output=xml", "x"], dir.path());
+    let hint = format!("Try '{} info --help' for more information\n", instar().display());
+    t.assert_same(
+        "stderr",
+        &format!("instar: --output expects 'human' or 'json', not 'xml'\n{hint}"),
+        &r.stderr,
+    );
+}
+
 /// A create that is refused for its options leaves a file that was already
 /// at the path as it was (qemu-img truncates or deletes it for some
 /// formats): validation comes before the file system is touched.
