@@ -65,11 +65,13 @@ test: qemu-matrix
 	$(PYTHON) .ci/test-summary.py --self-test
 	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast $(if $(TEST_ARGS),-- $(TEST_ARGS))
 
-# The tests of one qemu-img version (QEMU_VERSION=X.Y.Z): every test whose
-# name ends in ::vX_Y_Z, as CI's per-version jobs run them.
+# The tests of one qemu-img version (QEMU_VERSION=X.Y.Z), as CI's
+# per-version jobs run them: every test whose name ends in ::vX_Y_Z (the
+# per-version surfaces) or holds ___X_Y_Z__ (rstest's name for the value
+# X.Y.Z: cli::by_version).
 test-version: qemu-matrix
 	@test -n "$(QEMU_VERSION)" || { echo "make test-version: set QEMU_VERSION=X.Y.Z"; exit 2; }
-	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast -- ::v$(subst .,_,$(QEMU_VERSION))
+	$(SUMMARY) -- $(CARGO) test --workspace --no-fail-fast -- ::v$(subst .,_,$(QEMU_VERSION)) ___$(subst .,_,$(QEMU_VERSION))__
 
 test-integration: qemu-matrix
 	$(SUMMARY) -- $(CARGO) test --test create_matrix --no-fail-fast

@@ -9,12 +9,13 @@
 
 pub mod getopt;
 
-use getopt::{spec, Spec};
+use getopt::{own, spec, Getopt, GetoptError, Order, Spec};
 use instar_block::{option_help, CreateArgs};
 use instar_core::diag::render_all;
-use instar_core::dialect::{OPTIONS_REWORK_DEBIAN, OPTIONS_REWORK_UPSTREAM};
+use instar_core::dialect::{OBJECTS_AT_ONCE, OPTIONS_REWORK_DEBIAN, OPTIONS_REWORK_UPSTREAM};
 use instar_core::rawtext;
-use instar_core::{size::parse_size, size::SizeError, Lines, QemuDialect, QemuVersion};
+use instar_core::size::{hex_suffix_warning, read_size, SizeError};
+use instar_core::{Lines, QemuDialect, QemuVersion};
 use std::io::Write;
 
 /// The program name in messages.
@@ -57,13 +58,74 @@ impl Failure {
     fn new(message: impl Into<String>) -> Self {
         Failure { message: message.into(), code: 1 }
     }
+}
 
-    /// A usage error: the message plus the hint to read the command's help,
-    /// which names the program as it was invoked (`argv0`), as qemu-img's
-    /// does.
-    fn usage(argv0: &str, cmd: &str, message: impl Into<String>) -> Self {
-        let try_cmd = if cmd.is_empty() { String::new() } else { format!(" {cmd}") };
-        Failure::new(format!("{}\nTry '{argv0}{try_cmd} --help' for more info", message.into()))
+/// How a command's usage errors read in a qemu-img version: the message,
+/// then a hint to read the help. Before the option rework
+/// ([`OPTIONS_REWORK_DEBIAN`]) the hint names the program literally
+/// (`Try 'qemu-img --help' for more information`) and getopt is silent:
+/// qemu-img itself names the argument getopt stopped at. From it, the
+/// hint names the program as invoked and the command (`Try '<argv0>
+/// create --help' for more info`, `for more information` from
+/// [`OPTIONS_REWORK_UPSTREAM`]), and getopt prints its own message.
+#[derive(Debug, Clone, Copy)]
+struct Usage<'a> {
+    /// The program as invoked.
+    argv0: &'a str,
+    /// The command (`create`), or empty for qemu-img's own options.
+    cmd: &'a str,
+    dialect: QemuDialect,
+}
+
+impl Usage<'_> {
+    /// Whether this version has the option rework.
+    fn reworked(self) -> bool {
+        self.dialect.since(OPTIONS_REWORK_DEBIAN)
+    }
+
+    /// `qemu-img` or `qemu-img create` as getopt names it.
+    fn program(self) -> String {
+        if self.cmd.is_empty() {
+            self.argv0.to_string()
+        } else {
+            format!("{} {}", self.argv0, self.cmd)
+        }
+    }
+
+    fn hint(self) -> String {
+        if !self.reworked() {
+            return format!("Try '{PROG} --help' for more information");
+        }
+        let more = if self.dialect.since(OPTIONS_REWORK_UPSTREAM) { "information" } else { "info" };
+        format!("Try '{} --help' for more {more}", self.program())
+    }
+
+    /// A usage error (qemu-img's `error_exit`): `message` after the
+    /// program name, then the hint.
+    fn error(self, message: impl std::fmt::Display) -> Failure {
+        Failure::new(format!("{PROG}: {message}\n{}", self.hint()))
+    }
+
+    /// What getopt's error `e` makes qemu-img print.
+    fn getopt(self, e: &GetoptError) -> Failure {
+        if self.reworked() {
+            return Failure::new(format!("{}: {}\n{}", self.program(), e.report, self.hint()));
+        }
+        let what = if e.is_missing_value() {
+            "missing argument for option"
+        } else {
+            "unrecognized option"
+        };
+        self.error(format_args!("{what} '{}'", e.element))
+    }
+
+    /// `, not` from [`OPTIONS_REWORK_UPSTREAM`], ` not` before.
+    fn not(self) -> &'static str {
+        if self.dialect.since(OPTIONS_REWORK_UPSTREAM) {
+            ", not"
+        } else {
+            " not"
+        }
     }
 }
 
@@ -98,6 +160,9 @@ pub enum Command {
         args: CreateArgs,
         /// `-q`: no `Formatting` line.
         quiet: bool,
+        /// What reading the positional size warned (without the program
+        /// name), printed first.
+        warnings: Vec<String>,
     },
     /// `info`.
     Info {
@@ -137,23 +202,72 @@ pub fn run(argv0: &str, args: &[String]) -> Result<u8, Failure> {
     execute(parse_in(argv0, args, version.as_deref())?)
 }
 
+/// What an option means to instar, whatever its letter or name in a
+/// version's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Help,
+    Version,
+    Trace,
+    Quiet,
+    Object,
+    Format,
+    Backing,
+    BackingFormat,
+    BackingUnsafe,
+    Options,
+    Output,
+    BackingChain,
+    ImageOpts,
+    ForceShare,
+    Cache,
+    Repair,
+    Limits,
+    Deep,
+    QemuVersion,
+}
+
+/// A table of options: getopt's [`Spec`] and what each means, in the
+/// order of qemu-img's table (glibc lists ambiguous abbreviations in that
+/// order).
+type Table = &'static [(Spec, Opt)];
+
+const fn o(short: Option<char>, long: Option<&'static str>, value: bool, opt: Opt) -> (Spec, Opt) {
+    (spec(short, long, value), opt)
+}
+
+const QEMU_VERSION: (Spec, Opt) = (own("qemu-version", true), Opt::QemuVersion);
+
+fn specs_of(table: Table) -> Vec<Spec> {
+    table.iter().map(|t| t.0).collect()
+}
+
 /// A command's dialect: its last `--qemu-version` if given, else `env`
 /// (the value of [`QEMU_VERSION_VAR`]), else [`QemuDialect::DEFAULT`].
 /// Any well-formed version is accepted: it speaks as the range of qemu
 /// releases it falls in, and a version newer than every known change
-/// speaks as the newest (docs/compat.md §5.3). What is not a version is
-/// refused with the place it came from.
+/// speaks as the newest (docs/compat.md §5.6). What is not a version is
+/// refused with the place it came from. The option is looked for with
+/// the table of the version the environment (or the default) names,
+/// past getopt's errors (an error before `--qemu-version` is worded as
+/// the version it names).
 fn chosen_dialect(
-    specs: &[Spec],
-    opts: &[(usize, Option<String>)],
+    cmd: &str,
+    tables: fn(QemuDialect) -> Table,
+    args: &[String],
     env: Option<&str>,
 ) -> Result<QemuDialect, Failure> {
-    let option = opts
-        .iter()
-        .rev()
-        .find(|(idx, _)| specs.get(*idx).is_some_and(|s| s.long == Some("qemu-version")))
-        .and_then(|(_, value)| value.as_deref());
-    let (text, what) = match (option, env) {
+    let base = env.and_then(QemuVersion::parse).map_or(QemuDialect::DEFAULT, QemuDialect::new);
+    let table = tables(base);
+    let specs = specs_of(table);
+    let mut getopt = Getopt::new(cmd, args, &specs, Order::Permute);
+    let mut option = None;
+    for (idx, value) in getopt.by_ref().flatten() {
+        if table[idx].1 == Opt::QemuVersion {
+            option = value;
+        }
+    }
+    let (text, what) = match (option.as_deref(), env) {
         (Some(t), _) => (t, "--qemu-version"),
         (None, Some(t)) => (t, QEMU_VERSION_VAR),
         (None, None) => return Ok(QemuDialect::DEFAULT),
@@ -172,32 +286,70 @@ pub fn parse(argv0: &str, args: &[String]) -> Result<Command, Failure> {
     parse_in(argv0, args, None)
 }
 
+/// qemu-img's own options, before the command (all versions).
+const MAIN_TABLE: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('V'), Some("version"), false, Opt::Version),
+    o(Some('T'), Some("trace"), true, Opt::Trace),
+];
+
 /// [`parse`], with `env_version` (the value of [`QEMU_VERSION_VAR`], if
 /// set) as the qemu-img version when no `--qemu-version` is given.
+/// qemu-img's own options come first (getopt stops at the command), then
+/// the command's.
 pub fn parse_in(
     argv0: &str,
     args: &[String],
     env_version: Option<&str>,
 ) -> Result<Command, Failure> {
-    let Some(cmd) = args.first() else {
-        return Err(Failure::usage(argv0, "", format!("{PROG}: Not enough arguments")));
+    // Before the command there is no --qemu-version: the environment's
+    // version (or the default) words these errors.
+    let dialect =
+        env_version.and_then(QemuVersion::parse).map_or(QemuDialect::DEFAULT, QemuDialect::new);
+    let usage = Usage { argv0, cmd: "", dialect };
+    if args.is_empty() {
+        return Err(usage.error("Not enough arguments"));
+    }
+    let specs = specs_of(MAIN_TABLE);
+    let mut getopt = Getopt::new(argv0, args, &specs, Order::RequireOrder);
+    // Each of qemu-img's own options ends the parse.
+    if let Some(found) = getopt.next() {
+        let (idx, _) = found.map_err(|e| usage.getopt(&e))?;
+        match MAIN_TABLE[idx].1 {
+            Opt::Version => {
+                return Ok(Command::Print(format!(
+                    "{PROG} version {} (compatible with qemu-img 5.2 to 11.1)\n",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            Opt::Trace => {
+                return Err(Failure::new(format!(
+                    "{PROG}: option --trace (-T) is not supported by instar"
+                )))
+            }
+            _ => return Ok(Command::Print(include_str!("help/main.txt").to_string())),
+        }
+    }
+    let operands = getopt.operands();
+    let Some(cmd) = operands.first() else {
+        // Options and no command: qemu-img exits 0 without a word before
+        // the rework, and says so since.
+        if usage.reworked() {
+            return Err(usage.error("Not enough arguments"));
+        }
+        return Ok(Command::Print(String::new()));
     };
-    let rest = &args[1..];
+    let rest = &operands[1..];
     match cmd.as_str() {
         "create" => parse_create(argv0, rest, env_version),
         "info" => parse_info(argv0, rest, env_version),
         "check" => parse_check(argv0, rest, env_version),
-        "-V" | "--version" => Ok(Command::Print(format!(
-            "{PROG} version {} (compatible with qemu-img 5.2 to 11.1)\n",
-            env!("CARGO_PKG_VERSION")
-        ))),
-        "-h" | "--help" => Ok(Command::Print(include_str!("help/main.txt").to_string())),
         "amend" | "bench" | "bitmap" | "commit" | "compare" | "convert" | "dd" | "map"
         | "measure" | "rebase" | "resize" | "snapshot" => Err(Failure::new(format!(
             "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
              (instar implements create, info and check)"
         ))),
-        _ => Err(Failure::usage(argv0, "", format!("{PROG}: Command not found: {cmd}"))),
+        _ => Err(usage.error(format_args!("Command not found: {cmd}"))),
     }
 }
 
@@ -215,7 +367,7 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
             out(&text);
             Ok(0)
         }
-        Command::Create { args, quiet } => create(&args, quiet),
+        Command::Create { args, quiet, warnings } => create(&args, quiet, &warnings),
         Command::Info { filename, fmt, output, dialect } => info(&filename, fmt, output, dialect),
         Command::Check { filename, fmt, output, quiet, deep, dialect } => {
             check(&filename, fmt, output, quiet, deep, dialect)
@@ -244,39 +396,88 @@ fn file_error(filename: &str, e: &instar_core::Error) -> Failure {
 
 // create ---------------------------------------------------------------
 
-const CREATE_SPECS: &[Spec] = &[
-    spec(Some('h'), Some("help"), false),
-    spec(Some('q'), Some("quiet"), false),
-    spec(None, Some("object"), true),
-    spec(Some('f'), Some("format"), true),
-    spec(Some('b'), Some("backing"), true),
-    spec(Some('F'), Some("backing-format"), true),
-    spec(Some('u'), Some("backing-unsafe"), false),
-    spec(Some('o'), Some("options"), true),
-    spec(None, Some("qemu-version"), true),
+/// `create`'s options before the rework: `--help` and `--object` are its
+/// only long options.
+const CREATE_OLD: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(None, Some("object"), true, Opt::Object),
+    o(Some('F'), None, true, Opt::BackingFormat),
+    o(Some('b'), None, true, Opt::Backing),
+    o(Some('f'), None, true, Opt::Format),
+    o(Some('o'), None, true, Opt::Options),
+    o(Some('q'), None, false, Opt::Quiet),
+    o(Some('u'), None, false, Opt::BackingUnsafe),
+    QEMU_VERSION,
 ];
 
+/// `create`'s options in Debian's rework.
+const CREATE_DEBIAN: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('q'), Some("quiet"), false, Opt::Quiet),
+    o(None, Some("object"), true, Opt::Object),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(Some('b'), Some("backing"), true, Opt::Backing),
+    o(Some('F'), Some("backing-format"), true, Opt::BackingFormat),
+    o(Some('u'), Some("backing-unsafe"), false, Opt::BackingUnsafe),
+    o(Some('o'), Some("options"), true, Opt::Options),
+    QEMU_VERSION,
+];
+
+/// `create`'s options in upstream's rework: `-B` for the backing format
+/// (`-F` still works).
+const CREATE_UPSTREAM: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(Some('o'), Some("options"), true, Opt::Options),
+    o(Some('b'), Some("backing"), true, Opt::Backing),
+    o(Some('B'), Some("backing-format"), true, Opt::BackingFormat),
+    o(Some('u'), Some("backing-unsafe"), false, Opt::BackingUnsafe),
+    o(Some('q'), Some("quiet"), false, Opt::Quiet),
+    o(None, Some("object"), true, Opt::Object),
+    o(Some('F'), None, true, Opt::BackingFormat),
+    QEMU_VERSION,
+];
+
+/// The option table of `dialect`'s command line: before the rework,
+/// Debian's rework, upstream's.
+fn by_era(dialect: QemuDialect, old: Table, debian: Table, upstream: Table) -> Table {
+    if dialect.since(OPTIONS_REWORK_UPSTREAM) {
+        upstream
+    } else if dialect.since(OPTIONS_REWORK_DEBIAN) {
+        debian
+    } else {
+        old
+    }
+}
+
+fn create_table(dialect: QemuDialect) -> Table {
+    by_era(dialect, CREATE_OLD, CREATE_DEBIAN, CREATE_UPSTREAM)
+}
+
 fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
-    let prog = format!("{argv0} create");
-    let parsed =
-        getopt::parse(&prog, args, CREATE_SPECS).map_err(|m| Failure::usage(argv0, "create", m))?;
-    let mut a = CreateArgs { fmt: "raw".to_string(), ..CreateArgs::default() };
+    let dialect = chosen_dialect("create", create_table, args, env)?;
+    let usage = Usage { argv0, cmd: "create", dialect };
+    let table = create_table(dialect);
+    let specs = specs_of(table);
+    let mut a = CreateArgs { fmt: "raw".to_string(), dialect, ..CreateArgs::default() };
     let mut quiet = false;
-    a.dialect = chosen_dialect(CREATE_SPECS, &parsed.opts, env)?;
-    for (idx, value) in parsed.opts {
+    let mut object = false;
+    let mut getopt = Getopt::new("create", args, &specs, Order::Permute);
+    for found in getopt.by_ref() {
+        let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
         let value = value.unwrap_or_default();
-        match CREATE_SPECS[idx].long {
-            Some("help") => {
-                return Ok(Command::Print(include_str!("help/create.txt").to_string()));
+        match table[idx].1 {
+            Opt::Help => return Ok(Command::Print(include_str!("help/create.txt").to_string())),
+            Opt::Quiet => quiet = true,
+            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
+                return Err(unsupported("create", "--object"))
             }
-            Some("quiet") => quiet = true,
-            Some("object") => return Err(unsupported("create", "--object")),
-            Some("format") => a.fmt = value,
-            Some("backing") => a.backing_file = Some(value),
-            Some("backing-format") => a.backing_fmt = Some(value),
-            Some("backing-unsafe") => a.no_backing_open = true,
-            Some("qemu-version") => {}
-            _ => {
+            Opt::Object => object = true,
+            Opt::Format => a.fmt = value,
+            Opt::Backing => a.backing_file = Some(value),
+            Opt::BackingFormat => a.backing_fmt = Some(value),
+            Opt::BackingUnsafe => a.no_backing_open = true,
+            Opt::Options => {
                 if !instar_core::opts::is_valid_option_list(&value) {
                     return Err(Failure::new(format!("{PROG}: Invalid option list: {value}")));
                 }
@@ -285,119 +486,215 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
                     None => value,
                 });
             }
+            _ => {}
         }
     }
-    let mut operands = parsed.operands.into_iter();
+    let mut operands = getopt.operands().to_vec().into_iter();
     let filename = operands.next();
     if let Some(list) = &a.options {
-        if instar_core::opts::has_help_option(list) {
-            return Ok(Command::OptionHelp { fmt: a.fmt, filename, dialect: a.dialect });
+        if instar_core::opts::has_help_option(list, dialect) {
+            return Ok(Command::OptionHelp { fmt: a.fmt, filename, dialect });
         }
     }
     let Some(filename) = filename else {
-        return Err(Failure::usage(argv0, "create", format!("{PROG}: Expecting image file name")));
+        return Err(usage.error("Expecting image file name"));
     };
+    // Before 6.0 objects were created here, after the file name check.
+    if object {
+        return Err(unsupported("create", "--object"));
+    }
+    let mut warnings = Vec::new();
     if let Some(text) = operands.next() {
-        a.size = Some(parse_image_size(&text, a.dialect)?);
+        a.size = Some(parse_image_size(&text, dialect, &mut warnings)?);
     }
     if let Some(extra) = operands.next() {
-        return Err(Failure::usage(
-            argv0,
-            "create",
-            format!("{PROG}: Unexpected argument: {extra}"),
-        ));
+        return Err(usage.error(format_args!("Unexpected argument: {extra}")));
     }
     a.filename = filename;
-    Ok(Command::Create { args: a, quiet })
+    Ok(Command::Create { args: a, quiet, warnings })
 }
 
-fn create(a: &CreateArgs, quiet: bool) -> Result<u8, Failure> {
-    let prepared = a.prepare().map_err(|e| file_error(&a.filename, &e))?;
+fn create(a: &CreateArgs, quiet: bool, warnings: &[String]) -> Result<u8, Failure> {
+    let mut printed = render_lines(warnings);
+    let prepared = a.prepare().map_err(|e| {
+        printed.push_str(&render_all(e.notes(), PROG));
+        printed.push_str(&format!("{PROG}: {}: {e}", a.filename));
+        Failure::new(std::mem::take(&mut printed))
+    })?;
+    printed.push_str(&render_lines(&prepared.warnings()));
+    err(&printed);
     if !quiet {
         out(&format!("{}\n", prepared.formatting_line()));
         let _ = std::io::stdout().flush();
     }
+    err(&render_lines(prepared.rereading_warnings()));
     prepared.run().map_err(|e| file_error(&a.filename, &e))?;
     Ok(0)
 }
 
-/// The positional size of `create`, with the messages of qemu-img of
-/// `dialect` (docs/compat.md §2.6).
-fn parse_image_size(text: &str, dialect: QemuDialect) -> Result<u64, Failure> {
-    match parse_size(text) {
-        Ok(n) if n <= MAX_IMAGE_SIZE => Ok(n),
-        Err(SizeError::Invalid) if !dialect.since(OPTIONS_REWORK_DEBIAN) => {
-            Err(Failure::new(format!(
+/// Lines qemu reports (warnings), each after the program name.
+fn render_lines(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{PROG}: {l}\n")).collect()
+}
+
+/// The positional size of `create`, read and refused as qemu-img of
+/// `dialect` does (docs/compat.md §2.6); what reading it warned is added
+/// to `warnings` (and comes first in the failure).
+fn parse_image_size(
+    text: &str,
+    dialect: QemuDialect,
+    warnings: &mut Vec<String>,
+) -> Result<u64, Failure> {
+    let read = read_size(text, dialect);
+    if read.warned {
+        warnings.push(hex_suffix_warning(text));
+    }
+    let message = match read.value {
+        Ok(n) if n <= MAX_IMAGE_SIZE => return Ok(n),
+        Err(SizeError::Invalid) if !dialect.since(OPTIONS_REWORK_DEBIAN) => format!(
             "{PROG}: Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n\
              {PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes."
-        )))
-        }
+        ),
         Err(SizeError::Invalid) => {
             let stop = if dialect.since(OPTIONS_REWORK_UPSTREAM) { "" } else { "." };
-            Err(Failure::new(format!("{PROG}: Invalid image size specified: '{text}'{stop}")))
+            format!("{PROG}: Invalid image size specified: '{text}'{stop}")
         }
-        _ => Err(Failure::new(format!(
-            "{PROG}: Invalid image size specified. Must be between 0 and {MAX_IMAGE_SIZE}."
-        ))),
-    }
+        _ => {
+            format!("{PROG}: Invalid image size specified. Must be between 0 and {MAX_IMAGE_SIZE}.")
+        }
+    };
+    Err(Failure::new(format!("{}{message}", render_lines(warnings))))
 }
 
 // info and check -------------------------------------------------------
 
-fn parse_output(argv0: &str, cmd: &str, value: &str) -> Result<Output, Failure> {
+/// `--output`'s value as the reworked command lines check it, while
+/// parsing the options.
+fn parse_output(usage: Usage<'_>, value: &str) -> Result<Output, Failure> {
     match value {
         "human" => Ok(Output::Human),
         "json" => Ok(Output::Json),
-        other => Err(Failure::usage(
-            argv0,
-            cmd,
-            format!("{PROG}: --output expects 'human' or 'json' not '{other}'"),
-        )),
+        other => Err(usage
+            .error(format_args!("--output expects 'human' or 'json'{} '{other}'", usage.not()))),
+    }
+}
+
+/// `--output`'s value as qemu-img before the rework checks it, after the
+/// file name: no hint follows.
+fn parse_output_late(value: &str) -> Result<Output, Failure> {
+    match value {
+        "human" => Ok(Output::Human),
+        "json" => Ok(Output::Json),
+        _ => Err(Failure::new(format!(
+            "{PROG}: --output must be used with human or json as argument."
+        ))),
     }
 }
 
 /// The one operand info and check take.
-fn one_filename(argv0: &str, cmd: &str, operands: Vec<String>) -> Result<String, Failure> {
-    let mut it = operands.into_iter();
-    match (it.next(), it.next()) {
-        (Some(f), None) => Ok(f),
-        _ => Err(Failure::usage(argv0, cmd, format!("{PROG}: Expecting one image file name"))),
+fn one_filename(usage: Usage<'_>, operands: &[String]) -> Result<String, Failure> {
+    match operands {
+        [f] => Ok(f.clone()),
+        _ => Err(usage.error("Expecting one image file name")),
     }
 }
 
-const INFO_SPECS: &[Spec] = &[
-    spec(Some('h'), Some("help"), false),
-    spec(Some('f'), Some("format"), true),
-    spec(None, Some("output"), true),
-    spec(Some('b'), Some("backing-chain"), false),
-    spec(None, Some("object"), true),
-    spec(None, Some("image-opts"), false),
-    spec(Some('U'), Some("force-share"), false),
-    spec(None, Some("qemu-version"), true),
+/// The cache modes qemu accepts for `-T` (and `info -t`); instar reads
+/// without a cache policy of its own, so any valid mode behaves the same.
+const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
+
+/// `info`'s options before the rework (no `-b`).
+const INFO_OLD: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(None, Some("output"), true, Opt::Output),
+    o(None, Some("backing-chain"), false, Opt::BackingChain),
+    o(None, Some("object"), true, Opt::Object),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    QEMU_VERSION,
 ];
 
+/// `info`'s options in Debian's rework (`-b`).
+const INFO_DEBIAN: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(None, Some("output"), true, Opt::Output),
+    o(Some('b'), Some("backing-chain"), false, Opt::BackingChain),
+    o(None, Some("object"), true, Opt::Object),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    QEMU_VERSION,
+];
+
+/// `info`'s options in upstream's rework: `-t`/`--cache` and `--limits`,
+/// no `-b`.
+const INFO_UPSTREAM: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(None, Some("backing-chain"), false, Opt::BackingChain),
+    o(Some('t'), Some("cache"), true, Opt::Cache),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    o(None, Some("limits"), false, Opt::Limits),
+    o(None, Some("output"), true, Opt::Output),
+    o(None, Some("object"), true, Opt::Object),
+    QEMU_VERSION,
+];
+
+fn info_table(dialect: QemuDialect) -> Table {
+    by_era(dialect, INFO_OLD, INFO_DEBIAN, INFO_UPSTREAM)
+}
+
 fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
-    let prog = format!("{argv0} info");
-    let parsed =
-        getopt::parse(&prog, args, INFO_SPECS).map_err(|m| Failure::usage(argv0, "info", m))?;
+    let dialect = chosen_dialect("info", info_table, args, env)?;
+    let usage = Usage { argv0, cmd: "info", dialect };
+    let table = info_table(dialect);
+    let specs = specs_of(table);
     let mut fmt = None;
     let mut output = Output::Human;
-    let dialect = chosen_dialect(INFO_SPECS, &parsed.opts, env)?;
-    for (idx, value) in parsed.opts {
+    let mut late_output = None;
+    let mut cache = None;
+    let (mut object, mut image_opts, mut chain, mut limits) = (false, false, false, false);
+    let mut getopt = Getopt::new("info", args, &specs, Order::Permute);
+    for found in getopt.by_ref() {
+        let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
         let value = value.unwrap_or_default();
-        match INFO_SPECS[idx].long {
-            Some("help") => return Ok(Command::Print(include_str!("help/info.txt").to_string())),
-            Some("format") => fmt = Some(value),
-            Some("output") => output = parse_output(argv0, "info", &value)?,
-            Some("backing-chain") => return Err(unsupported("info", "--backing-chain")),
-            Some("object") => return Err(unsupported("info", "--object")),
-            Some("image-opts") => return Err(unsupported("info", "--image-opts")),
-            Some("qemu-version") => {}
+        match table[idx].1 {
+            Opt::Help => return Ok(Command::Print(include_str!("help/info.txt").to_string())),
+            Opt::Format => fmt = Some(value),
+            Opt::Output if usage.reworked() => output = parse_output(usage, &value)?,
+            Opt::Output => late_output = Some(value),
+            Opt::BackingChain => chain = true,
+            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
+                return Err(unsupported("info", "--object"))
+            }
+            Opt::Object => object = true,
+            Opt::ImageOpts => image_opts = true,
+            Opt::Cache => cache = Some(value),
+            Opt::Limits => limits = true,
             // Sharing is irrelevant: instar only reads.
             _ => {}
         }
     }
-    let filename = one_filename(argv0, "info", parsed.operands)?;
+    let filename = one_filename(usage, getopt.operands())?;
+    if let Some(value) = late_output {
+        output = parse_output_late(&value)?;
+    }
+    if object {
+        return Err(unsupported("info", "--object"));
+    }
+    if let Some(mode) = cache.filter(|m| !CACHE_MODES.contains(&m.as_str())) {
+        return Err(Failure::new(format!("{PROG}: Invalid cache option: {mode}")));
+    }
+    // Refused where qemu-img would start to use them.
+    for (given, option) in
+        [(image_opts, "--image-opts"), (chain, "--backing-chain"), (limits, "--limits")]
+    {
+        if given {
+            return Err(unsupported("info", option));
+        }
+    }
     Ok(Command::Info { filename, fmt, output, dialect })
 }
 
@@ -417,62 +714,116 @@ fn info(
     Ok(0)
 }
 
-const CHECK_SPECS: &[Spec] = &[
-    spec(Some('h'), Some("help"), false),
-    spec(Some('f'), Some("format"), true),
-    spec(Some('r'), Some("repair"), true),
-    spec(None, Some("output"), true),
-    spec(None, Some("object"), true),
-    spec(None, Some("image-opts"), false),
-    spec(Some('T'), Some("cache"), true),
-    spec(Some('q'), Some("quiet"), false),
-    spec(Some('U'), Some("force-share"), false),
-    spec(None, Some("deep"), false),
-    spec(None, Some("qemu-version"), true),
+/// `check`'s options before the rework (`-T` and `-q` without long
+/// names).
+const CHECK_OLD: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(Some('r'), Some("repair"), true, Opt::Repair),
+    o(None, Some("output"), true, Opt::Output),
+    o(None, Some("object"), true, Opt::Object),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    o(Some('T'), None, true, Opt::Cache),
+    o(Some('q'), None, false, Opt::Quiet),
+    (own("deep", false), Opt::Deep),
+    QEMU_VERSION,
 ];
 
-/// The cache modes qemu accepts for `-T`; instar reads without a cache
-/// policy of its own, so any valid mode behaves the same.
-const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
+/// `check`'s options in Debian's rework.
+const CHECK_DEBIAN: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('q'), Some("quiet"), false, Opt::Quiet),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(Some('T'), Some("cache"), true, Opt::Cache),
+    o(Some('r'), Some("repair"), true, Opt::Repair),
+    o(None, Some("output"), true, Opt::Output),
+    o(None, Some("object"), true, Opt::Object),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    (own("deep", false), Opt::Deep),
+    QEMU_VERSION,
+];
+
+/// `check`'s options in upstream's rework.
+const CHECK_UPSTREAM: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('T'), Some("cache"), true, Opt::Cache),
+    o(Some('r'), Some("repair"), true, Opt::Repair),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    o(None, Some("output"), true, Opt::Output),
+    o(Some('q'), Some("quiet"), false, Opt::Quiet),
+    o(None, Some("object"), true, Opt::Object),
+    (own("deep", false), Opt::Deep),
+    QEMU_VERSION,
+];
+
+fn check_table(dialect: QemuDialect) -> Table {
+    by_era(dialect, CHECK_OLD, CHECK_DEBIAN, CHECK_UPSTREAM)
+}
 
 fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
-    let prog = format!("{argv0} check");
-    let parsed =
-        getopt::parse(&prog, args, CHECK_SPECS).map_err(|m| Failure::usage(argv0, "check", m))?;
+    let dialect = chosen_dialect("check", check_table, args, env)?;
+    let usage = Usage { argv0, cmd: "check", dialect };
+    let table = check_table(dialect);
+    let specs = specs_of(table);
     let mut fmt = None;
     let mut output = Output::Human;
-    let mut quiet = false;
-    let mut deep = false;
-    let dialect = chosen_dialect(CHECK_SPECS, &parsed.opts, env)?;
-    for (idx, value) in parsed.opts {
+    let mut late_output = None;
+    let mut cache = None;
+    let (mut quiet, mut deep, mut object, mut image_opts, mut repair) =
+        (false, false, false, false, false);
+    let mut getopt = Getopt::new("check", args, &specs, Order::Permute);
+    for found in getopt.by_ref() {
+        let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
         let value = value.unwrap_or_default();
-        match CHECK_SPECS[idx].long {
-            Some("help") => {
-                return Ok(Command::Print(include_str!("help/check.txt").to_string()));
+        match table[idx].1 {
+            Opt::Help => return Ok(Command::Print(include_str!("help/check.txt").to_string())),
+            Opt::Format => fmt = Some(value),
+            Opt::Repair if value == "leaks" || value == "all" => repair = true,
+            Opt::Repair if usage.reworked() => {
+                return Err(usage.error(format_args!(
+                    "--repair (-r) expects 'leaks' or 'all'{} '{value}'",
+                    usage.not()
+                )))
             }
-            Some("format") => fmt = Some(value),
-            Some("repair") => {
-                if value != "leaks" && value != "all" {
-                    return Err(Failure::usage(
-                        argv0,
-                        "check",
-                        format!("{PROG}: --repair (-r) expects 'leaks' or 'all' not '{value}'"),
-                    ));
-                }
-                return Err(unsupported("check", "--repair"));
+            Opt::Repair => {
+                return Err(usage.error(format_args!(
+                    "Unknown option value for -r (expecting 'leaks' or 'all'): {value}"
+                )))
             }
-            Some("output") => output = parse_output(argv0, "check", &value)?,
-            Some("object") => return Err(unsupported("check", "--object")),
-            Some("image-opts") => return Err(unsupported("check", "--image-opts")),
-            Some("cache") if !CACHE_MODES.contains(&value.as_str()) => {
-                return Err(Failure::new(format!("{PROG}: Invalid source cache option: {value}")));
+            Opt::Output if usage.reworked() => output = parse_output(usage, &value)?,
+            Opt::Output => late_output = Some(value),
+            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
+                return Err(unsupported("check", "--object"))
             }
-            Some("quiet") => quiet = true,
-            Some("deep") => deep = true,
+            Opt::Object => object = true,
+            Opt::ImageOpts => image_opts = true,
+            Opt::Cache => cache = Some(value),
+            Opt::Quiet => quiet = true,
+            Opt::Deep => deep = true,
             _ => {}
         }
     }
-    let filename = one_filename(argv0, "check", parsed.operands)?;
+    let filename = one_filename(usage, getopt.operands())?;
+    if let Some(value) = late_output {
+        output = parse_output_late(&value)?;
+    }
+    if object {
+        return Err(unsupported("check", "--object"));
+    }
+    if let Some(mode) = cache.filter(|m| !CACHE_MODES.contains(&m.as_str())) {
+        return Err(Failure::new(format!("{PROG}: Invalid source cache option: {mode}")));
+    }
+    // Refused where qemu-img would start to use them.
+    if image_opts {
+        return Err(unsupported("check", "--image-opts"));
+    }
+    if repair {
+        return Err(unsupported("check", "--repair"));
+    }
     Ok(Command::Check { filename, fmt, output, quiet, deep, dialect })
 }
 

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let list = instar_core::rawtext::from_bytes(data);
     let valid = opts::is_valid_option_list(&list);
     let _ = opts::split_option_list(&list);
-    let _ = opts::has_help_option(&list);
+    let _ = opts::has_help_option(&list, instar_core::QemuDialect::DEFAULT);
     if !valid {
         return;
     }

@@ -6,8 +6,17 @@
 //! The one deliberate difference: when a create fails after qemu-img has
 //! already created the file, qemu-img leaves it behind (empty); instar
 //! validates first and leaves nothing. Those cases say so and assert it.
+//!
+//! The command line changed between qemu-img releases (usage errors,
+//! option tables, size syntax, option lists; docs/compat.md §5.6): the
+//! cases that print differently in some version run once per version
+//! ([`by_version`]), qemu-img V against instar with
+//! `INSTAR_QEMU_VERSION=V`.
 
-use crate::util::{instar, oracle_or_skip, shown, tempdir, unescape, Run, Sandbox, Transcript};
+use crate::util::{
+    instar, oracle_or_skip, qemu_if_installed, shown, tempdir, unescape, Run, Sandbox, Transcript,
+};
+use instar_cli::QEMU_VERSION_VAR;
 use instar_matrix::QemuImg;
 use rstest::rstest;
 use std::ffi::{OsStr, OsString};
@@ -17,6 +26,8 @@ use std::path::Path;
 /// What one run printed and left behind.
 struct Outcome {
     run: Run,
+    /// The program run, as invoked.
+    program: String,
     /// The files of the run's folder afterwards, with their bytes.
     files: Vec<(String, Vec<u8>)>,
 }
@@ -24,9 +35,28 @@ struct Outcome {
 impl Outcome {
     /// Its stdout or stderr, the program named `instar` wherever it names
     /// itself: usage errors name it as invoked (argv[0]), everything else
-    /// by its short name.
+    /// by its short name. A wrapper may run qemu-img under another path
+    /// (the unpacked 11.1.3 runs through its own loader, which passes the
+    /// binary's path inside the tree): any path ending in `/qemu-img` is
+    /// the program too.
     fn named(&self, text: &str) -> String {
-        text.replace(&self.run.argv[0], "instar").replace("qemu-img", "instar")
+        let text = text.replace(&self.program, "instar");
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("qemu-img") {
+            let before = &rest[..at];
+            let start = before.rfind(|c: char| c.is_whitespace() || c == '\'').map_or(0, |p| p + 1);
+            let path = &before[start..];
+            out.push_str(if path.is_empty() || path.ends_with('/') {
+                &before[..start]
+            } else {
+                before
+            });
+            out.push_str("instar");
+            rest = &rest[at + "qemu-img".len()..];
+        }
+        out.push_str(rest);
+        out
     }
 
     fn names(&self) -> Vec<&str> {
@@ -43,11 +73,23 @@ fn run<S: AsRef<OsStr>>(
     setup: &[&[S]],
     args: &[S],
 ) -> Outcome {
+    run_env(t, qemu, program, setup, args, &[])
+}
+
+/// [`run`] with `vars` in the program's environment.
+fn run_env<S: AsRef<OsStr>>(
+    t: &Transcript,
+    qemu: &QemuImg,
+    program: &Path,
+    setup: &[&[S]],
+    args: &[S],
+    vars: &[(&str, &str)],
+) -> Outcome {
     let dir = tempdir();
     for s in setup {
         t.run_ok(&qemu.path, s, dir.path());
     }
-    let run = t.run(program, args, dir.path());
+    let run = t.run_env(program, args, dir.path(), vars);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
         .expect("the run's folder")
         .map(|e| {
@@ -57,7 +99,7 @@ fn run<S: AsRef<OsStr>>(
         })
         .collect();
     files.sort();
-    Outcome { run, files }
+    Outcome { run, program: program.display().to_string(), files }
 }
 
 /// qemu-img's and instar's outcomes of `setup` then `args`, or `None`
@@ -205,6 +247,206 @@ fn assert_same<S: AsRef<OsStr>>(setup: &[&[S]], args: &[S]) {
 #[case::check_qemu_only_format_missing_file(&["check", "-f", "qcow", "nonexist"])]
 fn cli_parity(#[case] args: &[&str]) {
     assert_same(&[], args);
+}
+
+/// The qemu-img versions [`by_version`] compares with: every Debian build
+/// the matrix knows how to unpack. The versions of the version list
+/// (`known_versions!`) must be here ([`by_version_covers_the_known_versions`]);
+/// keep the `#[values]` of [`by_version`] the same list.
+const CLI_VERSIONS: &[&str] = &["5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3"];
+
+#[test]
+fn by_version_covers_the_known_versions() {
+    for v in instar_matrix::KNOWN_VERSIONS {
+        assert!(CLI_VERSIONS.contains(v), "{v} is in known_versions! but not in CLI_VERSIONS");
+    }
+}
+
+/// Command lines that some qemu-img version prints differently, once per
+/// version: qemu-img V and instar with `INSTAR_QEMU_VERSION=V` print the
+/// same (program names aside) and exit alike; when qemu-img succeeds they
+/// leave files of the same names, when it fails instar leaves none.
+/// Arguments may carry `\xNN` escapes for bytes that are not UTF-8.
+#[rstest]
+// Sizes: strtod before 6.0, fixed point 6.0-8.0, parse_uint from 8.1; the
+// one-line message from the rework.
+#[case::size_word(&["create", "t.raw", "foobar"])]
+#[case::size_negative(&["create", "t.raw", "--", "-1k"])]
+#[case::size_negative_one(&["create", "t.raw", "--", "-1"])]
+#[case::size_negative_zero(&["create", "t.raw", "--", "-0"])]
+#[case::size_negative_zero_k(&["create", "t.raw", "--", "-0k"])]
+#[case::size_negative_byte(&["create", "t.raw", "--", "-1b"])]
+#[case::size_fraction_no_suffix(&["create", "t.raw", "1.5"])]
+#[case::size_fraction_only(&["create", "t.raw", ".5k"])]
+#[case::size_fraction_rounds_to_one(&["create", "t.raw", "1.99999999999999999999k"])]
+#[case::size_bad_suffix(&["create", "t.raw", "1x"])]
+#[case::size_kb(&["create", "t.raw", "1KB"])]
+#[case::size_hex_suffix(&["create", "t.raw", "0x1k"])]
+#[case::size_hex_suffix_16(&["create", "t.raw", "0x10k"])]
+#[case::size_hex_fraction(&["create", "t.raw", "0x1.8k"])]
+#[case::size_hex_exponent(&["create", "t.raw", "0x1p3"])]
+#[case::size_hex_max(&["create", "t.raw", "0x7fffffffffffffff"])]
+#[case::size_exponent(&["create", "t.raw", "1e3"])]
+#[case::size_exponent_suffix(&["create", "t.raw", "1.5e1k"])]
+#[case::size_exponent_overflow(&["create", "t.raw", "1e400"])]
+#[case::size_exponent_underflow(&["create", "t.raw", "1e-400"])]
+#[case::size_infinity(&["create", "t.raw", "inf"])]
+#[case::size_dash(&["create", "t.raw", "--", "-"])]
+#[case::size_trailing_space(&["create", "t.raw", "1k "])]
+#[case::size_2_63_minus_1(&["create", "t.raw", "9223372036854775807"])]
+#[case::size_rounding(&["create", "t.raw", "7.9999999E"])]
+#[case::size_not_utf8(&["create", "t.raw", r"1\xff"])]
+// Sizes in -o (the same reader; hex with a suffix warned twice 6.0-7.2).
+#[case::option_size_negative(&["create", "-o", "size=-1", "t.raw"])]
+#[case::option_size_negative_zero(&["create", "-o", "size=-0", "t.raw"])]
+#[case::option_size_negative_k(&["create", "-o", "size=-1k", "t.raw"])]
+#[case::option_size_exponent(&["create", "-o", "size=1e3", "t.raw"])]
+#[case::option_size_exponent_overflow(&["create", "-o", "size=1e400", "t.raw"])]
+#[case::option_size_hex_suffix(&["create", "-o", "size=0x1k", "t.raw"])]
+#[case::option_size_hex_exponent(&["create", "-o", "size=0x1p3", "t.raw"])]
+#[case::qcow2_cluster_size_negative(&["create", "-f", "qcow2", "-o", "cluster_size=-1", "t.qcow2", "1M"])]
+#[case::qcow2_cluster_size_negative_zero(&["create", "-f", "qcow2", "-o", "cluster_size=-0", "t.qcow2", "1M"])]
+#[case::qcow2_cluster_size_hex_suffix(&["create", "-f", "qcow2", "-o", "cluster_size=0x10k", "t.qcow2", "1M"])]
+#[case::qcow2_two_hex_sizes(&["create", "-f", "qcow2", "-o", "size=0x1M,cluster_size=0x1k", "t.qcow2"])]
+#[case::vmdk_hex_size(&["create", "-f", "vmdk", "-o", "size=0x1M", "t.vmdk"])]
+// -o help with a value (help before 6.0).
+#[case::help_with_value(&["create", "-o", "help=on", "r.raw", "1M"])]
+#[case::help_off(&["create", "-o", "help=off", "r.raw", "1M"])]
+#[case::help_negated(&["create", "-o", "nohelp", "r.raw", "1M"])]
+#[case::help_question_with_value(&["create", "-o", "?=1", "r.raw", "1M"])]
+#[case::help_with_value_no_file(&["create", "-o", "help=on"])]
+#[case::help_with_value_after_size(&["create", "-o", "size=1M,help=on", "r.raw"])]
+#[case::qcow2_help_with_value(&["create", "-f", "qcow2", "-o", "help=on", "t.qcow2"])]
+// QAPI enums (the parameter named from 6.2).
+#[case::qcow2_compat(&["create", "-f", "qcow2", "-o", "compat=0.42", "t.qcow2", "1M"])]
+#[case::qcow2_preallocation(&["create", "-f", "qcow2", "-o", "preallocation=x", "t.qcow2", "1M"])]
+#[case::qcow2_compression(&["create", "-f", "qcow2", "-o", "compression_type=foo", "t.qcow2", "1M"])]
+#[case::qcow2_backing_fmt(&["create", "-f", "qcow2", "-b", "t0", "-F", "foo", "-u", "t.qcow2", "1M"])]
+#[case::vpc_subformat(&["create", "-f", "vpc", "-o", "subformat=bogus", "t.vhd", "1M"])]
+#[case::vhdx_subformat(&["create", "-f", "vhdx", "-o", "subformat=bogus", "t.vhdx", "1M"])]
+// create's usage errors, getopt's messages or argv[optind - 1].
+#[case::no_file(&["create"])]
+#[case::extra(&["create", "t.raw", "1G", "extra"])]
+#[case::bad_short(&["create", "-x", "t.raw", "1G"])]
+#[case::bad_long(&["create", "--foo", "t.raw", "1G"])]
+#[case::missing_arg(&["create", "-b"])]
+#[case::missing_arg_at_end(&["create", "t.raw", "-f"])]
+#[case::cluster_unknown_first(&["create", "-xq", "t.raw", "1M"])]
+#[case::cluster_unknown_after_operand(&["create", "t.raw", "-xq", "1M"])]
+#[case::cluster_unknown_last(&["create", "-qx", "t.raw", "1M"])]
+#[case::cluster_missing_value(&["create", "-qb"])]
+#[case::cluster_unknown_after_permutation(&["create", "a", "-q", "b", "-xq"])]
+#[case::unknown_after_operands(&["create", "t.raw", "1M", "-q", "-x"])]
+#[case::long_with_value(&["create", "--help=x"])]
+#[case::long_missing_value(&["create", "--object"])]
+#[case::long_options(&["create", "--format=raw", "--quiet", "--options=size=1M", "r.raw"])]
+#[case::abbreviated_backing(&["create", "--b", "x"])]
+#[case::abbreviated_backing_format(&["create", "--backing-f", "raw", "t.raw", "1M"])]
+#[case::abbreviated_format(&["create", "--for", "raw", "t.raw", "1M"])]
+#[case::abbreviated_options(&["create", "--opt", "size=1M", "t.raw"])]
+#[case::empty_long_name(&["create", "--=x"])]
+#[case::getopt_before_option_list(&["create", "-x", "-o", ","])]
+#[case::getopt_before_help(&["create", "-x", "-h"])]
+#[case::backing_format_b(&["create", "-B", "raw", "t.raw", "1M"])]
+// info's.
+#[case::info_no_file(&["info"])]
+#[case::info_two_files(&["info", "a", "b"])]
+#[case::info_bad_output(&["info", "--output=xml", "x"])]
+#[case::info_bad_output_no_file(&["info", "--output=xml"])]
+#[case::info_bad_output_two_files(&["info", "--output=xml", "a", "b"])]
+#[case::info_output_missing(&["info", "--output"])]
+#[case::info_ambiguous(&["info", "--o=json", "x"])]
+#[case::info_abbreviated_output(&["info", "--ou=xml", "a"])]
+#[case::info_abbreviated_format(&["info", "--f", "raw", "a"])]
+#[case::info_cluster_unknown_first(&["info", "-xU", "t"])]
+#[case::info_cluster_unknown_last(&["info", "t", "--output", "json", "-Ux"])]
+#[case::info_output_eats_help(&["info", "--output", "--help"])]
+#[case::info_cache(&["info", "-t", "foo", "x"])]
+#[case::info_cache_no_file(&["info", "-t", "foo"])]
+#[case::info_abbreviated_cache(&["info", "--c", "none", "a"])]
+#[case::info_limits_no_file(&["info", "--limits"])]
+#[case::info_image_opts_no_file(&["info", "--image-opts"])]
+#[case::info_image_opts_bad_output(&["info", "--image-opts", "--output=xml", "y"])]
+#[case::info_backing_chain_no_file(&["info", "--backing-chain"])]
+#[case::info_long_option_not_utf8(&["info", r"--out\xff=json", "x"])]
+#[case::info_output_not_utf8(&["info", r"--output=\xff", "x"])]
+// check's.
+#[case::check_no_file(&["check"])]
+#[case::check_bad_repair(&["check", "--re", "x"])]
+#[case::check_bad_repair_short(&["check", "-r", "x"])]
+#[case::check_bad_repair_before_output(&["check", "-r", "x", "--output=xml"])]
+#[case::check_repair_no_file(&["check", "-r", "leaks"])]
+#[case::check_repair_missing(&["check", "-r"])]
+#[case::check_bad_short(&["check", "-u", "x"])]
+#[case::check_bad_cache_no_file(&["check", "-T", "foo"])]
+#[case::check_bad_output_before_cache(&["check", "--output=xml", "-T", "foo", "x"])]
+#[case::check_bad_output_no_file(&["check", "--output=xml"])]
+#[case::check_abbreviated_quiet(&["check", "--q", "a"])]
+#[case::check_abbreviated_cache(&["check", "--c", "foo", "a"])]
+#[case::check_cluster_cache(&["check", "-Tfoo", "--output=xml"])]
+// qemu-img's own options and commands.
+#[case::no_command(&[])]
+#[case::unknown_command(&["frob"])]
+#[case::command_not_utf8(&[r"cr\xff"])]
+#[case::main_bad_short(&["-x"])]
+#[case::main_bad_long(&["--frob"])]
+#[case::main_missing_value(&["-T"])]
+#[case::main_long_with_value(&["--help=x"])]
+#[case::main_only_end(&["--"])]
+#[case::main_end_then_command(&["--", "create"])]
+#[case::main_dash_command(&["-", "create"])]
+fn by_version(
+    #[case] args: &[&str],
+    #[values("5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3")] version: &str,
+) {
+    let Some(qemu) = qemu_if_installed(version) else { return };
+    let args = os_args(args);
+    let t = Transcript::default();
+    let none: &[&[OsString]] = &[];
+    let theirs = run(&t, qemu, &qemu.path, none, &args);
+    let mine = run_env(&t, qemu, instar(), none, &args, &[(QEMU_VERSION_VAR, version)]);
+    assert_same_output(&t, &theirs, &mine);
+    if theirs.run.ok() {
+        t.check(theirs.names() == mine.names(), || {
+            format!("files left: qemu-img {:?}, instar {:?}", theirs.names(), mine.names())
+        });
+    } else {
+        t.check(mine.files.is_empty(), || format!("instar left {:?}", mine.names()));
+    }
+}
+
+/// `--object` is refused (instar creates no QOM objects) where qemu-img
+/// creates the object: at once from 6.0; before, after the checks of the
+/// file name (and `--output`, and before `-T`'s), so that where qemu-img
+/// 5.2 stops earlier instar prints what it prints.
+#[rstest]
+#[case::create(&["create", "--object", "x"], "create", false)]
+#[case::create_help(&["create", "--object", "x", "-o", "help"], "create", false)]
+#[case::info(&["info", "--object", "x", "--output=xml", "y"], "info", false)]
+#[case::check(&["check", "--object", "x", "-T", "foo", "y"], "check", true)]
+fn objects_are_refused_where_qemu_img_creates_them(
+    #[case] args: &[&str],
+    #[case] cmd: &str,
+    #[case] refused_by_5_2: bool,
+    #[values("5.2.0", "7.2.22", "10.0.2")] version: &str,
+) {
+    let refused = version != "5.2.0" || refused_by_5_2;
+    if !refused {
+        // Before the object: the same as qemu-img 5.2.
+        let Some(qemu) = qemu_if_installed(version) else { return };
+        let t = Transcript::default();
+        let none: &[&[&str]] = &[];
+        let theirs = run(&t, qemu, &qemu.path, none, args);
+        let mine = run_env(&t, qemu, instar(), none, args, &[(QEMU_VERSION_VAR, version)]);
+        assert_same_output(&t, &theirs, &mine);
+        return;
+    }
+    let t = Transcript::default();
+    let dir = tempdir();
+    let r = t.run_env(instar(), args, dir.path(), &[(QEMU_VERSION_VAR, version)]);
+    let refusal = format!("instar: {cmd}: option --object is not supported by instar\n");
+    t.check(r.code == Some(1) && r.stdout.is_empty(), || format!("exited {:?}", r.code));
+    t.assert_same("stderr", &refusal, &r.stderr);
 }
 
 #[rstest]
@@ -454,6 +696,27 @@ fn qemu_version_option_beats_the_environment() {
     t.check(r.code == Some(63), || {
         "check's --qemu-version did not win over the environment".into()
     });
+}
+
+/// `--qemu-version` words every error of its command line, one met
+/// before it included.
+#[test]
+fn qemu_version_option_words_earlier_errors() {
+    let t = Transcript::default();
+    let dir = tempdir();
+    let r = t.run(instar(), &["create", "-x", "t.raw", "--qemu-version", "7.2.0"], dir.path());
+    t.assert_same(
+        "stderr",
+        "instar: unrecognized option '-x'\nTry 'instar --help' for more information\n",
+        &r.stderr,
+    );
+    let r = t.run(instar(), &["info", "--qemu-version=11.1.3", "--output=xml", "x"], dir.path());
+    let hint = format!("Try '{} info --help' for more information\n", instar().display());
+    t.assert_same(
+        "stderr",
+        &format!("instar: --output expects 'human' or 'json', not 'xml'\n{hint}"),
+        &r.stderr,
+    );
 }
 
 /// A create that is refused for its options leaves a file that was already

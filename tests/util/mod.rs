@@ -163,6 +163,25 @@ fn skip_missing(version: &str, why: &str) {
     }
 }
 
+/// qemu-img `version` for a test that runs every version it can: a
+/// version of the version list (`instar_matrix::KNOWN_VERSIONS`) as
+/// [`qemu_or_skip`] finds it (strict mode fails without it); any other
+/// version when installed (`INSTAR_QEMU_IMG`, `.qemu-matrix/`), else
+/// `None` after a skip that strict mode allows, since nothing installs it.
+pub fn qemu_if_installed(version: &str) -> Option<&'static QemuImg> {
+    if instar_matrix::KNOWN_VERSIONS.contains(&version) {
+        return qemu_or_skip(version);
+    }
+    let found = env().qemu(version);
+    if found.is_none() {
+        skip_build_lacks(&format!(
+            "qemu-img {version} is not installed (not in known_versions!, so not required; \
+             INSTAR_QEMU_IMG can name it)"
+        ));
+    }
+    found
+}
+
 /// The oracle ([`qemu::oracle_version`]), or `None` after skipping the
 /// running test because it is not installed.
 pub fn oracle_or_skip() -> Option<&'static QemuImg> {

@@ -40,6 +40,9 @@ pub struct PreparedCreate {
     path: String,
     options: Options,
     dialect: QemuDialect,
+    /// Warnings qemu-img prints when the format reads its options again
+    /// (see [`PreparedCreate::rereading_warnings`]).
+    rereading: Vec<String>,
 }
 
 /// `-o help` for `fmt`: the format's options, and the file protocol's too
@@ -82,7 +85,7 @@ impl CreateArgs {
         let mut options =
             Options::in_dialect(&[format.create_opts(), FILE_PROTOCOL_OPTS], self.dialect);
         if let Some(list) = &self.options {
-            options.parse(list)?;
+            options.parse(list).map_err(|e| e.with_notes(warning_texts(&options)))?;
         }
         let img_size = self.size.unwrap_or(NO_SIZE);
         if !options.is_set("size") {
@@ -149,17 +152,48 @@ impl CreateArgs {
         if size == NO_SIZE {
             return Err(Error::invalid("Image creation needs a size parameter"));
         }
+        // qemu-img 6.0 to 7.2 warn about a hexadecimal size with a suffix
+        // each time it is read: once above, once more when the format (or
+        // the file protocol under it) reads its options again; vmdk reads
+        // its size only once (measured on 7.2.22).
+        let rereading = options
+            .warnings()
+            .iter()
+            .filter(|(name, _)| !(format.name() == "vmdk" && name == "size"))
+            .map(|(_, text)| text.clone())
+            .collect();
         Ok(PreparedCreate {
             format,
             filename: self.filename.clone(),
             path,
             options,
             dialect: self.dialect,
+            rereading,
         })
     }
 }
 
+/// The warnings `options` collected, as texts.
+fn warning_texts(options: &Options) -> Vec<String> {
+    options.warnings().iter().map(|(_, text)| text.clone()).collect()
+}
+
 impl PreparedCreate {
+    /// What qemu-img warned while it read the options (without the
+    /// program name), printed before the `Formatting` line.
+    pub fn warnings(&self) -> Vec<String> {
+        warning_texts(&self.options)
+    }
+
+    /// What qemu-img warns again when the format reads its options, just
+    /// before it creates the image (qemu-img 6.0 to 7.2, a hexadecimal size
+    /// with a suffix). Where the format then refuses an option it reads
+    /// before such a size, qemu-img stops before the second warning;
+    /// instar prints it anyway (docs/compat.md §2.6).
+    pub fn rereading_warnings(&self) -> &[String] {
+        &self.rereading
+    }
+
     /// The line qemu-img prints before formatting (without newline).
     pub fn formatting_line(&self) -> String {
         format!(

@@ -45,16 +45,77 @@ impl fmt::Display for Release {
 /// graph", 8.0.0).
 pub const INFO_BLOCK_GRAPH: Release = Release::new(8, 0);
 
-/// qemu-img's option rework as Debian's packages carry it (9.2.0+ds-4 and
-/// every 10.0): among others, `create` names a refused size in one line,
-/// `Invalid image size specified: '<text>'.`, instead of two lines
-/// listing the suffixes.
+/// qemu-img's option rework as Debian's packages carry it
+/// (`qemu-img-options.patch`, Michael Tokarev's series of 2024-09, from
+/// 9.2.0+ds-4 and in every 10.0). Before it, qemu-img's getopt was
+/// silent and qemu-img named the offending argument itself
+/// (`unrecognized option '<argument>'`, `missing argument for option
+/// '<argument>'`), every usage error ended in `Try 'qemu-img --help' for
+/// more information`, `create` knew only `--help` and `--object` as long
+/// options, `info` had no `-b`, `--output` was checked after the file
+/// name (`--output must be used with human or json as argument.`) and
+/// `-r` said `Unknown option value for -r (expecting 'leaks' or 'all')`.
+/// With it, getopt prints its own messages, usage errors end in `Try
+/// '<program> <command> --help' for more info`, every option has a long
+/// name, and `create` names a refused size in one line, `Invalid image
+/// size specified: '<text>'.`, instead of two lines listing the suffixes.
 pub const OPTIONS_REWORK_DEBIAN: Release = Release::new(9, 2);
 
-/// The rework as upstream merged it (commit d7bd47bf, "qemu-img: extend
-/// cvtnum() and use it in more places", 10.1.0): the one-line size error
-/// without its final full stop.
+/// The rework as upstream merged it (Kevin Wolf's block pull request of
+/// 2025-07-15, last commit d7bd47bf, "qemu-img: extend cvtnum() and use it
+/// in more places", 10.1.0): usage errors end in `for more information`,
+/// `--output` and `-r` say `..., not '<value>'`, the one-line size error
+/// has no final full stop, and the option tables changed again (`create
+/// -B`, `info -t`/`--cache` and `--limits`, no `info -b`, other orders).
 pub const OPTIONS_REWORK_UPSTREAM: Release = Release::new(10, 1);
+
+/// Sizes are read as integers with an optional decimal fraction in 64.64
+/// fixed point, no longer through `strtod` (commits cf923b78, "utils:
+/// Improve qemu_strtosz() to have 64 bits of precision", and 7625a1ed,
+/// "utils: Use fixed-point arithmetic in qemu_strtosz", 6.0.0). Before,
+/// `1e3`, `0x1.8k` and `-0` were sizes and a negative size was out of
+/// range; since, exponents, hexadecimal fractions and any `-` make the
+/// text malformed.
+pub const SIZE_FIXED_POINT: Release = Release::new(6, 0);
+
+/// A hexadecimal size with a suffix (`0x10k`) is accepted with a warning,
+/// `Using a multiplier suffix on hex numbers is deprecated: <text>`
+/// (commit f174cd33, "utils: Deprecate hex-with-suffix sizes", 6.0.0).
+/// Before, it was accepted silently.
+pub const HEX_SIZE_SUFFIX_DEPRECATED: Release = Release::new(6, 0);
+
+/// A hexadecimal size with a suffix is malformed (commit 8b902e3d, "util:
+/// remove support for hex numbers with a scaling suffix", 8.0.0).
+pub const HEX_SIZE_SUFFIX_REMOVED: Release = Release::new(8, 0);
+
+/// Sizes are read with `parse_uint`: a negative integer is out of range
+/// again (`-1`, `-0`: `Must be between ...`) while a negative number with
+/// a suffix stays malformed, and a fraction may lack its integer part
+/// (`.5k`) (Eric Blake's pull request pull-nbd-2023-06-01: commits
+/// b87ac966, "cutils: Use parse_uint in qemu_strtosz for negative
+/// rejection", and 42cc08d1, "cutils: Improve qemu_strtosz handling of
+/// fractions", 8.1.0; no release has one without the other).
+pub const SIZE_PARSE_UINT: Release = Release::new(8, 1);
+
+/// An option list asks for help only with an element that is exactly
+/// `help` or `?` (commit afd73625, "qemu-option: move help handling to
+/// get_opt_name_value", 6.0.0). Before, any element *named* help or `?`
+/// did: `help=on`, `help=off`, `nohelp`, `?=1`.
+pub const HELP_OPTION_WITHOUT_VALUE: Release = Release::new(6, 0);
+
+/// `--object` is created as soon as getopt returns it (commit 99b1e646,
+/// "qemu-img: Use user_creatable_process_cmdline() for --object",
+/// 6.0.0). Before, objects were only parsed then and created after the
+/// file name was checked (`create`: after `-o help` and the missing file
+/// name; `info`: after `--output`; `check`: after `--output`, before
+/// `-T`).
+pub const OBJECTS_AT_ONCE: Release = Release::new(6, 0);
+
+/// A QAPI enum that refuses a value names the parameter: `Parameter
+/// 'version' does not accept value '0.42'` (commit ea29331b, "qapi:
+/// Improve input_type_enum()'s error message", 6.2.0). Before, the
+/// message was `Invalid parameter '0.42'`.
+pub const QAPI_ENUM_NAMES_PARAMETER: Release = Release::new(6, 2);
 
 /// vmdk's create takes `toolsversion` and writes `ddb.toolsVersion` into
 /// every descriptor (commit f3d43dfd, "vmdk: allow specification of tools
@@ -147,6 +208,16 @@ impl QemuDialect {
     /// Whether `info` prints the block graph ([`INFO_BLOCK_GRAPH`]).
     pub fn info_children(self) -> bool {
         self.since(INFO_BLOCK_GRAPH)
+    }
+
+    /// What a QAPI enum says when it refuses `value` for `parameter`
+    /// ([`QAPI_ENUM_NAMES_PARAMETER`]).
+    pub fn refused_enum_value(self, parameter: &str, value: &str) -> String {
+        if self.since(QAPI_ENUM_NAMES_PARAMETER) {
+            format!("Parameter '{parameter}' does not accept value '{value}'")
+        } else {
+            format!("Invalid parameter '{value}'")
+        }
     }
 }
 

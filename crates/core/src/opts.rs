@@ -8,8 +8,8 @@
 //! the default text for options that were not set.
 
 use crate::ctext::{sign, skip_space};
-use crate::dialect::{QemuDialect, Release};
-use crate::size::{parse_size, SizeError};
+use crate::dialect::{QemuDialect, Release, HELP_OPTION_WITHOUT_VALUE};
+use crate::size::{hex_suffix_warning, read_size, SizeError};
 
 /// The type of an option value, as qemu declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,11 @@ enum Value {
 pub struct Options {
     descs: Vec<OptDesc>,
     set: Vec<SetOpt>,
+    /// Whose rules values are read by.
+    dialect: QemuDialect,
+    /// What qemu-img warned while reading values: the option and the
+    /// warning (without the program name), in order.
+    warnings: Vec<(String, String)>,
 }
 
 /// Parses a boolean as qemu's `qapi_bool_parse` does.
@@ -204,26 +209,44 @@ pub fn split_option_list(list: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Whether an option list asks for help: an element that is exactly
-/// `help` or `?` (a value, as in `help=on`, makes it an ordinary option).
-pub fn has_help_option(list: &str) -> bool {
-    let mut element = String::new();
-    let mut chars = list.chars().peekable();
-    let mut elements = Vec::new();
-    while let Some(c) = chars.next() {
-        if c == ',' {
-            if chars.peek() == Some(&',') {
-                chars.next();
-                element.push(',');
-                continue;
-            }
-            elements.push(std::mem::take(&mut element));
-        } else {
-            element.push(c);
+/// Whether an option list asks for help, as qemu-img of `dialect` reads
+/// it: from 6.0 an element that is exactly `help` or `?`; before, any
+/// element named so, with a value or as `no...` (`help=on`, `nohelp`)
+/// ([`HELP_OPTION_WITHOUT_VALUE`]). Elements split as qemu splits them:
+/// a name runs to `=` or `,`.
+pub fn has_help_option(list: &str, dialect: QemuDialect) -> bool {
+    let any_value = !dialect.since(HELP_OPTION_WITHOUT_VALUE);
+    let bytes = list.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i] != b'=' && bytes[i] != b',' {
+            i += 1;
         }
+        let typed = &list[start..i];
+        let has_value = bytes.get(i) == Some(&b'=');
+        let name =
+            if has_value || !any_value { typed } else { typed.strip_prefix("no").unwrap_or(typed) };
+        if (name == "help" || name == "?") && (any_value || !has_value) {
+            return true;
+        }
+        if has_value {
+            // Skip the value, whose `,,` is an escaped comma.
+            i += 1;
+            while i < bytes.len() {
+                if bytes[i] == b',' {
+                    if bytes.get(i + 1) == Some(&b',') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+        }
+        i += 1;
     }
-    elements.push(element);
-    elements.iter().any(|e| e == "help" || e == "?")
+    false
 }
 
 impl Options {
@@ -245,7 +268,19 @@ impl Options {
                 }
             }
         }
-        Options { descs, set: Vec::new() }
+        Options { descs, set: Vec::new(), dialect, warnings: Vec::new() }
+    }
+
+    /// What qemu-img warned while values were read (size values that
+    /// 6.0 to 7.2 warn about): the option and the warning, without the
+    /// program name, in order.
+    pub fn warnings(&self) -> &[(String, String)] {
+        &self.warnings
+    }
+
+    /// Whose rules the values are read by.
+    pub fn dialect(&self) -> QemuDialect {
+        self.dialect
     }
 
     /// The descriptions, in declared order.
@@ -279,7 +314,7 @@ impl Options {
                     )))
                 }
             },
-            OptType::Size => match parse_size(text) {
+            OptType::Size => match self.read_size(name, text) {
                 Ok(n) => Value::Num(n),
                 Err(SizeError::Invalid) => {
                     return Err(crate::Error::invalid(format!(
@@ -297,6 +332,16 @@ impl Options {
         };
         self.set.push(SetOpt { name: name.to_string(), text: text.to_string(), value });
         Ok(())
+    }
+
+    /// A size value as this version reads it; a warning it prints is
+    /// kept ([`Options::warnings`]).
+    fn read_size(&mut self, name: &str, text: &str) -> Result<u64, SizeError> {
+        let read = read_size(text, self.dialect);
+        if read.warned {
+            self.warnings.push((name.to_string(), hex_suffix_warning(text)));
+        }
+        read.value
     }
 
     /// Sets a number (or size) option from a value, as qemu's
@@ -469,10 +514,24 @@ mod tests {
                 ("foo".to_string(), "off".to_string())
             ]
         );
-        assert!(has_help_option("size=1M,help"));
-        assert!(has_help_option("?"));
-        assert!(!has_help_option("help=on"));
-        assert!(!has_help_option("a=help"));
+        let new = QemuDialect::DEFAULT;
+        let old = QemuDialect::new(crate::QemuVersion::new(5, 2, 0));
+        for (list, now, before) in [
+            ("size=1M,help", true, true),
+            ("?", true, true),
+            ("help,,x", true, true),
+            ("help=on", false, true),
+            ("help=off", false, true),
+            ("nohelp", false, true),
+            ("?=1", false, true),
+            ("a=help", false, false),
+            ("a=b,,help", false, false),
+            ("a=b,help", true, true),
+            ("xhelp", false, false),
+        ] {
+            assert_eq!(has_help_option(list, new), now, "{list}");
+            assert_eq!(has_help_option(list, old), before, "{list} (5.2)");
+        }
         assert!(!is_valid_option_list(",a=b"));
         assert!(!is_valid_option_list("a=b,"));
         assert!(is_valid_option_list("a=b,,"));

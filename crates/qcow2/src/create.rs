@@ -173,8 +173,8 @@ fn invalid(msg: impl Into<String>) -> Qcow2Error {
     Qcow2Error::InvalidOption(msg.into())
 }
 
-fn refuse_value(param: &str, value: &str) -> Qcow2Error {
-    invalid(format!("Parameter '{param}' does not accept value '{value}'"))
+fn refuse_value(opts: &Options, param: &str, value: &str) -> Qcow2Error {
+    invalid(opts.dialect().refused_enum_value(param, value))
 }
 
 /// Checks the options as qemu does, in qemu's order, with qemu's
@@ -193,13 +193,13 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
         None => 3,
         Some("0.10" | "v2") => 2,
         Some("1.1" | "v3") => 3,
-        Some(other) => return Err(refuse_value("version", other)),
+        Some(other) => return Err(refuse_value(opts, "version", other)),
     };
     let backing_file = opts.get_str("backing_file").map(str::to_string);
     let backing_fmt = opts.get_str("backing_fmt").map(str::to_string);
     if let Some(fmt) = &backing_fmt {
         if !BLOCKDEV_DRIVERS.contains(&fmt.as_str()) {
-            return Err(refuse_value("backing-fmt", fmt));
+            return Err(refuse_value(opts, "backing-fmt", fmt));
         }
     }
     if opts.get_bool("encryption") == Some(true) {
@@ -211,14 +211,14 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
     let cluster_size = opts.get_number("cluster_size").unwrap_or(DEFAULT_CLUSTER_SIZE);
     let prealloc = match opts.get_str("preallocation") {
         None => Prealloc::Off,
-        Some(p) => Prealloc::from_name(p).ok_or_else(|| refuse_value("preallocation", p))?,
+        Some(p) => Prealloc::from_name(p).ok_or_else(|| refuse_value(opts, "preallocation", p))?,
     };
     let lazy_refcounts = opts.get_bool("lazy_refcounts").unwrap_or(false);
     let refcount_bits = opts.get_number("refcount_bits").unwrap_or(DEFAULT_REFCOUNT_BITS);
     let compression_type = match opts.get_str("compression_type") {
         None | Some("zlib") => COMPRESSION_ZLIB,
         Some("zstd") => COMPRESSION_ZSTD,
-        Some(other) => return Err(refuse_value("compression-type", other)),
+        Some(other) => return Err(refuse_value(opts, "compression-type", other)),
     };
 
     // qcow2_co_create.

@@ -91,7 +91,11 @@ fn check_after_file_creation(opts: &Options, size: u64) -> Result<CreateParams, 
     let subformat = match opts.get_str("subformat") {
         None | Some("dynamic") => Subformat::Dynamic,
         Some("fixed") => Subformat::Fixed,
-        Some(other) => return Err(CreateError::BadSubformat(other.to_string())),
+        Some(other) => {
+            return Err(CreateError::BadSubformat(
+                opts.dialect().refused_enum_value("subformat", other),
+            ))
+        }
     };
     // vhdx_co_create_opts rounds silently: sizes up to a multiple of 1 MiB
     // (in wrapping 64-bit arithmetic), a block size of 0 means automatic,

@@ -7,8 +7,9 @@ use instar_core::Error;
 /// A refused or failed `create`.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
-    /// `subformat` is neither `dynamic` nor `fixed`.
-    #[error("Parameter 'subformat' does not accept value '{0}'")]
+    /// `subformat` is neither `dynamic` nor `fixed`; carries the message
+    /// (worded by version: `QemuDialect::refused_enum_value`).
+    #[error("{0}")]
     BadSubformat(String),
     /// More than the specification's 64 TiB.
     #[error("Image size too large; max of 64TB")]

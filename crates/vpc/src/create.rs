@@ -14,7 +14,7 @@ use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{self, Geometry, SECTOR_SIZE};
 use instar_core::file::{FileOptions, NewFile, Prealloc};
-use instar_core::{CreateRequest, Error, Options};
+use instar_core::{CreateRequest, Error, Options, QemuDialect};
 
 /// Offset of the dynamic disk header: right after the first footer.
 pub const HEADER_OFFSET: u64 = FOOTER_SIZE as u64;
@@ -32,12 +32,15 @@ pub enum Subformat {
 }
 
 impl Subformat {
-    /// Parses `subformat` as qemu's QAPI enum does: exact names only.
-    pub fn parse(text: Option<&str>) -> Result<Subformat, VpcError> {
+    /// Parses `subformat` as qemu's QAPI enum does: exact names only,
+    /// refused in the words of `dialect`.
+    pub fn parse(text: Option<&str>, dialect: QemuDialect) -> Result<Subformat, VpcError> {
         match text {
             None | Some("dynamic") => Ok(Subformat::Dynamic),
             Some("fixed") => Ok(Subformat::Fixed),
-            Some(other) => Err(VpcError::BadSubformat(other.to_string())),
+            Some(other) => {
+                Err(VpcError::BadSubformat(dialect.refused_enum_value("subformat", other)))
+            }
         }
     }
 
@@ -73,7 +76,7 @@ impl CreatePlan {
     }
 
     fn vpc_options(opts: &Options) -> Result<CreatePlan, VpcError> {
-        let subformat = Subformat::parse(opts.get_str("subformat"))?;
+        let subformat = Subformat::parse(opts.get_str("subformat"), opts.dialect())?;
         let force_size = opts.get_bool("force_size").unwrap_or(false);
         let requested = opts.get_number("size").unwrap_or(0);
         let mut size =

@@ -8,8 +8,9 @@ use std::io;
 /// (for info and check; see [`VpcError::into_open_error`]).
 #[derive(Debug, thiserror::Error)]
 pub enum VpcError {
-    /// `subformat` names no VHD type qemu knows.
-    #[error("Parameter 'subformat' does not accept value '{0}'")]
+    /// `subformat` names no VHD type qemu knows; carries the message
+    /// (worded by version: `QemuDialect::refused_enum_value`).
+    #[error("{0}")]
     BadSubformat(String),
     /// The size is beyond 2040 GiB (qemu's `EFBIG`; the block layer words
     /// the message qemu-img prints).
