@@ -14,7 +14,7 @@ use instar_core::file::MAX_LENGTH;
 use instar_core::path::full_backing_filename;
 use instar_core::{
     CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, Lines, OpenFlags,
-    QemuDialect,
+    QemuDialect, SnapshotInfo,
 };
 use std::os::unix::fs::MetadataExt;
 
@@ -171,6 +171,23 @@ pub fn info(
     let opened = open(filename, fmt, OpenFlags::INFO.in_dialect(dialect), false)?;
     match opened.image.info() {
         Ok(info) => Ok((info, opened.warnings)),
+        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+    }
+}
+
+/// The internal snapshots of `filename` for `snapshot -l`, opened as
+/// qemu-img's `img_snapshot` opens it for a list (read-only, with its
+/// backing chain), and what opening it printed on stderr. A format
+/// without internal snapshots has none.
+pub fn snapshots(
+    filename: &str,
+    fmt: Option<&str>,
+    dialect: QemuDialect,
+) -> Result<(Vec<SnapshotInfo>, Vec<Diagnostic>), Error> {
+    let flags = OpenFlags { check: false, no_io: false, dialect };
+    let opened = open(filename, fmt, flags, true)?;
+    match opened.image.info() {
+        Ok(info) => Ok((info.snapshots.unwrap_or_default(), opened.warnings)),
         Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
     }
 }
