@@ -138,6 +138,18 @@ pub enum Output {
     Json,
 }
 
+/// What `snapshot` does once the image is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotAction {
+    /// `-l` (and no action since the rework): print the table.
+    List,
+    /// No action before the rework: qemu-img opens the image and prints
+    /// nothing.
+    Nothing,
+    /// `-a`, `-c` or `-d` (the option named): refused, as they write.
+    Refused(&'static str),
+}
+
 /// What the arguments ask for, parsed and checked; nothing has been read
 /// or written yet.
 #[derive(Debug)]
@@ -175,15 +187,14 @@ pub enum Command {
         /// `--qemu-version`: whose output to reproduce.
         dialect: QemuDialect,
     },
-    /// `snapshot -l` (or `snapshot` alone where listing is the default).
-    SnapshotList {
+    /// `snapshot`: the image is opened, then the action runs.
+    Snapshot {
         /// The image file name as given.
         filename: String,
         /// `-f`.
         fmt: Option<String>,
-        /// Whether to print the list: before qemu's rework a `snapshot`
-        /// without an action only opens the image.
-        list: bool,
+        /// What to do once the image is open.
+        action: SnapshotAction,
         /// `--qemu-version`: whose table to print.
         dialect: QemuDialect,
     },
@@ -389,8 +400,8 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
         Command::Check { filename, fmt, output, quiet, deep, dialect } => {
             check(&filename, fmt, output, quiet, deep, dialect)
         }
-        Command::SnapshotList { filename, fmt, list, dialect } => {
-            snapshot_list(&filename, fmt, list, dialect)
+        Command::Snapshot { filename, fmt, action, dialect } => {
+            snapshot(&filename, fmt, action, dialect)
         }
     }
 }
@@ -938,8 +949,9 @@ fn snapshot_table(dialect: QemuDialect) -> Table {
 }
 
 /// `snapshot`: qemu-img's `img_snapshot` with its one action each (`Cannot
-/// mix`), the one file name, then the action. instar lists (`-l`); it
-/// refuses to apply, create or delete a snapshot, which would write.
+/// mix`), the one file name, then the action once the image is open.
+/// instar lists (`-l`); it refuses to apply, create or delete a snapshot,
+/// which would write.
 fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
     let dialect = chosen_dialect("snapshot", snapshot_table, args, env)?;
     let usage = Usage { argv0, cmd: "snapshot", dialect };
@@ -976,37 +988,40 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
     if image_opts {
         return Err(unsupported("snapshot", "--image-opts"));
     }
-    let list = match action {
-        Some(Opt::List) => true,
-        Some(what) => {
-            let option = match what {
-                Opt::Apply => "-a",
-                Opt::CreateSnapshot => "-c",
-                _ => "-d",
-            };
-            return Err(Failure::new(format!(
-                "{PROG}: snapshot {option}: applying, creating and deleting snapshots is not \
-                 supported by instar (it only reads images); use qemu-img"
-            )));
-        }
+    let action = match action {
+        Some(Opt::List) => SnapshotAction::List,
+        Some(Opt::Apply) => SnapshotAction::Refused("-a"),
+        Some(Opt::CreateSnapshot) => SnapshotAction::Refused("-c"),
+        Some(_) => SnapshotAction::Refused("-d"),
         // Since the rework listing is the default; before it, qemu-img
         // opens the image and does nothing.
-        None => usage.reworked(),
+        None if usage.reworked() => SnapshotAction::List,
+        None => SnapshotAction::Nothing,
     };
-    Ok(Command::SnapshotList { filename, fmt, list, dialect })
+    Ok(Command::Snapshot { filename, fmt, action, dialect })
 }
 
-fn snapshot_list(
+/// Opens the image as qemu-img does (so a missing or broken image fails
+/// in qemu's words whatever the action), then lists, or refuses an action
+/// that would write.
+fn snapshot(
     filename: &str,
     fmt: Option<String>,
-    list: bool,
+    action: SnapshotAction,
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
     let (snapshots, warnings) =
         instar_block::snapshots(filename, fmt.as_deref(), dialect).map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
-    if list {
-        out(&instar_core::info::snapshot_table(&snapshots, dialect));
+    match action {
+        SnapshotAction::List => out(&instar_core::info::snapshot_table(&snapshots, dialect)),
+        SnapshotAction::Nothing => {}
+        SnapshotAction::Refused(option) => {
+            return Err(Failure::new(format!(
+                "{PROG}: snapshot {option}: applying, creating and deleting snapshots is not \
+                 supported by instar (it only reads images); use qemu-img"
+            )))
+        }
     }
     Ok(0)
 }

@@ -395,6 +395,23 @@ fn by_version_covers_the_known_versions() {
 #[case::main_only_end(&["--"])]
 #[case::main_end_then_command(&["--", "create"])]
 #[case::main_dash_command(&["-", "create"])]
+// snapshot: -f and the long names from the rework, --apply without a value
+// in Debian's, listing by default from the rework; the image is opened
+// before any action.
+#[case::snapshot_no_file(&["snapshot"])]
+#[case::snapshot_two_files(&["snapshot", "-l", "a", "b"])]
+#[case::snapshot_list_twice(&["snapshot", "-l", "-l", "x"])]
+#[case::snapshot_list_and_apply(&["snapshot", "-l", "-a", "s", "x"])]
+#[case::snapshot_format(&["snapshot", "-f", "qcow2", "-l", "x"])]
+#[case::snapshot_output(&["snapshot", "--output=json", "-l", "x"])]
+#[case::snapshot_list_long(&["snapshot", "--list", "x"])]
+#[case::snapshot_apply_long_value(&["snapshot", "--apply=s", "x"])]
+#[case::snapshot_create_missing_file(&["snapshot", "-c", "s", "x"])]
+#[case::snapshot_missing_value(&["snapshot", "-a"])]
+#[case::snapshot_unknown_option(&["snapshot", "-x", "x"])]
+#[case::snapshot_ambiguous(&["snapshot", "--f=qcow2", "x"])]
+#[case::snapshot_no_action(&["snapshot", "x"])]
+#[case::snapshot_force_share_quiet(&["snapshot", "-U", "-q", "-l", "x"])]
 fn by_version(
     #[case] args: &[&str],
     #[values("5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3")] version: &str,

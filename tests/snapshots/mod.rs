@@ -210,3 +210,25 @@ kinds!(
     extra_too_large,
     name_past_end,
 );
+
+/// Applying, creating and deleting snapshots write the image: instar
+/// refuses each, after opening the image as qemu-img does, with exit 1 and
+/// the image unchanged.
+#[rstest]
+#[case::apply(&["snapshot", "-a", "first", IMAGE], "-a")]
+#[case::create(&["snapshot", "-c", "new", IMAGE], "-c")]
+#[case::delete(&["snapshot", "-d", "first", IMAGE], "-d")]
+fn actions_are_refused(#[case] args: &[&str], #[case] option: &str) {
+    let Some(s) = Sandbox::new() else { return };
+    make(&s, "one");
+    let before = std::fs::read(s.file(IMAGE)).expect("the image");
+    let r = s.instar(args);
+    let expected = format!(
+        "instar: snapshot {option}: applying, creating and deleting snapshots is not supported \
+         by instar (it only reads images); use qemu-img\n"
+    );
+    s.t.check(r.code == Some(1) && r.stdout.is_empty(), || format!("{args:?} exited {r:?}"));
+    s.t.assert_same("stderr", &expected, &r.stderr);
+    let after = std::fs::read(s.file(IMAGE)).expect("the image");
+    s.t.check(before == after, || format!("{args:?} changed the image"));
+}

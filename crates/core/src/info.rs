@@ -86,7 +86,11 @@ impl SnapshotInfo {
     /// the newline: the date in the local time zone (`TZ`), the columns of
     /// `dialect` (C's `printf` widths count bytes).
     pub fn table_row(&self, dialect: QemuDialect) -> String {
-        let date = local_date(self.date_sec);
+        self.row_with_date(&local_date(self.date_sec), dialect)
+    }
+
+    /// The row with the DATE column's text given.
+    fn row_with_date(&self, date: &str, dialect: QemuDialect) -> String {
         // qemu keeps the seconds in an int64_t and prints each part as an
         // int.
         let secs = (self.vm_clock_nsec / 1_000_000_000).cast_signed();
@@ -102,7 +106,7 @@ impl SnapshotInfo {
                 left(&self.id, 7),
                 left(&self.name, 16),
                 right(&size, 8),
-                right(&date, 19),
+                right(date, 19),
                 right(&clock, 15),
                 right(&icount, 10)
             );
@@ -115,7 +119,7 @@ impl SnapshotInfo {
             left(&self.id, 9),
             left(&self.name, tag),
             right(&size, vm),
-            right(&date, 20),
+            right(date, 20),
             right(&clock, 13),
             right(&icount, 11)
         )
@@ -393,5 +397,79 @@ fn dump_qobject(out: &mut String, level: usize, v: &Json) {
         Json::UInt(n) => out.push_str(&format!("{n}\n")),
         Json::Bool(b) => out.push_str(if *b { "true\n" } else { "false\n" }),
         Json::Null => out.push_str("null\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::QemuVersion;
+
+    fn v(major: u32, minor: u32) -> QemuDialect {
+        QemuDialect::new(QemuVersion::new(major, minor, 0))
+    }
+
+    fn snapshot(name: &str, vm_state_size: u64, icount: Option<u64>) -> SnapshotInfo {
+        SnapshotInfo {
+            id: "1".into(),
+            name: name.into(),
+            vm_state_size,
+            date_sec: 0,
+            date_nsec: 0,
+            vm_clock_nsec: 3_723_456_789_012,
+            icount,
+        }
+    }
+
+    const DATE: &str = "2023-11-14 22:13:20";
+
+    #[test]
+    fn the_table_has_three_eras() {
+        let sn = snapshot("s", 0, Some(7));
+        assert_eq!(
+            snapshot_table_header(v(5, 2)),
+            "ID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT"
+        );
+        assert_eq!(snapshot_table_header(v(5, 2)), snapshot_table_header(v(7, 2)));
+        assert_eq!(
+            snapshot_table_header(v(9, 0)),
+            "ID      TAG               VM_SIZE                DATE        VM_CLOCK     ICOUNT"
+        );
+        assert_eq!(
+            sn.row_with_date(DATE, v(7, 2)),
+            "1         s                     0 B 2023-11-14 22:13:20 01:02:03.456          7"
+        );
+        assert_eq!(
+            sn.row_with_date(DATE, v(10, 0)),
+            "1       s                     0 B 2023-11-14 22:13:20  0001:02:03.456          7"
+        );
+    }
+
+    #[test]
+    fn a_long_name_or_wide_size_moves_the_row_before_6_0() {
+        let sn = snapshot("a-name-longer-than-16", 4_445_962, None);
+        assert_eq!(
+            sn.row_with_date(DATE, v(5, 2)),
+            "1         a-name-longer-than-16 4.24 MiB 2023-11-14 22:13:20 01:02:03.456           "
+        );
+        assert_eq!(
+            sn.row_with_date(DATE, v(6, 0)),
+            "1         a-name-longer-than-16 4.24 MiB 2023-11-14 22:13:20 01:02:03.456           "
+        );
+        assert_eq!(
+            sn.row_with_date(DATE, v(9, 0)),
+            "1       a-name-longer-than-16 4.24 MiB 2023-11-14 22:13:20  0001:02:03.456         --"
+        );
+    }
+
+    #[test]
+    fn json_numbers_are_signed_as_in_qemu() {
+        let sn = snapshot("s", u64::MAX, Some(u64::MAX - 1));
+        let j = sn.to_json();
+        assert_eq!(j.get("vm-state-size"), Some(&Json::Int(-1)));
+        assert_eq!(j.get("icount"), Some(&Json::Int(-2)));
+        assert_eq!(j.get("vm-clock-sec"), Some(&Json::Int(3723)));
+        assert_eq!(j.get("vm-clock-nsec"), Some(&Json::Int(456_789_012)));
+        assert_eq!(snapshot("s", 0, None).to_json().get("icount"), None);
     }
 }

@@ -9,7 +9,7 @@ use crate::header::{
 };
 use crate::open::Qcow2Image;
 use instar_core::path::full_backing_filename;
-use instar_core::{Error, ImageInfo, Json, SnapshotInfo};
+use instar_core::{Error, ImageInfo, Json};
 
 /// The qcow2 part of `format-specific` (`ImageInfoSpecificQCow2`), fields
 /// in schema order.
@@ -73,20 +73,11 @@ fn compression_name(t: u8) -> &'static str {
 pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
     let filename = image.file.name();
     let h = &image.header;
-    let snapshots = image.snapshots.as_ref().filter(|t| !t.snapshots.is_empty()).map(|t| {
-        t.snapshots
-            .iter()
-            .map(|sn| SnapshotInfo {
-                id: sn.id.clone(),
-                name: sn.name.clone(),
-                vm_state_size: sn.vm_state_size,
-                date_sec: sn.date_sec,
-                date_nsec: sn.date_nsec,
-                vm_clock_nsec: sn.vm_clock_nsec,
-                icount: (sn.icount != u64::MAX).then_some(sn.icount),
-            })
-            .collect()
-    });
+    let snapshots = image
+        .snapshots
+        .as_ref()
+        .filter(|t| !t.snapshots.is_empty())
+        .map(|t| t.snapshots.iter().map(crate::snapshot::Snapshot::info).collect());
     let backing = h.backing_file.as_deref().filter(|b| !b.is_empty());
     let bitmaps = image.bitmaps_ext.is_some().then_some(image.bitmaps.as_slice());
     Ok(ImageInfo {
