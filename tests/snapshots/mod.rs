@@ -99,6 +99,17 @@ fn make(s: &Sandbox, kind: &str) {
             snap("a-name-exactly-16");
             snap(&"a much longer snapshot name, past every column ".repeat(3));
         }
+        "utf8_names" => {
+            // Wider in bytes than in characters: C pads by bytes.
+            snap("été");
+            snap("ÄÖÜäöüß-ÄÖÜäöüß");
+        }
+        "not_utf8_name" => {
+            // Latin-1 bytes, as an old tool might write: printed as they
+            // are, replaced in JSON as qemu's writer replaces them.
+            snap("cafe");
+            rewrite_table(&path, |es| es[0].name = b"caf\xe9 cr\xe8me".to_vec());
+        }
         "duplicate_names" => {
             snap("twin");
             snap("twin");
@@ -201,6 +212,8 @@ kinds!(
     several,
     long_names,
     duplicate_names,
+    utf8_names,
+    not_utf8_name,
     many,
     vm_state,
     v2_entries,
