@@ -1010,8 +1010,11 @@ fn snapshot(
     action: SnapshotAction,
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
+    // qemu opens the image read-write for any action but a list.
+    let writable = action != SnapshotAction::List;
     let (snapshots, warnings) =
-        instar_block::snapshots(filename, fmt.as_deref(), dialect).map_err(|e| open_failure(&e))?;
+        instar_block::snapshots(filename, fmt.as_deref(), writable, dialect)
+            .map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
     match action {
         SnapshotAction::List => out(&instar_core::info::snapshot_table(&snapshots, dialect)),

@@ -175,17 +175,29 @@ pub fn info(
     }
 }
 
-/// The internal snapshots of `filename` for `snapshot -l`, opened as
-/// qemu-img's `img_snapshot` opens it for a list (read-only, with its
-/// backing chain), and what opening it printed on stderr. A format
-/// without internal snapshots has none.
+/// The internal snapshots of `filename` for `snapshot`, opened as
+/// qemu-img's `img_snapshot` opens it (with its backing chain), and what
+/// opening it printed on stderr. A format without internal snapshots has
+/// none. `writable` is the open of an action that writes (`-a`, `-c`,
+/// `-d`, and no action before the rework): qemu opens the image
+/// read-write then, and warns that a probed raw image has block 0
+/// restricted. instar never writes.
 pub fn snapshots(
     filename: &str,
     fmt: Option<&str>,
+    writable: bool,
     dialect: QemuDialect,
 ) -> Result<(Vec<SnapshotInfo>, Vec<Diagnostic>), Error> {
     let flags = OpenFlags { check: false, no_io: false, dialect };
-    let opened = open(filename, fmt, flags, true)?;
+    let mut opened = open(filename, fmt, flags, true)?;
+    if writable && fmt.is_none() && opened.format.name() == "raw" {
+        opened.warnings.push(Diagnostic::Plain(format!(
+            "WARNING: Image format was not specified for '{filename}' and probing guessed raw.\n         \
+             Automatically detecting the format is dangerous for raw images, write operations \
+             on block 0 will be restricted.\n         \
+             Specify the 'raw' format explicitly to remove the restrictions.\n"
+        )));
+    }
     match opened.image.info() {
         Ok(info) => Ok((info.snapshots.unwrap_or_default(), opened.warnings)),
         Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
