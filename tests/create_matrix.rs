@@ -54,6 +54,7 @@ mod faults;
 mod hostile;
 mod parity;
 mod probe;
+mod snapshots;
 mod util;
 
 use rstest::{fixture, rstest};

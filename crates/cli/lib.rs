@@ -138,6 +138,18 @@ pub enum Output {
     Json,
 }
 
+/// What `snapshot` does once the image is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotAction {
+    /// `-l` (and no action since the rework): print the table.
+    List,
+    /// No action before the rework: qemu-img opens the image and prints
+    /// nothing.
+    Nothing,
+    /// `-a`, `-c` or `-d` (the option named): refused, as they write.
+    Refused(&'static str),
+}
+
 /// What the arguments ask for, parsed and checked; nothing has been read
 /// or written yet.
 #[derive(Debug)]
@@ -173,6 +185,17 @@ pub enum Command {
         /// `--output`.
         output: Output,
         /// `--qemu-version`: whose output to reproduce.
+        dialect: QemuDialect,
+    },
+    /// `snapshot`: the image is opened, then the action runs.
+    Snapshot {
+        /// The image file name as given.
+        filename: String,
+        /// `-f`.
+        fmt: Option<String>,
+        /// What to do once the image is open.
+        action: SnapshotAction,
+        /// `--qemu-version`: whose table to print.
         dialect: QemuDialect,
     },
     /// `check`.
@@ -225,6 +248,10 @@ enum Opt {
     Limits,
     Deep,
     QemuVersion,
+    List,
+    Apply,
+    CreateSnapshot,
+    Delete,
 }
 
 /// A table of options: getopt's [`Spec`] and what each means, in the
@@ -344,10 +371,11 @@ pub fn parse_in(
         "create" => parse_create(argv0, rest, env_version),
         "info" => parse_info(argv0, rest, env_version),
         "check" => parse_check(argv0, rest, env_version),
+        "snapshot" => parse_snapshot(argv0, rest, env_version),
         "amend" | "bench" | "bitmap" | "commit" | "compare" | "convert" | "dd" | "map"
-        | "measure" | "rebase" | "resize" | "snapshot" => Err(Failure::new(format!(
+        | "measure" | "rebase" | "resize" => Err(Failure::new(format!(
             "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
-             (instar implements create, info and check)"
+             (instar implements create, info, check and snapshot -l)"
         ))),
         _ => Err(usage.error(format_args!("Command not found: {cmd}"))),
     }
@@ -371,6 +399,9 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
         Command::Info { filename, fmt, output, dialect } => info(&filename, fmt, output, dialect),
         Command::Check { filename, fmt, output, quiet, deep, dialect } => {
             check(&filename, fmt, output, quiet, deep, dialect)
+        }
+        Command::Snapshot { filename, fmt, action, dialect } => {
+            snapshot(&filename, fmt, action, dialect)
         }
     }
 }
@@ -858,4 +889,142 @@ fn check(
         out(&report.stdout_text(output == Output::Json));
     }
     Ok(report.exit_code())
+}
+
+// snapshot -------------------------------------------------------------
+
+/// `snapshot`'s options before the rework: no `-f`, and `--help`,
+/// `--object`, `--image-opts` and `--force-share` the only long options.
+const SNAPSHOT_OLD: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(None, Some("object"), true, Opt::Object),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    o(Some('l'), None, false, Opt::List),
+    o(Some('a'), None, true, Opt::Apply),
+    o(Some('c'), None, true, Opt::CreateSnapshot),
+    o(Some('d'), None, true, Opt::Delete),
+    o(Some('q'), None, false, Opt::Quiet),
+    QEMU_VERSION,
+];
+
+/// `snapshot`'s options in Debian's rework: `-f`, and long names whose
+/// `--apply`, `--create` and `--delete` take no value (the patch's table
+/// says `no_argument` for them; `--apply=x` is a getopt error).
+const SNAPSHOT_DEBIAN: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('q'), Some("quiet"), false, Opt::Quiet),
+    o(None, Some("object"), true, Opt::Object),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    o(Some('l'), Some("list"), false, Opt::List),
+    o(None, Some("apply"), false, Opt::Apply),
+    o(None, Some("create"), false, Opt::CreateSnapshot),
+    o(None, Some("delete"), false, Opt::Delete),
+    o(Some('a'), None, true, Opt::Apply),
+    o(Some('c'), None, true, Opt::CreateSnapshot),
+    o(Some('d'), None, true, Opt::Delete),
+    QEMU_VERSION,
+];
+
+/// `snapshot`'s options in upstream's rework: the long actions take their
+/// snapshot name.
+const SNAPSHOT_UPSTREAM: Table = &[
+    o(Some('h'), Some("help"), false, Opt::Help),
+    o(Some('q'), Some("quiet"), false, Opt::Quiet),
+    o(None, Some("object"), true, Opt::Object),
+    o(Some('f'), Some("format"), true, Opt::Format),
+    o(None, Some("image-opts"), false, Opt::ImageOpts),
+    o(Some('U'), Some("force-share"), false, Opt::ForceShare),
+    o(Some('l'), Some("list"), false, Opt::List),
+    o(Some('a'), Some("apply"), true, Opt::Apply),
+    o(Some('c'), Some("create"), true, Opt::CreateSnapshot),
+    o(Some('d'), Some("delete"), true, Opt::Delete),
+    QEMU_VERSION,
+];
+
+fn snapshot_table(dialect: QemuDialect) -> Table {
+    by_era(dialect, SNAPSHOT_OLD, SNAPSHOT_DEBIAN, SNAPSHOT_UPSTREAM)
+}
+
+/// `snapshot`: qemu-img's `img_snapshot` with its one action each (`Cannot
+/// mix`), the one file name, then the action once the image is open.
+/// instar lists (`-l`); it refuses to apply, create or delete a snapshot,
+/// which would write.
+fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command, Failure> {
+    let dialect = chosen_dialect("snapshot", snapshot_table, args, env)?;
+    let usage = Usage { argv0, cmd: "snapshot", dialect };
+    let table = snapshot_table(dialect);
+    let specs = specs_of(table);
+    let mut fmt = None;
+    let mut action = None;
+    let (mut object, mut image_opts) = (false, false);
+    let mut getopt = Getopt::new("snapshot", args, &specs, Order::Permute);
+    for found in getopt.by_ref() {
+        let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
+        match table[idx].1 {
+            Opt::Help => return Ok(Command::Print(include_str!("help/snapshot.txt").to_string())),
+            Opt::Format => fmt = value,
+            what @ (Opt::List | Opt::Apply | Opt::CreateSnapshot | Opt::Delete) => {
+                if action.is_some() {
+                    return Err(usage.error("Cannot mix '-l', '-a', '-c', '-d'"));
+                }
+                action = Some(what);
+            }
+            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
+                return Err(unsupported("snapshot", "--object"))
+            }
+            Opt::Object => object = true,
+            Opt::ImageOpts => image_opts = true,
+            // -q changes nothing a list prints; sharing is irrelevant.
+            _ => {}
+        }
+    }
+    let filename = one_filename(usage, getopt.operands())?;
+    if object {
+        return Err(unsupported("snapshot", "--object"));
+    }
+    if image_opts {
+        return Err(unsupported("snapshot", "--image-opts"));
+    }
+    let action = match action {
+        Some(Opt::List) => SnapshotAction::List,
+        Some(Opt::Apply) => SnapshotAction::Refused("-a"),
+        Some(Opt::CreateSnapshot) => SnapshotAction::Refused("-c"),
+        Some(_) => SnapshotAction::Refused("-d"),
+        // Since the rework listing is the default; before it, qemu-img
+        // opens the image and does nothing.
+        None if usage.reworked() => SnapshotAction::List,
+        None => SnapshotAction::Nothing,
+    };
+    Ok(Command::Snapshot { filename, fmt, action, dialect })
+}
+
+/// Opens the image as qemu-img does (so a missing or broken image fails
+/// in qemu's words whatever the action), then lists, or refuses an action
+/// that would write.
+fn snapshot(
+    filename: &str,
+    fmt: Option<String>,
+    action: SnapshotAction,
+    dialect: QemuDialect,
+) -> Result<u8, Failure> {
+    // qemu opens the image read-write for any action but a list.
+    let writable = action != SnapshotAction::List;
+    let (snapshots, warnings) =
+        instar_block::snapshots(filename, fmt.as_deref(), writable, dialect)
+            .map_err(|e| open_failure(&e))?;
+    err(&render_all(&warnings, PROG));
+    match action {
+        SnapshotAction::List => out(&instar_core::info::snapshot_table(&snapshots, dialect)),
+        SnapshotAction::Nothing => {}
+        SnapshotAction::Refused(option) => {
+            return Err(Failure::new(format!(
+                "{PROG}: snapshot {option}: applying, creating and deleting snapshots is not \
+                 supported by instar (it only reads images); use qemu-img"
+            )))
+        }
+    }
+    Ok(0)
 }

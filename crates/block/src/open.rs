@@ -14,7 +14,7 @@ use instar_core::file::MAX_LENGTH;
 use instar_core::path::full_backing_filename;
 use instar_core::{
     CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, Lines, OpenFlags,
-    QemuDialect,
+    QemuDialect, SnapshotInfo,
 };
 use std::os::unix::fs::MetadataExt;
 
@@ -171,6 +171,35 @@ pub fn info(
     let opened = open(filename, fmt, OpenFlags::INFO.in_dialect(dialect), false)?;
     match opened.image.info() {
         Ok(info) => Ok((info, opened.warnings)),
+        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+    }
+}
+
+/// The internal snapshots of `filename` for `snapshot`, opened as
+/// qemu-img's `img_snapshot` opens it (with its backing chain), and what
+/// opening it printed on stderr. A format without internal snapshots has
+/// none. `writable` is the open of an action that writes (`-a`, `-c`,
+/// `-d`, and no action before the rework): qemu opens the image
+/// read-write then, and warns that a probed raw image has block 0
+/// restricted. instar never writes.
+pub fn snapshots(
+    filename: &str,
+    fmt: Option<&str>,
+    writable: bool,
+    dialect: QemuDialect,
+) -> Result<(Vec<SnapshotInfo>, Vec<Diagnostic>), Error> {
+    let flags = OpenFlags { check: false, no_io: false, dialect };
+    let mut opened = open(filename, fmt, flags, true)?;
+    if writable && fmt.is_none() && opened.format.name() == "raw" {
+        opened.warnings.push(Diagnostic::Plain(format!(
+            "WARNING: Image format was not specified for '{filename}' and probing guessed raw.\n         \
+             Automatically detecting the format is dangerous for raw images, write operations \
+             on block 0 will be restricted.\n         \
+             Specify the 'raw' format explicitly to remove the restrictions.\n"
+        )));
+    }
+    match opened.image.info() {
+        Ok(info) => Ok((info.snapshots.unwrap_or_default(), opened.warnings)),
         Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
     }
 }

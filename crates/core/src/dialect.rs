@@ -133,6 +133,21 @@ pub const PROBE_VDI_BEFORE_QCOW2: Release = Release::new(7, 2);
 /// merged for 8.1) moved their sources after vdi's in the build.
 pub const PROBE_VHDX_VMDK_VPC_BEFORE_VDI: Release = Release::new(8, 1);
 
+/// The snapshot table (`info`'s `Snapshot list:` and `snapshot -l`) gives
+/// the VM SIZE column eight characters and the TAG column sixteen, where
+/// it gave seven and seventeen (Kevin Wolf, "block: Fix VM size column
+/// width in bdrv_snapshot_dump()", qemu-block 2021-02-02, fixing commit
+/// b39847a5; 6.0.0). A name longer than the column, or a size such as
+/// `4.24 MiB`, moves the rest of the row by one.
+pub const SNAPSHOT_VM_SIZE_COLUMN: Release = Release::new(6, 0);
+
+/// The snapshot table's columns are `%-7s %-16s %8s %19s %15s %10s` for
+/// the header and the rows, the headings `VM_SIZE` and `VM_CLOCK`, the
+/// clock's hours four digits wide (`0000:00:00.000`), and a missing
+/// instruction count `--` (commit 52df1a5b61, "qemu-img: Fix Column Width
+/// and Improve Formatting in snapshot list", Abhiram Tilak, 9.0.0).
+pub const SNAPSHOT_TABLE_WIDTHS: Release = Release::new(9, 0);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

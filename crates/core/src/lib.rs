@@ -28,6 +28,6 @@ pub use dialect::{QemuDialect, QemuVersion, Release};
 pub use error::{Error, ErrorKind};
 pub use file::ImageFile;
 pub use format::{BackingRef, CreateRequest, Format, Image, OpenFlags};
-pub use info::{ChildInfo, ImageInfo};
+pub use info::{ChildInfo, ImageInfo, SnapshotInfo};
 pub use json::Json;
 pub use opts::{OptDesc, OptType, Options};

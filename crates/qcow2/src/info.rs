@@ -73,15 +73,11 @@ fn compression_name(t: u8) -> &'static str {
 pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
     let filename = image.file.name();
     let h = &image.header;
-    if h.nb_snapshots > 0 {
-        // qemu-img lists internal snapshots, which instar does not print
-        // yet; printing the rest would be a wrong answer.
-        return Err(Error::after_open(format!(
-            "Could not open '{filename}': images with internal snapshots are not supported by \
-             instar info yet ({} snapshots)",
-            h.nb_snapshots
-        )));
-    }
+    let snapshots = image
+        .snapshots
+        .as_ref()
+        .filter(|t| !t.snapshots.is_empty())
+        .map(|t| t.snapshots.iter().map(crate::snapshot::Snapshot::info).collect());
     let backing = h.backing_file.as_deref().filter(|b| !b.is_empty());
     let bitmaps = image.bitmaps_ext.is_some().then_some(image.bitmaps.as_slice());
     Ok(ImageInfo {
@@ -93,6 +89,7 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
         backing_filename_format: backing
             .and(h.extensions.backing_format.clone())
             .filter(|f| !f.is_empty()),
+        snapshots,
         format_specific: Some((
             "qcow2".to_string(),
             specific_info(h, image.has_data_file, bitmaps),

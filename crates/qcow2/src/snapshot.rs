@@ -9,7 +9,7 @@ use crate::tables::validate_table;
 use instar_core::bytes::{be16, be32, be64, c_string};
 use instar_core::error::strerror;
 use instar_core::file::errno;
-use instar_core::ImageFile;
+use instar_core::{ImageFile, SnapshotInfo};
 use rustix::io::Errno;
 use std::io;
 
@@ -55,6 +55,23 @@ pub struct Snapshot {
     pub icount: u64,
     /// Bytes of extra data its entry declares.
     pub extra_data_size: u32,
+}
+
+impl Snapshot {
+    /// The snapshot as `info` and `snapshot -l` list it
+    /// (`qcow2_snapshot_list`): no instruction count when the entry has
+    /// none.
+    pub fn info(&self) -> SnapshotInfo {
+        SnapshotInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            vm_state_size: self.vm_state_size,
+            date_sec: self.date_sec,
+            date_nsec: self.date_nsec,
+            vm_clock_nsec: self.vm_clock_nsec,
+            icount: (self.icount != u64::MAX).then_some(self.icount),
+        }
+    }
 }
 
 /// The snapshot table a check found.
