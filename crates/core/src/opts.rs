@@ -165,26 +165,21 @@ pub fn is_valid_option_list(list: &str) -> bool {
     trailing.is_multiple_of(2)
 }
 
-/// Splits an option list into `(name, value)` pairs with qemu's escapes:
-/// `,,` is a literal comma; a name without `=` is a flag (`x` is `x=on`,
-/// `nox` is `x=off`).
-pub fn split_option_list(list: &str) -> Vec<(String, String)> {
+/// The elements of an option list as typed, split as qemu splits them: a
+/// name runs to `=` or `,`; a value runs to a `,` that is not doubled
+/// (`,,` is a literal comma). `None`: no `=`, a flag.
+fn elements(list: &str) -> Vec<(&str, Option<String>)> {
     let mut out = Vec::new();
     let bytes = list.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        // The name runs to '=' or ','; names cannot contain escaped commas.
         let start = i;
         while i < bytes.len() && bytes[i] != b'=' && bytes[i] != b',' {
             i += 1;
         }
         let name = &list[start..i];
         if i >= bytes.len() || bytes[i] == b',' {
-            let (n, v) = match name.strip_prefix("no") {
-                Some(rest) => (rest, "off"),
-                None => (name, "on"),
-            };
-            out.push((n.to_string(), v.to_string()));
+            out.push((name, None));
             i += 1;
             continue;
         }
@@ -204,49 +199,39 @@ pub fn split_option_list(list: &str) -> Vec<(String, String)> {
             i += ch.len_utf8();
         }
         i += 1; // ','
-        out.push((name.to_string(), value));
+        out.push((name, Some(value)));
     }
     out
+}
+
+/// Splits an option list into `(name, value)` pairs with qemu's escapes:
+/// `,,` is a literal comma; a name without `=` is a flag (`x` is `x=on`,
+/// `nox` is `x=off`).
+pub fn split_option_list(list: &str) -> Vec<(String, String)> {
+    elements(list)
+        .into_iter()
+        .map(|(name, value)| match value {
+            Some(v) => (name.to_string(), v),
+            None => match name.strip_prefix("no") {
+                Some(rest) => (rest.to_string(), "off".to_string()),
+                None => (name.to_string(), "on".to_string()),
+            },
+        })
+        .collect()
 }
 
 /// Whether an option list asks for help, as qemu-img of `dialect` reads
 /// it: from 6.0 an element that is exactly `help` or `?`; before, any
 /// element named so, with a value or as `no...` (`help=on`, `nohelp`)
-/// ([`HELP_OPTION_WITHOUT_VALUE`]). Elements split as qemu splits them:
-/// a name runs to `=` or `,`.
+/// ([`HELP_OPTION_WITHOUT_VALUE`]).
 pub fn has_help_option(list: &str, dialect: QemuDialect) -> bool {
     let any_value = !dialect.since(HELP_OPTION_WITHOUT_VALUE);
-    let bytes = list.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let start = i;
-        while i < bytes.len() && bytes[i] != b'=' && bytes[i] != b',' {
-            i += 1;
-        }
-        let typed = &list[start..i];
-        let has_value = bytes.get(i) == Some(&b'=');
+    elements(list).into_iter().any(|(typed, value)| {
+        let has_value = value.is_some();
         let name =
             if has_value || !any_value { typed } else { typed.strip_prefix("no").unwrap_or(typed) };
-        if (name == "help" || name == "?") && (any_value || !has_value) {
-            return true;
-        }
-        if has_value {
-            // Skip the value, whose `,,` is an escaped comma.
-            i += 1;
-            while i < bytes.len() {
-                if bytes[i] == b',' {
-                    if bytes.get(i + 1) == Some(&b',') {
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                i += 1;
-            }
-        }
-        i += 1;
-    }
-    false
+        (name == "help" || name == "?") && (any_value || !has_value)
+    })
 }
 
 impl Options {
