@@ -709,14 +709,9 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    if let Some(value) = late_output {
-        output = parse_output_late(&value)?;
-    }
-    if object {
-        return Err(unsupported("info", "--object"));
-    }
-    if let Some(mode) = cache.filter(|m| !CACHE_MODES.contains(&m.as_str())) {
-        return Err(Failure::new(format!("{PROG}: Invalid cache option: {mode}")));
+    let late = AfterFilename { output: late_output, object, cache, cache_word: "cache" };
+    if let Some(given) = late.check("info")? {
+        output = given;
     }
     // Refused where qemu-img would start to use them.
     for (given, option) in
@@ -727,6 +722,37 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
         }
     }
     Ok(Command::Info { filename, fmt, output, dialect })
+}
+
+/// What `info` and `check` look at only after the file name, in
+/// qemu-img's order: an `--output` met before the rework, an `--object`
+/// met before 6.0, then the cache mode.
+struct AfterFilename {
+    /// `--output`'s value, when it is read late.
+    output: Option<String>,
+    /// Whether an `--object` waits to be refused.
+    object: bool,
+    /// `-T`'s value.
+    cache: Option<String>,
+    /// How the command's message names the cache (`Invalid <word> option`).
+    cache_word: &'static str,
+}
+
+impl AfterFilename {
+    /// The late `--output`, if one was given, or `cmd`'s failure.
+    fn check(self, cmd: &str) -> Result<Option<Output>, Failure> {
+        let output = self.output.map(|value| parse_output_late(&value)).transpose()?;
+        if self.object {
+            return Err(unsupported(cmd, "--object"));
+        }
+        if let Some(mode) = self.cache.filter(|m| !CACHE_MODES.contains(&m.as_str())) {
+            return Err(Failure::new(format!(
+                "{PROG}: Invalid {} option: {mode}",
+                self.cache_word
+            )));
+        }
+        Ok(output)
+    }
 }
 
 fn info(
@@ -839,14 +865,9 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    if let Some(value) = late_output {
-        output = parse_output_late(&value)?;
-    }
-    if object {
-        return Err(unsupported("check", "--object"));
-    }
-    if let Some(mode) = cache.filter(|m| !CACHE_MODES.contains(&m.as_str())) {
-        return Err(Failure::new(format!("{PROG}: Invalid source cache option: {mode}")));
+    let late = AfterFilename { output: late_output, object, cache, cache_word: "source cache" };
+    if let Some(given) = late.check("check")? {
+        output = given;
     }
     // Refused where qemu-img would start to use them.
     if image_opts {
