@@ -52,6 +52,9 @@ CASES = [
     ("check vmdk 2T", "check", "vmdk", "", "2T", "read", 11),
     ("check vhdx 64T", "check", "vhdx", "", "64T", "read", 11),
     ("info vpc 2040G", "info", "vpc", "", "2040G", "read", 21),
+    # An image with SNAPSHOTS internal snapshots (made by qemu-img).
+    ("info qcow2 1G 200 snapshots", "info", "qcow2", "", "1G", "read", 11),
+    ("snapshot -l qcow2 1G 200 snapshots", "snapshot", "qcow2", "", "1G", "read", 11),
 ]
 
 GOALS = {"metadata": 0.5, "prealloc": 1.0, "read": 1.0}
@@ -64,10 +67,16 @@ def create_argv(program, fmt, options, path, size):
     return argv + [path, size]
 
 
+# How many internal snapshots the snapshot cases' image holds.
+SNAPSHOTS = 200
+
+
 def read_argv(program, command, fmt, path):
     """The argv of a reading case; the format is always named (no probe)."""
     if command == "info-json":
         return [program, "info", "--output=json", "-f", fmt, path]
+    if command == "snapshot":
+        return [program, "snapshot", "-l", "-f", fmt, path]
     return [program, command, "-f", fmt, path]
 
 
@@ -114,6 +123,9 @@ def bench_case(instar, qemu, workdir, case, runs):
     else:
         # The image both programs read, made once by qemu-img (untimed).
         run_one(create_argv(qemu, fmt, options, path, size))
+        if "snapshots" in case[0]:
+            for i in range(SNAPSHOTS):
+                run_one([qemu, "snapshot", "-c", f"s{i}", path])
 
         def once(program, measure=run_one):
             return measure(read_argv(program, command, fmt, path))
