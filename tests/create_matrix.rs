@@ -52,6 +52,7 @@ mod cli;
 mod damage;
 mod faults;
 mod hostile;
+mod lived_in;
 mod parity;
 mod probe;
 mod snapshots;

@@ -1,0 +1,129 @@
+//! Images that have lived (issue 12): one named test per image kind and
+//! qemu-img version, `lived_in::<group>::<kind>::version_N___X_Y_Z__`.
+//!
+//! Each group module makes its kinds with the oracle (qemu-img, qemu-io,
+//! and edits of the bytes where no tool makes the shape) and hands the
+//! result to [`compare`]: instar speaking as version V
+//! (`INSTAR_QEMU_VERSION`) must print what qemu-img V prints for `info`
+//! (human and JSON, probed and with `-f`), `check` (human and JSON),
+//! `snapshot -l` for qcow2, and the group's own command lines; stdout,
+//! stderr and the exit code alike. Around every instar run, the checksum of
+//! every file in the sandbox is taken: a run that changes one fails (the
+//! read-only guarantee, shown rather than assumed).
+
+use crate::util::{instar, qemu_or_skip, Sandbox, Transcript};
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+/// What a kind's recipe made: the image to read and how.
+pub struct Made {
+    /// The image's file name in the sandbox (relative, as a user types it).
+    pub image: String,
+    /// Its format, for the `-f` runs.
+    pub format: &'static str,
+    /// Command lines compared besides the standard ones, e.g. `info
+    /// --backing-chain IMAGE`, each as qemu-img's arguments.
+    pub extra: Vec<Vec<String>>,
+}
+
+impl Made {
+    /// An image of `format` named `image`, compared on the standard
+    /// command lines only.
+    pub fn new(image: &str, format: &'static str) -> Made {
+        Made { image: image.to_string(), format, extra: Vec::new() }
+    }
+
+    /// Adds a command line to compare (qemu-img's arguments).
+    pub fn with(mut self, args: &[&str]) -> Made {
+        self.extra.push(args.iter().map(|a| (*a).to_string()).collect());
+        self
+    }
+}
+
+/// Runs qemu-io (the oracle's, beside its qemu-img) in the sandbox; it
+/// must exit 0. Writes guest data as a VM would.
+#[track_caller]
+pub fn qemu_io(s: &Sandbox, args: &[&str]) {
+    let qemu_io = s.qemu.path.with_file_name("qemu-io");
+    s.t.run_ok(&qemu_io, args, s.path());
+}
+
+/// The standard command lines for an image of `format`.
+fn standard(made: &Made) -> Vec<Vec<String>> {
+    let image = made.image.as_str();
+    let mut lines: Vec<Vec<&str>> = vec![
+        vec!["info", image],
+        vec!["info", "--output=json", image],
+        vec!["info", "-f", made.format, image],
+        vec!["info", "-f", made.format, "--output=json", image],
+        vec!["check", image],
+        vec!["check", "--output=json", image],
+        vec!["check", "-f", made.format, image],
+    ];
+    if made.format == "qcow2" {
+        lines.push(vec!["snapshot", "-l", image]);
+    }
+    lines.into_iter().map(|l| l.into_iter().map(str::to_string).collect()).collect()
+}
+
+/// A checksum of every file under `dir` (its contents and length), by
+/// path.
+fn checksums(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    let mut sums = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let mut h = DefaultHasher::new();
+                std::fs::read(&path).unwrap_or_default().hash(&mut h);
+                sums.insert(path, h.finish());
+            }
+        }
+    }
+    sums
+}
+
+/// Makes the image with `make`, then compares instar as `version` with
+/// qemu-img `version` on every command line, each instar run proven
+/// read-only by the checksums of the sandbox's files.
+pub fn compare(make: fn(&Sandbox, &str) -> Made, kind: &str, version: &str) {
+    let Some(s) = Sandbox::new() else { return };
+    let Some(qemu) = qemu_or_skip(version) else { return };
+    let made = make(&s, kind);
+    let t: &Transcript = &s.t;
+    let mut lines = standard(&made);
+    lines.extend(made.extra.iter().cloned());
+    // The DATE column of a snapshot list is local time: one zone for both.
+    let zone = ("TZ", "UTC");
+    for args in &lines {
+        let theirs = t.run_env(&qemu.path, args, s.path(), &[zone]);
+        let before = checksums(s.path());
+        let mine = t.run_env(instar(), args, s.path(), &[zone, ("INSTAR_QEMU_VERSION", version)]);
+        let what = format!("{} as {version}", args.join(" "));
+        t.check(checksums(s.path()) == before, || format!("instar {what} changed a file"));
+        t.assert_same_run(&what, &theirs, &mine);
+    }
+}
+
+/// One test per kind and version: `kinds!(make_fn; kind, ...)` in a group
+/// module, where `make_fn(&Sandbox, "kind") -> Made` makes the image.
+macro_rules! kinds {
+    ($make:path; $($kind:ident),* $(,)?) => {
+        $(
+            #[rstest::rstest]
+            fn $kind(
+                #[values("5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3")] version: &str,
+            ) {
+                $crate::lived_in::compare($make, stringify!($kind), version);
+            }
+        )*
+    };
+}
+
+mod qcow2;
