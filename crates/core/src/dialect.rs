@@ -286,5 +286,9 @@ mod tests {
         assert!(!QemuDialect::DEFAULT.since(OPTIONS_REWORK_UPSTREAM));
         assert!(!d("6.1.0").since(VMDK_TOOLS_VERSION));
         assert!(d("6.2.0").since(VMDK_TOOLS_VERSION));
+        assert!(!d("5.2.0").since(QCOW2_REPORTS_DIRTY));
+        assert!(d("6.1.0").since(QCOW2_REPORTS_DIRTY));
+        assert!(!d("7.1.0").since(QCOW2_INFO_SKIPS_DATA_FILE));
+        assert!(d("7.2.18").since(QCOW2_INFO_SKIPS_DATA_FILE));
     }
 }
