@@ -700,6 +700,15 @@ fn make(s: &Sandbox, kind: &str) -> Made {
             }
             shared()
         }
+        "bitmap_name_not_utf8" => {
+            // Bytes that are not UTF-8 written into a name by an edit:
+            // raw in the human output, replaced in JSON.
+            create(s, "", "64M");
+            qemu_bitmap(s, &["--add", IMAGE, "abc"]);
+            let name_at = bitmap_directory(s) + 24;
+            edit::write_at(&s.file(IMAGE), name_at, b"\xff\xc3");
+            shared()
+        }
         "bitmap_table_all_ones" => {
             // A bitmap table entry "all ones, no cluster" (qemu never
             // writes one; an edit): the cluster it pointed to leaks.
@@ -802,7 +811,7 @@ kinds!(make;
     bitmap, bitmap_granularities, bitmap_disabled_enabled, bitmap_merged_cleared,
     bitmap_in_use_crashed, bitmap_in_use_edited, bitmap_lazy_crashed, bitmap_snapshots,
     bitmap_autoclear_cleared, bitmap_compressed, bitmaps_many, bitmap_resized, bitmap_names,
-    bitmap_table_all_ones, bitmap_in_use_bad_table,
+    bitmap_name_not_utf8,    bitmap_table_all_ones, bitmap_in_use_bad_table,
     snapshots_written, snapshot_deleted_applied, amended_to_v2, amended_refcount_bits, grown,
     rebased, committed,
 );
