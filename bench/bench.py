@@ -55,6 +55,10 @@ CASES = [
     # An image with SNAPSHOTS internal snapshots (made by qemu-img).
     ("info qcow2 1G 200 snapshots", "info", "qcow2", "", "1G", "read", 11),
     ("snapshot -l qcow2 1G 200 snapshots", "snapshot", "qcow2", "", "1G", "read", 11),
+    # A lived-in image (see make_lived_in): persistent dirty bitmaps with
+    # set bits, compressed, zero and discarded clusters.
+    ("info qcow2 1G lived-in", "info", "qcow2", "", "1G", "read", 21),
+    ("check qcow2 1G lived-in", "check", "qcow2", "", "1G", "read", 21),
 ]
 
 GOALS = {"metadata": 0.5, "prealloc": 1.0, "read": 1.0}
@@ -69,6 +73,20 @@ def create_argv(program, fmt, options, path, size):
 
 # How many internal snapshots the snapshot cases' image holds.
 SNAPSHOTS = 200
+
+
+def make_lived_in(qemu, path):
+    """Makes the image at `path` live: three bitmaps (4 KiB and 64 KiB
+    granularity, one disabled), then qemu-io (beside qemu-img) writes 32
+    MiB of plain data, 16 MiB of compressed clusters, zero and discarded
+    ranges, and one bitmap is merged into the disabled one."""
+    qemu_io = os.path.join(os.path.dirname(qemu), "qemu-io")
+    run_one([qemu, "bitmap", "--add", "-g", "4k", path, "fine"])
+    run_one([qemu, "bitmap", "--add", path, "coarse"])
+    run_one([qemu, "bitmap", "--add", "--disable", path, "merged"])
+    writes = ["write -P 1 0 32M", "write -c -P 2 64M 16M", "write -z 100M 8M", "discard 8M 4M"]
+    run_one([qemu_io] + [arg for w in writes for arg in ("-c", w)] + [path])
+    run_one([qemu, "bitmap", "--merge", "fine", path, "merged"])
 
 
 def read_argv(program, command, fmt, path):
@@ -126,6 +144,8 @@ def bench_case(instar, qemu, workdir, case, runs):
         if "snapshots" in case[0]:
             for i in range(SNAPSHOTS):
                 run_one([qemu, "snapshot", "-c", f"s{i}", path])
+        if "lived-in" in case[0]:
+            make_lived_in(qemu, path)
 
         def once(program, measure=run_one):
             return measure(read_argv(program, command, fmt, path))

@@ -144,6 +144,23 @@ def qcow2_images(tmp):
         out.append(("bitmaps", p, []))
     except subprocess.CalledProcessError:
         print("seeds: qemu-img has no `bitmap --add`; no bitmap seeds", file=sys.stderr)
+    # Bitmaps that have lived: qemu-io (beside qemu-img) writes with the
+    # bitmaps loaded, so their tables point at data clusters; one bitmap
+    # is disabled, and a second qemu-io run crashes (`abort`) with the
+    # enabled one loaded, leaving it in use.
+    qemu_io = os.path.join(os.path.dirname(QEMU_IMG), "qemu-io")
+    p = os.path.join(tmp, "q-lived-bitmaps.qcow2")
+    qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", p, "4M", cwd=tmp)
+    try:
+        qemu_img("bitmap", "--add", "-g", "512", p, "fine", cwd=tmp)
+        qemu_img("bitmap", "--add", "--disable", p, "off", cwd=tmp)
+        run(qemu_io, "-c", "write -P 1 0 1M", "-c", "write -c 2M 64k", p, cwd=tmp)
+        qemu_img("bitmap", "--merge", "fine", p, "off", cwd=tmp)
+        subprocess.run([qemu_io, "-c", "write 3M 4k", "-c", "abort", p], cwd=tmp,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out.append(("lived-bitmaps", p, []))
+    except (subprocess.CalledProcessError, OSError):
+        print("seeds: no qemu-io or `bitmap --merge`; no lived-in bitmap seed", file=sys.stderr)
     p = os.path.join(tmp, "q-snap-bitmaps.qcow2")
     shutil.copy(os.path.join(tmp, "q-snap.qcow2"), p)
     try:

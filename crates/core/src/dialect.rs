@@ -148,6 +148,22 @@ pub const SNAPSHOT_VM_SIZE_COLUMN: Release = Release::new(6, 0);
 /// and Improve Formatting in snapshot list", Abhiram Tilak, 9.0.0).
 pub const SNAPSHOT_TABLE_WIDTHS: Release = Release::new(9, 0);
 
+/// qcow2 reports its dirty bit to the block layer, so `info` of an image
+/// left dirty (lazy refcounts, not cleanly closed) prints `cleanly shut
+/// down: no` and `"dirty-flag": true` (commit 38b44096, "qcow2: set
+/// bdi->is_dirty", 6.1.0). Before, qcow2's `get_info` left the field at
+/// zero and every qcow2 image read as clean.
+pub const QCOW2_REPORTS_DIRTY: Release = Release::new(6, 1);
+
+/// `info` (`BDRV_O_NO_IO`) no longer opens a qcow2 image's external data
+/// file (commit bd385a52, "qcow2: Don't open data_file with BDRV_O_NO_IO",
+/// 9.1.0, the fix of CVE-2024-4467, backported to the stable releases
+/// 9.0.2, 8.2.6 and 7.2.12; every 7.2 the matrix runs has it, and a
+/// [`Release`] knows no micro version, so 7.2 stands for 7.2.12). Before,
+/// `info` opened it: a missing data file failed the open, and the disk
+/// size added the data file's allocation to the image file's.
+pub const QCOW2_INFO_SKIPS_DATA_FILE: Release = Release::new(7, 2);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -270,5 +286,9 @@ mod tests {
         assert!(!QemuDialect::DEFAULT.since(OPTIONS_REWORK_UPSTREAM));
         assert!(!d("6.1.0").since(VMDK_TOOLS_VERSION));
         assert!(d("6.2.0").since(VMDK_TOOLS_VERSION));
+        assert!(!d("5.2.0").since(QCOW2_REPORTS_DIRTY));
+        assert!(d("6.1.0").since(QCOW2_REPORTS_DIRTY));
+        assert!(!d("7.1.0").since(QCOW2_INFO_SKIPS_DATA_FILE));
+        assert!(d("7.2.18").since(QCOW2_INFO_SKIPS_DATA_FILE));
     }
 }

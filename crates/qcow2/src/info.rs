@@ -8,8 +8,9 @@ use crate::header::{
     CRYPT_NONE, INCOMPAT_CORRUPT, INCOMPAT_DIRTY,
 };
 use crate::open::Qcow2Image;
+use instar_core::dialect::QCOW2_REPORTS_DIRTY;
 use instar_core::path::full_backing_filename;
-use instar_core::{Error, ImageInfo, Json};
+use instar_core::{Error, ImageFile, ImageInfo, Json};
 
 /// The qcow2 part of `format-specific` (`ImageInfoSpecificQCow2`), fields
 /// in schema order.
@@ -80,8 +81,18 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
         .map(|t| t.snapshots.iter().map(crate::snapshot::Snapshot::info).collect());
     let backing = h.backing_file.as_deref().filter(|b| !b.is_empty());
     let bitmaps = image.bitmaps_ext.is_some().then_some(image.bitmaps.as_slice());
+    // The block layer's disk size sums the children holding data or
+    // metadata: the image file, and the data file when the open opened it.
+    let data_file_bytes = image.data_file.as_ref().map_or(0, ImageFile::allocated_bytes);
+    let node = ImageInfo::format_node("qcow2", &image.file, image.total_bytes());
     Ok(ImageInfo {
-        dirty_flag: Some(h.incompatible_features & INCOMPAT_DIRTY != 0),
+        actual_size: node.actual_size.map(|a| a.saturating_add(data_file_bytes)),
+        // Before qcow2 reported its dirty bit, the block layer's zeroed
+        // default said clean.
+        dirty_flag: Some(
+            image.dialect.since(QCOW2_REPORTS_DIRTY)
+                && h.incompatible_features & INCOMPAT_DIRTY != 0,
+        ),
         cluster_size: Some(h.cluster_size()),
         encrypted: (h.crypt_method != CRYPT_NONE).then_some(true),
         backing_filename: backing.map(str::to_string),
@@ -94,6 +105,6 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
             "qcow2".to_string(),
             specific_info(h, image.has_data_file, bitmaps),
         )),
-        ..ImageInfo::format_node("qcow2", &image.file, image.total_bytes())
+        ..node
     })
 }

@@ -19,7 +19,8 @@ use crate::tables::{
     SUBCLUSTERS_PER_CLUSTER,
 };
 use instar_core::bytes::SECTOR_SIZE;
-use instar_core::{Diagnostic, Error, ImageFile, OpenFlags};
+use instar_core::dialect::QCOW2_INFO_SKIPS_DATA_FILE;
+use instar_core::{Diagnostic, Error, ImageFile, OpenFlags, QemuDialect};
 
 /// The smallest subcluster qemu supports (`1 << MIN_CLUSTER_BITS`).
 const MIN_SUBCLUSTER_SIZE: u64 = 512;
@@ -65,6 +66,11 @@ pub struct Qcow2Image {
     pub snapshots: Option<SnapshotTable>,
     /// qemu's warning about bitmaps it had to disregard at open.
     pub bitmap_warning: Option<&'static str>,
+    /// The external data file, when the open opened it (not for `info`
+    /// since [`QCOW2_INFO_SKIPS_DATA_FILE`]).
+    pub data_file: Option<ImageFile>,
+    /// The qemu-img whose behaviour `info` and `check` follow.
+    pub dialect: QemuDialect,
 }
 
 impl Qcow2Image {
@@ -260,17 +266,19 @@ fn open_printing(
 
     let has_data_file = incompatible & INCOMPAT_DATA_FILE != 0;
     // `info` (BDRV_O_NO_IO) does not open the external data file, so that
-    // an untrusted image cannot make it touch other files.
-    if !flags.no_io {
+    // an untrusted image cannot make it touch other files; the qemu-img
+    // of older dialects did.
+    let mut data_file = None;
+    if !flags.no_io || !flags.dialect.since(QCOW2_INFO_SKIPS_DATA_FILE) {
         if has_data_file {
             let Some(name) = &ext.data_file else {
                 return Err(corrupt("'data-file' is required for this image"));
             };
             // qemu opens the data file by its name as stored, which is
             // relative to the current directory rather than to the image.
-            file.open_beside(name).map_err(|e| {
+            data_file = Some(file.open_beside(name).map_err(|e| {
                 corrupt(format!("Could not open '{name}': {}", instar_core::error::strerror(&e)))
-            })?;
+            })?);
         } else if h.autoclear_features & AUTOCLEAR_DATA_FILE_RAW != 0 {
             return Err(corrupt("data-file-raw requires a data file"));
         }
@@ -303,6 +311,8 @@ fn open_printing(
         bitmaps: Vec::new(),
         snapshots,
         bitmap_warning,
+        data_file,
+        dialect: flags.dialect,
     };
     if let Some(ext) = &image.bitmaps_ext {
         image.bitmaps = bitmap::load_all(&image, ext).map_err(Qcow2Error::Corrupt)?;
