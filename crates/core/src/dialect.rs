@@ -148,6 +148,43 @@ pub const SNAPSHOT_VM_SIZE_COLUMN: Release = Release::new(6, 0);
 /// and Improve Formatting in snapshot list", Abhiram Tilak, 9.0.0).
 pub const SNAPSHOT_TABLE_WIDTHS: Release = Release::new(9, 0);
 
+/// A change that first shipped in a release series and was also carried
+/// back to the stable releases of older series: a stable release is in
+/// when its series has a backport and its micro version is at least the
+/// backport's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backported {
+    /// The first release series with the change from its `.0`.
+    pub release: Release,
+    /// The first stable version of each older series that has it.
+    pub backports: &'static [QemuVersion],
+}
+
+/// `info` (`BDRV_O_NO_IO`) no longer opens a qcow2 image's external data
+/// file, so that it can inspect an untrusted image without touching the
+/// files it names (commit bd385a5298d7, "qcow2: Don't open data_file with
+/// BDRV_O_NO_IO", CVE-2024-4467: 9.1.0, and the stable releases 9.0.2,
+/// 8.2.6 and 7.2.13). Before it, `info` of an image whose data file is
+/// missing fails as `check` does.
+pub const INFO_SKIPS_DATA_FILE: Backported = Backported {
+    release: Release::new(9, 1),
+    backports: &[QemuVersion::new(9, 0, 2), QemuVersion::new(8, 2, 6), QemuVersion::new(7, 2, 13)],
+};
+
+/// The file names an image records for its other files (a qcow2 data
+/// file) are taken literally: a `file:` or `nbd:` prefix is part of the
+/// name, not a protocol (commit 7ead94699861, "block: Parse filenames
+/// only when explicitly requested", part of the same CVE-2024-4467 fix
+/// and carried back with it).
+pub const RECORDED_NAMES_LITERAL: Backported = INFO_SKIPS_DATA_FILE;
+
+/// qemu's file protocol refuses what is not a regular file with `'file'
+/// driver requires '<name>' to be a regular file` (commit "block: remove
+/// support for using "file" driver with block/char devices", 6.0); before
+/// it, `A regular file was expected by the 'file' driver, but something
+/// else was given`.
+pub const FILE_DRIVER_NAMES_THE_FILE: Release = Release::new(6, 0);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -220,6 +257,14 @@ impl QemuDialect {
         self.version.release() >= release
     }
 
+    /// Whether this version has `change`, from its release series on or
+    /// through a backport to its own series.
+    pub fn has(self, change: Backported) -> bool {
+        let v = self.version;
+        self.since(change.release)
+            || change.backports.iter().any(|b| b.release() == v.release() && v.micro >= b.micro)
+    }
+
     /// Whether `info` prints the block graph ([`INFO_BLOCK_GRAPH`]).
     pub fn info_children(self) -> bool {
         self.since(INFO_BLOCK_GRAPH)
@@ -245,6 +290,22 @@ impl Default for QemuDialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backported_changes_follow_their_stable_releases() {
+        let has = |a, b, c| QemuDialect::new(QemuVersion::new(a, b, c)).has(INFO_SKIPS_DATA_FILE);
+        assert!(!has(5, 2, 0));
+        assert!(!has(7, 2, 12));
+        assert!(has(7, 2, 13));
+        assert!(has(7, 2, 18));
+        assert!(!has(8, 0, 5));
+        assert!(!has(8, 2, 5));
+        assert!(has(8, 2, 6));
+        assert!(!has(9, 0, 1));
+        assert!(has(9, 0, 2));
+        assert!(has(9, 1, 0));
+        assert!(has(11, 1, 3));
+    }
 
     #[test]
     fn versions_parse_strictly() {

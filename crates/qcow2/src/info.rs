@@ -9,7 +9,7 @@ use crate::header::{
 };
 use crate::open::Qcow2Image;
 use instar_core::path::full_backing_filename;
-use instar_core::{Error, ImageInfo, Json};
+use instar_core::{Error, ImageFile, ImageInfo, Json};
 
 /// The qcow2 part of `format-specific` (`ImageInfoSpecificQCow2`), fields
 /// in schema order.
@@ -80,7 +80,15 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
         .map(|t| t.snapshots.iter().map(crate::snapshot::Snapshot::info).collect());
     let backing = h.backing_file.as_deref().filter(|b| !b.is_empty());
     let bitmaps = image.bitmaps_ext.is_some().then_some(image.bitmaps.as_slice());
+    // qemu counts the allocation of every child holding the image's data
+    // or metadata: with the data file opened (info before qemu's
+    // CVE-2024-4467 fix), its blocks too.
+    let actual_size = image
+        .file
+        .allocated_bytes()
+        .saturating_add(image.data_file.as_ref().map_or(0, ImageFile::allocated_bytes));
     Ok(ImageInfo {
+        actual_size: Some(actual_size),
         dirty_flag: Some(h.incompatible_features & INCOMPAT_DIRTY != 0),
         cluster_size: Some(h.cluster_size()),
         encrypted: (h.crypt_method != CRYPT_NONE).then_some(true),
