@@ -178,6 +178,13 @@ pub const INFO_SKIPS_DATA_FILE: Backported = Backported {
 /// and carried back with it).
 pub const RECORDED_NAMES_LITERAL: Backported = INFO_SKIPS_DATA_FILE;
 
+/// A qcow2 image created with `data_file_raw=on` gets at least
+/// `preallocation=metadata`, so that its L2 tables map every cluster to
+/// the same offset of the raw data file (commit 484108293d94, "qcow2:
+/// Force preallocation with data-file-raw", 6.0); before it the tables
+/// started empty.
+pub const DATA_FILE_RAW_PREALLOCATES: Release = Release::new(6, 0);
+
 /// qemu's file protocol refuses what is not a regular file with `'file'
 /// driver requires '<name>' to be a regular file` (commit "block: remove
 /// support for using "file" driver with block/char devices", 6.0); before

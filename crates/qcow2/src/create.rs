@@ -19,6 +19,7 @@ use crate::layout::{
     plan, plan_with_data_file, DataFileLayout, FillMode, Geometry, Layout, LayoutError, Prealloc,
 };
 use crate::tables::SUBCLUSTERS_PER_CLUSTER;
+use instar_core::dialect::DATA_FILE_RAW_PREALLOCATES;
 use instar_core::file::{FileOptions, NewFile, MAX_LENGTH};
 use instar_core::{CreateRequest, Error, OptDesc, OptType, Options};
 use std::fs::File;
@@ -274,7 +275,10 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
     if data_file_raw && backing_file.is_some() {
         return Err(invalid("Backing file and data-file-raw cannot be used at the same time"));
     }
-    if data_file_raw && prealloc == Prealloc::Off {
+    if data_file_raw
+        && prealloc == Prealloc::Off
+        && opts.dialect().since(DATA_FILE_RAW_PREALLOCATES)
+    {
         // A raw data file must read as the disk whether or not the
         // metadata is looked at, so every cluster is mapped (to itself).
         prealloc = Prealloc::Metadata;
