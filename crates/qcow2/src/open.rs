@@ -333,6 +333,9 @@ fn open_data_file_named(
     } else {
         instar_core::path::local_path(recorded).map_err(|e| corrupt(e.message()))?
     };
+    if name.is_empty() {
+        return Err(corrupt("The 'file' block driver requires a file name"));
+    }
     let data = image.open_beside(name).map_err(|e| {
         corrupt(format!("Could not open '{name}': {}", instar_core::error::strerror(&e)))
     })?;
