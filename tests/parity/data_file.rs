@@ -21,13 +21,15 @@ const IMAGE: &str = "img.qcow2";
 
 /// What both folders hold before the create: a folder `sub/`, a folder
 /// `dd/` (a data file name that is a folder), a 1 MiB raw backing file
-/// `b.raw`, and, when `existing`, a data file `d.raw` holding `hello`.
+/// `b.raw`, and, when `existing`, a data file `d.raw` of 100000 bytes of
+/// a pattern (no zeros).
 fn furnish(dir: &Path, existing: bool) {
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::create_dir_all(dir.join("dd")).unwrap();
     std::fs::File::create(dir.join("b.raw")).unwrap().set_len(1 << 20).unwrap();
     if existing {
-        std::fs::write(dir.join("d.raw"), b"hello\n").unwrap();
+        let pattern: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8 + 1).collect();
+        std::fs::write(dir.join("d.raw"), pattern).unwrap();
     }
 }
 
@@ -202,7 +204,7 @@ fn absolute_name(
 }
 
 /// Refused creates: qemu-img's words and exit code, and instar's folder
-/// as it was (an existing data file `d.raw` holding `hello` kept).
+/// as it was (an existing data file `d.raw` kept).
 #[rstest]
 #[case::compat_v2("data_file=d.raw,compat=0.10", "1M")]
 #[case::raw_with_backing(
@@ -229,4 +231,41 @@ fn refused(
 ) {
     let Some((s, created)) = create_both(version, options, size, true) else { return };
     s.t.check(!created, || "qemu-img accepted the case".into());
+}
+
+/// `keep_data_file=on` (10.1 and later; an unknown option before): the
+/// existing data file is used as it is, neither created nor emptied; only
+/// the unwritten tail of the last cluster is written (zeros) and a shorter
+/// file grows. Its refusals leave it untouched.
+#[rstest]
+#[case::metadata("data_file=d.raw,keep_data_file=on,preallocation=metadata", "1M", true)]
+#[case::raw("data_file=d.raw,keep_data_file=on,data_file_raw=on", "1M", true)]
+#[case::odd_size("data_file=d.raw,keep_data_file=on,preallocation=metadata", "1000", true)]
+#[case::shorter_disk("data_file=d.raw,keep_data_file=on,preallocation=metadata", "64k", true)]
+#[case::off_explicitly("data_file=d.raw,keep_data_file=off", "1M", true)]
+#[case::without_preallocation("data_file=d.raw,keep_data_file=on", "1M", false)]
+#[case::without_data_file("keep_data_file=on", "1M", false)]
+#[case::full("data_file=d.raw,keep_data_file=on,preallocation=full", "1M", false)]
+#[case::missing("data_file=x.raw,keep_data_file=on,preallocation=metadata", "1M", false)]
+#[case::a_folder("data_file=dd,keep_data_file=on,preallocation=metadata", "1M", false)]
+#[case::missing_and_compat("data_file=x.raw,keep_data_file=on,compat=0.42", "1M", false)]
+#[case::compat_v2(
+    "data_file=d.raw,keep_data_file=on,preallocation=metadata,compat=0.10",
+    "1M",
+    false
+)]
+fn keep_data_file(
+    #[case] options: &str,
+    #[case] size: &str,
+    #[case] accepted_since_10_1: bool,
+    #[values("5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3")] version: &str,
+) {
+    let Some((s, created)) = create_both(version, options, size, true) else { return };
+    let has_option = !matches!(version, "5.2.0" | "7.2.18" | "7.2.22" | "10.0.2" | "10.0.13");
+    s.t.check(created == (accepted_since_10_1 && has_option), || {
+        format!("qemu-img {version} created: {created}")
+    });
+    if created {
+        same_files(&s);
+    }
 }

@@ -185,6 +185,12 @@ pub const RECORDED_NAMES_LITERAL: Backported = INFO_SKIPS_DATA_FILE;
 /// started empty.
 pub const DATA_FILE_RAW_PREALLOCATES: Release = Release::new(6, 0);
 
+/// qcow2's create option `keep_data_file`: the external data file named
+/// must exist and is used as it is, neither created nor emptied (commit
+/// "qcow2: Add keep_data_file command-line option", Hanna Czenczek,
+/// 2025-05, released in 10.1; Debian's 10.0.13 lacks it, 11.1.3 has it).
+pub const KEEP_DATA_FILE: Release = Release::new(10, 1);
+
 /// qemu's file protocol refuses what is not a regular file with `'file'
 /// driver requires '<name>' to be a regular file` (commit "block: remove
 /// support for using "file" driver with block/char devices", 6.0); before

@@ -532,6 +532,25 @@ impl NewFile {
         Ok(new)
     }
 
+    /// Opens the existing file at `path` for writing, as qemu's file
+    /// protocol opens a node (`O_RDWR`, no `O_CREAT`, nothing emptied): a
+    /// file a format uses as it is (qcow2's `keep_data_file`). Dropping
+    /// it never removes or empties it.
+    pub fn open_existing(path: &str) -> Result<NewFile, Error> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(rawtext::to_path(path))
+            .map_err(|e| Error::io(format!("Could not open '{path}'"), e))?;
+        let regular = file.metadata().map_err(|e| Error::io("Could not stat file", e))?.is_file();
+        if !regular {
+            return Err(Error::open(format!(
+                "'file' driver requires '{path}' to be a regular file"
+            )));
+        }
+        Ok(NewFile { file, created: None, emptied: false, kept: false })
+    }
+
     /// The open file.
     pub fn file(&self) -> &File {
         &self.file
@@ -542,8 +561,9 @@ impl NewFile {
         self.file.write_all_at(buf, offset)
     }
 
-    /// Grows the (empty) file to `length` as the file protocol's truncate
-    /// does (`handle_aiocb_truncate`), with its messages.
+    /// Grows the file (empty, or for `off` any shorter file) to `length`
+    /// as the file protocol's truncate does (`handle_aiocb_truncate`),
+    /// with its messages.
     pub fn grow(&self, length: u64, prealloc: Prealloc) -> Result<(), Error> {
         if let Some(e) = refused_growth(length, prealloc) {
             return Err(e);
@@ -552,8 +572,13 @@ impl NewFile {
             // The file is empty: growing it to 0 changes nothing.
             Prealloc::Off if length == 0 => {}
             Prealloc::Off => {
+                // The first block is written only into a file that was
+                // empty (qemu's alignment-probing hint).
+                let was_empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
                 self.file.set_len(length).map_err(resize_error)?;
-                self.write_first_block(length);
+                if was_empty {
+                    self.write_first_block(length);
+                }
             }
             Prealloc::Falloc => {
                 if length > 0 {

@@ -19,7 +19,7 @@ use crate::layout::{
     plan, plan_with_data_file, DataFileLayout, FillMode, Geometry, Layout, LayoutError, Prealloc,
 };
 use crate::tables::SUBCLUSTERS_PER_CLUSTER;
-use instar_core::dialect::DATA_FILE_RAW_PREALLOCATES;
+use instar_core::dialect::{DATA_FILE_RAW_PREALLOCATES, KEEP_DATA_FILE};
 use instar_core::file::{FileOptions, NewFile, MAX_LENGTH};
 use instar_core::{CreateRequest, Error, OptDesc, OptType, Options};
 use std::fs::File;
@@ -128,6 +128,12 @@ pub const CREATE_OPTS: &[OptDesc] = &[
         "Compression method used for image cluster compression",
         "zlib",
     ),
+    OptDesc::new(
+        "keep_data_file",
+        OptType::Bool,
+        "Assume the external data file already exists and do not overwrite it",
+    )
+    .since(KEEP_DATA_FILE),
     OptDesc::new("size", OptType::Size, "Virtual disk size"),
     OptDesc::new("compat", OptType::Str, "Compatibility level (v2 [0.10] or v3 [1.1])"),
     OptDesc::new("backing_file", OptType::Str, "File name of a base image"),
@@ -224,6 +230,22 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
         Some("zstd") => COMPRESSION_ZSTD,
         Some(other) => return Err(refuse_value(opts, "compression-type", other)),
     };
+
+    // qcow2_co_create_opts, on an existing data file.
+    if opts.get_bool("keep_data_file") == Some(true) {
+        if !matches!(prealloc, Prealloc::Off | Prealloc::Metadata) {
+            return Err(invalid(
+                "Preallocating more than only metadata would overwrite the external data \
+                 file's content and is therefore incompatible with 'keep_data_file=on'",
+            ));
+        }
+        if prealloc == Prealloc::Off && !data_file_raw {
+            return Err(invalid(
+                "'keep_data_file=on' requires 'preallocation=metadata' or 'data_file_raw=on', \
+                 or the file contents will not be visible",
+            ));
+        }
+    }
 
     // qcow2_co_create.
     if extended_l2 && version < 3 {
@@ -429,20 +451,32 @@ pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     if let Err(e @ Qcow2Error::Unsupported(_)) = validate(req.options) {
         return Err(e.into());
     }
+    let keep = req.options.get_bool("keep_data_file") == Some(true);
     let (layout, data_path) = file_options.after_creating(req.filename, || {
         let data_path = match req.options.get_str("data_file") {
             Some(name) => Some(instar_core::path::local_path(name)?.to_string()),
+            None if keep => {
+                return Err(invalid("Must not use 'keep_data_file=on' without 'data_file'").into())
+            }
             None => None,
         };
+        if let (Some(path), true) = (&data_path, keep) {
+            // qemu opens the data file it keeps before it checks the
+            // options; opening changes nothing.
+            NewFile::open_existing(path)?;
+        }
         let planned = validate(req.options).and_then(|spec| build(&spec));
         match (planned, &data_path) {
             (Ok(layout), _) => Ok((layout, data_path)),
-            (Err(e), Some(path)) => Err(file_options.check(path).err().unwrap_or_else(|| e.into())),
-            (Err(e), None) => Err(e.into()),
+            (Err(e), Some(path)) if !keep => {
+                Err(file_options.check(path).err().unwrap_or_else(|| e.into()))
+            }
+            (Err(e), _) => Err(e.into()),
         }
     })?;
     let file = NewFile::create(req.filename, &file_options)?;
     let data = match &data_path {
+        Some(path) if keep => Some(NewFile::open_existing(path)?),
         Some(path) => Some(NewFile::create(path, &file_options)?),
         None => None,
     };
@@ -457,16 +491,20 @@ pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Gives the new data file what qemu's create gives it: zeros over the
-/// copy-on-write tail of the last preallocated cluster, then the resize
-/// to the virtual size with the preallocation mode (the file is still
-/// empty when that resize grows it), flushed.
+/// Gives the data file what qemu's create gives it: zeros over the
+/// copy-on-write tail of the last preallocated cluster, then, when the
+/// file is shorter (in whole sectors, as the block layer measures it),
+/// the resize to the virtual size with the preallocation mode, flushed.
+/// A new file is empty until then; a kept one (`keep_data_file`) keeps
+/// its bytes but for that tail, and only grows.
 fn write_data_file(data: &NewFile, plan: &DataFileLayout) -> Result<(), Error> {
     for &(at, len) in &plan.zeros {
         instar_core::file::write_zeros(data.file(), at, at + len)
             .map_err(|e| Error::io("Could not write qcow2 data", e))?;
     }
-    if let Some((length, mode)) = plan.grow {
+    let current = data.file().metadata().map_err(|e| Error::io("Could not get file size", e))?;
+    let current = current.len().div_ceil(512) * 512;
+    if let Some((length, mode)) = plan.grow.filter(|&(length, _)| length > current) {
         // qcow2's resize prefixes the file protocol's failure; EFBIG is
         // worded by the block layer as a whole (`too_large_if_efbig`).
         data.grow(length, mode).map_err(|e| {
