@@ -20,13 +20,15 @@ use std::path::Path;
 const IMAGE: &str = "img.qcow2";
 
 /// What both folders hold before the create: a folder `sub/`, a folder
-/// `dd/` (a data file name that is a folder), a 1 MiB raw backing file
+/// `dd/` (a data file name that is a folder), a symbolic link `l.qcow2`
+/// to the image (dangling until it is made), a 1 MiB raw backing file
 /// `b.raw`, and, when `existing`, a data file `d.raw` of 100000 bytes of
 /// a pattern (no zeros).
 fn furnish(dir: &Path, existing: bool) {
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::create_dir_all(dir.join("dd")).unwrap();
     std::fs::File::create(dir.join("b.raw")).unwrap().set_len(1 << 20).unwrap();
+    std::os::unix::fs::symlink(IMAGE, dir.join("l.qcow2")).unwrap();
     if existing {
         let pattern: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8 + 1).collect();
         std::fs::write(dir.join("d.raw"), pattern).unwrap();
@@ -224,6 +226,11 @@ fn absolute_name(
 )]
 #[case::too_large("data_file=d.raw,cluster_size=512", "16T")]
 #[case::folder_and_compat_v2("data_file=dd,compat=0.10", "1M")]
+#[case::the_image_itself("data_file=img.qcow2", "1M")]
+#[case::the_image_itself_dotted_compat_v2("data_file=./img.qcow2,compat=0.10", "1M")]
+#[case::the_image_itself_too_large("data_file=img.qcow2,cluster_size=512", "16T")]
+#[case::the_image_itself_unknown_compat("data_file=img.qcow2,compat=0.42", "1M")]
+#[case::the_image_through_a_link("data_file=l.qcow2", "1M")]
 fn refused(
     #[case] options: &str,
     #[case] size: &str,
@@ -251,6 +258,11 @@ fn refused(
 #[case::missing_and_compat("data_file=x.raw,keep_data_file=on,compat=0.42", "1M", false)]
 #[case::compat_v2(
     "data_file=d.raw,keep_data_file=on,preallocation=metadata,compat=0.10",
+    "1M",
+    false
+)]
+#[case::the_image_itself(
+    "data_file=img.qcow2,keep_data_file=on,preallocation=metadata",
     "1M",
     false
 )]

@@ -191,6 +191,14 @@ pub const DATA_FILE_RAW_PREALLOCATES: Release = Release::new(6, 0);
 /// 2025-05, released in 10.1; Debian's 10.0.13 lacks it, 11.1.3 has it).
 pub const KEEP_DATA_FILE: Release = Release::new(10, 1);
 
+/// A qcow2 create that fails after making its files deletes them, the
+/// image and the external data file (commit "block: qcow2: remove the
+/// created file on initialization error", Maxim Levitsky, 2020-12, 6.0);
+/// before it they stayed, empty or half-written. instar never leaves them
+/// (docs/compat.md §8.1), but the deletion prints a line when both names
+/// are one file (docs/compat.md §5.9).
+pub const QCOW2_CREATE_FAILURE_DELETES: Release = Release::new(6, 0);
+
 /// qemu's file protocol refuses what is not a regular file with `'file'
 /// driver requires '<name>' to be a regular file` (commit "block: remove
 /// support for using "file" driver with block/char devices", 6.0); before

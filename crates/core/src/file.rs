@@ -457,6 +457,27 @@ fn link_target(path: &Path) -> io::Result<PathBuf> {
     Err(errno(rustix::io::Errno::LOOP))
 }
 
+/// Whether the names `a` and `b` stand for the same file, or will once
+/// `a` is created: the same inode when both exist; else the same folder
+/// and name once the folders are resolved and symbolic links at the end
+/// followed (a dangling link to `a` is `a`).
+pub fn same_file(a: &str, b: &str) -> bool {
+    let (a, b) = (rawtext::to_path(a), rawtext::to_path(b));
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(&a), std::fs::metadata(&b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    let resolved = |p: &Path| -> Option<PathBuf> {
+        let end = link_target(p).ok()?;
+        let name = end.file_name()?.to_owned();
+        let folder = match end.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(std::fs::canonicalize(folder).ok()?.join(name))
+    };
+    matches!((resolved(&a), resolved(&b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Removes `path` if it is still the regular file `file` is open on.
 fn remove_if_ours(path: &Path, file: &File) {
     let (Ok(on_disk), Ok(open)) = (std::fs::symlink_metadata(path), file.metadata()) else {

@@ -19,7 +19,9 @@ use crate::layout::{
     plan, plan_with_data_file, DataFileLayout, FillMode, Geometry, Layout, LayoutError, Prealloc,
 };
 use crate::tables::SUBCLUSTERS_PER_CLUSTER;
-use instar_core::dialect::{DATA_FILE_RAW_PREALLOCATES, KEEP_DATA_FILE};
+use instar_core::dialect::{
+    DATA_FILE_RAW_PREALLOCATES, KEEP_DATA_FILE, QCOW2_CREATE_FAILURE_DELETES,
+};
 use instar_core::file::{FileOptions, NewFile, MAX_LENGTH};
 use instar_core::{CreateRequest, Error, OptDesc, OptType, Options};
 use std::fs::File;
@@ -460,18 +462,44 @@ pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
             }
             None => None,
         };
-        if let (Some(path), true) = (&data_path, keep) {
+        let same_file = data_path
+            .as_deref()
+            .is_some_and(|data| instar_core::file::same_file(req.filename, data));
+        if let (Some(path), true, false) = (&data_path, keep, same_file) {
             // qemu opens the data file it keeps before it checks the
-            // options; opening changes nothing.
+            // options; opening changes nothing. (The image itself is there
+            // by then: qemu made it first.)
             NewFile::open_existing(path)?;
         }
-        let planned = validate(req.options).and_then(|spec| build(&spec));
+        let planned = validate(req.options).and_then(|spec| {
+            // One file as image and data file: qemu's node for the image
+            // cannot share the resize permission its data file child
+            // holds, so opening the new image fails (before its resize).
+            match &data_path {
+                Some(data) if same_file => Err(invalid(format!(
+                    "Failed to get shared \"resize\" lock\nIs another process using the image \
+                     [{data}]?"
+                ))),
+                _ => build(&spec),
+            }
+        });
+        // qemu then deletes the image, and the data file again (unless it
+        // keeps it): the second deletion finds nothing and says so.
+        let planned = match (planned, &data_path) {
+            (Err(e), Some(data))
+                if same_file
+                    && !keep
+                    && req.options.dialect().since(QCOW2_CREATE_FAILURE_DELETES) =>
+            {
+                let line = format!("{data} is not a regular file: No such file or directory");
+                Err(Error::from(e).after(vec![instar_core::Diagnostic::Reported(line)]))
+            }
+            (planned, _) => planned.map_err(Error::from),
+        };
         match (planned, &data_path) {
             (Ok(layout), _) => Ok((layout, data_path)),
-            (Err(e), Some(path)) if !keep => {
-                Err(file_options.check(path).err().unwrap_or_else(|| e.into()))
-            }
-            (Err(e), _) => Err(e.into()),
+            (Err(e), Some(path)) if !keep => Err(file_options.check(path).err().unwrap_or(e)),
+            (Err(e), _) => Err(e),
         }
     })?;
     let file = NewFile::create(req.filename, &file_options)?;
