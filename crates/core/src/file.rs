@@ -716,6 +716,28 @@ mod tests {
     }
 
     #[test]
+    fn same_file_sees_through_names_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let (image, dotted, link) = (at("i.qcow2"), at("./i.qcow2"), at("l.qcow2"));
+        std::os::unix::fs::symlink("i.qcow2", &link).unwrap();
+        // Before the image exists: by folder and name, the link followed.
+        assert!(same_file(&image, &dotted));
+        assert!(same_file(&image, &link));
+        assert!(!same_file(&image, &at("d.raw")));
+        std::fs::write(&image, b"x").unwrap();
+        std::fs::write(at("d.raw"), b"x").unwrap();
+        // Once it exists: by inode.
+        assert!(same_file(&image, &link));
+        assert!(!same_file(&image, &at("d.raw")));
+        // A file kept as it is: opened, never emptied, never removed.
+        drop(NewFile::open_existing(&at("d.raw")).unwrap());
+        assert_eq!(std::fs::read(at("d.raw")).unwrap(), b"x");
+        let missing = NewFile::open_existing(&at("none")).unwrap_err().to_string();
+        assert!(missing.ends_with("none': No such file or directory"), "{missing}");
+    }
+
+    #[test]
     fn reads_past_the_end_as_zeros_and_refuses_far_requests() {
         let f = ImageFile::from_bytes("mem", b"abc".to_vec());
         assert_eq!((f.len(), f.sector_len(), f.name()), (3, 512, "mem"));

@@ -732,6 +732,31 @@ mod tests {
     }
 
     #[test]
+    fn keep_data_file_follows_the_version() {
+        use instar_core::{QemuDialect, QemuVersion};
+        let parse = |version: QemuVersion, list: &str| {
+            let mut o =
+                Options::in_dialect(&[CREATE_OPTS, FILE_PROTOCOL_OPTS], QemuDialect::new(version));
+            o.parse(list).map(|()| o)
+        };
+        let v11 = QemuVersion::new(11, 1, 3);
+        let err = |list: &str| validate(&parse(v11, list).unwrap()).unwrap_err().to_string();
+        assert_eq!(
+            err("data_file=d.raw,keep_data_file=on,preallocation=full"),
+            "Preallocating more than only metadata would overwrite the external data file's \
+             content and is therefore incompatible with 'keep_data_file=on'"
+        );
+        assert_eq!(
+            err("data_file=d.raw,keep_data_file=on"),
+            "'keep_data_file=on' requires 'preallocation=metadata' or 'data_file_raw=on', or \
+             the file contents will not be visible"
+        );
+        let raw = parse(v11, "data_file=d.raw,keep_data_file=on,data_file_raw=on").unwrap();
+        assert_eq!(validate(&raw).unwrap().prealloc, Prealloc::Metadata);
+        assert!(parse(QemuVersion::new(10, 0, 13), "keep_data_file=on").is_err());
+    }
+
+    #[test]
     fn size_limits_match_qemu() {
         let e = validate(&opts("", i64::MAX as u64)).unwrap_err().to_string();
         assert_eq!(e, "Could not resize image: Image size cannot be negative");
