@@ -420,9 +420,12 @@ fn open_failure(e: &instar_core::Error) -> Failure {
     Failure::new(message)
 }
 
-/// Prints a block-layer error with the file name prefix qemu-img uses.
+/// Prints a block-layer error with the file name prefix qemu-img uses,
+/// after what qemu printed before it (a qcow2 create's cleanup).
 fn file_error(filename: &str, e: &instar_core::Error) -> Failure {
-    Failure::new(format!("{PROG}: {filename}: {e}"))
+    let mut message = render_all(e.notes(), PROG);
+    message.push_str(&format!("{PROG}: {filename}: {e}"));
+    Failure::new(message)
 }
 
 // create ---------------------------------------------------------------

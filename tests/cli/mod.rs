@@ -244,6 +244,16 @@ fn assert_same<S: AsRef<OsStr>>(setup: &[&[S]], args: &[S]) {
 #[case::vhdx_bad_prealloc_before_block_size(&["create", "-f", "vhdx", "-o", "preallocation=x,block_size=3M", "t.vhdx", "1G"])]
 #[case::vhdx_missing_dir_before_block_size(&["create", "-f", "vhdx", "-o", "block_size=3M", "no/t.vhdx", "1G"])]
 #[case::info_qemu_only_format_missing_file(&["info", "-f", "vdi", "nonexist"])]
+#[case::qcow2_data_file(&["create", "-f", "qcow2", "-o", "data_file=d.raw", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_raw(&["create", "-f", "qcow2", "-o", "data_file=d.raw,data_file_raw=on", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_compat_v2(&["create", "-f", "qcow2", "-o", "data_file=d.raw,compat=0.10", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_raw_alone(&["create", "-f", "qcow2", "-o", "data_file_raw=on", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_raw_backing(&["create", "-u", "-f", "qcow2", "-o", "data_file=d.raw,data_file_raw=on,backing_file=b.raw,backing_fmt=raw", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_empty_name(&["create", "-f", "qcow2", "-o", "data_file=", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_missing_dir(&["create", "-f", "qcow2", "-o", "data_file=no/d.raw", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_unknown_protocol(&["create", "-f", "qcow2", "-o", "data_file=a:d.raw", "t.qcow2", "1M"])]
+#[case::qcow2_data_file_missing_dir_before_image_dir(&["create", "-f", "qcow2", "-o", "data_file=no/d.raw", "no/t.qcow2", "1M"])]
+#[case::qcow2_data_file_missing_dir_before_compat(&["create", "-f", "qcow2", "-o", "data_file=no/d.raw,compat=0.42", "t.qcow2", "1M"])]
 #[case::check_qemu_only_format_missing_file(&["check", "-f", "qcow", "nonexist"])]
 fn cli_parity(#[case] args: &[&str]) {
     assert_same(&[], args);

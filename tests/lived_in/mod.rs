@@ -126,4 +126,5 @@ macro_rules! kinds {
     };
 }
 
+mod data_file;
 mod qcow2;

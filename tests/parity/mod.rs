@@ -18,6 +18,7 @@
 //! Everything runs through the `instar` binary: the tests know nothing of
 //! the format crates' APIs.
 
+pub mod data_file;
 pub mod qcow2;
 pub mod vhdx;
 pub mod vmdk;

@@ -2,59 +2,11 @@
 //! qemu's `bdrv_find_protocol` reads them: a name has a prefix when a `:`
 //! comes before any `/`. instar reads and writes local files only, so the
 //! `file` protocol is the one it serves; qemu's other protocols are refused
-//! by name, and anything else is qemu's `Unknown protocol`.
+//! by name, and anything else is qemu's `Unknown protocol`. The rule lives
+//! in `instar_core::path`, where the formats that name other files (a
+//! qcow2 data file) find it too.
 
-use instar_core::path::protocol_end;
-use instar_core::Error;
-
-/// The protocols qemu knows besides `file`, which instar does not serve.
-const OTHER_QEMU_PROTOCOLS: &[&str] = &[
-    "blkdebug",
-    "blklogwrites",
-    "blkreplay",
-    "blkverify",
-    "ftp",
-    "ftps",
-    "gluster",
-    "gluster+rdma",
-    "gluster+tcp",
-    "gluster+unix",
-    "host_cdrom",
-    "host_device",
-    "http",
-    "https",
-    "iscsi",
-    "json",
-    "nbd",
-    "nbd+tcp",
-    "nbd+unix",
-    "nfs",
-    "null-aio",
-    "null-co",
-    "nvme",
-    "rbd",
-    "ssh",
-    "throttle",
-    "vvfat",
-];
-
-/// The local path a file name stands for: the name itself, or the name
-/// without a `file:` prefix.
-pub fn local_path(filename: &str) -> Result<&str, Error> {
-    let Some(i) = protocol_end(filename.as_bytes()) else {
-        return Ok(filename);
-    };
-    let protocol = &filename[..i];
-    if protocol == "file" {
-        return Ok(&filename[i + 1..]);
-    }
-    if OTHER_QEMU_PROTOCOLS.contains(&protocol) {
-        return Err(Error::not_supported(format!(
-            "Protocol '{protocol}' is not supported by instar (only local files are)"
-        )));
-    }
-    Err(Error::invalid(format!("Unknown protocol '{protocol}'")))
-}
+pub use instar_core::path::local_path;
 
 #[cfg(test)]
 mod tests {

@@ -155,14 +155,63 @@ pub const SNAPSHOT_TABLE_WIDTHS: Release = Release::new(9, 0);
 /// zero and every qcow2 image read as clean.
 pub const QCOW2_REPORTS_DIRTY: Release = Release::new(6, 1);
 
+/// A change that first shipped in a release series and was also carried
+/// back to the stable releases of older series: a stable release is in
+/// when its series has a backport and its micro version is at least the
+/// backport's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backported {
+    /// The first release series with the change from its `.0`.
+    pub release: Release,
+    /// The first stable version of each older series that has it.
+    pub backports: &'static [QemuVersion],
+}
+
 /// `info` (`BDRV_O_NO_IO`) no longer opens a qcow2 image's external data
-/// file (commit bd385a52, "qcow2: Don't open data_file with BDRV_O_NO_IO",
-/// 9.1.0, the fix of CVE-2024-4467, backported to the stable releases
-/// 9.0.2, 8.2.6 and 7.2.12; every 7.2 the matrix runs has it, and a
-/// [`Release`] knows no micro version, so 7.2 stands for 7.2.12). Before,
-/// `info` opened it: a missing data file failed the open, and the disk
-/// size added the data file's allocation to the image file's.
-pub const QCOW2_INFO_SKIPS_DATA_FILE: Release = Release::new(7, 2);
+/// file, so that it can inspect an untrusted image without touching the
+/// files it names (commit bd385a5298d7, "qcow2: Don't open data_file with
+/// BDRV_O_NO_IO", CVE-2024-4467: 9.1.0, and the stable releases 9.0.2,
+/// 8.2.6 and 7.2.13). Before it, `info` of an image whose data file is
+/// missing fails as `check` does.
+pub const INFO_SKIPS_DATA_FILE: Backported = Backported {
+    release: Release::new(9, 1),
+    backports: &[QemuVersion::new(9, 0, 2), QemuVersion::new(8, 2, 6), QemuVersion::new(7, 2, 13)],
+};
+
+/// The file names an image records for its other files (a qcow2 data
+/// file) are taken literally: a `file:` or `nbd:` prefix is part of the
+/// name, not a protocol (commit 7ead94699861, "block: Parse filenames
+/// only when explicitly requested", part of the same CVE-2024-4467 fix
+/// and carried back with it).
+pub const RECORDED_NAMES_LITERAL: Backported = INFO_SKIPS_DATA_FILE;
+
+/// A qcow2 image created with `data_file_raw=on` gets at least
+/// `preallocation=metadata`, so that its L2 tables map every cluster to
+/// the same offset of the raw data file (commit 484108293d94, "qcow2:
+/// Force preallocation with data-file-raw", 6.0); before it the tables
+/// started empty.
+pub const DATA_FILE_RAW_PREALLOCATES: Release = Release::new(6, 0);
+
+/// qcow2's create option `keep_data_file`: the external data file named
+/// must exist and is used as it is, neither created nor emptied (commit
+/// "qcow2: Add keep_data_file command-line option", Hanna Czenczek,
+/// 2025-05, released in 10.1; Debian's 10.0.13 lacks it, 11.1.3 has it).
+pub const KEEP_DATA_FILE: Release = Release::new(10, 1);
+
+/// A qcow2 create that fails after making its files deletes them, the
+/// image and the external data file (commit "block: qcow2: remove the
+/// created file on initialization error", Maxim Levitsky, 2020-12, 6.0);
+/// before it they stayed, empty or half-written. instar never leaves them
+/// (docs/compat.md §8.1), but the deletion prints a line when both names
+/// are one file (docs/compat.md §5.9).
+pub const QCOW2_CREATE_FAILURE_DELETES: Release = Release::new(6, 0);
+
+/// qemu's file protocol refuses what is not a regular file with `'file'
+/// driver requires '<name>' to be a regular file` (commit "block: remove
+/// support for using "file" driver with block/char devices", 6.0); before
+/// it, `A regular file was expected by the 'file' driver, but something
+/// else was given`.
+pub const FILE_DRIVER_NAMES_THE_FILE: Release = Release::new(6, 0);
 
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
@@ -236,6 +285,14 @@ impl QemuDialect {
         self.version.release() >= release
     }
 
+    /// Whether this version has `change`, from its release series on or
+    /// through a backport to its own series.
+    pub fn has(self, change: Backported) -> bool {
+        let v = self.version;
+        self.since(change.release)
+            || change.backports.iter().any(|b| b.release() == v.release() && v.micro >= b.micro)
+    }
+
     /// Whether `info` prints the block graph ([`INFO_BLOCK_GRAPH`]).
     pub fn info_children(self) -> bool {
         self.since(INFO_BLOCK_GRAPH)
@@ -263,6 +320,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn backported_changes_follow_their_stable_releases() {
+        let has = |a, b, c| QemuDialect::new(QemuVersion::new(a, b, c)).has(INFO_SKIPS_DATA_FILE);
+        assert!(!has(5, 2, 0));
+        assert!(!has(7, 2, 12));
+        assert!(has(7, 2, 13));
+        assert!(has(7, 2, 18));
+        assert!(!has(8, 0, 5));
+        assert!(!has(8, 2, 5));
+        assert!(has(8, 2, 6));
+        assert!(!has(9, 0, 1));
+        assert!(has(9, 0, 2));
+        assert!(has(9, 1, 0));
+        assert!(has(11, 1, 3));
+    }
+
+    #[test]
     fn versions_parse_strictly() {
         assert_eq!(QemuVersion::parse("10.0.2"), Some(QemuVersion::new(10, 0, 2)));
         assert_eq!(QemuVersion::parse("9.2"), Some(QemuVersion::new(9, 2, 0)));
@@ -288,7 +361,5 @@ mod tests {
         assert!(d("6.2.0").since(VMDK_TOOLS_VERSION));
         assert!(!d("5.2.0").since(QCOW2_REPORTS_DIRTY));
         assert!(d("6.1.0").since(QCOW2_REPORTS_DIRTY));
-        assert!(!d("7.1.0").since(QCOW2_INFO_SKIPS_DATA_FILE));
-        assert!(d("7.2.18").since(QCOW2_INFO_SKIPS_DATA_FILE));
     }
 }

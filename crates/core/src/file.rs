@@ -457,6 +457,27 @@ fn link_target(path: &Path) -> io::Result<PathBuf> {
     Err(errno(rustix::io::Errno::LOOP))
 }
 
+/// Whether the names `a` and `b` stand for the same file, or will once
+/// `a` is created: the same inode when both exist; else the same folder
+/// and name once the folders are resolved and symbolic links at the end
+/// followed (a dangling link to `a` is `a`).
+pub fn same_file(a: &str, b: &str) -> bool {
+    let (a, b) = (rawtext::to_path(a), rawtext::to_path(b));
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(&a), std::fs::metadata(&b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    let resolved = |p: &Path| -> Option<PathBuf> {
+        let end = link_target(p).ok()?;
+        let name = end.file_name()?.to_owned();
+        let folder = match end.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(std::fs::canonicalize(folder).ok()?.join(name))
+    };
+    matches!((resolved(&a), resolved(&b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Removes `path` if it is still the regular file `file` is open on.
 fn remove_if_ours(path: &Path, file: &File) {
     let (Ok(on_disk), Ok(open)) = (std::fs::symlink_metadata(path), file.metadata()) else {
@@ -532,6 +553,25 @@ impl NewFile {
         Ok(new)
     }
 
+    /// Opens the existing file at `path` for writing, as qemu's file
+    /// protocol opens a node (`O_RDWR`, no `O_CREAT`, nothing emptied): a
+    /// file a format uses as it is (qcow2's `keep_data_file`). Dropping
+    /// it never removes or empties it.
+    pub fn open_existing(path: &str) -> Result<NewFile, Error> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(rawtext::to_path(path))
+            .map_err(|e| Error::io(format!("Could not open '{path}'"), e))?;
+        let regular = file.metadata().map_err(|e| Error::io("Could not stat file", e))?.is_file();
+        if !regular {
+            return Err(Error::open(format!(
+                "'file' driver requires '{path}' to be a regular file"
+            )));
+        }
+        Ok(NewFile { file, created: None, emptied: false, kept: false })
+    }
+
     /// The open file.
     pub fn file(&self) -> &File {
         &self.file
@@ -542,8 +582,9 @@ impl NewFile {
         self.file.write_all_at(buf, offset)
     }
 
-    /// Grows the (empty) file to `length` as the file protocol's truncate
-    /// does (`handle_aiocb_truncate`), with its messages.
+    /// Grows the file (empty, or for `off` any shorter file) to `length`
+    /// as the file protocol's truncate does (`handle_aiocb_truncate`),
+    /// with its messages.
     pub fn grow(&self, length: u64, prealloc: Prealloc) -> Result<(), Error> {
         if let Some(e) = refused_growth(length, prealloc) {
             return Err(e);
@@ -552,8 +593,13 @@ impl NewFile {
             // The file is empty: growing it to 0 changes nothing.
             Prealloc::Off if length == 0 => {}
             Prealloc::Off => {
+                // The first block is written only into a file that was
+                // empty (qemu's alignment-probing hint).
+                let was_empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
                 self.file.set_len(length).map_err(resize_error)?;
-                self.write_first_block(length);
+                if was_empty {
+                    self.write_first_block(length);
+                }
             }
             Prealloc::Falloc => {
                 if length > 0 {
@@ -667,6 +713,28 @@ mod tests {
         let mut o = Options::new(&[FILE_PROTOCOL_OPTS]);
         o.parse(list)?;
         FileOptions::from_options(&o, consumed)
+    }
+
+    #[test]
+    fn same_file_sees_through_names_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let (image, dotted, link) = (at("i.qcow2"), at("./i.qcow2"), at("l.qcow2"));
+        std::os::unix::fs::symlink("i.qcow2", &link).unwrap();
+        // Before the image exists: by folder and name, the link followed.
+        assert!(same_file(&image, &dotted));
+        assert!(same_file(&image, &link));
+        assert!(!same_file(&image, &at("d.raw")));
+        std::fs::write(&image, b"x").unwrap();
+        std::fs::write(at("d.raw"), b"x").unwrap();
+        // Once it exists: by inode.
+        assert!(same_file(&image, &link));
+        assert!(!same_file(&image, &at("d.raw")));
+        // A file kept as it is: opened, never emptied, never removed.
+        drop(NewFile::open_existing(&at("d.raw")).unwrap());
+        assert_eq!(std::fs::read(at("d.raw")).unwrap(), b"x");
+        let missing = NewFile::open_existing(&at("none")).unwrap_err().to_string();
+        assert!(missing.ends_with("none': No such file or directory"), "{missing}");
     }
 
     #[test]

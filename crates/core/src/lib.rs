@@ -24,7 +24,7 @@ pub mod size;
 
 pub use check::{CheckReport, Lines};
 pub use diag::Diagnostic;
-pub use dialect::{QemuDialect, QemuVersion, Release};
+pub use dialect::{Backported, QemuDialect, QemuVersion, Release};
 pub use error::{Error, ErrorKind};
 pub use file::ImageFile;
 pub use format::{BackingRef, CreateRequest, Format, Image, OpenFlags};

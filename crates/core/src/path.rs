@@ -6,6 +6,7 @@
 //! [`rawtext`], which carries any bytes.
 
 use crate::rawtext;
+use crate::Error;
 
 /// Where the protocol prefix of `name` ends: the index of a `:` that comes
 /// before any `/` (qemu's `path_has_protocol`).
@@ -31,6 +32,55 @@ pub fn combine(base: &[u8], name: &[u8]) -> Vec<u8> {
     let mut out = base[..dir_end].to_vec();
     out.extend_from_slice(name);
     out
+}
+
+/// The protocols qemu knows besides `file`, which instar does not serve.
+const OTHER_QEMU_PROTOCOLS: &[&str] = &[
+    "blkdebug",
+    "blklogwrites",
+    "blkreplay",
+    "blkverify",
+    "ftp",
+    "ftps",
+    "gluster",
+    "gluster+rdma",
+    "gluster+tcp",
+    "gluster+unix",
+    "host_cdrom",
+    "host_device",
+    "http",
+    "https",
+    "iscsi",
+    "json",
+    "nbd",
+    "nbd+tcp",
+    "nbd+unix",
+    "nfs",
+    "null-aio",
+    "null-co",
+    "nvme",
+    "rbd",
+    "ssh",
+    "throttle",
+    "vvfat",
+];
+
+/// The local path a file name stands for: the name itself, or the name
+/// without a `file:` prefix.
+pub fn local_path(filename: &str) -> Result<&str, Error> {
+    let Some(i) = protocol_end(filename.as_bytes()) else {
+        return Ok(filename);
+    };
+    let protocol = &filename[..i];
+    if protocol == "file" {
+        return Ok(&filename[i + 1..]);
+    }
+    if OTHER_QEMU_PROTOCOLS.contains(&protocol) {
+        return Err(Error::not_supported(format!(
+            "Protocol '{protocol}' is not supported by instar (only local files are)"
+        )));
+    }
+    Err(Error::invalid(format!("Unknown protocol '{protocol}'")))
 }
 
 /// The name qemu opens (and `info` shows) the backing file `backing` of

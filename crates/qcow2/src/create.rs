@@ -11,12 +11,17 @@
 
 use crate::error::Qcow2Error;
 use crate::header::{
-    qemu_feature_table, Extensions, Header, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZLIB,
-    COMPRESSION_ZSTD, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_EXTL2, MAX_CLUSTER_BITS,
-    MIN_CLUSTER_BITS, QCOW_MAGIC, V3_HEADER_LENGTH,
+    qemu_feature_table, Extensions, Header, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS,
+    COMPRESSION_ZLIB, COMPRESSION_ZSTD, CRYPT_NONE, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE,
+    INCOMPAT_EXTL2, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, QCOW_MAGIC, V3_HEADER_LENGTH,
 };
-use crate::layout::{plan, FillMode, Geometry, Layout, LayoutError, Prealloc};
+use crate::layout::{
+    plan, plan_with_data_file, DataFileLayout, FillMode, Geometry, Layout, LayoutError, Prealloc,
+};
 use crate::tables::SUBCLUSTERS_PER_CLUSTER;
+use instar_core::dialect::{
+    DATA_FILE_RAW_PREALLOCATES, KEEP_DATA_FILE, QCOW2_CREATE_FAILURE_DELETES,
+};
 use instar_core::file::{FileOptions, NewFile, MAX_LENGTH};
 use instar_core::{CreateRequest, Error, OptDesc, OptType, Options};
 use std::fs::File;
@@ -125,6 +130,12 @@ pub const CREATE_OPTS: &[OptDesc] = &[
         "Compression method used for image cluster compression",
         "zlib",
     ),
+    OptDesc::new(
+        "keep_data_file",
+        OptType::Bool,
+        "Assume the external data file already exists and do not overwrite it",
+    )
+    .since(KEEP_DATA_FILE),
     OptDesc::new("size", OptType::Size, "Virtual disk size"),
     OptDesc::new("compat", OptType::Str, "Compatibility level (v2 [0.10] or v3 [1.1])"),
     OptDesc::new("backing_file", OptType::Str, "File name of a base image"),
@@ -167,6 +178,11 @@ pub struct CreateSpec {
     pub backing_file: Option<String>,
     /// Backing file format.
     pub backing_fmt: Option<String>,
+    /// The external data file's name as given (a `file:` prefix and all;
+    /// the image records the local path it stands for).
+    pub data_file: Option<String>,
+    /// Whether the data file must stay a valid raw image.
+    pub data_file_raw: bool,
 }
 
 fn invalid(msg: impl Into<String>) -> Qcow2Error {
@@ -180,11 +196,7 @@ fn refuse_value(opts: &Options, param: &str, value: &str) -> Qcow2Error {
 /// Checks the options as qemu does, in qemu's order, with qemu's
 /// messages; options instar does not implement are refused by name.
 pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
-    // Refused before anything: the external data file would be created
-    // first by qemu, and instar does not write one.
-    if opts.is_set("data_file") {
-        return Err(Qcow2Error::Unsupported("data_file"));
-    }
+    let data_file = opts.get_str("data_file").map(str::to_string);
 
     // The QAPI visitor, in the order of BlockdevCreateOptionsQcow2's fields.
     let data_file_raw = opts.get_bool("data_file_raw").unwrap_or(false);
@@ -209,7 +221,7 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
         return Err(Qcow2Error::Unsupported(name));
     }
     let cluster_size = opts.get_number("cluster_size").unwrap_or(DEFAULT_CLUSTER_SIZE);
-    let prealloc = match opts.get_str("preallocation") {
+    let mut prealloc = match opts.get_str("preallocation") {
         None => Prealloc::Off,
         Some(p) => Prealloc::from_name(p).ok_or_else(|| refuse_value(opts, "preallocation", p))?,
     };
@@ -220,6 +232,22 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
         Some("zstd") => COMPRESSION_ZSTD,
         Some(other) => return Err(refuse_value(opts, "compression-type", other)),
     };
+
+    // qcow2_co_create_opts, on an existing data file.
+    if opts.get_bool("keep_data_file") == Some(true) {
+        if !matches!(prealloc, Prealloc::Off | Prealloc::Metadata) {
+            return Err(invalid(
+                "Preallocating more than only metadata would overwrite the external data \
+                 file's content and is therefore incompatible with 'keep_data_file=on'",
+            ));
+        }
+        if prealloc == Prealloc::Off && !data_file_raw {
+            return Err(invalid(
+                "'keep_data_file=on' requires 'preallocation=metadata' or 'data_file_raw=on', \
+                 or the file contents will not be visible",
+            ));
+        }
+    }
 
     // qcow2_co_create.
     if extended_l2 && version < 3 {
@@ -265,8 +293,25 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
              (use version=v3 or greater)",
         ));
     }
-    if data_file_raw {
+    if data_file_raw && data_file.is_none() {
         return Err(invalid("data-file-raw requires data-file"));
+    }
+    if data_file_raw && backing_file.is_some() {
+        return Err(invalid("Backing file and data-file-raw cannot be used at the same time"));
+    }
+    if data_file_raw
+        && prealloc == Prealloc::Off
+        && opts.dialect().since(DATA_FILE_RAW_PREALLOCATES)
+    {
+        // A raw data file must read as the disk whether or not the
+        // metadata is looked at, so every cluster is mapped (to itself).
+        prealloc = Prealloc::Metadata;
+    }
+    if data_file.is_some() && version < 3 {
+        return Err(invalid(
+            "External data files are only supported with compatibility level 1.1 and above \
+             (use version=v3 or greater)",
+        ));
     }
     if compression_type != COMPRESSION_ZLIB && version < 3 {
         return Err(invalid(
@@ -298,6 +343,8 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
         size,
         backing_file,
         backing_fmt,
+        data_file,
+        data_file_raw,
     })
 }
 
@@ -309,6 +356,9 @@ pub fn new_header(spec: &CreateSpec, layout: &Layout) -> Header {
     }
     if spec.extended_l2 {
         incompatible |= INCOMPAT_EXTL2;
+    }
+    if spec.data_file.is_some() {
+        incompatible |= INCOMPAT_DATA_FILE;
     }
     // The feature name table would leave too little room for a backing
     // file name in small clusters, so qemu leaves it out up to 4 KiB.
@@ -329,12 +379,13 @@ pub fn new_header(spec: &CreateSpec, layout: &Layout) -> Header {
         snapshots_offset: 0,
         incompatible_features: incompatible,
         compatible_features: if spec.lazy_refcounts { COMPAT_LAZY_REFCOUNTS } else { 0 },
-        autoclear_features: 0,
+        autoclear_features: if spec.data_file_raw { AUTOCLEAR_DATA_FILE_RAW } else { 0 },
         refcount_order: spec.refcount_order,
         header_length: V3_HEADER_LENGTH,
         compression_type: spec.compression_type,
         extensions: Extensions {
             backing_format: spec.backing_fmt.clone(),
+            data_file: spec.data_file.as_deref().map(recorded_data_file_name),
             feature_table,
             ..Extensions::default()
         },
@@ -350,7 +401,8 @@ pub fn build(spec: &CreateSpec) -> Result<Layout, Qcow2Error> {
         refcount_order: spec.refcount_order,
         extended_l2: spec.extended_l2,
     };
-    let mut layout = plan(geometry, spec.size, spec.prealloc).map_err(|e| match e {
+    let planner = if spec.data_file.is_some() { plan_with_data_file } else { plan };
+    let mut layout = planner(geometry, spec.size, spec.prealloc).map_err(|e| match e {
         LayoutError::TooLarge => Qcow2Error::TooLarge,
         LayoutError::Internal(m) => Qcow2Error::Corrupt(format!("Could not resize image: {m}")),
     })?;
@@ -376,28 +428,123 @@ pub fn build(spec: &CreateSpec) -> Result<Layout, Qcow2Error> {
     Ok(layout)
 }
 
+/// The name an image records for its data file: the local path the name
+/// given stands for (qemu records the data file node's file name, which
+/// has lost a `file:` prefix). Only called on names
+/// [`instar_core::path::local_path`] accepted.
+fn recorded_data_file_name(given: &str) -> String {
+    instar_core::path::local_path(given).unwrap_or(given).to_string()
+}
+
 /// Creates the qcow2 image `req` asks for.
 ///
 /// Options instar does not implement are refused before anything is
 /// touched. For every other failure the order is qemu's: qemu-img creates
-/// the file before it checks the qcow2 options, so a file that cannot be
-/// created is the error it reports first. instar finds that out without
-/// changing anything: a refused create leaves an existing file as it was
-/// (qemu-img would delete it) and creates none.
+/// the image file, then the external data file, before it checks the
+/// qcow2 options, so a file that cannot be created is the error it
+/// reports first. instar finds that out without changing anything: a
+/// refused create leaves existing files as they were (qemu-img deletes
+/// both) and creates none.
 pub fn create(req: &CreateRequest<'_>) -> Result<(), Error> {
     // The file protocol gets the options qcow2 does not consume (`nocow`,
-    // `extent_size_hint`): the file is created empty, without
-    // preallocation of its own.
+    // `extent_size_hint`), for the image file and the data file alike:
+    // both are created empty, without preallocation of their own.
     let file_options = FileOptions::from_options(req.options, CREATE_OPTS)?;
-    let planned = validate(req.options).and_then(|spec| build(&spec));
-    let layout = match planned {
-        Err(e @ Qcow2Error::Unsupported(_)) => return Err(e.into()),
-        planned => file_options.after_creating(req.filename, || planned)?,
-    };
+    if let Err(e @ Qcow2Error::Unsupported(_)) = validate(req.options) {
+        return Err(e.into());
+    }
+    let keep = req.options.get_bool("keep_data_file") == Some(true);
+    let (layout, data_path) = file_options.after_creating(req.filename, || {
+        let data_path = match req.options.get_str("data_file") {
+            Some(name) => Some(instar_core::path::local_path(name)?.to_string()),
+            None if keep => {
+                return Err(invalid("Must not use 'keep_data_file=on' without 'data_file'").into())
+            }
+            None => None,
+        };
+        let same_file = data_path
+            .as_deref()
+            .is_some_and(|data| instar_core::file::same_file(req.filename, data));
+        if let (Some(path), true, false) = (&data_path, keep, same_file) {
+            // qemu opens the data file it keeps before it checks the
+            // options; opening changes nothing. (The image itself is there
+            // by then: qemu made it first.)
+            NewFile::open_existing(path)?;
+        }
+        let planned = validate(req.options).and_then(|spec| {
+            // One file as image and data file: qemu's node for the image
+            // cannot share the resize permission its data file child
+            // holds, so opening the new image fails (before its resize).
+            match &data_path {
+                Some(data) if same_file => Err(invalid(format!(
+                    "Failed to get shared \"resize\" lock\nIs another process using the image \
+                     [{data}]?"
+                ))),
+                _ => build(&spec),
+            }
+        });
+        // qemu then deletes the image, and the data file again (unless it
+        // keeps it): the second deletion finds nothing and says so.
+        let planned = match (planned, &data_path) {
+            (Err(e), Some(data))
+                if same_file
+                    && !keep
+                    && req.options.dialect().since(QCOW2_CREATE_FAILURE_DELETES) =>
+            {
+                let line = format!("{data} is not a regular file: No such file or directory");
+                Err(Error::from(e).after(vec![instar_core::Diagnostic::Reported(line)]))
+            }
+            (planned, _) => planned.map_err(Error::from),
+        };
+        match (planned, &data_path) {
+            (Ok(layout), _) => Ok((layout, data_path)),
+            (Err(e), Some(path)) if !keep => Err(file_options.check(path).err().unwrap_or(e)),
+            (Err(e), _) => Err(e),
+        }
+    })?;
     let file = NewFile::create(req.filename, &file_options)?;
+    let data = match &data_path {
+        Some(path) if keep => Some(NewFile::open_existing(path)?),
+        Some(path) => Some(NewFile::create(path, &file_options)?),
+        None => None,
+    };
     write_layout(file.file(), &layout).map_err(too_large_if_efbig)?;
+    if let (Some(data), Some(plan)) = (&data, &layout.data_file) {
+        write_data_file(data, plan).map_err(too_large_if_efbig)?;
+    }
     file.keep();
+    if let Some(data) = data {
+        data.keep();
+    }
     Ok(())
+}
+
+/// Gives the data file what qemu's create gives it: zeros over the
+/// copy-on-write tail of the last preallocated cluster, then, when the
+/// file is shorter (in whole sectors, as the block layer measures it),
+/// the resize to the virtual size with the preallocation mode, flushed.
+/// A new file is empty until then; a kept one (`keep_data_file`) keeps
+/// its bytes but for that tail, and only grows.
+fn write_data_file(data: &NewFile, plan: &DataFileLayout) -> Result<(), Error> {
+    for &(at, len) in &plan.zeros {
+        instar_core::file::write_zeros(data.file(), at, at + len)
+            .map_err(|e| Error::io("Could not write qcow2 data", e))?;
+    }
+    let current = data.file().metadata().map_err(|e| Error::io("Could not get file size", e))?;
+    let current = current.len().div_ceil(512) * 512;
+    if let Some((length, mode)) = plan.grow.filter(|&(length, _)| length > current) {
+        // qcow2's resize prefixes the file protocol's failure; EFBIG is
+        // worded by the block layer as a whole (`too_large_if_efbig`).
+        data.grow(length, mode).map_err(|e| {
+            if e.kind() == instar_core::error::ErrorKind::TooLarge {
+                e
+            } else {
+                let message = format!("Could not resize image: {}", e.message());
+                e.with_message(message)
+            }
+        })?;
+    }
+    data.file().sync_data().map_err(|e| Error::io("Could not flush image", e))
 }
 
 /// qemu's qcow2 create returns the errno of a failed write or resize, and
@@ -571,8 +718,42 @@ mod tests {
             "Option 'encrypt.format' is not supported by instar"
         );
         assert_eq!(err("encryption=on"), "Option 'encryption' is not supported by instar");
-        assert_eq!(err("data_file=d.raw"), "Option 'data_file' is not supported by instar");
+        assert_eq!(
+            err("data_file=d.raw,compat=0.10"),
+            "External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)"
+        );
+        assert_eq!(
+            err("data_file=d.raw,data_file_raw=on,backing_file=b"),
+            "Backing file and data-file-raw cannot be used at the same time"
+        );
+        let raw = validate(&opts("data_file=d.raw,data_file_raw=on", 1 << 30)).unwrap();
+        assert_eq!(raw.prealloc, Prealloc::Metadata);
         assert!(validate(&opts("encryption=off", 1 << 30)).is_ok());
+    }
+
+    #[test]
+    fn keep_data_file_follows_the_version() {
+        use instar_core::{QemuDialect, QemuVersion};
+        let parse = |version: QemuVersion, list: &str| {
+            let mut o =
+                Options::in_dialect(&[CREATE_OPTS, FILE_PROTOCOL_OPTS], QemuDialect::new(version));
+            o.parse(list).map(|()| o)
+        };
+        let v11 = QemuVersion::new(11, 1, 3);
+        let err = |list: &str| validate(&parse(v11, list).unwrap()).unwrap_err().to_string();
+        assert_eq!(
+            err("data_file=d.raw,keep_data_file=on,preallocation=full"),
+            "Preallocating more than only metadata would overwrite the external data file's \
+             content and is therefore incompatible with 'keep_data_file=on'"
+        );
+        assert_eq!(
+            err("data_file=d.raw,keep_data_file=on"),
+            "'keep_data_file=on' requires 'preallocation=metadata' or 'data_file_raw=on', or \
+             the file contents will not be visible"
+        );
+        let raw = parse(v11, "data_file=d.raw,keep_data_file=on,data_file_raw=on").unwrap();
+        assert_eq!(validate(&raw).unwrap().prealloc, Prealloc::Metadata);
+        assert!(parse(QemuVersion::new(10, 0, 13), "keep_data_file=on").is_err());
     }
 
     #[test]

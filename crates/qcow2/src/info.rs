@@ -81,12 +81,15 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
         .map(|t| t.snapshots.iter().map(crate::snapshot::Snapshot::info).collect());
     let backing = h.backing_file.as_deref().filter(|b| !b.is_empty());
     let bitmaps = image.bitmaps_ext.is_some().then_some(image.bitmaps.as_slice());
-    // The block layer's disk size sums the children holding data or
-    // metadata: the image file, and the data file when the open opened it.
-    let data_file_bytes = image.data_file.as_ref().map_or(0, ImageFile::allocated_bytes);
-    let node = ImageInfo::format_node("qcow2", &image.file, image.total_bytes());
+    // qemu counts the allocation of every child holding the image's data
+    // or metadata: with the data file opened (info before qemu's
+    // CVE-2024-4467 fix), its blocks too.
+    let actual_size = image
+        .file
+        .allocated_bytes()
+        .saturating_add(image.data_file.as_ref().map_or(0, ImageFile::allocated_bytes));
     Ok(ImageInfo {
-        actual_size: node.actual_size.map(|a| a.saturating_add(data_file_bytes)),
+        actual_size: Some(actual_size),
         // Before qcow2 reported its dirty bit, the block layer's zeroed
         // default said clean.
         dirty_flag: Some(
@@ -105,6 +108,6 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
             "qcow2".to_string(),
             specific_info(h, image.has_data_file, bitmaps),
         )),
-        ..node
+        ..ImageInfo::format_node("qcow2", &image.file, image.total_bytes())
     })
 }

@@ -282,12 +282,56 @@ pub struct Layout {
     pub refcount_table_offset: u64,
     /// Clusters of the refcount table.
     pub refcount_table_clusters: u32,
+    /// What qemu does to the external data file, for an image with one.
+    pub data_file: Option<DataFileLayout>,
+}
+
+/// What a new image's external data file receives: guest data lives there
+/// at its guest offset, so preallocation maps every cluster to itself and
+/// the qcow2 file gets metadata only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataFileLayout {
+    /// Ranges written with zeros, in order: the copy-on-write of the
+    /// unwritten tail of the last preallocated cluster (offset, length).
+    pub zeros: Vec<(u64, u64)>,
+    /// The growing truncate that ends the create, when it grows the file:
+    /// the new length and the file protocol's preallocation mode.
+    pub grow: Option<(u64, Prealloc)>,
+}
+
+impl DataFileLayout {
+    /// The file's length once written.
+    pub fn len(&self) -> u64 {
+        let written = self.zeros.iter().map(|&(at, n)| at + n).max().unwrap_or(0);
+        written.max(self.grow.map_or(0, |(len, _)| len))
+    }
+
+    /// Whether the file stays empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Lays out a new image of `size` bytes (a multiple of 512) as qemu-img
 /// creates it.
 pub fn plan(geometry: Geometry, size: u64, prealloc: Prealloc) -> Result<Layout, LayoutError> {
-    let mut sim = Sim::new(geometry);
+    let mut sim = Sim::new(geometry, None);
+    sim.create(size, prealloc)?;
+    Ok(sim.finish())
+}
+
+/// Lays out a new image of `size` bytes whose guest data lives in an
+/// external data file, as qemu-img creates it: the same metadata
+/// allocations, but data clusters are never allocated in the image (each
+/// maps to its own guest offset in the data file, qemu's
+/// `do_alloc_cluster_offset`), and the resize and preallocation go to the
+/// data file.
+pub fn plan_with_data_file(
+    geometry: Geometry,
+    size: u64,
+    prealloc: Prealloc,
+) -> Result<Layout, LayoutError> {
+    let mut sim = Sim::new(geometry, Some(DataFileLayout::default()));
     sim.create(size, prealloc)?;
     Ok(sim.finish())
 }
@@ -350,13 +394,15 @@ struct Sim {
     l2_tables: HashMap<u64, Vec<u8>>,
     file: SparseFile,
     fill: Option<Fill>,
+    /// The external data file, for an image with one.
+    data: Option<DataFileLayout>,
 }
 
 impl Sim {
     /// The image as `qcow2_co_create` first writes it: header cluster,
     /// a one-cluster refcount table whose first entry points at the empty
     /// refcount block in the third cluster.
-    fn new(g: Geometry) -> Sim {
+    fn new(g: Geometry, data: Option<DataFileLayout>) -> Sim {
         let cs = g.cluster_size();
         let mut reftable = vec![0u64; within_cluster(cs / REFTABLE_ENTRY_SIZE)];
         reftable[0] = 2 * cs;
@@ -377,6 +423,7 @@ impl Sim {
             l2_tables: HashMap::new(),
             file,
             fill: None,
+            data,
         }
     }
 
@@ -388,10 +435,19 @@ impl Sim {
         // qcow2_co_truncate from 0 to `size`.
         let l1_entries = self.g.size_to_l1(size);
         self.grow_l1_table(l1_entries, true)?;
-        match prealloc {
-            Prealloc::Off => {}
-            Prealloc::Metadata => self.preallocate(0, size)?,
-            Prealloc::Falloc | Prealloc::Full => self.preallocate_data(size, prealloc)?,
+        match (prealloc, self.data.as_mut()) {
+            // The data file is resized to the virtual size.
+            (Prealloc::Off, Some(data)) => {
+                if size > 0 {
+                    data.grow = Some((size, Prealloc::Off));
+                }
+            }
+            (Prealloc::Off, None) => {}
+            (Prealloc::Metadata, _) => self.preallocate(0, size, Prealloc::Off)?,
+            // With a data file, preallocation maps the metadata and hands
+            // the mode to the data file's resize.
+            (Prealloc::Falloc | Prealloc::Full, Some(_)) => self.preallocate(0, size, prealloc)?,
+            (Prealloc::Falloc | Prealloc::Full, None) => self.preallocate_data(size, prealloc)?,
         }
         Ok(())
     }
@@ -427,6 +483,7 @@ impl Sim {
             l1_size,
             refcount_table_offset: self.reftable_offset,
             refcount_table_clusters: table_clusters,
+            data_file: self.data,
         }
     }
 
@@ -795,7 +852,11 @@ impl Sim {
     /// `qcow2_alloc_cluster_link_l2` with `perform_cow`).
     fn link_l2(&mut self, m: Mapping) -> Result<(), Fail> {
         let (tail_at, tail_len) = m.cow_end;
-        self.file.write_zeros(m.host + tail_at, tail_len);
+        match self.data.as_mut() {
+            Some(data) if tail_len > 0 => data.zeros.push((m.host + tail_at, tail_len)),
+            Some(_) => {}
+            None => self.file.write_zeros(m.host + tail_at, tail_len),
+        }
         let (l2, index) = self.cluster_table(m.guest)?;
         let entry_size = self.g.l2_entry_size();
         let Some(table) = self.l2_tables.get_mut(&l2) else {
@@ -868,6 +929,8 @@ impl Sim {
             .min(self.g.l2_entries() - index)
             .min(REQUEST_MAX_BYTES >> self.g.cluster_bits);
         let (alloc_offset, nb) = match *cluster_offset {
+            // The data file holds each cluster at its guest offset.
+            _ if self.data.is_some() => (guest & !(cs - 1), nb),
             None => (self.alloc_clusters(nb * cs)?, nb),
             Some(c) => {
                 let at = c & !(cs - 1);
@@ -897,8 +960,15 @@ impl Sim {
         }))
     }
 
-    /// `preallocation=metadata` (qemu's `preallocate_co`).
-    fn preallocate(&mut self, mut offset: u64, new_length: u64) -> Result<(), Fail> {
+    /// `preallocation=metadata` (qemu's `preallocate_co`), and any mode
+    /// with a data file: `mode` is what the data file's final resize
+    /// gets (`metadata` is `off` there).
+    fn preallocate(
+        &mut self,
+        mut offset: u64,
+        new_length: u64,
+        mode: Prealloc,
+    ) -> Result<(), Fail> {
         let mut bytes = new_length - offset;
         let mut host = 0u64;
         let mut cur = 0u64;
@@ -913,9 +983,19 @@ impl Sim {
             bytes -= cur;
             offset += cur;
         }
-        let file_length = self.file.len().div_ceil(512) * 512;
-        if host + cur > file_length {
-            self.file.extend_to(host + cur);
+        match self.data.as_mut() {
+            Some(data) => {
+                let data_length = data.len().div_ceil(512) * 512;
+                if host + cur > data_length {
+                    data.grow = Some((host + cur, mode));
+                }
+            }
+            None => {
+                let file_length = self.file.len().div_ceil(512) * 512;
+                if host + cur > file_length {
+                    self.file.extend_to(host + cur);
+                }
+            }
         }
         Ok(())
     }
@@ -1080,5 +1160,36 @@ mod tests {
         f.extend_to(50);
         assert_eq!(f.len(), 101);
         assert_eq!(f.extents().count(), 2);
+    }
+
+    // Measured with qemu-img 10.0.2 `create -f qcow2 -o data_file=d.raw`:
+    // the image file's length, and the data file's length and writes.
+    #[test]
+    fn data_file_layouts_match_qemu() {
+        let off = plan_with_data_file(geo(16, 4), 1 << 20, Prealloc::Off).unwrap();
+        assert_eq!(off.file.len(), 196_616);
+        let data = off.data_file.unwrap();
+        assert_eq!((data.zeros.clone(), data.grow), (vec![], Some((1 << 20, Prealloc::Off))));
+        let meta = plan_with_data_file(geo(16, 4), 1 << 20, Prealloc::Metadata).unwrap();
+        assert_eq!(meta.file.len(), 327_680);
+        assert_eq!(meta.data_file.unwrap().grow, Some((1 << 20, Prealloc::Off)));
+        let full = plan_with_data_file(geo(16, 4), 1 << 20, Prealloc::Full).unwrap();
+        assert_eq!(full.file.len(), 327_680);
+        assert_eq!(full.fill, None);
+        assert_eq!(full.data_file.unwrap().grow, Some((1 << 20, Prealloc::Full)));
+        // 1000 bytes are 1024: the rest of the cluster is copied (zeros)
+        // into the data file, which needs no resize after that.
+        let tail = plan_with_data_file(geo(16, 4), 1024, Prealloc::Falloc).unwrap();
+        let data = tail.data_file.unwrap();
+        assert_eq!(
+            (data.zeros.clone(), data.grow, data.len()),
+            (vec![(1024, 64_512)], None, 65_536)
+        );
+        let ext = Geometry { cluster_bits: 16, refcount_order: 4, extended_l2: true };
+        let sub = plan_with_data_file(ext, 1024, Prealloc::Metadata).unwrap();
+        assert_eq!(sub.data_file.unwrap().len(), 2048);
+        let empty = plan_with_data_file(geo(16, 4), 0, Prealloc::Metadata).unwrap();
+        assert!(empty.data_file.unwrap().is_empty());
+        assert!(plan(geo(16, 4), 1 << 20, Prealloc::Off).unwrap().data_file.is_none());
     }
 }

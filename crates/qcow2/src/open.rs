@@ -19,7 +19,9 @@ use crate::tables::{
     SUBCLUSTERS_PER_CLUSTER,
 };
 use instar_core::bytes::SECTOR_SIZE;
-use instar_core::dialect::QCOW2_INFO_SKIPS_DATA_FILE;
+use instar_core::dialect::{
+    FILE_DRIVER_NAMES_THE_FILE, INFO_SKIPS_DATA_FILE, RECORDED_NAMES_LITERAL,
+};
 use instar_core::{Diagnostic, Error, ImageFile, OpenFlags, QemuDialect};
 
 /// The smallest subcluster qemu supports (`1 << MIN_CLUSTER_BITS`).
@@ -58,6 +60,10 @@ pub struct Qcow2Image {
     pub reftable: Vec<u64>,
     /// Whether guest data lives in an external data file.
     pub has_data_file: bool,
+    /// The external data file, when the open opened it (every open but
+    /// `info`'s since qemu's CVE-2024-4467 fix); opened read-only, never
+    /// read.
+    pub data_file: Option<ImageFile>,
     /// The bitmaps extension, when qemu honours it (its autoclear bit set).
     pub bitmaps_ext: Option<BitmapsExt>,
     /// The bitmap directory loaded at open, when there is one.
@@ -66,9 +72,6 @@ pub struct Qcow2Image {
     pub snapshots: Option<SnapshotTable>,
     /// qemu's warning about bitmaps it had to disregard at open.
     pub bitmap_warning: Option<&'static str>,
-    /// The external data file, when the open opened it (not for `info`
-    /// since [`QCOW2_INFO_SKIPS_DATA_FILE`]).
-    pub data_file: Option<ImageFile>,
     /// The qemu-img whose behaviour `info` and `check` follow.
     pub dialect: QemuDialect,
 }
@@ -266,19 +269,16 @@ fn open_printing(
 
     let has_data_file = incompatible & INCOMPAT_DATA_FILE != 0;
     // `info` (BDRV_O_NO_IO) does not open the external data file, so that
-    // an untrusted image cannot make it touch other files; the qemu-img
-    // of older dialects did.
+    // an untrusted image cannot make it touch other files; qemu-img before
+    // that fix (INFO_SKIPS_DATA_FILE) opened it for `info` too.
+    let open_data_file = !flags.no_io || !flags.dialect.has(INFO_SKIPS_DATA_FILE);
     let mut data_file = None;
-    if !flags.no_io || !flags.dialect.since(QCOW2_INFO_SKIPS_DATA_FILE) {
+    if open_data_file {
         if has_data_file {
             let Some(name) = &ext.data_file else {
                 return Err(corrupt("'data-file' is required for this image"));
             };
-            // qemu opens the data file by its name as stored, which is
-            // relative to the current directory rather than to the image.
-            data_file = Some(file.open_beside(name).map_err(|e| {
-                corrupt(format!("Could not open '{name}': {}", instar_core::error::strerror(&e)))
-            })?);
+            data_file = Some(open_data_file_named(&file, name, flags)?);
         } else if h.autoclear_features & AUTOCLEAR_DATA_FILE_RAW != 0 {
             return Err(corrupt("data-file-raw requires a data file"));
         }
@@ -307,17 +307,50 @@ fn open_printing(
         l1_table,
         reftable,
         has_data_file,
+        data_file,
         bitmaps_ext,
         bitmaps: Vec::new(),
         snapshots,
         bitmap_warning,
-        data_file,
         dialect: flags.dialect,
     };
     if let Some(ext) = &image.bitmaps_ext {
         image.bitmaps = bitmap::load_all(&image, ext).map_err(Qcow2Error::Corrupt)?;
     }
     Ok(image)
+}
+
+/// Opens the external data file the image names, read-only, as qemu's
+/// file protocol opens it, to fail as qemu fails; nothing is read from it.
+/// qemu opens it by the name as recorded, which is relative to the
+/// current directory (not to the image's). Since the CVE-2024-4467 fix
+/// the name is a plain file name; before it a protocol prefix was read
+/// (`file:` stripped, others refused as for an image name).
+fn open_data_file_named(
+    image: &ImageFile,
+    recorded: &str,
+    flags: OpenFlags,
+) -> Result<ImageFile, Qcow2Error> {
+    let name = if flags.dialect.has(RECORDED_NAMES_LITERAL) {
+        recorded
+    } else {
+        instar_core::path::local_path(recorded).map_err(|e| corrupt(e.message()))?
+    };
+    if name.is_empty() {
+        return Err(corrupt("The 'file' block driver requires a file name"));
+    }
+    let data = image.open_beside(name).map_err(|e| {
+        corrupt(format!("Could not open '{name}': {}", instar_core::error::strerror(&e)))
+    })?;
+    if !data.is_regular() {
+        return Err(corrupt(if flags.dialect.since(FILE_DRIVER_NAMES_THE_FILE) {
+            format!("'file' driver requires '{name}' to be a regular file")
+        } else {
+            "A regular file was expected by the 'file' driver, but something else was given"
+                .to_string()
+        }));
+    }
+    Ok(data)
 }
 
 /// A failed open check, with qemu's message.
