@@ -127,3 +127,4 @@ macro_rules! kinds {
 }
 
 mod qcow2;
+mod writers;
