@@ -286,15 +286,19 @@ mod vhd {
     pub const CREATOR_OS: usize = 36;
     pub const ORIGINAL_SIZE: usize = 40;
     pub const CURRENT_SIZE: usize = 48;
+    pub const GEOMETRY: usize = 56;
     pub const CHECKSUM: usize = 64;
 }
 
-/// A VHD as another program writes it: qemu-img makes a 16 MiB disk whose
-/// size field says 16 MiB exactly (`force_size=on`, so its geometry holds
-/// a little less, 32708 sectors) and qemu-io writes guest data; then every
-/// footer copy is given the other program's creator application, version
-/// and host OS, and its checksum again. Which of the two sizes qemu-img
-/// reports depends on the creator and on the qemu version.
+/// A VHD as another program writes it: qemu-img makes a 16 MiB disk
+/// (`force_size=on`) and qemu-io writes guest data; then every footer copy
+/// is given the other program's creator application, version and host OS,
+/// the size 16 MiB in both size fields, the geometry the VHD specification
+/// computes for that size (481 cylinders, 4 heads, 17 sectors: 32708
+/// sectors, a little less), and its checksum again. Which of the two sizes
+/// qemu-img reports depends on the creator and on the qemu version (qemu's
+/// own `force_size` geometry, the largest, would make every qemu use the
+/// size field).
 fn vhd_by(s: &Sandbox, subformat: &str, app: &[u8; 4], version: u32, os: &[u8; 4]) -> Made {
     const IMAGE: &str = "w.vhd";
     s.qemu_ok(&[
@@ -322,6 +326,7 @@ fn vhd_by(s: &Sandbox, subformat: &str, app: &[u8; 4], version: u32, os: &[u8; 4
         let size = 16u64 << 20;
         f[vhd::ORIGINAL_SIZE..vhd::ORIGINAL_SIZE + 8].copy_from_slice(&size.to_be_bytes());
         f[vhd::CURRENT_SIZE..vhd::CURRENT_SIZE + 8].copy_from_slice(&size.to_be_bytes());
+        f[vhd::GEOMETRY..vhd::GEOMETRY + 4].copy_from_slice(&[0x01, 0xe1, 4, 17]);
         f[vhd::CHECKSUM..vhd::CHECKSUM + 4].fill(0);
         let sum = !f.iter().fold(0u32, |a, &b| a.wrapping_add(u32::from(b)));
         f[vhd::CHECKSUM..vhd::CHECKSUM + 4].copy_from_slice(&sum.to_be_bytes());
