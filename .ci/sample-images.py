@@ -29,6 +29,8 @@ afterwards. Idempotent: with `images/` matching SOURCE (or `unavailable`
 recorded), no network is used. `--refresh` (or QEMU_MATRIX_REFRESH=1) asks
 Debian again. A suite that cannot be read (the network, a bad signature)
 while nothing is here fails the run (exit 1): nothing can be concluded.
+SAMPLE_IMAGES_SUITES="trixie ..." replaces the suites asked (and implies
+--refresh): a test hook to play an archive that moved on.
 
 Usage: sample-images.py [--refresh] | --self-test
 """
@@ -165,25 +167,25 @@ def extract(tarball: Path, dest: Path) -> list[str]:
     return sorted(names)
 
 
-def full_run(top: Path) -> int:
+def full_run(top: Path, suites: list[str]) -> int:
     for tool in ["apt-get", "apt-cache", "apt-config"]:
         if not shutil.which(tool):
             log(f"{tool} is needed (a Debian machine)")
             return 1
-    apt = qm.Apt(top / "apt", SUITES, sources=True)
+    apt = qm.Apt(top / "apt", suites, sources=True)
     log("asking Debian's archive for qemu's source: apt-get update with .qemu-matrix/sample-images/apt/apt.conf")
     fate = apt.update()
     for suite, f in fate.items():
         if f != "ok":
             qm.warn(f"suite {suite}: {f}")
     offers = parse_source_offers(apt.call("apt-cache", "madison", "qemu", check=False).stdout)
-    chosen = pick(offers, fate, SUITES)
+    chosen = pick(offers, fate, suites)
     unread = [s for s, f in fate.items() if f.startswith("failed")]
     if chosen is None:
         if unread:
             log(f"FAILED: no qemu source found, and the suites {', '.join(unread)} could not be read")
             return 1
-        return record_unavailable(top, f"no suite of {', '.join(SUITES)} offers a qemu source package")
+        return record_unavailable(top, f"no suite of {', '.join(suites)} offers a qemu source package")
     version, suite = chosen
     log(f"qemu {version} ({suite}): downloading its upstream tarball")
     stage = top / ".stage"
@@ -242,7 +244,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.self_test:
         return self_test()
-    refresh = args.refresh or os.environ.get("QEMU_MATRIX_REFRESH", "") not in ("", "0")
+    suites = os.environ.get("SAMPLE_IMAGES_SUITES", "").split() or SUITES
+    refresh = args.refresh or os.environ.get("QEMU_MATRIX_REFRESH", "") not in ("", "0") or suites != SUITES
     TOP.mkdir(parents=True, exist_ok=True)
     with open(TOP / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -251,7 +254,7 @@ def main() -> int:
         if not refresh and fast_path(TOP):
             return 0
         try:
-            return full_run(TOP)
+            return full_run(TOP, suites)
         except (qm.Failure, OSError, subprocess.SubprocessError, tarfile.TarError) as e:
             log(f"FAILED: {e}")
             return 1
