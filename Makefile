@@ -45,7 +45,7 @@ help:
 	@echo "make test-version      the tests of one qemu-img version (QEMU_VERSION=X.Y.Z), as CI's per-version jobs"
 	@echo "make test-integration  the create matrix only (tests/create_matrix.rs)"
 	@echo "make lint              cargo fmt --check, clippy -D warnings, actionlint, no unused dependency (cargo-machete)"
-	@echo "make qemu-matrix       unpack Debian's qemu-img builds (5.2 to 11.1) into .qemu-matrix/ beside the system one"
+	@echo "make qemu-matrix       unpack Debian's qemu-img builds (5.2 to 11.1) into .qemu-matrix/ beside the system one, and fetch qemu's sample images"
 	@echo "make baselines         record testdata/ baselines with every qemu-img found"
 	@echo "make baselines-check   fail if recording the baselines again would change them"
 	@echo "make bench             time instar against qemu-img (medians of alternating runs)"
@@ -117,11 +117,14 @@ unused-deps: $(MACHETE)
 	$(MACHETE) --with-metadata --skip-target-dir
 
 # One wrapper per qemu-img version, .qemu-matrix/<version>/usr/bin/qemu-img
-# (docs/compat.md §7.1). Without network when nothing is missing;
-# QEMU_MATRIX_REFRESH=1 asks Debian's archive again.
+# (docs/compat.md §7.1), and qemu's sample images from Debian's qemu source,
+# .qemu-matrix/sample-images/ (docs/compat.md §5.12). Without network when
+# nothing is missing; QEMU_MATRIX_REFRESH=1 asks Debian's archive again.
 qemu-matrix:
 	$(PYTHON) .ci/qemu-matrix.py --self-test
 	$(PYTHON) .ci/qemu-matrix.py
+	$(PYTHON) .ci/sample-images.py --self-test
+	$(PYTHON) .ci/sample-images.py
 
 baselines: qemu-matrix
 	$(CARGO) run --release -p instar-matrix --bin gen-baselines

@@ -323,16 +323,19 @@ def library_dirs(tree: Path) -> list[str]:
 
 
 class Apt:
-    def __init__(self, folder: Path, suites: list[str]):
+    def __init__(self, folder: Path, suites: list[str], sources: bool = False):
+        """apt configured in `folder` alone, asking `suites` for binary
+        packages, or with `sources` for source packages (deb-src)."""
         self.dir = d = folder
         self.suites = suites
         self.arch = run(["dpkg", "--print-architecture"]).stdout.strip()
         for sub in ["lists/partial", "cache/archives/partial"]:
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "status").write_text("")
+        kind = f"deb-src [signed-by={KEYRING}]" if sources else f"deb [arch={self.arch} signed-by={KEYRING}]"
         (d / "sources.list").write_text(
-            "# Written by .ci/qemu-matrix.py: the suites it asks for qemu-utils.\n"
-            + "".join(f"deb [arch={self.arch} signed-by={KEYRING}] {suite_uri(s)} {s} main\n" for s in suites)
+            f"# Written by .ci/qemu-matrix.py: the suites it asks for {'qemu' if sources else 'qemu-utils'}.\n"
+            + "".join(f"{kind} {suite_uri(s)} {s} main\n" for s in suites)
         )
         copied = [
             line

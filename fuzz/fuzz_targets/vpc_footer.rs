@@ -6,6 +6,7 @@
 #![no_main]
 
 use instar_vpc::footer::{computed_checksum, Footer, FOOTER_SIZE};
+use instar_core::{QemuDialect, QemuVersion};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let n = data.len().min(FOOTER_SIZE);
     raw[..n].copy_from_slice(&data[..n]);
     let footer = Footer::from_bytes(&raw);
-    let _ = (footer.disk_type(), footer.total_sectors(), footer.size_follows_geometry());
+    for dialect in [QemuDialect::DEFAULT, QemuDialect::new(QemuVersion::new(7, 2, 0))] {
+        let _ = (footer.total_sectors(dialect), footer.size_follows_geometry(dialect));
+    }
+    let _ = footer.disk_type();
     assert_eq!(Footer::from_bytes(&footer.to_bytes()), footer, "fields survive a write");
     let fixed = footer.to_bytes_with_checksum();
     assert_eq!(computed_checksum(&fixed), Footer::from_bytes(&fixed).checksum);

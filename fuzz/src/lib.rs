@@ -183,6 +183,9 @@ pub fn vpc_dynamic_footer(current_size: u64) -> [u8; instar_vpc::footer::FOOTER_
 /// An opened VHD's `info`, then instar's structural check of the same
 /// bytes (`check --deep`), as `instar` runs them.
 pub fn vpc_open_and_check(bytes: Vec<u8>) {
+    // Opened as before 10.0 too: the size comes from another field there
+    // for most creators.
+    let before_10 = ImageFile::from_bytes("fuzz.vpc", bytes.clone());
     let file = ImageFile::from_bytes("fuzz.vpc", bytes);
     match instar_vpc::check::check(&file, discarded_lines()) {
         Ok(report) => render_report(&report),
@@ -190,10 +193,12 @@ pub fn vpc_open_and_check(bytes: Vec<u8>) {
             let _ = render_error(&e.into_open_error("fuzz.vpc"));
         }
     }
-    match instar_vpc::image::VpcImage::open(file) {
-        Ok(image) => exercise_info(&image),
-        Err(e) => {
-            let _ = render_error(&e.into_open_error("fuzz.vpc"));
+    for (file, dialect) in [(file, QemuDialect::DEFAULT), (before_10, DIALECTS[1])] {
+        match instar_vpc::image::VpcImage::open(file, dialect) {
+            Ok(image) => exercise_info(&image),
+            Err(e) => {
+                let _ = render_error(&e.into_open_error("fuzz.vpc"));
+            }
         }
     }
 }

@@ -128,3 +128,4 @@ macro_rules! kinds {
 
 mod data_file;
 mod qcow2;
+mod writers;

@@ -52,7 +52,7 @@ pub fn option_help(
     filename: Option<&str>,
     dialect: QemuDialect,
 ) -> Result<String, Error> {
-    let format = lookup_create(fmt, None)?;
+    let format = lookup_create(fmt, None, dialect)?;
     if let Some(name) = filename {
         local_path(name)?;
     }
@@ -80,7 +80,7 @@ impl CreateArgs {
     /// Runs every check qemu's block layer makes before the format is
     /// called, in qemu's order.
     pub fn prepare(&self) -> Result<PreparedCreate, Error> {
-        let format = lookup_create(&self.fmt, Some(&self.filename))?;
+        let format = lookup_create(&self.fmt, Some(&self.filename), self.dialect)?;
         let path = local_path(&self.filename)?.to_string();
         let mut options =
             Options::in_dialect(&[format.create_opts(), FILE_PROTOCOL_OPTS], self.dialect);

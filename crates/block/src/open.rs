@@ -42,8 +42,8 @@ fn open_file(path: &str) -> Result<ImageFile, Error> {
 /// The driver called `name`, with qemu's `Unknown driver` when there is
 /// none. A format only qemu reads is refused after the file is opened, as
 /// qemu's own driver would fail then.
-fn named_driver(name: &str) -> Result<Driver, Error> {
-    lookup_driver(name, || Error::invalid(format!("Unknown driver '{name}'")))
+fn named_driver(name: &str, dialect: QemuDialect) -> Result<Driver, Error> {
+    lookup_driver(name, dialect, || Error::invalid(format!("Unknown driver '{name}'")))
 }
 
 /// The format of `file`: the driver named, or the one the probe finds;
@@ -76,7 +76,7 @@ pub struct Opened {
 /// errors as the block layer words them, without qemu-img's prefix.
 fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, Error> {
     // qemu looks the driver up before the file protocol opens the file.
-    let named = fmt.map(named_driver).transpose()?;
+    let named = fmt.map(|f| named_driver(f, flags.dialect)).transpose()?;
     let file = open_file(path)?;
     let format = file_format(&file, named, flags)?;
     let image = format.open(file, flags)?;
@@ -235,7 +235,8 @@ pub fn open_for_check(
     let flags = OpenFlags::CHECK.in_dialect(dialect);
     if deep {
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
-        let named = fmt.map(named_driver).transpose().map_err(|e| e.wrap_open(filename))?;
+        let named =
+            fmt.map(|f| named_driver(f, dialect)).transpose().map_err(|e| e.wrap_open(filename))?;
         let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
         let format = file_format(&file, named, flags).map_err(|e| e.wrap_open(filename))?;
         if format.has_deep_check() {

@@ -56,8 +56,11 @@ pub const WEAK: u32 = 2;
 /// and another at 0) and a cloop file named `x.dmg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeOrder {
-    /// qemu-img 5.2: qcow, qcow2 and vmdk beat vdi; vdi beats parallels,
-    /// qed, vhdx, vpc and luks; dmg beats cloop.
+    /// qemu-img 5.2: qcow, qcow2 and vmdk beat vdi; vdi beats qed, vhdx,
+    /// vpc and luks; dmg beats cloop. Debian's 5.2 build has no parallels
+    /// driver (`instar_core::dialect::PARALLELS_DRIVER`), so a parallels
+    /// image probes as raw; the releases from 6.2 (Debian's first with
+    /// the driver) to 7.1 are not measured and take this order too.
     Qemu5_2,
     /// qemu-img 7.2: vdi beats qcow, qcow2, luks, vhdx, vmdk and vpc, and
     /// loses to parallels and qed; dmg beats cloop.
@@ -87,19 +90,8 @@ impl ProbeOrder {
     pub fn formats(self) -> &'static [&'static str] {
         match self {
             ProbeOrder::Qemu5_2 => &[
-                "qcow",
-                "qcow2",
-                "vmdk",
-                "vdi",
-                "parallels",
-                "qed",
-                "vhdx",
-                "vpc",
-                "luks",
-                "bochs",
-                "dmg",
-                "cloop",
-                "raw",
+                "qcow", "qcow2", "vmdk", "vdi", "qed", "vhdx", "vpc", "luks", "bochs", "dmg",
+                "cloop", "raw",
             ],
             ProbeOrder::Qemu7_2 => &[
                 "parallels",
@@ -397,6 +389,10 @@ mod tests {
         for order in [v8, v7, v5] {
             assert_eq!(name(CLOOP_MAGIC, "x.dmg", order), "dmg");
         }
+        // Debian's 5.2 has no parallels driver: its images are raw there
+        // (measured on qemu's sample image parallels-v2).
+        assert_eq!(name(b"WithoutFreeSpace\x02\0\0\0", "x", v5), "raw");
+        assert_eq!(name(b"WithoutFreeSpace\x02\0\0\0", "x", v7), "parallels");
     }
 
     #[test]
@@ -418,7 +414,8 @@ mod tests {
             names.sort_unstable();
             names.dedup();
             assert_eq!(names.len(), order.formats().len());
-            assert_eq!(names.len(), 13);
+            // 5.2 lacks parallels.
+            assert_eq!(names.len(), if order == ProbeOrder::Qemu5_2 { 12 } else { 13 });
         }
     }
 }

@@ -3,7 +3,7 @@
 //! command looks a name up.
 
 use crate::unsupported::{self, Purpose, QemuDriver};
-use instar_core::{Error, ErrorKind, Format, ImageFile};
+use instar_core::{Error, ErrorKind, Format, ImageFile, QemuDialect};
 
 /// Every format, in the order probing tries them.
 pub static FORMATS: &[&dyn Format] = &[
@@ -60,12 +60,17 @@ impl Driver {
 /// The driver `-f name` names for `info` and `check`, or the error to
 /// give: `unknown` when qemu has no such driver, instar's refusal at once
 /// for a driver that is not an image format (qemu's protocols and filters
-/// do not read a local image file).
-pub fn lookup_driver(name: &str, unknown: impl FnOnce() -> Error) -> Result<Driver, Error> {
+/// do not read a local image file). A driver the build of `dialect` lacks
+/// is unknown.
+pub fn lookup_driver(
+    name: &str,
+    dialect: QemuDialect,
+    unknown: impl FnOnce() -> Error,
+) -> Result<Driver, Error> {
     if let Some(f) = find_format(name) {
         return Ok(Driver::Instar(f));
     }
-    match unsupported::driver(name) {
+    match unsupported::driver_in(name, dialect) {
         Some(d) if d.kind == unsupported::Kind::Format => Ok(Driver::QemuOnly(d)),
         Some(_) => Err(Error::invalid(unsupported::not_supported(name))),
         None => Err(unknown()),
@@ -95,12 +100,17 @@ pub fn lookup(name: &str, unknown: impl FnOnce() -> Error) -> Result<&'static dy
 /// `create` itself: qemu's `bdrv_img_create` looks up the file name's
 /// protocol between finding the driver and asking it to create, so an
 /// unknown protocol is reported first. `-o help` (qemu-img's
-/// `print_block_option_help`) asks the driver first and passes `None`.
-pub fn lookup_create(name: &str, protocol_of: Option<&str>) -> Result<&'static dyn Format, Error> {
+/// `print_block_option_help`) asks the driver first and passes `None`. A
+/// driver the build of `dialect` lacks is an unknown format.
+pub fn lookup_create(
+    name: &str,
+    protocol_of: Option<&str>,
+    dialect: QemuDialect,
+) -> Result<&'static dyn Format, Error> {
     if let Some(f) = find_format(name) {
         return Ok(f);
     }
-    let Some(d) = unsupported::driver(name) else {
+    let Some(d) = unsupported::driver_in(name, dialect) else {
         return Err(Error::invalid(format!("Unknown file format '{name}'")));
     };
     if d.creates {
@@ -122,7 +132,10 @@ mod tests {
     use super::*;
 
     fn create_error(name: &str, file: Option<&str>) -> String {
-        lookup_create(name, file).err().map(|e| e.to_string()).unwrap_or_default()
+        lookup_create(name, file, QemuDialect::DEFAULT)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -142,15 +155,50 @@ mod tests {
         );
         assert!(create_error("vdi", Some("x")).contains("not supported by instar"));
         assert_eq!(create_error("foo", Some("x")), "Unknown file format 'foo'");
-        assert!(lookup_create("qcow2", Some("x")).is_ok());
+        assert!(lookup_create("qcow2", Some("x"), QemuDialect::DEFAULT).is_ok());
     }
 
     #[test]
     fn open_lookups_defer_formats_and_refuse_the_rest() {
         let unknown = || Error::invalid("unknown");
-        assert!(matches!(lookup_driver("raw", unknown), Ok(Driver::Instar(_))));
-        assert!(matches!(lookup_driver("bochs", unknown), Ok(Driver::QemuOnly(_))));
-        assert!(lookup_driver("nbd", unknown).unwrap_err().message().contains("instar"));
-        assert_eq!(lookup_driver("foo", unknown).unwrap_err().message(), "unknown");
+        assert!(matches!(
+            lookup_driver("raw", QemuDialect::DEFAULT, unknown),
+            Ok(Driver::Instar(_))
+        ));
+        assert!(matches!(
+            lookup_driver("bochs", QemuDialect::DEFAULT, unknown),
+            Ok(Driver::QemuOnly(_))
+        ));
+        assert!(lookup_driver("nbd", QemuDialect::DEFAULT, unknown)
+            .unwrap_err()
+            .message()
+            .contains("instar"));
+        assert_eq!(
+            lookup_driver("foo", QemuDialect::DEFAULT, unknown).unwrap_err().message(),
+            "unknown"
+        );
+    }
+
+    #[test]
+    fn drivers_an_old_build_lacks_are_unknown_there() {
+        use instar_core::QemuVersion;
+        let v5_2 = QemuDialect::new(QemuVersion::new(5, 2, 0));
+        let v7_2 = QemuDialect::new(QemuVersion::new(7, 2, 0));
+        let unknown = || Error::invalid("unknown");
+        for name in ["parallels", "preallocate", "copy-before-write", "snapshot-access"] {
+            assert_eq!(lookup_driver(name, v5_2, unknown).unwrap_err().message(), "unknown");
+            assert_eq!(
+                lookup_create(name, Some("x"), v5_2)
+                    .err()
+                    .map(|e| e.message().to_string())
+                    .unwrap_or_default(),
+                format!("Unknown file format '{name}'")
+            );
+            assert_ne!(
+                lookup_driver(name, v7_2, unknown).err().map(|e| e.message().to_string()),
+                Some("unknown".into())
+            );
+        }
+        assert!(matches!(lookup_driver("parallels", v7_2, unknown), Ok(Driver::QemuOnly(_))));
     }
 }

@@ -22,7 +22,10 @@
 
 use crate::probe;
 use instar_core::bytes::{be16, be32, be64, le32, le64};
-use instar_core::{Error, ImageFile};
+use instar_core::dialect::{
+    Release, COPY_BEFORE_WRITE_FILTER, PARALLELS_DRIVER, PREALLOCATE_FILTER, SNAPSHOT_ACCESS_FILTER,
+};
+use instar_core::{Error, ImageFile, QemuDialect};
 
 /// What sort of driver a qemu driver is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +124,23 @@ pub static QEMU_DRIVERS: &[QemuDriver] = &[
 /// The driver qemu-img calls `name`.
 pub fn driver(name: &str) -> Option<&'static QemuDriver> {
     QEMU_DRIVERS.iter().find(|d| d.name == name)
+}
+
+/// Drivers of [`QEMU_DRIVERS`] that older qemu-img builds lack, with the
+/// first release whose (Debian) build has them; every other driver is in
+/// every release instar speaks for.
+const FIRST_BUILT: &[(&str, Release)] = &[
+    ("copy-before-write", COPY_BEFORE_WRITE_FILTER),
+    ("parallels", PARALLELS_DRIVER),
+    ("preallocate", PREALLOCATE_FILTER),
+    ("snapshot-access", SNAPSHOT_ACCESS_FILTER),
+];
+
+/// The driver called `name` in qemu-img of `dialect`: `None` when that
+/// build has no such driver (qemu then says `Unknown driver`).
+pub fn driver_in(name: &str, dialect: QemuDialect) -> Option<&'static QemuDriver> {
+    let built = FIRST_BUILT.iter().find(|(n, _)| *n == name).is_none_or(|(_, r)| dialect.since(*r));
+    driver(name).filter(|_| built)
 }
 
 /// The message for a driver instar does not implement.

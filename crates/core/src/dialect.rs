@@ -213,6 +213,35 @@ pub const QCOW2_CREATE_FAILURE_DELETES: Release = Release::new(6, 0);
 /// else was given`.
 pub const FILE_DRIVER_NAMES_THE_FILE: Release = Release::new(6, 0);
 
+/// A VHD's size field is authoritative unless Virtual PC (`vpc `) or an
+/// old qemu (`qemu`) wrote it (Vitaly Kuznetsov, "vpc: Read images
+/// exported from Azure correctly", Kevin Wolf's block pull request of
+/// 2025-02-10, 10.0.0). Before, only the creators qemu knew to size by the
+/// footer did so (`win `, `qem2`, `d2v `, `CTXS`, `tap\0`) and every other
+/// creator (`vs  `, Azure's `wa\0\0`, anything unknown) was sized by its
+/// CHS geometry.
+pub const VPC_CURRENT_SIZE_BY_DEFAULT: Release = Release::new(10, 0);
+
+/// Debian builds qemu's parallels driver (Debian's qemu 1:6.2+dfsg-2,
+/// "Enable parallels block image format", Debian bug #1003162). Before,
+/// Debian's qemu-img had no such driver: `-f parallels` was an `Unknown
+/// driver` and a parallels image probed as raw.
+pub const PARALLELS_DRIVER: Release = Release::new(6, 2);
+
+/// The `preallocate` filter driver exists (the preallocate filter of
+/// qemu 6.0's release notes). Measured: `Unknown driver 'preallocate'` in
+/// 5.2.0, a driver in 7.2.x.
+pub const PREALLOCATE_FILTER: Release = Release::new(6, 0);
+
+/// The backup job's filter is a driver `-f` can name, `copy-before-write`
+/// (renamed from `backup-top`, which `-f` could not name, for qemu 6.2).
+/// Measured: `Unknown driver` in 5.2.0, a driver in 7.2.x.
+pub const COPY_BEFORE_WRITE_FILTER: Release = Release::new(6, 2);
+
+/// The `snapshot-access` filter driver exists (the image fleecing work of
+/// qemu 7.1). Measured: `Unknown driver` in 5.2.0, a driver in 7.2.x.
+pub const SNAPSHOT_ACCESS_FILTER: Release = Release::new(7, 1);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

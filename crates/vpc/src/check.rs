@@ -43,7 +43,7 @@ use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
 use crate::image::{read_footer, scan_bat, MAX_TABLE_ENTRIES};
 use instar_core::file::MAX_LENGTH;
-use instar_core::{CheckReport, ImageFile, Lines};
+use instar_core::{CheckReport, ImageFile, Lines, QemuDialect};
 
 /// A region of the file holding metadata, for overlap checks.
 #[derive(Debug, Clone)]
@@ -138,7 +138,9 @@ fn check_footer(
             type_name(f.disk_type)
         ));
     }
-    let total_sectors = f.total_sectors();
+    // The deep check is instar's own and has no qemu version to follow:
+    // it sizes the disk as the newest qemu-img does.
+    let total_sectors = f.total_sectors(QemuDialect::DEFAULT);
     let size = total_sectors * SECTOR_SIZE;
     if total_sectors > MAX_SECTORS {
         c.error(format!(

@@ -6,6 +6,8 @@
 
 use crate::geometry::Geometry;
 use instar_core::bytes::{be16, be32, be64};
+use instar_core::dialect::VPC_CURRENT_SIZE_BY_DEFAULT;
+use instar_core::QemuDialect;
 
 /// Bytes in a footer.
 pub const FOOTER_SIZE: usize = 512;
@@ -31,6 +33,16 @@ pub const CREATOR_APP_CHS: &[u8; 4] = b"qemu";
 /// The creator application qemu writes for `force_size=on`: the size field
 /// is the size.
 pub const CREATOR_APP_SIZE: &[u8; 4] = b"qem2";
+
+/// The creator application Microsoft Virtual PC writes; it sizes disks by
+/// their geometry.
+pub const CREATOR_APP_VIRTUAL_PC: &[u8; 4] = b"vpc ";
+
+/// The creators qemu before 10.0 knew to write an authoritative size
+/// field: qemu with `force_size` (`qem2`), Hyper-V (`win `), Disk2vhd
+/// (`d2v `), XenConverter (`CTXS`) and XenServer (`tap` and a NUL).
+pub const CREATORS_SIZED_BY_FIELD: [[u8; 4]; 5] =
+    [*b"qem2", *b"win ", *b"d2v ", *b"CTXS", *b"tap\0"];
 
 /// The creator version qemu writes: that of Virtual PC 2007, 5.3.
 pub const CREATOR_VERSION_MAJOR: u16 = 0x0005;
@@ -249,19 +261,25 @@ impl Footer {
         DiskType::from_u32(self.disk_type)
     }
 
-    /// Whether the creator sizes disks by their geometry (Virtual PC and
-    /// qemu before `force_size`), qemu 10.0's `vpc_ignore_current_size`;
-    /// every other creator's size field is authoritative.
-    pub fn size_follows_geometry(&self) -> bool {
-        &self.creator_app == b"vpc " || &self.creator_app == CREATOR_APP_CHS
+    /// Whether qemu-img of `dialect` sizes the disk by its geometry rather
+    /// than by the size field (qemu's `vpc_ignore_current_size`). Since
+    /// 10.0 only Virtual PC (`vpc `) and qemu without `force_size`
+    /// (`qemu`) are sized by geometry; before, every creator but the five
+    /// qemu knew to write an authoritative size field was.
+    pub fn size_follows_geometry(&self, dialect: QemuDialect) -> bool {
+        if dialect.since(VPC_CURRENT_SIZE_BY_DEFAULT) {
+            &self.creator_app == CREATOR_APP_VIRTUAL_PC || &self.creator_app == CREATOR_APP_CHS
+        } else {
+            !CREATORS_SIZED_BY_FIELD.contains(&self.creator_app)
+        }
     }
 
     /// The disk's sectors as qemu opens it: the geometry's for creators
     /// that size by geometry (unless the geometry is the largest, the
     /// marker of an authoritative size field), the size field's otherwise.
-    pub fn total_sectors(&self) -> u64 {
+    pub fn total_sectors(&self, dialect: QemuDialect) -> u64 {
         let chs = self.geometry.sectors();
-        if self.size_follows_geometry() && chs != crate::geometry::MAX_GEOMETRY_SECTORS {
+        if self.size_follows_geometry(dialect) && chs != crate::geometry::MAX_GEOMETRY_SECTORS {
             chs
         } else {
             self.current_size / crate::geometry::SECTOR_SIZE
@@ -309,18 +327,44 @@ mod tests {
         assert_eq!(f.to_bytes(), raw);
         assert_eq!(computed_checksum(&raw), f.checksum);
         assert_eq!(f.to_bytes_with_checksum(), raw);
-        assert_eq!(f.total_sectors() * 512, 1_073_995_776);
+        assert_eq!(f.total_sectors(QemuDialect::DEFAULT) * 512, 1_073_995_776);
     }
 
     #[test]
     fn creator_decides_between_geometry_and_size() {
+        let new = QemuDialect::DEFAULT;
         let mut f = Footer::from_bytes(&qemu_1g());
         f.current_size = 1 << 30;
-        assert_eq!(f.total_sectors(), 2_097_648);
+        assert_eq!(f.total_sectors(new), 2_097_648);
         f.creator_app = *CREATOR_APP_SIZE;
-        assert_eq!(f.total_sectors(), 2_097_152);
+        assert_eq!(f.total_sectors(new), 2_097_152);
         f.creator_app = *b"vpc ";
         f.geometry = Geometry::MAX;
-        assert_eq!(f.total_sectors(), 2_097_152);
+        assert_eq!(f.total_sectors(new), 2_097_152);
+    }
+
+    #[test]
+    fn unknown_creators_follow_the_geometry_before_10_0() {
+        use instar_core::dialect::QemuVersion;
+        let old = QemuDialect::new(QemuVersion::new(7, 2, 22));
+        let new = QemuDialect::new(QemuVersion::new(10, 0, 0));
+        let mut f = Footer::from_bytes(&qemu_1g());
+        f.current_size = 1 << 30;
+        // Visual Studio's and Azure's creators, and one nobody knows.
+        for app in [*b"vs  ", *b"wa\0\0", *b"xyz "] {
+            f.creator_app = app;
+            assert_eq!(f.total_sectors(old), 2_097_648, "{app:?}");
+            assert_eq!(f.total_sectors(new), 2_097_152, "{app:?}");
+        }
+        for app in CREATORS_SIZED_BY_FIELD {
+            f.creator_app = app;
+            assert_eq!(f.total_sectors(old), 2_097_152, "{app:?}");
+            assert_eq!(f.total_sectors(new), 2_097_152, "{app:?}");
+        }
+        for app in [*CREATOR_APP_VIRTUAL_PC, *CREATOR_APP_CHS] {
+            f.creator_app = app;
+            assert_eq!(f.total_sectors(old), 2_097_648, "{app:?}");
+            assert_eq!(f.total_sectors(new), 2_097_648, "{app:?}");
+        }
     }
 }

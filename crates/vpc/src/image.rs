@@ -7,7 +7,7 @@ use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
 use instar_core::file::{MAX_LENGTH, REQUEST_MAX_BYTES};
-use instar_core::{Error, Image, ImageFile, ImageInfo};
+use instar_core::{Error, Image, ImageFile, ImageInfo, QemuDialect};
 use std::io;
 
 /// The most BAT entries qemu allocates a table for (`INT_MAX / 4`).
@@ -89,8 +89,9 @@ pub struct VpcImage {
 }
 
 impl VpcImage {
-    /// Opens `file` with qemu's checks, in qemu's order.
-    pub fn open(file: ImageFile) -> Result<VpcImage, VpcError> {
+    /// Opens `file` with the checks of qemu-img of `dialect`, in qemu's
+    /// order.
+    pub fn open(file: ImageFile, dialect: QemuDialect) -> Result<VpcImage, VpcError> {
         let mut footer_offset = 0;
         let mut raw = read_footer(&file, 0).map_err(VpcError::ReadFooter)?;
         let mut dynamic = true;
@@ -112,7 +113,7 @@ impl VpcImage {
         if footer::computed_checksum(&raw) != footer.checksum {
             return Err(VpcError::FooterChecksum);
         }
-        let total_sectors = footer.total_sectors();
+        let total_sectors = footer.total_sectors(dialect);
         if total_sectors > MAX_SECTORS {
             return Err(VpcError::OpenTooLarge);
         }

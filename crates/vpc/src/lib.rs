@@ -75,9 +75,10 @@ impl Format for Vpc {
 
     /// qemu's `vpc_open`; the image has no check of qemu's (the trait's
     /// default answers as qemu-img does).
-    fn open(&self, file: ImageFile, _flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
+    fn open(&self, file: ImageFile, flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
         let name = file.name().to_string();
-        let image = image::VpcImage::open(file).map_err(|e| e.into_open_error(&name))?;
+        let image =
+            image::VpcImage::open(file, flags.dialect).map_err(|e| e.into_open_error(&name))?;
         Ok(Box::new(image))
     }
 
