@@ -184,6 +184,8 @@ pub enum Command {
         fmt: Option<String>,
         /// `--output`.
         output: Output,
+        /// `--backing-chain`: every image of the chain, not just the top.
+        chain: bool,
         /// `--qemu-version`: whose output to reproduce.
         dialect: QemuDialect,
     },
@@ -396,7 +398,9 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Create { args, quiet, warnings } => create(&args, quiet, &warnings),
-        Command::Info { filename, fmt, output, dialect } => info(&filename, fmt, output, dialect),
+        Command::Info { filename, fmt, output, chain, dialect } => {
+            info(&filename, fmt, output, chain, dialect)
+        }
         Command::Check { filename, fmt, output, quiet, deep, dialect } => {
             check(&filename, fmt, output, quiet, deep, dialect)
         }
@@ -714,14 +718,12 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
         output = given;
     }
     // Refused where qemu-img would start to use them.
-    for (given, option) in
-        [(image_opts, "--image-opts"), (chain, "--backing-chain"), (limits, "--limits")]
-    {
+    for (given, option) in [(image_opts, "--image-opts"), (limits, "--limits")] {
         if given {
             return Err(unsupported("info", option));
         }
     }
-    Ok(Command::Info { filename, fmt, output, dialect })
+    Ok(Command::Info { filename, fmt, output, chain, dialect })
 }
 
 /// What `info` and `check` look at only after the file name, in
@@ -759,14 +761,33 @@ fn info(
     filename: &str,
     fmt: Option<String>,
     output: Output,
+    chain: bool,
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
-    let (info, warnings) =
-        instar_block::info(filename, fmt.as_deref(), dialect).map_err(|e| open_failure(&e))?;
+    if !chain {
+        let (info, warnings) =
+            instar_block::info(filename, fmt.as_deref(), dialect).map_err(|e| open_failure(&e))?;
+        err(&render_all(&warnings, PROG));
+        match output {
+            Output::Json => out(&info.to_json(dialect).to_qemu_pretty()),
+            Output::Human => out(&info.to_human(dialect)),
+        }
+        return Ok(0);
+    }
+    let (images, warnings) = instar_block::info_chain(filename, fmt.as_deref(), dialect)
+        .map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
     match output {
-        Output::Json => out(&info.to_json(dialect).to_qemu_pretty()),
-        Output::Human => out(&info.to_human(dialect)),
+        // A chain is a JSON array, even of one image.
+        Output::Json => {
+            let list = images.iter().map(|i| i.to_json(dialect)).collect();
+            out(&instar_core::Json::Array(list).to_qemu_pretty());
+        }
+        // Images one after another, a blank line between two.
+        Output::Human => {
+            let blocks: Vec<String> = images.iter().map(|i| i.to_human(dialect)).collect();
+            out(&blocks.join("\n"));
+        }
     }
     Ok(0)
 }

@@ -15,5 +15,5 @@ pub mod registry;
 pub mod unsupported;
 
 pub use create::{option_help, CreateArgs, PreparedCreate};
-pub use open::{check, info, open, open_for_check, snapshots, CheckTarget, Opened};
+pub use open::{check, info, info_chain, open, open_for_check, snapshots, CheckTarget, Opened};
 pub use registry::find_format;

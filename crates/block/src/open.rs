@@ -16,6 +16,7 @@ use instar_core::{
     CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, Lines, OpenFlags,
     QemuDialect, SnapshotInfo,
 };
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 
 /// The most backing files instar opens below an image. qemu has no bound
@@ -173,6 +174,49 @@ pub fn info(
         Ok(info) => Ok((info, opened.warnings)),
         Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
     }
+}
+
+/// What `info --backing-chain` reports: one [`ImageInfo`] per image,
+/// from `filename` (opened as `fmt` or probed) down the chain, and what
+/// the opens printed on stderr. As qemu-img's `collect_image_info_list`,
+/// every image is opened on its own as [`info`] opens one (without its
+/// backing file), and the next is the one its `full-backing-filename`
+/// names, as the `backing-filename-format` it records or probed. A name
+/// met a second time, compared as text, is a loop; a chain whose names
+/// grow without repeating (`./a` backed by `./b` backed by `./a`) ends
+/// where the name grows too long to open, as it does in qemu. Nothing is
+/// returned unless every image opened, as qemu-img prints nothing then.
+pub fn info_chain(
+    filename: &str,
+    fmt: Option<&str>,
+    dialect: QemuDialect,
+) -> Result<(Vec<ImageInfo>, Vec<Diagnostic>), Error> {
+    let mut chain: Vec<ImageInfo> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut next = Some((filename.to_string(), fmt.map(str::to_string)));
+    while let Some((name, format)) = next.take() {
+        if !seen.insert(name.clone()) {
+            let e = Error::open(format!("Backing file '{name}' creates an infinite loop."));
+            return Err(e.after(warnings));
+        }
+        let (info, printed) =
+            info(&name, format.as_deref(), dialect).map_err(|e| e.after(warnings.clone()))?;
+        warnings.extend(printed);
+        next = match (&info.full_backing_filename, &info.backing_filename) {
+            (Some(full), _) => Some((full.clone(), info.backing_filename_format.clone())),
+            (None, Some(backing)) => {
+                let e = Error::open(format!(
+                    "Could not determine absolute backing filename, but backing filename \
+                     '{backing}' present"
+                ));
+                return Err(e.after(warnings));
+            }
+            (None, None) => None,
+        };
+        chain.push(info);
+    }
+    Ok((chain, warnings))
 }
 
 /// The internal snapshots of `filename` for `snapshot`, opened as
