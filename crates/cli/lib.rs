@@ -150,6 +150,28 @@ pub enum SnapshotAction {
     Refused(&'static str),
 }
 
+/// How the image is named: `--image-opts` (the operand is an option
+/// string) and `-U`/`--force-share`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageOpts {
+    /// `--image-opts`.
+    pub image_opts: bool,
+    /// `-U`/`--force-share`.
+    pub force_share: bool,
+}
+
+impl ImageOpts {
+    /// The block layer's name for the image `name` (`fmt`: `-f`).
+    fn target<'a>(self, name: &'a str, fmt: Option<&'a str>) -> instar_block::Target<'a> {
+        instar_block::Target {
+            name,
+            fmt,
+            image_opts: self.image_opts,
+            force_share: self.force_share,
+        }
+    }
+}
+
 /// What the arguments ask for, parsed and checked; nothing has been read
 /// or written yet.
 #[derive(Debug)]
@@ -186,6 +208,8 @@ pub enum Command {
         output: Output,
         /// `--backing-chain`: every image of the chain, not just the top.
         chain: bool,
+        /// `--image-opts` and `-U`.
+        opts: ImageOpts,
         /// `--qemu-version`: whose output to reproduce.
         dialect: QemuDialect,
     },
@@ -197,6 +221,8 @@ pub enum Command {
         fmt: Option<String>,
         /// What to do once the image is open.
         action: SnapshotAction,
+        /// `--image-opts` and `-U`.
+        opts: ImageOpts,
         /// `--qemu-version`: whose table to print.
         dialect: QemuDialect,
     },
@@ -212,6 +238,8 @@ pub enum Command {
         quiet: bool,
         /// `--deep`: instar's own structural check where a format has one.
         deep: bool,
+        /// `--image-opts` and `-U`.
+        opts: ImageOpts,
         /// `--qemu-version`: whose probe and output to follow.
         dialect: QemuDialect,
     },
@@ -398,14 +426,14 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Create { args, quiet, warnings } => create(&args, quiet, &warnings),
-        Command::Info { filename, fmt, output, chain, dialect } => {
-            info(&filename, fmt, output, chain, dialect)
+        Command::Info { filename, fmt, output, chain, opts, dialect } => {
+            info(opts.target(&filename, fmt.as_deref()), output, chain, dialect)
         }
-        Command::Check { filename, fmt, output, quiet, deep, dialect } => {
-            check(&filename, fmt, output, quiet, deep, dialect)
+        Command::Check { filename, fmt, output, quiet, deep, opts, dialect } => {
+            check(opts.target(&filename, fmt.as_deref()), output, quiet, deep, dialect)
         }
-        Command::Snapshot { filename, fmt, action, dialect } => {
-            snapshot(&filename, fmt, action, dialect)
+        Command::Snapshot { filename, fmt, action, opts, dialect } => {
+            snapshot(opts.target(&filename, fmt.as_deref()), action, dialect)
         }
     }
 }
@@ -690,7 +718,8 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
     let mut output = Output::Human;
     let mut late_output = None;
     let mut cache = None;
-    let (mut object, mut image_opts, mut chain, mut limits) = (false, false, false, false);
+    let (mut object, mut chain, mut limits) = (false, false, false);
+    let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("info", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -705,10 +734,10 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
                 return Err(unsupported("info", "--object"))
             }
             Opt::Object => object = true,
-            Opt::ImageOpts => image_opts = true,
+            Opt::ImageOpts => opts.image_opts = true,
             Opt::Cache => cache = Some(value),
             Opt::Limits => limits = true,
-            // Sharing is irrelevant: instar only reads.
+            Opt::ForceShare => opts.force_share = true,
             _ => {}
         }
     }
@@ -718,12 +747,10 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
         output = given;
     }
     // Refused where qemu-img would start to use them.
-    for (given, option) in [(image_opts, "--image-opts"), (limits, "--limits")] {
-        if given {
-            return Err(unsupported("info", option));
-        }
+    if limits {
+        return Err(unsupported("info", "--limits"));
     }
-    Ok(Command::Info { filename, fmt, output, chain, dialect })
+    Ok(Command::Info { filename, fmt, output, chain, opts, dialect })
 }
 
 /// What `info` and `check` look at only after the file name, in
@@ -758,15 +785,13 @@ impl AfterFilename {
 }
 
 fn info(
-    filename: &str,
-    fmt: Option<String>,
+    target: instar_block::Target<'_>,
     output: Output,
     chain: bool,
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
     if !chain {
-        let (info, warnings) =
-            instar_block::info(filename, fmt.as_deref(), dialect).map_err(|e| open_failure(&e))?;
+        let (info, warnings) = instar_block::info(target, dialect).map_err(|e| open_failure(&e))?;
         err(&render_all(&warnings, PROG));
         match output {
             Output::Json => out(&info.to_json(dialect).to_qemu_pretty()),
@@ -774,8 +799,8 @@ fn info(
         }
         return Ok(0);
     }
-    let (images, warnings) = instar_block::info_chain(filename, fmt.as_deref(), dialect)
-        .map_err(|e| open_failure(&e))?;
+    let (images, warnings) =
+        instar_block::info_chain(target, dialect).map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
     match output {
         // A chain is a JSON array, even of one image.
@@ -851,8 +876,8 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
     let mut output = Output::Human;
     let mut late_output = None;
     let mut cache = None;
-    let (mut quiet, mut deep, mut object, mut image_opts, mut repair) =
-        (false, false, false, false, false);
+    let (mut quiet, mut deep, mut object, mut repair) = (false, false, false, false);
+    let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("check", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -878,7 +903,8 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
                 return Err(unsupported("check", "--object"))
             }
             Opt::Object => object = true,
-            Opt::ImageOpts => image_opts = true,
+            Opt::ImageOpts => opts.image_opts = true,
+            Opt::ForceShare => opts.force_share = true,
             Opt::Cache => cache = Some(value),
             Opt::Quiet => quiet = true,
             Opt::Deep => deep = true,
@@ -890,19 +916,15 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
     if let Some(given) = late.check("check")? {
         output = given;
     }
-    // Refused where qemu-img would start to use them.
-    if image_opts {
-        return Err(unsupported("check", "--image-opts"));
-    }
+    // Refused where qemu-img would start to use it.
     if repair {
         return Err(unsupported("check", "--repair"));
     }
-    Ok(Command::Check { filename, fmt, output, quiet, deep, dialect })
+    Ok(Command::Check { filename, fmt, output, quiet, deep, opts, dialect })
 }
 
 fn check(
-    filename: &str,
-    fmt: Option<String>,
+    target: instar_block::Target<'_>,
     output: Output,
     quiet: bool,
     deep: bool,
@@ -915,8 +937,8 @@ fn check(
         }
         failure
     };
-    let (target, warnings) = instar_block::open_for_check(filename, fmt.as_deref(), deep, dialect)
-        .map_err(not_supported)?;
+    let (target, warnings) =
+        instar_block::open_for_check(target, deep, dialect).map_err(not_supported)?;
     // What opening printed comes first; the check's lines then go to
     // stderr as they are found (as qemu-img prints them, and without
     // holding them), its verdict after them, the summary to stdout.
@@ -1001,7 +1023,8 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
     let specs = specs_of(table);
     let mut fmt = None;
     let mut action = None;
-    let (mut object, mut image_opts) = (false, false);
+    let mut object = false;
+    let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("snapshot", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -1018,17 +1041,15 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
                 return Err(unsupported("snapshot", "--object"))
             }
             Opt::Object => object = true,
-            Opt::ImageOpts => image_opts = true,
-            // -q changes nothing a list prints; sharing is irrelevant.
+            Opt::ImageOpts => opts.image_opts = true,
+            Opt::ForceShare => opts.force_share = true,
+            // -q changes nothing a list prints.
             _ => {}
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
     if object {
         return Err(unsupported("snapshot", "--object"));
-    }
-    if image_opts {
-        return Err(unsupported("snapshot", "--image-opts"));
     }
     let action = match action {
         Some(Opt::List) => SnapshotAction::List,
@@ -1040,23 +1061,21 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
         None if usage.reworked() => SnapshotAction::List,
         None => SnapshotAction::Nothing,
     };
-    Ok(Command::Snapshot { filename, fmt, action, dialect })
+    Ok(Command::Snapshot { filename, fmt, action, opts, dialect })
 }
 
 /// Opens the image as qemu-img does (so a missing or broken image fails
 /// in qemu's words whatever the action), then lists, or refuses an action
 /// that would write.
 fn snapshot(
-    filename: &str,
-    fmt: Option<String>,
+    target: instar_block::Target<'_>,
     action: SnapshotAction,
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
     // qemu opens the image read-write for any action but a list.
     let writable = action != SnapshotAction::List;
     let (snapshots, warnings) =
-        instar_block::snapshots(filename, fmt.as_deref(), writable, dialect)
-            .map_err(|e| open_failure(&e))?;
+        instar_block::snapshots(target, writable, dialect).map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
     match action {
         SnapshotAction::List => out(&instar_core::info::snapshot_table(&snapshots, dialect)),

@@ -5,6 +5,7 @@
 //! failures are worded as qemu-img words them (`Could not open '<file>':
 //! ...`, `Could not open backing file: ...`).
 
+use crate::image_opts;
 use crate::probe::{probe_file, ProbeOrder};
 use crate::protocol::local_path;
 use crate::registry::{lookup_driver, Driver};
@@ -71,6 +72,8 @@ pub struct Opened {
     pub image: Box<dyn Image>,
     /// What opening it (and its backing chain) printed on stderr.
     pub warnings: Vec<Diagnostic>,
+    /// Whether the format was probed (no `-f`, no `driver`).
+    pub probed: bool,
 }
 
 /// qemu's `bdrv_open` of the local file `path` as `fmt` (or probed):
@@ -88,28 +91,87 @@ fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, 
         let e = Error::open("Could not refresh total sector count: File too large");
         return Err(e.after(warnings));
     }
-    Ok(Opened { format, image, warnings })
+    Ok(Opened { format, image, warnings, probed: fmt.is_none() })
 }
 
-/// Opens `filename` (as the user gave it) as `fmt`, or probed, with
-/// `flags`, as qemu-img opens the image a command names: failures get
-/// qemu-img's `Could not open '<file>': ` prefix. With `backing`, the
-/// backing chain is opened too (and then dropped: only its open errors
-/// matter to the commands so far).
+/// The image a command names, as its command line gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The file name, or with `image_opts` the option string.
+    pub name: &'a str,
+    /// `-f`.
+    pub fmt: Option<&'a str>,
+    /// `--image-opts`: `name` is an option string ([`image_opts`]).
+    pub image_opts: bool,
+    /// `-U`/`--force-share` (instar never locks; it matters only where
+    /// image options contradict it).
+    pub force_share: bool,
+}
+
+impl<'a> Target<'a> {
+    /// The file `name`, as `fmt` or probed.
+    pub fn file(name: &'a str, fmt: Option<&'a str>) -> Self {
+        Target { name, fmt, image_opts: false, force_share: false }
+    }
+}
+
+/// Opens the image `target` names as qemu-img's `img_open` does, with
+/// `flags`: failures get qemu-img's `Could not open '<name>': ` prefix.
+/// Returns the opened image and the path of its host file (what its
+/// backing file names are relative to). With `backing`, the backing
+/// chain is opened too (and then dropped: only its open errors matter to
+/// the commands so far).
 pub fn open(
-    filename: &str,
-    fmt: Option<&str>,
+    target: Target<'_>,
     flags: OpenFlags,
     backing: bool,
-) -> Result<Opened, Error> {
-    let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
-    let mut opened = open_node(path, fmt, flags).map_err(|e| e.wrap_open(filename))?;
+) -> Result<(Opened, String), Error> {
+    let (mut opened, path) = if target.image_opts {
+        open_by_options(target, flags)?
+    } else {
+        let filename = target.name;
+        let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
+        let opened = open_node(path, target.fmt, flags).map_err(|e| e.wrap_open(filename))?;
+        (opened, path.to_string())
+    };
     if backing {
         let image = opened.image.as_ref();
-        open_backing_chain(path, image, flags, &mut opened.warnings)
-            .map_err(|e| e.wrap_open(filename).after(opened.warnings.clone()))?;
+        open_backing_chain(&path, image, flags, &mut opened.warnings)
+            .map_err(|e| e.wrap_open(target.name).after(opened.warnings.clone()))?;
     }
-    Ok(opened)
+    Ok((opened, path))
+}
+
+/// qemu-img's `img_open_opts`: the option string read ([`image_opts`]),
+/// then qemu's `bdrv_open` of the options dictionary, in its order: the
+/// checks before the file, the host file, the protocol's options, the
+/// format (named or probed) and its open, the format's options.
+fn open_by_options(target: Target<'_>, flags: OpenFlags) -> Result<(Opened, String), Error> {
+    let optstr = target.name;
+    if target.fmt.is_some() {
+        return Err(Error::invalid("--image-opts and --format are mutually exclusive"));
+    }
+    let (dict, warnings) = image_opts::parse(optstr, target.force_share, flags.dialect)?;
+    let wrap = |e: Error| e.wrap_open(optstr).after(warnings.clone());
+    let lookup = |name: &str| {
+        lookup_driver(name, || Error::invalid(format!("Unknown driver '{name}'")))
+            .map(|d| matches!(d, Driver::Instar(_)))
+    };
+    let named = image_opts::before_file(&dict, flags.dialect, lookup).map_err(wrap)?;
+    let driver = named.driver.map(named_driver).transpose().map_err(wrap)?;
+    let file = open_file(named.path).map_err(wrap)?;
+    image_opts::check_file_options(&dict).map_err(wrap)?;
+    let format = file_format(&file, driver, flags).map_err(wrap)?;
+    let image = format.open(file, flags).map_err(wrap)?;
+    let mut printed = warnings.clone();
+    printed.extend(image.warnings());
+    let fail = |e: Error| e.wrap_open(optstr).after(printed.clone());
+    image_opts::check_format_options(&dict, format.name()).map_err(fail)?;
+    if image.virtual_size() > MAX_LENGTH {
+        return Err(fail(Error::open("Could not refresh total sector count: File too large")));
+    }
+    let opened = Opened { format, image, warnings: printed, probed: named.driver.is_none() };
+    Ok((opened, named.path.to_string()))
 }
 
 /// Opens the backing files below `image` (at `path`) as qemu's
@@ -161,23 +223,22 @@ fn open_backing_chain(
     Ok(())
 }
 
-/// What `info` reports for `filename`, opened as `fmt` or probed as
-/// qemu-img of `dialect` does, without its backing file (qemu-img info
-/// opens with `BDRV_O_NO_BACKING`), and what opening it printed on stderr.
+/// What `info` reports for the image `target` names, opened as qemu-img
+/// of `dialect` does, without its backing file (qemu-img info opens with
+/// `BDRV_O_NO_BACKING`), and what opening it printed on stderr.
 pub fn info(
-    filename: &str,
-    fmt: Option<&str>,
+    target: Target<'_>,
     dialect: QemuDialect,
 ) -> Result<(ImageInfo, Vec<Diagnostic>), Error> {
-    let opened = open(filename, fmt, OpenFlags::INFO.in_dialect(dialect), false)?;
+    let (opened, _) = open(target, OpenFlags::INFO.in_dialect(dialect), false)?;
     match opened.image.info() {
         Ok(info) => Ok((info, opened.warnings)),
-        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+        Err(e) => Err(e.wrap_open(target.name).after(opened.warnings)),
     }
 }
 
 /// What `info --backing-chain` reports: one [`ImageInfo`] per image,
-/// from `filename` (opened as `fmt` or probed) down the chain, and what
+/// from the one `target` names down the chain, and what
 /// the opens printed on stderr. As qemu-img's `collect_image_info_list`,
 /// every image is opened on its own as [`info`] opens one (without its
 /// backing file), and the next is the one its `full-backing-filename`
@@ -186,22 +247,24 @@ pub fn info(
 /// grow without repeating (`./a` backed by `./b` backed by `./a`) ends
 /// where the name grows too long to open, as it does in qemu. Nothing is
 /// returned unless every image opened, as qemu-img prints nothing then.
+/// Image options and `-f` apply to the first image only.
 pub fn info_chain(
-    filename: &str,
-    fmt: Option<&str>,
+    target: Target<'_>,
     dialect: QemuDialect,
 ) -> Result<(Vec<ImageInfo>, Vec<Diagnostic>), Error> {
     let mut chain: Vec<ImageInfo> = Vec::new();
     let mut warnings = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut next = Some((filename.to_string(), fmt.map(str::to_string)));
+    let mut next = Some((target.name.to_string(), target.fmt.map(str::to_string)));
+    let mut image_opts = target.image_opts;
     while let Some((name, format)) = next.take() {
         if !seen.insert(name.clone()) {
             let e = Error::open(format!("Backing file '{name}' creates an infinite loop."));
             return Err(e.after(warnings));
         }
-        let (info, printed) =
-            info(&name, format.as_deref(), dialect).map_err(|e| e.after(warnings.clone()))?;
+        let this = Target { name: &name, fmt: format.as_deref(), image_opts, ..target };
+        let (info, printed) = info(this, dialect).map_err(|e| e.after(warnings.clone()))?;
+        image_opts = false;
         warnings.extend(printed);
         next = match (&info.full_backing_filename, &info.backing_filename) {
             (Some(full), _) => Some((full.clone(), info.backing_filename_format.clone())),
@@ -219,7 +282,7 @@ pub fn info_chain(
     Ok((chain, warnings))
 }
 
-/// The internal snapshots of `filename` for `snapshot`, opened as
+/// The internal snapshots of the image `target` names, for `snapshot`, opened as
 /// qemu-img's `img_snapshot` opens it (with its backing chain), and what
 /// opening it printed on stderr. A format without internal snapshots has
 /// none. `writable` is the open of an action that writes (`-a`, `-c`,
@@ -227,14 +290,16 @@ pub fn info_chain(
 /// read-write then, and warns that a probed raw image has block 0
 /// restricted. instar never writes.
 pub fn snapshots(
-    filename: &str,
-    fmt: Option<&str>,
+    target: Target<'_>,
     writable: bool,
     dialect: QemuDialect,
 ) -> Result<(Vec<SnapshotInfo>, Vec<Diagnostic>), Error> {
     let flags = OpenFlags { check: false, no_io: false, dialect };
-    let mut opened = open(filename, fmt, flags, true)?;
-    if writable && fmt.is_none() && opened.format.name() == "raw" {
+    let (mut opened, path) = open(target, flags, true)?;
+    // qemu names the node's file name; for a name given as it is, the
+    // name as given.
+    let filename = if target.image_opts { path.as_str() } else { target.name };
+    if writable && opened.probed && opened.format.name() == "raw" {
         opened.warnings.push(Diagnostic::Plain(format!(
             "WARNING: Image format was not specified for '{filename}' and probing guessed raw.\n         \
              Automatically detecting the format is dangerous for raw images, write operations \
@@ -244,7 +309,7 @@ pub fn snapshots(
     }
     match opened.image.info() {
         Ok(info) => Ok((info.snapshots.unwrap_or_default(), opened.warnings)),
-        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+        Err(e) => Err(e.wrap_open(target.name).after(opened.warnings)),
     }
 }
 
@@ -270,14 +335,14 @@ enum CheckKind {
 /// opening printed on stderr beside it, which qemu prints before the
 /// check's own lines.
 pub fn open_for_check(
-    filename: &str,
-    fmt: Option<&str>,
+    image: Target<'_>,
     deep: bool,
     dialect: QemuDialect,
 ) -> Result<(CheckTarget, Vec<Diagnostic>), Error> {
+    let (filename, fmt) = (image.name, image.fmt);
     let target = |what| CheckTarget { filename: filename.to_string(), what };
     let flags = OpenFlags::CHECK.in_dialect(dialect);
-    if deep {
+    if deep && !image.image_opts {
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
         let named = fmt.map(named_driver).transpose().map_err(|e| e.wrap_open(filename))?;
         let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
@@ -286,7 +351,7 @@ pub fn open_for_check(
             return Ok((target(CheckKind::Deep(format, file)), Vec::new()));
         }
     }
-    let opened = open(filename, fmt, flags, true)?;
+    let (opened, _) = open(image, flags, true)?;
     Ok((target(CheckKind::Image(opened.image)), opened.warnings))
 }
 
@@ -299,6 +364,9 @@ impl CheckTarget {
             CheckKind::Deep(format, file) => format.deep_check(file, lines),
         }
         .map_err(|e| e.wrap_open(&self.filename))?;
+        // qemu-img reports the image by the name its command line gave
+        // (`file:a.qcow2`, or the option string of `--image-opts`).
+        report.filename = self.filename;
         report.close_lines();
         Ok(report)
     }
@@ -308,12 +376,11 @@ impl CheckTarget {
 /// ([`open_for_check`], then [`CheckTarget::run`]), its lines kept in the
 /// report, and what opening printed on stderr.
 pub fn check(
-    filename: &str,
-    fmt: Option<&str>,
+    image: Target<'_>,
     deep: bool,
     dialect: QemuDialect,
 ) -> Result<(CheckReport, Vec<Diagnostic>), Error> {
-    let (target, warnings) = open_for_check(filename, fmt, deep, dialect)?;
+    let (target, warnings) = open_for_check(image, deep, dialect)?;
     match target.run(Lines::keep()) {
         Ok(report) => Ok((report, warnings)),
         Err(e) => Err(e.after(warnings)),
