@@ -10,6 +10,7 @@ use crate::probe::{probe_file, ProbeOrder};
 use crate::protocol::local_path;
 use crate::registry::{lookup_driver, Driver};
 use crate::unsupported::Purpose;
+use instar_core::dialect::FILE_DRIVER_NAMES_PATH;
 use instar_core::error::strerror;
 use instar_core::file::MAX_LENGTH;
 use instar_core::path::full_backing_filename;
@@ -33,9 +34,14 @@ fn could_not_open(filename: &str, why: &str) -> Error {
 
 /// The file protocol's open of `path` (a local path): read-only, and only
 /// a regular file (qemu's `file` driver refuses anything else).
-fn open_file(path: &str) -> Result<ImageFile, Error> {
+fn open_file(path: &str, dialect: QemuDialect) -> Result<ImageFile, Error> {
     let file = ImageFile::open(path).map_err(|e| could_not_open(path, &strerror(&e)))?;
     if !file.is_regular() {
+        if !dialect.since(FILE_DRIVER_NAMES_PATH) {
+            return Err(Error::open(
+                "A regular file was expected by the 'file' driver, but something else was given",
+            ));
+        }
         return Err(Error::open(format!("'file' driver requires '{path}' to be a regular file")));
     }
     Ok(file)
@@ -81,7 +87,7 @@ pub struct Opened {
 fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, Error> {
     // qemu looks the driver up before the file protocol opens the file.
     let named = fmt.map(named_driver).transpose()?;
-    let file = open_file(path)?;
+    let file = open_file(path, flags.dialect)?;
     let format = file_format(&file, named, flags)?;
     let image = format.open(file, flags)?;
     let warnings = image.warnings();
@@ -159,7 +165,7 @@ fn open_by_options(target: Target<'_>, flags: OpenFlags) -> Result<(Opened, Stri
     };
     let named = image_opts::before_file(&dict, flags.dialect, lookup).map_err(wrap)?;
     let driver = named.driver.map(named_driver).transpose().map_err(wrap)?;
-    let file = open_file(named.path).map_err(wrap)?;
+    let file = open_file(named.path, flags.dialect).map_err(wrap)?;
     image_opts::check_file_options(&dict).map_err(wrap)?;
     let format = file_format(&file, driver, flags).map_err(wrap)?;
     let image = format.open(file, flags).map_err(wrap)?;
@@ -345,7 +351,7 @@ pub fn open_for_check(
     if deep && !image.image_opts {
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
         let named = fmt.map(named_driver).transpose().map_err(|e| e.wrap_open(filename))?;
-        let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
+        let file = open_file(path, dialect).map_err(|e| e.wrap_open(filename))?;
         let format = file_format(&file, named, flags).map_err(|e| e.wrap_open(filename))?;
         if format.has_deep_check() {
             return Ok((target(CheckKind::Deep(format, file)), Vec::new()));

@@ -123,6 +123,12 @@ pub const SHORT_FORM_BOOLEAN_WARNING: Release = Release::new(6, 0);
 /// release measured with it.
 pub const NODE_REFERENCE_QUOTED: Release = Release::new(7, 2);
 
+/// The file protocol names the path it refuses to open as not a regular
+/// file: `'file' driver requires '<path>' to be a regular file` (5.2: `A
+/// regular file was expected by the 'file' driver, but something else
+/// was given`). 7.2 is the first release measured with it.
+pub const FILE_DRIVER_NAMES_PATH: Release = Release::new(7, 2);
+
 /// A QAPI enum that refuses a value names the parameter: `Parameter
 /// 'version' does not accept value '0.42'` (commit ea29331b, "qapi:
 /// Improve input_type_enum()'s error message", 6.2.0). Before, the
