@@ -126,4 +126,5 @@ macro_rules! kinds {
     };
 }
 
+mod chains;
 mod qcow2;
