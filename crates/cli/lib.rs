@@ -12,7 +12,8 @@ pub mod getopt;
 use getopt::{own, spec, Getopt, GetoptError, Order, Spec};
 use instar_block::{option_help, CreateArgs};
 use instar_core::diag::render_all;
-use instar_core::dialect::{OBJECTS_AT_ONCE, OPTIONS_REWORK_DEBIAN, OPTIONS_REWORK_UPSTREAM};
+use instar_core::dialect::{OPTIONS_REWORK_DEBIAN, OPTIONS_REWORK_UPSTREAM};
+use instar_core::object::{Added, Objects};
 use instar_core::rawtext;
 use instar_core::size::{hex_suffix_warning, read_size, SizeError};
 use instar_core::{Lines, QemuDialect, QemuVersion};
@@ -524,7 +525,7 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
     let specs = specs_of(table);
     let mut a = CreateArgs { fmt: "raw".to_string(), dialect, ..CreateArgs::default() };
     let mut quiet = false;
-    let mut object = false;
+    let mut objects = Objects::default();
     let mut getopt = Getopt::new("create", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -532,10 +533,11 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
         match table[idx].1 {
             Opt::Help => return Ok(Command::Print(include_str!("help/create.txt").to_string())),
             Opt::Quiet => quiet = true,
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("create", "--object"))
+            Opt::Object => {
+                if let Some(help) = object_option(&mut objects, &value, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
             Opt::Format => a.fmt = value,
             Opt::Backing => a.backing_file = Some(value),
             Opt::BackingFormat => a.backing_fmt = Some(value),
@@ -563,8 +565,8 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
         return Err(usage.error("Expecting image file name"));
     };
     // Before 6.0 objects were created here, after the file name check.
-    if object {
-        return Err(unsupported("create", "--object"));
+    if let Some(help) = make_pending(&mut objects, dialect)? {
+        return Ok(Command::Print(help));
     }
     let mut warnings = Vec::new();
     if let Some(text) = operands.next() {
@@ -718,7 +720,8 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
     let mut output = Output::Human;
     let mut late_output = None;
     let mut cache = None;
-    let (mut object, mut chain, mut limits) = (false, false, false);
+    let (mut chain, mut limits) = (false, false);
+    let mut objects = Objects::default();
     let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("info", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
@@ -730,10 +733,11 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
             Opt::Output if usage.reworked() => output = parse_output(usage, &value)?,
             Opt::Output => late_output = Some(value),
             Opt::BackingChain => chain = true,
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("info", "--object"))
+            Opt::Object => {
+                if let Some(help) = object_option(&mut objects, &value, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
             Opt::ImageOpts => opts.image_opts = true,
             Opt::Cache => cache = Some(value),
             Opt::Limits => limits = true,
@@ -742,9 +746,11 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    let late = AfterFilename { output: late_output, object, cache, cache_word: "cache" };
-    if let Some(given) = late.check("info")? {
-        output = given;
+    let late = AfterFilename { output: late_output, objects, cache, cache_word: "cache", dialect };
+    match late.check()? {
+        Late::Help(help) => return Ok(Command::Print(help)),
+        Late::Output(Some(given)) => output = given,
+        Late::Output(None) => {}
     }
     // Refused where qemu-img would start to use them.
     if limits {
@@ -754,25 +760,35 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
 }
 
 /// What `info` and `check` look at only after the file name, in
-/// qemu-img's order: an `--output` met before the rework, an `--object`
-/// met before 6.0, then the cache mode.
+/// qemu-img's order: an `--output` met before the rework, the objects
+/// read before 6.0, then the cache mode.
 struct AfterFilename {
     /// `--output`'s value, when it is read late.
     output: Option<String>,
-    /// Whether an `--object` waits to be refused.
-    object: bool,
+    /// The objects, some perhaps still to make.
+    objects: Objects,
     /// `-T`'s value.
     cache: Option<String>,
     /// How the command's message names the cache (`Invalid <word> option`).
     cache_word: &'static str,
+    /// Whose order.
+    dialect: QemuDialect,
+}
+
+/// What the checks after the file name found.
+enum Late {
+    /// The late `--output`, if one was given.
+    Output(Option<Output>),
+    /// An object asked for help: print it and exit 0.
+    Help(String),
 }
 
 impl AfterFilename {
-    /// The late `--output`, if one was given, or `cmd`'s failure.
-    fn check(self, cmd: &str) -> Result<Option<Output>, Failure> {
+    /// The late `--output` or an object's help, or the command's failure.
+    fn check(mut self) -> Result<Late, Failure> {
         let output = self.output.map(|value| parse_output_late(&value)).transpose()?;
-        if self.object {
-            return Err(unsupported(cmd, "--object"));
+        if let Some(help) = make_pending(&mut self.objects, self.dialect)? {
+            return Ok(Late::Help(help));
         }
         if let Some(mode) = self.cache.filter(|m| !CACHE_MODES.contains(&m.as_str())) {
             return Err(Failure::new(format!(
@@ -780,7 +796,30 @@ impl AfterFilename {
                 self.cache_word
             )));
         }
-        Ok(output)
+        Ok(Late::Output(output))
+    }
+}
+
+/// `--object text` as it is met: its help text if it asks for help, or
+/// qemu's failure.
+fn object_option(
+    objects: &mut Objects,
+    text: &str,
+    dialect: QemuDialect,
+) -> Result<Option<String>, Failure> {
+    match objects.option(text, dialect) {
+        Ok(Added::Made) => Ok(None),
+        Ok(Added::Help(help)) => Ok(Some(help)),
+        Err(e) => Err(Failure::new(format!("{PROG}: {e}"))),
+    }
+}
+
+/// Before 6.0, the objects read are made after the file name is checked.
+fn make_pending(objects: &mut Objects, dialect: QemuDialect) -> Result<Option<String>, Failure> {
+    match objects.make_pending(dialect) {
+        Ok(Added::Made) => Ok(None),
+        Ok(Added::Help(help)) => Ok(Some(help)),
+        Err(e) => Err(Failure::new(format!("{PROG}: {e}"))),
     }
 }
 
@@ -876,7 +915,8 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
     let mut output = Output::Human;
     let mut late_output = None;
     let mut cache = None;
-    let (mut quiet, mut deep, mut object, mut repair) = (false, false, false, false);
+    let (mut quiet, mut deep, mut repair) = (false, false, false);
+    let mut objects = Objects::default();
     let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("check", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
@@ -899,10 +939,11 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
             }
             Opt::Output if usage.reworked() => output = parse_output(usage, &value)?,
             Opt::Output => late_output = Some(value),
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("check", "--object"))
+            Opt::Object => {
+                if let Some(help) = object_option(&mut objects, &value, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
             Opt::ImageOpts => opts.image_opts = true,
             Opt::ForceShare => opts.force_share = true,
             Opt::Cache => cache = Some(value),
@@ -912,9 +953,12 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    let late = AfterFilename { output: late_output, object, cache, cache_word: "source cache" };
-    if let Some(given) = late.check("check")? {
-        output = given;
+    let late =
+        AfterFilename { output: late_output, objects, cache, cache_word: "source cache", dialect };
+    match late.check()? {
+        Late::Help(help) => return Ok(Command::Print(help)),
+        Late::Output(Some(given)) => output = given,
+        Late::Output(None) => {}
     }
     // Refused where qemu-img would start to use it.
     if repair {
@@ -1023,7 +1067,7 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
     let specs = specs_of(table);
     let mut fmt = None;
     let mut action = None;
-    let mut object = false;
+    let mut objects = Objects::default();
     let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("snapshot", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
@@ -1037,10 +1081,12 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
                 }
                 action = Some(what);
             }
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("snapshot", "--object"))
+            Opt::Object => {
+                let text = value.unwrap_or_default();
+                if let Some(help) = object_option(&mut objects, &text, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
             Opt::ImageOpts => opts.image_opts = true,
             Opt::ForceShare => opts.force_share = true,
             // -q changes nothing a list prints.
@@ -1048,8 +1094,8 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    if object {
-        return Err(unsupported("snapshot", "--object"));
+    if let Some(help) = make_pending(&mut objects, dialect)? {
+        return Ok(Command::Print(help));
     }
     let action = match action {
         Some(Opt::List) => SnapshotAction::List,
