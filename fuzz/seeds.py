@@ -363,6 +363,7 @@ IMAGE_OPTS = [
     "driver=qcow2,file.filename=a,foo=bar,zzz=1,abc=2,file.locking=off",
     "secret,id=s,data=eA==,format=base64\nsecret,id=t,data=x,keyid=s",
     "help",
+    'json:{"driver":"qcow2","file":{"driver":"file","filename":"a.qcow2"},"x":[1,true,null]}',
 ]
 
 

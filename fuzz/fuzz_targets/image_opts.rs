@@ -1,7 +1,7 @@
 //! `--image-opts` option strings (the first element may omit `file=`,
 //! `,,` escapes, flags, `id`) read into qemu's options dictionary and
 //! checked as `bdrv_open` checks it before and after the host file opens
-//! (no file is opened); and `--object` option lists made as objects in
+//! (no file is opened), the same for `json:{...}` names (the JSON reader); and `--object` option lists made as objects in
 //! each command-line era (secrets inline only: a `file=` object is not
 //! made, so the target reads no file).
 #![no_main]
@@ -30,6 +30,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = image_opts::check_file_options(&dict);
             for format in FORMATS {
                 let _ = image_opts::check_format_options(&dict, format.name());
+            }
+        }
+        if let Some(json) = text.strip_prefix(image_opts::JSON_PREFIX) {
+            if let Ok(dict) = image_opts::from_json(json) {
+                let _ = image_opts::check_file_options(&dict);
             }
         }
         if !text.contains("file") {

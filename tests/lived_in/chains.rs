@@ -161,6 +161,34 @@ fn make(s: &Sandbox, kind: &str) -> Made {
             }
             chain_lines(Made::new("c19.qcow2", "qcow2"), "c19.qcow2")
         }
+        "json_backing" => {
+            create(s, "raw", "base.raw", None);
+            std::fs::create_dir(s.file("d")).unwrap();
+            create(s, "qcow2", "d/mid.qcow2", Some(("../base.raw", "raw")));
+            let json =
+                r#"json:{"driver":"qcow2","file":{"driver":"file","filename":"d/mid.qcow2"}}"#;
+            create(s, "qcow2", TOP, Some((json, "qcow2")));
+            let gone = r#"json:{"driver":"raw","file":{"filename":"gone.raw"}}"#;
+            create(s, "qcow2", "gone.qcow2", Some((gone, "raw")));
+            create(s, "qcow2", "array.qcow2", Some(("json:[1]", "raw")));
+            let made = Made::new(TOP, "qcow2")
+                .with(&["check", "gone.qcow2"])
+                .with(&["snapshot", "-l", "gone.qcow2"])
+                .with(&["info", "--backing-chain", "gone.qcow2"])
+                .with(&["check", "array.qcow2"])
+                .with(&["info", "--backing-chain", "array.qcow2"])
+                .with(&["info", r#"json:{"file":{"filename":"top.qcow2"}}"#])
+                .with(&[
+                    "info",
+                    "-f",
+                    "raw",
+                    r#"json:{"driver":"qcow2","file.filename":"top.qcow2"}"#,
+                ])
+                .with(&["check", "--output=json", r#"json:{"file.filename":"top.qcow2"}"#])
+                .with(&["info", r#"json:{"a":[1,2],"file.filename":"top.qcow2"}"#])
+                .with(&["info", "json:[1]"]);
+            chain_lines(made, TOP)
+        }
         "image_opts_refused" => {
             create(s, "raw", "base.raw", None);
             create(s, "qcow2", TOP, Some(("base.raw", "raw")));
@@ -201,5 +229,5 @@ kinds!(make;
     qcow2_qcow2_raw, over_vmdk, over_vpc, over_vhdx, vmdk_parent, subfolders,
     absolute_names, probed_formats, missing_backing, missing_deeper,
     backing_is_a_folder, backing_bad_vmdk, loops, loop_of_growing_names, long_chain,
-    image_opts_refused,
+    image_opts_refused, json_backing,
 );

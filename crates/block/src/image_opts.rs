@@ -159,6 +159,72 @@ pub fn parse(
     Ok((dict, warnings))
 }
 
+/// The prefix of a file name that is a JSON object of options.
+pub const JSON_PREFIX: &str = "json:";
+
+/// The options dictionary of a `json:{...}` file name (without its
+/// prefix), flattened as qemu flattens it: a nested object's members
+/// under `name.`, an array's items under `name.0`, ...; booleans as `on`
+/// and `off`, numbers as their text. A `driver` or `filename` that is
+/// not a string is dropped, as qemu's block layer ignores it.
+pub fn from_json(text: &str) -> Result<OptionDict, Error> {
+    let value = instar_core::json_read::parse(text).map_err(|_| {
+        Error::invalid(
+            "Could not parse the JSON options: instar reads only well-formed JSON (its words for \
+             what is not differ from qemu's)",
+        )
+    })?;
+    if !matches!(value, Json::Object(_)) {
+        return Err(Error::invalid("Invalid JSON object given"));
+    }
+    let mut dict = OptionDict::default();
+    flatten(&mut dict, "", &value);
+    Ok(dict)
+}
+
+fn flatten(dict: &mut OptionDict, prefix: &str, value: &Json) {
+    let leaf = |dict: &mut OptionDict, text: String| dict.put(prefix, &text);
+    match value {
+        Json::Object(fields) => {
+            for (k, v) in fields {
+                flatten(dict, &join(prefix, k), v);
+            }
+        }
+        Json::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(dict, &join(prefix, &i.to_string()), v);
+            }
+        }
+        Json::Str(s) => leaf(dict, s.clone()),
+        _ if is_name_key(prefix) => {}
+        Json::Bool(b) => leaf(dict, if *b { "on" } else { "off" }.to_string()),
+        Json::Int(n) => leaf(dict, n.to_string()),
+        Json::UInt(n) => leaf(dict, n.to_string()),
+        Json::Null => leaf(dict, String::new()),
+    }
+}
+
+/// The options whose value qemu reads only as a string.
+fn is_name_key(key: &str) -> bool {
+    key == "driver" || key.ends_with(".driver") || key == "filename" || key.ends_with(".filename")
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+impl OptionDict {
+    /// Sets `driver` (`-f` given with a `json:` name wins over the name's
+    /// own).
+    pub fn set_driver(&mut self, driver: &str) {
+        self.put("driver", driver);
+    }
+}
+
 /// The first `id` of an option string, found as qemu's `opts_parse_id`
 /// finds it (every element read as `name=value` or a flag).
 fn id_of(optstr: &str) -> Option<String> {

@@ -134,6 +134,8 @@ pub fn open(
 ) -> Result<(Opened, String), Error> {
     let (mut opened, path) = if target.image_opts {
         open_by_options(target, flags)?
+    } else if let Some(json) = target.name.strip_prefix(image_opts::JSON_PREFIX) {
+        open_json(Some(target.name), json, target.fmt, flags)?
     } else {
         let filename = target.name;
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
@@ -158,21 +160,59 @@ fn open_by_options(target: Target<'_>, flags: OpenFlags) -> Result<(Opened, Stri
         return Err(Error::invalid("--image-opts and --format are mutually exclusive"));
     }
     let (dict, warnings) = image_opts::parse(optstr, target.force_share, flags.dialect)?;
-    let wrap = |e: Error| e.wrap_open(optstr).after(warnings.clone());
+    open_dict(Some(optstr), &dict, warnings, flags)
+}
+
+/// The image a `json:{...}` name describes (`json`: the text after the
+/// prefix), as `fmt` when `-f` (or a recorded backing format) names one:
+/// the options of [`open_by_options`], read from JSON. Failures name
+/// `outer` (qemu-img's wrapper of the image a command names; a backing
+/// file's failures are not wrapped so).
+fn open_json(
+    outer: Option<&str>,
+    json: &str,
+    fmt: Option<&str>,
+    flags: OpenFlags,
+) -> Result<(Opened, String), Error> {
+    let wrap = |e: Error| match outer {
+        Some(name) => e.wrap_open(name),
+        None => e,
+    };
+    let mut dict = image_opts::from_json(json).map_err(wrap)?;
+    if let Some(fmt) = fmt {
+        dict.set_driver(fmt);
+    }
+    open_dict(outer, &dict, Vec::new(), flags)
+}
+
+/// qemu's `bdrv_open` of an options dictionary (from `--image-opts` or a
+/// `json:` name, `name` as the user or the image gave it), what reading
+/// the options printed coming first.
+fn open_dict(
+    outer: Option<&str>,
+    dict: &image_opts::OptionDict,
+    warnings: Vec<Diagnostic>,
+    flags: OpenFlags,
+) -> Result<(Opened, String), Error> {
+    let named_as = |e: Error| match outer {
+        Some(name) => e.wrap_open(name),
+        None => e,
+    };
+    let wrap = |e: Error| named_as(e).after(warnings.clone());
     let lookup = |name: &str| {
         lookup_driver(name, || Error::invalid(format!("Unknown driver '{name}'")))
             .map(|d| matches!(d, Driver::Instar(_)))
     };
-    let named = image_opts::before_file(&dict, flags.dialect, lookup).map_err(wrap)?;
+    let named = image_opts::before_file(dict, flags.dialect, lookup).map_err(wrap)?;
     let driver = named.driver.map(named_driver).transpose().map_err(wrap)?;
     let file = open_file(named.path, flags.dialect).map_err(wrap)?;
-    image_opts::check_file_options(&dict).map_err(wrap)?;
+    image_opts::check_file_options(dict).map_err(wrap)?;
     let format = file_format(&file, driver, flags).map_err(wrap)?;
     let image = format.open(file, flags).map_err(wrap)?;
     let mut printed = warnings.clone();
     printed.extend(image.warnings());
-    let fail = |e: Error| e.wrap_open(optstr).after(printed.clone());
-    image_opts::check_format_options(&dict, format.name()).map_err(fail)?;
+    let fail = |e: Error| named_as(e).after(printed.clone());
+    image_opts::check_format_options(dict, format.name()).map_err(fail)?;
     if image.virtual_size() > MAX_LENGTH {
         return Err(fail(Error::open("Could not refresh total sector count: File too large")));
     }
@@ -221,10 +261,16 @@ fn open_backing_chain(
             }
             seen.push(id);
         }
-        let child = open_node(&child_path, backing.format.as_deref(), flags).map_err(wrap)?;
+        let fmt = backing.format.as_deref();
+        let (child, path) = match child_path.strip_prefix(image_opts::JSON_PREFIX) {
+            // A backing file named by options is named by its host file
+            // from then on (qemu's refreshed file name).
+            Some(json) => open_json(None, json, fmt, flags).map_err(wrap)?,
+            None => (open_node(&child_path, fmt, flags).map_err(wrap)?, child_path),
+        };
         warnings.extend(child.warnings);
         next = child.image.backing().filter(|b| !b.name.is_empty());
-        parent_path = child_path;
+        parent_path = path;
     }
     Ok(())
 }
