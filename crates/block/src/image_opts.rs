@@ -87,6 +87,9 @@ fn listed(known: &[&str], name: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct OptionDict {
     entries: Vec<(String, String)>,
+    /// The names whose value was not a string (from JSON): qemu's block
+    /// layer reads `driver` and `filename` only as strings.
+    typed: Vec<String>,
 }
 
 impl OptionDict {
@@ -95,6 +98,14 @@ impl OptionDict {
             Some(entry) => entry.1 = value.to_string(),
             None => self.entries.push((name.to_string(), value.to_string())),
         }
+    }
+
+    /// The value of `name` when it is a string.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        if self.typed.iter().any(|t| t == name) {
+            return None;
+        }
+        self.get(name)
     }
 
     /// The value of `name`.
@@ -165,8 +176,8 @@ pub const JSON_PREFIX: &str = "json:";
 /// The options dictionary of a `json:{...}` file name (without its
 /// prefix), flattened as qemu flattens it: a nested object's members
 /// under `name.`, an array's items under `name.0`, ...; booleans as `on`
-/// and `off`, numbers as their text. A `driver` or `filename` that is
-/// not a string is dropped, as qemu's block layer ignores it.
+/// and `off`, numbers as their text (a `driver` or `filename` that is
+/// not a string is then no name: [`OptionDict::get_str`]).
 pub fn from_json(text: &str) -> Result<OptionDict, Error> {
     let value = instar_core::json_read::parse(text).map_err(|_| {
         Error::invalid(
@@ -196,17 +207,16 @@ fn flatten(dict: &mut OptionDict, prefix: &str, value: &Json) {
             }
         }
         Json::Str(s) => leaf(dict, s.clone()),
-        _ if is_name_key(prefix) => {}
-        Json::Bool(b) => leaf(dict, if *b { "on" } else { "off" }.to_string()),
-        Json::Int(n) => leaf(dict, n.to_string()),
-        Json::UInt(n) => leaf(dict, n.to_string()),
-        Json::Null => leaf(dict, String::new()),
+        other => {
+            dict.typed.push(prefix.to_string());
+            match other {
+                Json::Bool(b) => leaf(dict, if *b { "on" } else { "off" }.to_string()),
+                Json::Int(n) => leaf(dict, n.to_string()),
+                Json::UInt(n) => leaf(dict, n.to_string()),
+                _ => leaf(dict, String::new()),
+            }
+        }
     }
-}
-
-/// The options whose value qemu reads only as a string.
-fn is_name_key(key: &str) -> bool {
-    key == "driver" || key.ends_with(".driver") || key == "filename" || key.ends_with(".filename")
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -221,6 +231,7 @@ impl OptionDict {
     /// Sets `driver` (`-f` given with a `json:` name wins over the name's
     /// own).
     pub fn set_driver(&mut self, driver: &str) {
+        self.typed.retain(|t| t != "driver");
         self.put("driver", driver);
     }
 }
@@ -266,8 +277,8 @@ pub fn before_file<'a>(
     dialect: QemuDialect,
     lookup: impl Fn(&str) -> Result<bool, Error>,
 ) -> Result<OptionsOpen<'a>, Error> {
-    let driver = dict.get("driver");
-    let file_ref = dict.get(FILE_CHILD);
+    let driver = dict.get_str("driver");
+    let file_ref = dict.get_str(FILE_CHILD);
     let file_opts = dict.child(FILE_CHILD);
     if driver.is_none() && file_ref.is_none() && file_opts.is_empty() {
         return Err(Error::invalid("Must specify either driver or file"));
@@ -288,13 +299,19 @@ pub fn before_file<'a>(
     if file_opts.is_empty() {
         return Err(must_have_file());
     }
-    let protocol = dict.get("file.driver").unwrap_or(FILE_PROTOCOL);
+    // The child's own `bdrv_fill_options`: a driver named, or the file
+    // protocol for a file name.
+    let protocol = match (dict.get_str("file.driver"), dict.get_str("file.filename")) {
+        (Some(p), _) => p,
+        (None, Some(_)) => FILE_PROTOCOL,
+        (None, None) => return Err(Error::invalid("Must specify either driver or file")),
+    };
     if protocol != FILE_PROTOCOL {
         // A format as the child would need a file of its own.
         lookup(protocol)?;
         return Err(must_have_file());
     }
-    let Some(path) = dict.get("file.filename") else {
+    let Some(path) = dict.get_str("file.filename") else {
         return Err(Error::invalid("The 'file' block driver requires a file name"));
     };
     Ok(OptionsOpen { driver, path })
