@@ -409,6 +409,8 @@ fn by_version_covers_the_known_versions() {
 #[case::object_no_type(&["info", "--object", "id=x", "y"])]
 #[case::object_unknown_type(&["info", "--object", "foo,id=x", "y"])]
 #[case::object_emulator_type(&["snapshot", "-l", "--object", "iothread,id=t", "y"])]
+#[case::object_secret_loaded(&["info", "--object", "secret,id=s,data=x,loaded=on", "y"])]
+#[case::object_secret_loaded_off(&["info", "--object", "secret,id=s,data=x,loaded=off", "y"])]
 #[case::object_help(&["info", "--object", "help", "y"])]
 #[case::object_help_no_file(&["info", "--object", "help"])]
 #[case::object_secret_help(&["check", "--object", "secret,help", "y"])]

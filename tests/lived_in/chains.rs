@@ -186,7 +186,9 @@ fn make(s: &Sandbox, kind: &str) -> Made {
                 ])
                 .with(&["check", "--output=json", r#"json:{"file.filename":"top.qcow2"}"#])
                 .with(&["info", r#"json:{"a":[1,2],"file.filename":"top.qcow2"}"#])
-                .with(&["info", "json:[1]"]);
+                .with(&["info", "json:[1]"])
+                .with(&["info", "-f", "raw", r#"json:{"file":{"filename":5}}"#])
+                .with(&["info", r#"json:{"driver":5,"file":{"filename":"top.qcow2"}}"#]);
             chain_lines(made, TOP)
         }
         "image_opts_refused" => {
@@ -210,6 +212,7 @@ fn make(s: &Sandbox, kind: &str) -> Made {
                 "driver=qcow2,file.filename=top.qcow2,force-share=maybe",
                 "id=x,driver=qcow2,file.filename=top.qcow2",
                 "driver=raw,file.filename=top.qcow2",
+                "driver=qcow2,file.locking=off",
             ] {
                 made = made.with(&["info", "--image-opts", opts]);
             }

@@ -6,7 +6,13 @@
 //! ([`OBJECTS_AT_ONCE`]); before, the option list is read then (its `id`
 //! checked) and the objects are made after the file name was checked.
 
-use crate::dialect::{QemuDialect, OBJECTS_AT_ONCE, QAPI_ENUM_NAMES_PARAMETER};
+use crate::dialect::{QemuDialect, Release, OBJECTS_AT_ONCE, QAPI_ENUM_NAMES_PARAMETER};
+
+/// The release whose schema no longer has a secret's `loaded` (deprecated
+/// in 6.0; `Parameter 'loaded' is unexpected`); 10.0 is the first
+/// measured without it, 7.2 the last with it (`Property 'secret.loaded'
+/// is not writable`).
+const SECRET_LOADED_REMOVED: Release = Release::new(10, 0);
 use crate::json::{qdict_entries, Json};
 use crate::opts::split_with_implied;
 use crate::Error;
@@ -278,7 +284,10 @@ impl Objects {
         dialect: QemuDialect,
     ) -> Result<Secret<'a>, Error> {
         let at_once = dialect.since(OBJECTS_AT_ONCE);
-        let props = if at_once { SECRET_PROPS } else { SECRET_PROPS_5_2 };
+        // 6.0 to 9.2 take `loaded` in the schema and then refuse to set
+        // it; 10.0 no longer knows it.
+        let loaded_in_schema = at_once && !dialect.since(SECRET_LOADED_REMOVED);
+        let props = if !at_once || loaded_in_schema { SECRET_PROPS_5_2 } else { SECRET_PROPS };
         let rest: Vec<(String, Json)> = opts
             .iter()
             .filter(|(k, _)| k != TYPE_KEY && k != "id")
@@ -303,7 +312,11 @@ impl Objects {
             if let Some((k, _)) = entries.iter().find(|(k, _)| !props.contains(k)) {
                 return Err(Error::invalid(format!("Parameter '{k}' is unexpected")));
             }
+            if entries.iter().any(|(k, _)| *k == "loaded") {
+                return Err(Error::invalid("Property 'secret.loaded' is not writable"));
+            }
         } else {
+            let mut so_far = Secret::default();
             for (k, v) in &entries {
                 let v = match v {
                     Json::Str(s) => s.as_str(),
@@ -314,6 +327,18 @@ impl Objects {
                 }
                 if *k == "format" && v != "raw" && v != "base64" {
                     return Err(bad_format(v));
+                }
+                // 5.2 sets the options in QDict order, and `loaded=on`
+                // loads the secret from those set before it.
+                match *k {
+                    "data" => so_far.data = Some(v),
+                    "file" => so_far.file = Some(v),
+                    "format" => so_far.base64 = v == "base64",
+                    "keyid" => so_far.keyid = Some(v),
+                    "loaded" if crate::opts::parse_bool(v) == Some(true) => {
+                        self.load(so_far)?;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -364,7 +389,7 @@ impl Objects {
 }
 
 /// A secret's options.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Secret<'a> {
     data: Option<&'a str>,
     file: Option<&'a str>,
