@@ -814,3 +814,31 @@ fn backing_chain_loop_is_an_error(#[case] levels: usize) {
     s.t.check(r.code == Some(1) && r.stdout.is_empty(), || format!("exited {:?}", r.code));
     s.t.assert_same("stderr", &want, &r.stderr);
 }
+
+/// What qemu-img would apply and instar does not is refused by name, exit
+/// 1, after every check qemu-img makes first (docs/compat.md §5.11): an
+/// image option qemu knows, an object type other than `secret`.
+#[rstest]
+#[case::image_option(
+    &["info", "--image-opts", "driver=qcow2,file.filename=x.qcow2,l2-cache-size=1M"],
+    "instar: Could not open 'driver=qcow2,file.filename=x.qcow2,l2-cache-size=1M': The image \
+     option 'l2-cache-size' is not supported by instar (it applies driver, file.driver, \
+     file.filename and force-share)\n"
+)]
+#[case::protocol_option(
+    &["check", "--image-opts", "file.filename=x.qcow2,file.locking=off"],
+    "instar: Could not open 'file.filename=x.qcow2,file.locking=off': The image option \
+     'file.locking' is not supported by instar (it applies driver, file.driver, file.filename \
+     and force-share)\n"
+)]
+#[case::object_type(
+    &["info", "--object", "throttle-group,id=t", "x.qcow2"],
+    "instar: Object type 'throttle-group' is not supported by instar (it makes secret objects)\n"
+)]
+fn refused_by_name(#[case] args: &[&str], #[case] want: &str) {
+    let Some(s) = Sandbox::new() else { return };
+    s.qemu_ok(&["create", "-q", "-f", "qcow2", "x.qcow2", "1M"]);
+    let r = s.instar(args);
+    s.t.check(r.code == Some(1) && r.stdout.is_empty(), || format!("exited {:?}", r.code));
+    s.t.assert_same("stderr", want, &r.stderr);
+}
