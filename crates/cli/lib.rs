@@ -1,7 +1,8 @@
 //! The command line of `instar`, a drop-in replacement for `qemu-img
 //! create`, `info` and `check`, in two steps: [`parse`] reads the
 //! arguments (with qemu-img's option tables and messages) into a
-//! [`Command`] without touching any file, and [`execute`] runs it: calls
+//! [`Command`] without touching an image (an `--object secret` reads its
+//! `file=` as qemu-img does), and [`execute`] runs it: calls
 //! the block layer, prints, and picks the exit code. The binary
 //! (`main.rs`) only hands its arguments to [`run`]; the fuzz target of the
 //! command line calls [`parse`] alone. Every message qemu-img prefixes
@@ -339,7 +340,8 @@ fn chosen_dialect(
 
 /// Reads the arguments after the program name (`argv0`, the program as
 /// invoked, is named in usage errors) into the command they ask for, with
-/// qemu-img's checks and messages, in qemu-img's order. Reads no file.
+/// qemu-img's checks and messages, in qemu-img's order. Reads no image
+/// (only the file an `--object secret,file=` names, as qemu-img reads it).
 pub fn parse(argv0: &str, args: &[String]) -> Result<Command, Failure> {
     parse_in(argv0, args, None)
 }
