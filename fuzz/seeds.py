@@ -371,6 +371,19 @@ ARGS = [
 ]
 
 
+# --image-opts strings and --object lists (docs/compat.md §5.11).
+IMAGE_OPTS = [
+    "driver=qcow2,file.filename=a.qcow2",
+    "driver=qcow2,file.driver=file,file.filename=a.qcow2,force-share=on",
+    "file.filename=a,,b,id=x,noforce-share",
+    "a.qcow2",
+    "driver=qcow2,file.filename=a,foo=bar,zzz=1,abc=2,file.locking=off",
+    "secret,id=s,data=eA==,format=base64\nsecret,id=t,data=x,keyid=s",
+    "help",
+    'json:{"driver":"qcow2","file":{"driver":"file","filename":"a.qcow2"},"x":[1,true,null]}',
+]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -427,6 +440,8 @@ def main():
     for i, o in enumerate(OPTIONS):
         corpus.add("options", o.encode(), f"o{i}")
     corpus.add("options", b"backing_file=\xff\xfe,size=1M", "bytes")
+    for i, o in enumerate(IMAGE_OPTS):
+        corpus.add("image_opts", o.encode(), f"i{i}")
     for i, a in enumerate(ARGS):
         corpus.add("cli", b"\0".join(x.encode() for x in a), f"a{i}")
     corpus.add("cli", b"info\0-f\0qcow2\0caf\xc3\xa9\xff.img", "bytes")

@@ -1,7 +1,8 @@
 //! The command line of `instar`, a drop-in replacement for `qemu-img
 //! create`, `info` and `check`, in two steps: [`parse`] reads the
 //! arguments (with qemu-img's option tables and messages) into a
-//! [`Command`] without touching any file, and [`execute`] runs it: calls
+//! [`Command`] without touching an image (an `--object secret` reads its
+//! `file=` as qemu-img does), and [`execute`] runs it: calls
 //! the block layer, prints, and picks the exit code. The binary
 //! (`main.rs`) only hands its arguments to [`run`]; the fuzz target of the
 //! command line calls [`parse`] alone. Every message qemu-img prefixes
@@ -12,7 +13,8 @@ pub mod getopt;
 use getopt::{own, spec, Getopt, GetoptError, Order, Spec};
 use instar_block::{option_help, CreateArgs};
 use instar_core::diag::render_all;
-use instar_core::dialect::{OBJECTS_AT_ONCE, OPTIONS_REWORK_DEBIAN, OPTIONS_REWORK_UPSTREAM};
+use instar_core::dialect::{OPTIONS_REWORK_DEBIAN, OPTIONS_REWORK_UPSTREAM};
+use instar_core::object::{Added, Objects};
 use instar_core::rawtext;
 use instar_core::size::{hex_suffix_warning, read_size, SizeError};
 use instar_core::{Lines, QemuDialect, QemuVersion};
@@ -150,6 +152,28 @@ pub enum SnapshotAction {
     Refused(&'static str),
 }
 
+/// How the image is named: `--image-opts` (the operand is an option
+/// string) and `-U`/`--force-share`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageOpts {
+    /// `--image-opts`.
+    pub image_opts: bool,
+    /// `-U`/`--force-share`.
+    pub force_share: bool,
+}
+
+impl ImageOpts {
+    /// The block layer's name for the image `name` (`fmt`: `-f`).
+    fn target<'a>(self, name: &'a str, fmt: Option<&'a str>) -> instar_block::Target<'a> {
+        instar_block::Target {
+            name,
+            fmt,
+            image_opts: self.image_opts,
+            force_share: self.force_share,
+        }
+    }
+}
+
 /// What the arguments ask for, parsed and checked; nothing has been read
 /// or written yet.
 #[derive(Debug)]
@@ -184,6 +208,10 @@ pub enum Command {
         fmt: Option<String>,
         /// `--output`.
         output: Output,
+        /// `--backing-chain`: every image of the chain, not just the top.
+        chain: bool,
+        /// `--image-opts` and `-U`.
+        opts: ImageOpts,
         /// `--qemu-version`: whose output to reproduce.
         dialect: QemuDialect,
     },
@@ -195,6 +223,8 @@ pub enum Command {
         fmt: Option<String>,
         /// What to do once the image is open.
         action: SnapshotAction,
+        /// `--image-opts` and `-U`.
+        opts: ImageOpts,
         /// `--qemu-version`: whose table to print.
         dialect: QemuDialect,
     },
@@ -210,6 +240,8 @@ pub enum Command {
         quiet: bool,
         /// `--deep`: instar's own structural check where a format has one.
         deep: bool,
+        /// `--image-opts` and `-U`.
+        opts: ImageOpts,
         /// `--qemu-version`: whose probe and output to follow.
         dialect: QemuDialect,
     },
@@ -308,7 +340,8 @@ fn chosen_dialect(
 
 /// Reads the arguments after the program name (`argv0`, the program as
 /// invoked, is named in usage errors) into the command they ask for, with
-/// qemu-img's checks and messages, in qemu-img's order. Reads no file.
+/// qemu-img's checks and messages, in qemu-img's order. Reads no image
+/// (only the file an `--object secret,file=` names, as qemu-img reads it).
 pub fn parse(argv0: &str, args: &[String]) -> Result<Command, Failure> {
     parse_in(argv0, args, None)
 }
@@ -396,12 +429,14 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Create { args, quiet, warnings } => create(&args, quiet, &warnings),
-        Command::Info { filename, fmt, output, dialect } => info(&filename, fmt, output, dialect),
-        Command::Check { filename, fmt, output, quiet, deep, dialect } => {
-            check(&filename, fmt, output, quiet, deep, dialect)
+        Command::Info { filename, fmt, output, chain, opts, dialect } => {
+            info(opts.target(&filename, fmt.as_deref()), output, chain, dialect)
         }
-        Command::Snapshot { filename, fmt, action, dialect } => {
-            snapshot(&filename, fmt, action, dialect)
+        Command::Check { filename, fmt, output, quiet, deep, opts, dialect } => {
+            check(opts.target(&filename, fmt.as_deref()), output, quiet, deep, dialect)
+        }
+        Command::Snapshot { filename, fmt, action, opts, dialect } => {
+            snapshot(opts.target(&filename, fmt.as_deref()), action, dialect)
         }
     }
 }
@@ -495,7 +530,7 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
     let specs = specs_of(table);
     let mut a = CreateArgs { fmt: "raw".to_string(), dialect, ..CreateArgs::default() };
     let mut quiet = false;
-    let mut object = false;
+    let mut objects = Objects::default();
     let mut getopt = Getopt::new("create", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -503,10 +538,11 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
         match table[idx].1 {
             Opt::Help => return Ok(Command::Print(include_str!("help/create.txt").to_string())),
             Opt::Quiet => quiet = true,
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("create", "--object"))
+            Opt::Object => {
+                if let Some(help) = object_option(&mut objects, &value, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
             Opt::Format => a.fmt = value,
             Opt::Backing => a.backing_file = Some(value),
             Opt::BackingFormat => a.backing_fmt = Some(value),
@@ -534,8 +570,8 @@ fn parse_create(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comma
         return Err(usage.error("Expecting image file name"));
     };
     // Before 6.0 objects were created here, after the file name check.
-    if object {
-        return Err(unsupported("create", "--object"));
+    if let Some(help) = make_pending(&mut objects, dialect)? {
+        return Ok(Command::Print(help));
     }
     let mut warnings = Vec::new();
     if let Some(text) = operands.next() {
@@ -689,7 +725,9 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
     let mut output = Output::Human;
     let mut late_output = None;
     let mut cache = None;
-    let (mut object, mut image_opts, mut chain, mut limits) = (false, false, false, false);
+    let (mut chain, mut limits) = (false, false);
+    let mut objects = Objects::default();
+    let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("info", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -700,53 +738,62 @@ fn parse_info(argv0: &str, args: &[String], env: Option<&str>) -> Result<Command
             Opt::Output if usage.reworked() => output = parse_output(usage, &value)?,
             Opt::Output => late_output = Some(value),
             Opt::BackingChain => chain = true,
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("info", "--object"))
+            Opt::Object => {
+                if let Some(help) = object_option(&mut objects, &value, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
-            Opt::ImageOpts => image_opts = true,
+            Opt::ImageOpts => opts.image_opts = true,
             Opt::Cache => cache = Some(value),
             Opt::Limits => limits = true,
-            // Sharing is irrelevant: instar only reads.
+            Opt::ForceShare => opts.force_share = true,
             _ => {}
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    let late = AfterFilename { output: late_output, object, cache, cache_word: "cache" };
-    if let Some(given) = late.check("info")? {
-        output = given;
+    let late = AfterFilename { output: late_output, objects, cache, cache_word: "cache", dialect };
+    match late.check()? {
+        Late::Help(help) => return Ok(Command::Print(help)),
+        Late::Output(Some(given)) => output = given,
+        Late::Output(None) => {}
     }
     // Refused where qemu-img would start to use them.
-    for (given, option) in
-        [(image_opts, "--image-opts"), (chain, "--backing-chain"), (limits, "--limits")]
-    {
-        if given {
-            return Err(unsupported("info", option));
-        }
+    if limits {
+        return Err(unsupported("info", "--limits"));
     }
-    Ok(Command::Info { filename, fmt, output, dialect })
+    Ok(Command::Info { filename, fmt, output, chain, opts, dialect })
 }
 
 /// What `info` and `check` look at only after the file name, in
-/// qemu-img's order: an `--output` met before the rework, an `--object`
-/// met before 6.0, then the cache mode.
+/// qemu-img's order: an `--output` met before the rework, the objects
+/// read before 6.0, then the cache mode.
 struct AfterFilename {
     /// `--output`'s value, when it is read late.
     output: Option<String>,
-    /// Whether an `--object` waits to be refused.
-    object: bool,
+    /// The objects, some perhaps still to make.
+    objects: Objects,
     /// `-T`'s value.
     cache: Option<String>,
     /// How the command's message names the cache (`Invalid <word> option`).
     cache_word: &'static str,
+    /// Whose order.
+    dialect: QemuDialect,
+}
+
+/// What the checks after the file name found.
+enum Late {
+    /// The late `--output`, if one was given.
+    Output(Option<Output>),
+    /// An object asked for help: print it and exit 0.
+    Help(String),
 }
 
 impl AfterFilename {
-    /// The late `--output`, if one was given, or `cmd`'s failure.
-    fn check(self, cmd: &str) -> Result<Option<Output>, Failure> {
+    /// The late `--output` or an object's help, or the command's failure.
+    fn check(mut self) -> Result<Late, Failure> {
         let output = self.output.map(|value| parse_output_late(&value)).transpose()?;
-        if self.object {
-            return Err(unsupported(cmd, "--object"));
+        if let Some(help) = make_pending(&mut self.objects, self.dialect)? {
+            return Ok(Late::Help(help));
         }
         if let Some(mode) = self.cache.filter(|m| !CACHE_MODES.contains(&m.as_str())) {
             return Err(Failure::new(format!(
@@ -754,22 +801,62 @@ impl AfterFilename {
                 self.cache_word
             )));
         }
-        Ok(output)
+        Ok(Late::Output(output))
+    }
+}
+
+/// `--object text` as it is met: its help text if it asks for help, or
+/// qemu's failure.
+fn object_option(
+    objects: &mut Objects,
+    text: &str,
+    dialect: QemuDialect,
+) -> Result<Option<String>, Failure> {
+    match objects.option(text, dialect) {
+        Ok(Added::Made) => Ok(None),
+        Ok(Added::Help(help)) => Ok(Some(help)),
+        Err(e) => Err(Failure::new(format!("{PROG}: {e}"))),
+    }
+}
+
+/// Before 6.0, the objects read are made after the file name is checked.
+fn make_pending(objects: &mut Objects, dialect: QemuDialect) -> Result<Option<String>, Failure> {
+    match objects.make_pending(dialect) {
+        Ok(Added::Made) => Ok(None),
+        Ok(Added::Help(help)) => Ok(Some(help)),
+        Err(e) => Err(Failure::new(format!("{PROG}: {e}"))),
     }
 }
 
 fn info(
-    filename: &str,
-    fmt: Option<String>,
+    target: instar_block::Target<'_>,
     output: Output,
+    chain: bool,
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
-    let (info, warnings) =
-        instar_block::info(filename, fmt.as_deref(), dialect).map_err(|e| open_failure(&e))?;
+    if !chain {
+        let (info, warnings) = instar_block::info(target, dialect).map_err(|e| open_failure(&e))?;
+        err(&render_all(&warnings, PROG));
+        match output {
+            Output::Json => out(&info.to_json(dialect).to_qemu_pretty()),
+            Output::Human => out(&info.to_human(dialect)),
+        }
+        return Ok(0);
+    }
+    let (images, warnings) =
+        instar_block::info_chain(target, dialect).map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
     match output {
-        Output::Json => out(&info.to_json(dialect).to_qemu_pretty()),
-        Output::Human => out(&info.to_human(dialect)),
+        // A chain is a JSON array, even of one image.
+        Output::Json => {
+            let list = images.iter().map(|i| i.to_json(dialect)).collect();
+            out(&instar_core::Json::Array(list).to_qemu_pretty());
+        }
+        // Images one after another, a blank line between two.
+        Output::Human => {
+            let blocks: Vec<String> = images.iter().map(|i| i.to_human(dialect)).collect();
+            out(&blocks.join("\n"));
+        }
     }
     Ok(0)
 }
@@ -833,8 +920,9 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
     let mut output = Output::Human;
     let mut late_output = None;
     let mut cache = None;
-    let (mut quiet, mut deep, mut object, mut image_opts, mut repair) =
-        (false, false, false, false, false);
+    let (mut quiet, mut deep, mut repair) = (false, false, false);
+    let mut objects = Objects::default();
+    let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("check", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -856,11 +944,13 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
             }
             Opt::Output if usage.reworked() => output = parse_output(usage, &value)?,
             Opt::Output => late_output = Some(value),
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("check", "--object"))
+            Opt::Object => {
+                if let Some(help) = object_option(&mut objects, &value, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
-            Opt::ImageOpts => image_opts = true,
+            Opt::ImageOpts => opts.image_opts = true,
+            Opt::ForceShare => opts.force_share = true,
             Opt::Cache => cache = Some(value),
             Opt::Quiet => quiet = true,
             Opt::Deep => deep = true,
@@ -868,23 +958,22 @@ fn parse_check(argv0: &str, args: &[String], env: Option<&str>) -> Result<Comman
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    let late = AfterFilename { output: late_output, object, cache, cache_word: "source cache" };
-    if let Some(given) = late.check("check")? {
-        output = given;
+    let late =
+        AfterFilename { output: late_output, objects, cache, cache_word: "source cache", dialect };
+    match late.check()? {
+        Late::Help(help) => return Ok(Command::Print(help)),
+        Late::Output(Some(given)) => output = given,
+        Late::Output(None) => {}
     }
-    // Refused where qemu-img would start to use them.
-    if image_opts {
-        return Err(unsupported("check", "--image-opts"));
-    }
+    // Refused where qemu-img would start to use it.
     if repair {
         return Err(unsupported("check", "--repair"));
     }
-    Ok(Command::Check { filename, fmt, output, quiet, deep, dialect })
+    Ok(Command::Check { filename, fmt, output, quiet, deep, opts, dialect })
 }
 
 fn check(
-    filename: &str,
-    fmt: Option<String>,
+    target: instar_block::Target<'_>,
     output: Output,
     quiet: bool,
     deep: bool,
@@ -897,8 +986,8 @@ fn check(
         }
         failure
     };
-    let (target, warnings) = instar_block::open_for_check(filename, fmt.as_deref(), deep, dialect)
-        .map_err(not_supported)?;
+    let (target, warnings) =
+        instar_block::open_for_check(target, deep, dialect).map_err(not_supported)?;
     // What opening printed comes first; the check's lines then go to
     // stderr as they are found (as qemu-img prints them, and without
     // holding them), its verdict after them, the summary to stdout.
@@ -983,7 +1072,8 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
     let specs = specs_of(table);
     let mut fmt = None;
     let mut action = None;
-    let (mut object, mut image_opts) = (false, false);
+    let mut objects = Objects::default();
+    let mut opts = ImageOpts::default();
     let mut getopt = Getopt::new("snapshot", args, &specs, Order::Permute);
     for found in getopt.by_ref() {
         let (idx, value) = found.map_err(|e| usage.getopt(&e))?;
@@ -996,21 +1086,21 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
                 }
                 action = Some(what);
             }
-            Opt::Object if dialect.since(OBJECTS_AT_ONCE) => {
-                return Err(unsupported("snapshot", "--object"))
+            Opt::Object => {
+                let text = value.unwrap_or_default();
+                if let Some(help) = object_option(&mut objects, &text, dialect)? {
+                    return Ok(Command::Print(help));
+                }
             }
-            Opt::Object => object = true,
-            Opt::ImageOpts => image_opts = true,
-            // -q changes nothing a list prints; sharing is irrelevant.
+            Opt::ImageOpts => opts.image_opts = true,
+            Opt::ForceShare => opts.force_share = true,
+            // -q changes nothing a list prints.
             _ => {}
         }
     }
     let filename = one_filename(usage, getopt.operands())?;
-    if object {
-        return Err(unsupported("snapshot", "--object"));
-    }
-    if image_opts {
-        return Err(unsupported("snapshot", "--image-opts"));
+    if let Some(help) = make_pending(&mut objects, dialect)? {
+        return Ok(Command::Print(help));
     }
     let action = match action {
         Some(Opt::List) => SnapshotAction::List,
@@ -1022,23 +1112,21 @@ fn parse_snapshot(argv0: &str, args: &[String], env: Option<&str>) -> Result<Com
         None if usage.reworked() => SnapshotAction::List,
         None => SnapshotAction::Nothing,
     };
-    Ok(Command::Snapshot { filename, fmt, action, dialect })
+    Ok(Command::Snapshot { filename, fmt, action, opts, dialect })
 }
 
 /// Opens the image as qemu-img does (so a missing or broken image fails
 /// in qemu's words whatever the action), then lists, or refuses an action
 /// that would write.
 fn snapshot(
-    filename: &str,
-    fmt: Option<String>,
+    target: instar_block::Target<'_>,
     action: SnapshotAction,
     dialect: QemuDialect,
 ) -> Result<u8, Failure> {
     // qemu opens the image read-write for any action but a list.
     let writable = action != SnapshotAction::List;
     let (snapshots, warnings) =
-        instar_block::snapshots(filename, fmt.as_deref(), writable, dialect)
-            .map_err(|e| open_failure(&e))?;
+        instar_block::snapshots(target, writable, dialect).map_err(|e| open_failure(&e))?;
     err(&render_all(&warnings, PROG));
     match action {
         SnapshotAction::List => out(&instar_core::info::snapshot_table(&snapshots, dialect)),

@@ -5,8 +5,8 @@
 //! the checksum as given and with the checksum made right.
 #![no_main]
 
-use instar_vpc::footer::{computed_checksum, Footer, FOOTER_SIZE};
 use instar_core::{QemuDialect, QemuVersion};
+use instar_vpc::footer::{computed_checksum, Footer, FOOTER_SIZE};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -126,6 +126,7 @@ macro_rules! kinds {
     };
 }
 
+mod chains;
 mod data_file;
 mod qcow2;
 mod writers;

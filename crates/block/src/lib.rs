@@ -8,6 +8,7 @@
 //! `info` and `check` ([`open`]). It knows nothing of the command line.
 
 pub mod create;
+pub mod image_opts;
 pub mod open;
 pub mod probe;
 pub mod protocol;
@@ -15,5 +16,7 @@ pub mod registry;
 pub mod unsupported;
 
 pub use create::{option_help, CreateArgs, PreparedCreate};
-pub use open::{check, info, open, open_for_check, snapshots, CheckTarget, Opened};
+pub use open::{
+    check, info, info_chain, open, open_for_check, snapshots, CheckTarget, Opened, Target,
+};
 pub use registry::find_format;

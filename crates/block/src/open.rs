@@ -5,10 +5,12 @@
 //! failures are worded as qemu-img words them (`Could not open '<file>':
 //! ...`, `Could not open backing file: ...`).
 
+use crate::image_opts;
 use crate::probe::{probe_file, ProbeOrder};
 use crate::protocol::local_path;
 use crate::registry::{lookup_driver, Driver};
 use crate::unsupported::Purpose;
+use instar_core::dialect::FILE_DRIVER_NAMES_PATH;
 use instar_core::error::strerror;
 use instar_core::file::MAX_LENGTH;
 use instar_core::path::full_backing_filename;
@@ -16,6 +18,7 @@ use instar_core::{
     CheckReport, Diagnostic, Error, Format, Image, ImageFile, ImageInfo, Lines, OpenFlags,
     QemuDialect, SnapshotInfo,
 };
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 
 /// The most backing files instar opens below an image. qemu has no bound
@@ -31,9 +34,14 @@ fn could_not_open(filename: &str, why: &str) -> Error {
 
 /// The file protocol's open of `path` (a local path): read-only, and only
 /// a regular file (qemu's `file` driver refuses anything else).
-fn open_file(path: &str) -> Result<ImageFile, Error> {
+fn open_file(path: &str, dialect: QemuDialect) -> Result<ImageFile, Error> {
     let file = ImageFile::open(path).map_err(|e| could_not_open(path, &strerror(&e)))?;
     if !file.is_regular() {
+        if !dialect.since(FILE_DRIVER_NAMES_PATH) {
+            return Err(Error::open(
+                "A regular file was expected by the 'file' driver, but something else was given",
+            ));
+        }
         return Err(Error::open(format!("'file' driver requires '{path}' to be a regular file")));
     }
     Ok(file)
@@ -70,6 +78,8 @@ pub struct Opened {
     pub image: Box<dyn Image>,
     /// What opening it (and its backing chain) printed on stderr.
     pub warnings: Vec<Diagnostic>,
+    /// Whether the format was probed (no `-f`, no `driver`).
+    pub probed: bool,
 }
 
 /// qemu's `bdrv_open` of the local file `path` as `fmt` (or probed):
@@ -77,7 +87,7 @@ pub struct Opened {
 fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, Error> {
     // qemu looks the driver up before the file protocol opens the file.
     let named = fmt.map(|f| named_driver(f, flags.dialect)).transpose()?;
-    let file = open_file(path)?;
+    let file = open_file(path, flags.dialect)?;
     let format = file_format(&file, named, flags)?;
     let image = format.open(file, flags)?;
     let warnings = image.warnings();
@@ -87,28 +97,127 @@ fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, 
         let e = Error::open("Could not refresh total sector count: File too large");
         return Err(e.after(warnings));
     }
-    Ok(Opened { format, image, warnings })
+    Ok(Opened { format, image, warnings, probed: fmt.is_none() })
 }
 
-/// Opens `filename` (as the user gave it) as `fmt`, or probed, with
-/// `flags`, as qemu-img opens the image a command names: failures get
-/// qemu-img's `Could not open '<file>': ` prefix. With `backing`, the
-/// backing chain is opened too (and then dropped: only its open errors
-/// matter to the commands so far).
+/// The image a command names, as its command line gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The file name, or with `image_opts` the option string.
+    pub name: &'a str,
+    /// `-f`.
+    pub fmt: Option<&'a str>,
+    /// `--image-opts`: `name` is an option string ([`image_opts`]).
+    pub image_opts: bool,
+    /// `-U`/`--force-share` (instar never locks; it matters only where
+    /// image options contradict it).
+    pub force_share: bool,
+}
+
+impl<'a> Target<'a> {
+    /// The file `name`, as `fmt` or probed.
+    pub fn file(name: &'a str, fmt: Option<&'a str>) -> Self {
+        Target { name, fmt, image_opts: false, force_share: false }
+    }
+}
+
+/// Opens the image `target` names as qemu-img's `img_open` does, with
+/// `flags`: failures get qemu-img's `Could not open '<name>': ` prefix.
+/// Returns the opened image and the path of its host file (what its
+/// backing file names are relative to). With `backing`, the backing
+/// chain is opened too (and then dropped: only its open errors matter to
+/// the commands so far).
 pub fn open(
-    filename: &str,
-    fmt: Option<&str>,
+    target: Target<'_>,
     flags: OpenFlags,
     backing: bool,
-) -> Result<Opened, Error> {
-    let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
-    let mut opened = open_node(path, fmt, flags).map_err(|e| e.wrap_open(filename))?;
+) -> Result<(Opened, String), Error> {
+    let (mut opened, path) = if target.image_opts {
+        open_by_options(target, flags)?
+    } else if let Some(json) = target.name.strip_prefix(image_opts::JSON_PREFIX) {
+        open_json(Some(target.name), json, target.fmt, flags)?
+    } else {
+        let filename = target.name;
+        let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
+        let opened = open_node(path, target.fmt, flags).map_err(|e| e.wrap_open(filename))?;
+        (opened, path.to_string())
+    };
     if backing {
         let image = opened.image.as_ref();
-        open_backing_chain(path, image, flags, &mut opened.warnings)
-            .map_err(|e| e.wrap_open(filename).after(opened.warnings.clone()))?;
+        open_backing_chain(&path, image, flags, &mut opened.warnings)
+            .map_err(|e| e.wrap_open(target.name).after(opened.warnings.clone()))?;
     }
-    Ok(opened)
+    Ok((opened, path))
+}
+
+/// qemu-img's `img_open_opts`: the option string read ([`image_opts`]),
+/// then qemu's `bdrv_open` of the options dictionary, in its order: the
+/// checks before the file, the host file, the protocol's options, the
+/// format (named or probed) and its open, the format's options.
+fn open_by_options(target: Target<'_>, flags: OpenFlags) -> Result<(Opened, String), Error> {
+    let optstr = target.name;
+    if target.fmt.is_some() {
+        return Err(Error::invalid("--image-opts and --format are mutually exclusive"));
+    }
+    let (dict, warnings) = image_opts::parse(optstr, target.force_share, flags.dialect)?;
+    open_dict(Some(optstr), &dict, warnings, flags)
+}
+
+/// The image a `json:{...}` name describes (`json`: the text after the
+/// prefix), as `fmt` when `-f` (or a recorded backing format) names one:
+/// the options of [`open_by_options`], read from JSON. Failures name
+/// `outer` (qemu-img's wrapper of the image a command names; a backing
+/// file's failures are not wrapped so).
+fn open_json(
+    outer: Option<&str>,
+    json: &str,
+    fmt: Option<&str>,
+    flags: OpenFlags,
+) -> Result<(Opened, String), Error> {
+    let wrap = |e: Error| match outer {
+        Some(name) => e.wrap_open(name),
+        None => e,
+    };
+    let mut dict = image_opts::from_json(json).map_err(wrap)?;
+    if let Some(fmt) = fmt {
+        dict.set_driver(fmt);
+    }
+    open_dict(outer, &dict, Vec::new(), flags)
+}
+
+/// qemu's `bdrv_open` of an options dictionary (from `--image-opts` or a
+/// `json:` name, `name` as the user or the image gave it), what reading
+/// the options printed coming first.
+fn open_dict(
+    outer: Option<&str>,
+    dict: &image_opts::OptionDict,
+    warnings: Vec<Diagnostic>,
+    flags: OpenFlags,
+) -> Result<(Opened, String), Error> {
+    let named_as = |e: Error| match outer {
+        Some(name) => e.wrap_open(name),
+        None => e,
+    };
+    let wrap = |e: Error| named_as(e).after(warnings.clone());
+    let lookup = |name: &str| {
+        lookup_driver(name, flags.dialect, || Error::invalid(format!("Unknown driver '{name}'")))
+            .map(|d| matches!(d, Driver::Instar(_)))
+    };
+    let named = image_opts::before_file(dict, flags.dialect, lookup).map_err(wrap)?;
+    let driver = named.driver.map(|d| named_driver(d, flags.dialect)).transpose().map_err(wrap)?;
+    let file = open_file(named.path, flags.dialect).map_err(wrap)?;
+    image_opts::check_file_options(dict).map_err(wrap)?;
+    let format = file_format(&file, driver, flags).map_err(wrap)?;
+    let image = format.open(file, flags).map_err(wrap)?;
+    let mut printed = warnings.clone();
+    printed.extend(image.warnings());
+    let fail = |e: Error| named_as(e).after(printed.clone());
+    image_opts::check_format_options(dict, format.name()).map_err(fail)?;
+    if image.virtual_size() > MAX_LENGTH {
+        return Err(fail(Error::open("Could not refresh total sector count: File too large")));
+    }
+    let opened = Opened { format, image, warnings: printed, probed: named.driver.is_none() };
+    Ok((opened, named.path.to_string()))
 }
 
 /// Opens the backing files below `image` (at `path`) as qemu's
@@ -152,30 +261,80 @@ fn open_backing_chain(
             }
             seen.push(id);
         }
-        let child = open_node(&child_path, backing.format.as_deref(), flags).map_err(wrap)?;
+        let fmt = backing.format.as_deref();
+        let (child, path) = match child_path.strip_prefix(image_opts::JSON_PREFIX) {
+            // A backing file named by options is named by its host file
+            // from then on (qemu's refreshed file name).
+            Some(json) => open_json(None, json, fmt, flags).map_err(wrap)?,
+            None => (open_node(&child_path, fmt, flags).map_err(wrap)?, child_path),
+        };
         warnings.extend(child.warnings);
         next = child.image.backing().filter(|b| !b.name.is_empty());
-        parent_path = child_path;
+        parent_path = path;
     }
     Ok(())
 }
 
-/// What `info` reports for `filename`, opened as `fmt` or probed as
-/// qemu-img of `dialect` does, without its backing file (qemu-img info
-/// opens with `BDRV_O_NO_BACKING`), and what opening it printed on stderr.
+/// What `info` reports for the image `target` names, opened as qemu-img
+/// of `dialect` does, without its backing file (qemu-img info opens with
+/// `BDRV_O_NO_BACKING`), and what opening it printed on stderr.
 pub fn info(
-    filename: &str,
-    fmt: Option<&str>,
+    target: Target<'_>,
     dialect: QemuDialect,
 ) -> Result<(ImageInfo, Vec<Diagnostic>), Error> {
-    let opened = open(filename, fmt, OpenFlags::INFO.in_dialect(dialect), false)?;
+    let (opened, _) = open(target, OpenFlags::INFO.in_dialect(dialect), false)?;
     match opened.image.info() {
         Ok(info) => Ok((info, opened.warnings)),
-        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+        Err(e) => Err(e.wrap_open(target.name).after(opened.warnings)),
     }
 }
 
-/// The internal snapshots of `filename` for `snapshot`, opened as
+/// What `info --backing-chain` reports: one [`ImageInfo`] per image,
+/// from the one `target` names down the chain, and what
+/// the opens printed on stderr. As qemu-img's `collect_image_info_list`,
+/// every image is opened on its own as [`info`] opens one (without its
+/// backing file), and the next is the one its `full-backing-filename`
+/// names, as the `backing-filename-format` it records or probed. A name
+/// met a second time, compared as text, is a loop; a chain whose names
+/// grow without repeating (`./a` backed by `./b` backed by `./a`) ends
+/// where the name grows too long to open, as it does in qemu. Nothing is
+/// returned unless every image opened, as qemu-img prints nothing then.
+/// Image options and `-f` apply to the first image only.
+pub fn info_chain(
+    target: Target<'_>,
+    dialect: QemuDialect,
+) -> Result<(Vec<ImageInfo>, Vec<Diagnostic>), Error> {
+    let mut chain: Vec<ImageInfo> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut next = Some((target.name.to_string(), target.fmt.map(str::to_string)));
+    let mut image_opts = target.image_opts;
+    while let Some((name, format)) = next.take() {
+        if !seen.insert(name.clone()) {
+            let e = Error::open(format!("Backing file '{name}' creates an infinite loop."));
+            return Err(e.after(warnings));
+        }
+        let this = Target { name: &name, fmt: format.as_deref(), image_opts, ..target };
+        let (info, printed) = info(this, dialect).map_err(|e| e.after(warnings.clone()))?;
+        image_opts = false;
+        warnings.extend(printed);
+        next = match (&info.full_backing_filename, &info.backing_filename) {
+            (Some(full), _) => Some((full.clone(), info.backing_filename_format.clone())),
+            (None, Some(backing)) => {
+                let e = Error::open(format!(
+                    "Could not determine absolute backing filename, but backing filename \
+                     '{backing}' present"
+                ));
+                return Err(e.after(warnings));
+            }
+            (None, None) => None,
+        };
+        chain.push(info);
+    }
+    Ok((chain, warnings))
+}
+
+/// The internal snapshots of the image `target` names, for `snapshot`, opened as
 /// qemu-img's `img_snapshot` opens it (with its backing chain), and what
 /// opening it printed on stderr. A format without internal snapshots has
 /// none. `writable` is the open of an action that writes (`-a`, `-c`,
@@ -183,14 +342,16 @@ pub fn info(
 /// read-write then, and warns that a probed raw image has block 0
 /// restricted. instar never writes.
 pub fn snapshots(
-    filename: &str,
-    fmt: Option<&str>,
+    target: Target<'_>,
     writable: bool,
     dialect: QemuDialect,
 ) -> Result<(Vec<SnapshotInfo>, Vec<Diagnostic>), Error> {
     let flags = OpenFlags { check: false, no_io: false, dialect };
-    let mut opened = open(filename, fmt, flags, true)?;
-    if writable && fmt.is_none() && opened.format.name() == "raw" {
+    let (mut opened, path) = open(target, flags, true)?;
+    // qemu names the node's file name; for a name given as it is, the
+    // name as given.
+    let filename = if target.image_opts { path.as_str() } else { target.name };
+    if writable && opened.probed && opened.format.name() == "raw" {
         opened.warnings.push(Diagnostic::Plain(format!(
             "WARNING: Image format was not specified for '{filename}' and probing guessed raw.\n         \
              Automatically detecting the format is dangerous for raw images, write operations \
@@ -200,7 +361,7 @@ pub fn snapshots(
     }
     match opened.image.info() {
         Ok(info) => Ok((info.snapshots.unwrap_or_default(), opened.warnings)),
-        Err(e) => Err(e.wrap_open(filename).after(opened.warnings)),
+        Err(e) => Err(e.wrap_open(target.name).after(opened.warnings)),
     }
 }
 
@@ -226,24 +387,24 @@ enum CheckKind {
 /// opening printed on stderr beside it, which qemu prints before the
 /// check's own lines.
 pub fn open_for_check(
-    filename: &str,
-    fmt: Option<&str>,
+    image: Target<'_>,
     deep: bool,
     dialect: QemuDialect,
 ) -> Result<(CheckTarget, Vec<Diagnostic>), Error> {
+    let (filename, fmt) = (image.name, image.fmt);
     let target = |what| CheckTarget { filename: filename.to_string(), what };
     let flags = OpenFlags::CHECK.in_dialect(dialect);
-    if deep {
+    if deep && !image.image_opts {
         let path = local_path(filename).map_err(|e| could_not_open(filename, e.message()))?;
         let named =
             fmt.map(|f| named_driver(f, dialect)).transpose().map_err(|e| e.wrap_open(filename))?;
-        let file = open_file(path).map_err(|e| e.wrap_open(filename))?;
+        let file = open_file(path, dialect).map_err(|e| e.wrap_open(filename))?;
         let format = file_format(&file, named, flags).map_err(|e| e.wrap_open(filename))?;
         if format.has_deep_check() {
             return Ok((target(CheckKind::Deep(format, file)), Vec::new()));
         }
     }
-    let opened = open(filename, fmt, flags, true)?;
+    let (opened, _) = open(image, flags, true)?;
     Ok((target(CheckKind::Image(opened.image)), opened.warnings))
 }
 
@@ -256,6 +417,9 @@ impl CheckTarget {
             CheckKind::Deep(format, file) => format.deep_check(file, lines),
         }
         .map_err(|e| e.wrap_open(&self.filename))?;
+        // qemu-img reports the image by the name its command line gave
+        // (`file:a.qcow2`, or the option string of `--image-opts`).
+        report.filename = self.filename;
         report.close_lines();
         Ok(report)
     }
@@ -265,12 +429,11 @@ impl CheckTarget {
 /// ([`open_for_check`], then [`CheckTarget::run`]), its lines kept in the
 /// report, and what opening printed on stderr.
 pub fn check(
-    filename: &str,
-    fmt: Option<&str>,
+    image: Target<'_>,
     deep: bool,
     dialect: QemuDialect,
 ) -> Result<(CheckReport, Vec<Diagnostic>), Error> {
-    let (target, warnings) = open_for_check(filename, fmt, deep, dialect)?;
+    let (target, warnings) = open_for_check(image, deep, dialect)?;
     match target.run(Lines::keep()) {
         Ok(report) => Ok((report, warnings)),
         Err(e) => Err(e.after(warnings)),

@@ -111,6 +111,24 @@ pub const HELP_OPTION_WITHOUT_VALUE: Release = Release::new(6, 0);
 /// `-T`).
 pub const OBJECTS_AT_ONCE: Release = Release::new(6, 0);
 
+/// An option list element written as a bare flag (`force-share`,
+/// `noforce-share`) is warned about: `short-form boolean option '<x>'
+/// deprecated` and `Please use <name>=on instead` (commit ccd3b3b8,
+/// "qemu-option: warn for short-form boolean options", 6.0.0).
+pub const SHORT_FORM_BOOLEAN_WARNING: Release = Release::new(6, 0);
+
+/// A node reference that names nothing quotes the name and spells
+/// `node-name` with a dash: `Cannot find device='x' nor node-name='x'`
+/// (5.2: `Cannot find device=x nor node_name=x`). 7.2 is the first
+/// release measured with it.
+pub const NODE_REFERENCE_QUOTED: Release = Release::new(7, 2);
+
+/// The file protocol names the path it refuses to open as not a regular
+/// file: `'file' driver requires '<path>' to be a regular file` (5.2: `A
+/// regular file was expected by the 'file' driver, but something else
+/// was given`). 7.2 is the first release measured with it.
+pub const FILE_DRIVER_NAMES_PATH: Release = Release::new(7, 2);
+
 /// A QAPI enum that refuses a value names the parameter: `Parameter
 /// 'version' does not accept value '0.42'` (commit ea29331b, "qapi:
 /// Improve input_type_enum()'s error message", 6.2.0). Before, the

@@ -16,6 +16,8 @@ pub mod format;
 pub mod human;
 pub mod info;
 pub mod json;
+pub mod json_read;
+pub mod object;
 pub mod opts;
 pub mod path;
 pub mod random;

@@ -220,6 +220,82 @@ pub fn split_option_list(list: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One element of an option list as qemu's `get_opt_name_value` reads it
+/// for a list with an implied first name (`--image-opts`, `--object`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptElement {
+    /// The option's name (without a `no` prefix of a flag).
+    pub name: String,
+    /// Its value (`on` or `off` for a flag).
+    pub value: String,
+    /// For a flag (a name without `=`), how it was written: `x` or `nox`,
+    /// which qemu warns about from 6.0.
+    pub flag: Option<String>,
+}
+
+/// Splits an option list as qemu's `opts_do_parse` does when its first
+/// element may omit its name: a first element without `=` (before any
+/// `,`) is the value of `implied`, read with `,,` escapes; any later
+/// element without `=` is a flag (`x` is `x=on`, `nox` is `x=off`).
+pub fn split_with_implied(list: &str, implied: Option<&str>) -> Vec<OptElement> {
+    let mut out = Vec::new();
+    let mut rest = list;
+    let mut first = implied;
+    while !rest.is_empty() {
+        let name_end = rest.find(['=', ',']).unwrap_or(rest.len());
+        let has_value = rest[name_end..].starts_with('=');
+        if !has_value {
+            if let Some(name) = first.take() {
+                let (value, after) = read_value(rest);
+                out.push(OptElement { name: name.to_string(), value, flag: None });
+                rest = after;
+                continue;
+            }
+            let typed = &rest[..name_end];
+            let (name, value) = match typed.strip_prefix("no") {
+                Some(n) => (n, "off"),
+                None => (typed, "on"),
+            };
+            out.push(OptElement {
+                name: name.to_string(),
+                value: value.to_string(),
+                flag: Some(typed.to_string()),
+            });
+            rest = rest[name_end..].strip_prefix(',').unwrap_or(&rest[name_end..]);
+            continue;
+        }
+        first = None;
+        let name = rest[..name_end].to_string();
+        let (value, after) = read_value(&rest[name_end + 1..]);
+        out.push(OptElement { name, value, flag: None });
+        rest = after;
+    }
+    out
+}
+
+/// A value up to the first `,` that is not doubled (`,,` is a comma), and
+/// what follows that `,`.
+fn read_value(text: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut rest = text;
+    loop {
+        match rest.find(',') {
+            None => {
+                value.push_str(rest);
+                return (value, "");
+            }
+            Some(i) if rest[i + 1..].starts_with(',') => {
+                value.push_str(&rest[..=i]);
+                rest = &rest[i + 2..];
+            }
+            Some(i) => {
+                value.push_str(&rest[..i]);
+                return (value, &rest[i + 1..]);
+            }
+        }
+    }
+}
+
 /// Whether an option list asks for help, as qemu-img of `dialect` reads
 /// it: from 6.0 an element that is exactly `help` or `?`; before, any
 /// element named so, with a value or as `no...` (`help=on`, `nohelp`)
@@ -528,5 +604,25 @@ mod tests {
         let h = print_help("Supported x options:", DESCS);
         assert!(h.starts_with("Supported x options:\n  backing_file=<str>     - File name"));
         assert!(h.contains("  lazy_refcounts=<bool (on/off)> - Postpone\n"));
+    }
+
+    #[test]
+    fn implied_names_and_flags_split_like_qemu() {
+        let e = split_with_implied("a.img,,x,driver=q,,c,ro,nofs,k=", Some("file"));
+        let got: Vec<(&str, &str, Option<&str>)> =
+            e.iter().map(|e| (e.name.as_str(), e.value.as_str(), e.flag.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("file", "a.img,x", None),
+                ("driver", "q,c", None),
+                ("ro", "on", Some("ro")),
+                ("fs", "off", Some("nofs")),
+                ("k", "", None),
+            ]
+        );
+        assert_eq!(split_with_implied(",driver=q", Some("file"))[0].value, "");
+        assert!(split_with_implied("", Some("file")).is_empty());
+        assert_eq!(split_with_implied("x", None)[0].flag.as_deref(), Some("x"));
     }
 }
