@@ -126,4 +126,5 @@ macro_rules! kinds {
     };
 }
 
+mod luks;
 mod qcow2;

@@ -112,11 +112,9 @@ mod tests {
         assert_eq!(s.splitkey_sectors(64, 8), 504);
         assert_eq!(s.splitkey_sectors(32, 8), 256);
         assert_eq!(s.splitkey_sectors(0, 8), 0);
-        // The product wraps in 32 bits as qemu's does.
-        assert_eq!(
-            s.splitkey_sectors(u32::MAX, 8),
-            (u64::from(u32::MAX.wrapping_mul(4000)).div_ceil(512)).div_ceil(8) as u32 * 8
-        );
+        // The product wraps in 32 bits as qemu's does: 0xffffffff * 4000
+        // is 0xfffff060 bytes, 8388601 sectors, 8388608 rounded up.
+        assert_eq!(s.splitkey_sectors(u32::MAX, 8), 8_388_608);
         assert_eq!(KeySlot::from_bytes(&[]).stripes, 0);
     }
 }

@@ -379,8 +379,8 @@ mod tests {
                 name(b, 40, "cbc-plain64");
                 put(b, 108, &u32::MAX.to_be_bytes());
                 // Slot lengths wrap: keep them clear of each other.
-                for i in 0..8 {
-                    put(b, SLOTS + i * 48 + 40, &(8 + i as u32 * 504).to_be_bytes());
+                for (i, offset) in (0..8u32).map(|i| 8 + i * 504).enumerate() {
+                    put(b, SLOTS + i * 48 + 40, &offset.to_be_bytes());
                 }
             }),
             "Keyslot 0 is overlapping with the encrypted payload"

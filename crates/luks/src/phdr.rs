@@ -34,7 +34,8 @@ pub const HEADER_SIZE: usize = 592;
 /// (qemu's `QCRYPTO_BLOCK_LUKS_KEY_SLOT_OFFSET`).
 pub const KEY_SLOT_OFFSET: u64 = 4096;
 /// [`KEY_SLOT_OFFSET`] in sectors: the header's own length in sectors.
-pub const HEADER_SECTORS: u32 = (KEY_SLOT_OFFSET / SECTOR_SIZE) as u32;
+pub const HEADER_SECTORS: u32 = 8;
+const _: () = assert!(HEADER_SECTORS as u64 * SECTOR_SIZE == KEY_SLOT_OFFSET);
 
 /// Offset of the version field.
 const VERSION_AT: usize = 6;
