@@ -59,13 +59,22 @@ CASES = [
     # set bits, compressed, zero and discarded clusters.
     ("info qcow2 1G lived-in", "info", "qcow2", "", "1G", "read", 21),
     ("check qcow2 1G lived-in", "check", "qcow2", "", "1G", "read", 21),
+    # A LUKS volume, read without its key (the secret makes it only).
+    ("info luks 1G", "info", "luks", "key-secret=sec0,iter-time=10", "1G", "read", 21),
 ]
 
 GOALS = {"metadata": 0.5, "prealloc": 1.0, "read": 1.0}
 
 
+# The secret an encrypted image is made with (`key-secret=sec0`).
+SECRET = ["--object", "secret,id=sec0,data=bench"]
+
+
 def create_argv(program, fmt, options, path, size):
-    argv = [program, "create", "-q", "-f", fmt]
+    argv = [program, "create", "-q"]
+    if "key-secret=" in options:
+        argv += SECRET
+    argv += ["-f", fmt]
     if options:
         argv += ["-o", options]
     return argv + [path, size]

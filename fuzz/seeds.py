@@ -161,6 +161,13 @@ def qcow2_images(tmp):
         out.append(("lived-bitmaps", p, []))
     except (subprocess.CalledProcessError, OSError):
         print("seeds: no qemu-io or `bitmap --merge`; no lived-in bitmap seed", file=sys.stderr)
+    # Encrypted: the LUKS header inside the image, and legacy AES.
+    for label, opts in [("luks", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10"),
+                        ("aes", "encrypt.format=aes,encrypt.key-secret=sec0")]:
+        p = os.path.join(tmp, f"q-{label}.qcow2")
+        qemu_img("create", "-q", *SECRET, "-f", "qcow2", "-o", f"cluster_size=4k,{opts}",
+                 p, "1M", cwd=tmp)
+        out.append((label, p, []))
     p = os.path.join(tmp, "q-snap-bitmaps.qcow2")
     shutil.copy(os.path.join(tmp, "q-snap.qcow2"), p)
     try:
@@ -168,6 +175,33 @@ def qcow2_images(tmp):
         out.append(("snap-bitmaps", p, []))
     except subprocess.CalledProcessError:
         pass
+    return out
+
+
+SECRET = ["--object", "secret,id=sec0,data=instar"]
+
+# LUKS volumes of every cipher, mode, IV generator and hash qemu-img makes.
+LUKS_VARIANTS = [
+    ("default", ""),
+    ("aes128-cbc-essiv", "cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=sha256,hash-alg=sha1"),
+    ("twofish-plain", "cipher-alg=twofish-256,cipher-mode=xts,ivgen-alg=plain,hash-alg=sha512"),
+    ("serpent-ctr", "cipher-alg=serpent-128,cipher-mode=ctr,ivgen-alg=plain64,hash-alg=sha224"),
+    ("cast5-cbc", "cipher-alg=cast5-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=md5"),
+]
+
+
+def luks_images(tmp):
+    """(label, path) of LUKS volumes of 64 KiB."""
+    out = []
+    for label, opts in LUKS_VARIANTS:
+        p = os.path.join(tmp, f"l-{label}.luks")
+        o = "key-secret=sec0,iter-time=10" + ("," + opts if opts else "")
+        try:
+            qemu_img("create", "-q", *SECRET, "-f", "luks", "-o", o, p, "64k", cwd=tmp)
+        except subprocess.CalledProcessError:
+            print(f"seeds: qemu-img cannot make a {label} LUKS volume; skipped", file=sys.stderr)
+            continue
+        out.append((label, p))
     return out
 
 
@@ -427,6 +461,15 @@ def main():
             for t in ("info_vpc", "check_vpc", "info_probe"):
                 corpus.add(t, image, label)
             vpc_slices(corpus, label, data)
+
+        for label, path in luks_images(tmp):
+            data = read(path)
+            # The header alone (a volume whose payload lies past its end),
+            # and the volume with its key material and a sector of payload.
+            payload, = struct.unpack_from(">I", data, 104)
+            corpus.add("luks_header", data[:4096], label + "-header")
+            corpus.add("luks_header", data[:payload * 512 + 512], label)
+            corpus.add("info_probe", data[:payload * 512 + 512], label)
 
         for label, path in vhdx_images(tmp):
             data = read(path)

@@ -5,7 +5,6 @@
 #![no_main]
 
 use instar_block::probe::{probe_file, ProbeOrder};
-use instar_block::unsupported::Purpose;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,12 +15,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = probe_file(&file, order);
     }
     let Ok(driver) = probe_file(&file, ProbeOrder::NEWEST) else { return };
-    for purpose in [Purpose::Info, Purpose::Check] {
-        if let Err(e) = driver.format(&file, purpose) {
-            let _ = instar_fuzz::render_error(&e);
-        }
-    }
-    match driver.format(&file, Purpose::Info) {
+    match driver.format(&file) {
         Ok(format) => instar_fuzz::info(format, "fuzz.img", data),
         Err(e) => {
             let _ = instar_fuzz::render_error(&e);

@@ -128,5 +128,6 @@ macro_rules! kinds {
 
 mod chains;
 mod data_file;
+mod luks;
 mod qcow2;
 mod writers;

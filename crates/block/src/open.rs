@@ -9,7 +9,6 @@ use crate::image_opts;
 use crate::probe::{probe_file, ProbeOrder};
 use crate::protocol::local_path;
 use crate::registry::{lookup_driver, Driver};
-use crate::unsupported::Purpose;
 use instar_core::dialect::FILE_DRIVER_NAMES_PATH;
 use instar_core::error::strerror;
 use instar_core::file::MAX_LENGTH;
@@ -66,8 +65,7 @@ fn file_format(
         None => probe_file(file, ProbeOrder::of(flags.dialect))
             .map_err(|e| Error::open(strerror(&e)))?,
     };
-    let purpose = if flags.check { Purpose::Check } else { Purpose::Info };
-    driver.format(file, purpose)
+    driver.format(file)
 }
 
 /// An image opened for a command, with the format that opened it.

@@ -22,7 +22,7 @@
 //! | bochs | `bochs.c bochs_probe` | NUL-terminated `Bochs Virtual HD Image` at 0, `Redolog` at 32, `Growing` at 48, little-endian version 0x20000 or 0x10000 at 64 | 100 |
 //! | cloop | `cloop.c cloop_probe` | the 84-byte V2.0 shell header (`#!/bin/sh\n#V2.0 Format\nmodprobe cloop ...`) | 2 |
 //! | dmg | `dmg.c dmg_probe` | a file name longer than 4 bytes ending in `.dmg` (case matters; the content is not looked at) | 2 |
-//! | luks | `crypto.c block_crypto_probe_luks`, `crypto/block-luks.c qcrypto_block_luks_has_format` | `LUKS\xba\xbe`, big-endian 16-bit version 1 at 6 | 100 |
+//! | luks | `crypto.c block_crypto_probe_luks`, `crypto/block-luks.c qcrypto_block_luks_has_format` | `LUKS\xba\xbe`, big-endian 16-bit version 1 at 6 (`instar_luks::is_luks`) | 100 |
 //! | parallels | `parallels.c parallels_probe` | `WithoutFreeSpace` or `WithouFreSpacExt`, little-endian version 2 at 16 | 100 |
 //! | qcow | `qcow.c qcow_probe` | `QFI\xfb`, big-endian version 1 | 100 |
 //! | qed | `qed.c bdrv_qed_probe` | `QED\0` | 100 |
@@ -182,7 +182,6 @@ pub fn score_qemu_only(name: &str, buf: &[u8], filename: &str) -> u32 {
         "bochs" => is_bochs(buf),
         "cloop" => return if is_cloop(buf) { WEAK } else { 0 },
         "dmg" => return if is_dmg_name(filename) { WEAK } else { 0 },
-        "luks" => is_luks(buf),
         "parallels" => is_parallels(buf),
         "qcow" => is_qcow(buf),
         "qed" => is_qed(buf),
@@ -236,14 +235,6 @@ pub fn is_cloop(buf: &[u8]) -> bool {
 /// qemu's dmg probe: the name alone (more than 4 bytes, ending `.dmg`).
 pub fn is_dmg_name(filename: &str) -> bool {
     filename.len() > 4 && filename.ends_with(".dmg")
-}
-
-/// The LUKS magic.
-pub const LUKS_MAGIC: &[u8] = b"LUKS\xba\xbe";
-
-/// qemu's luks probe: the magic and version 1.
-pub fn is_luks(buf: &[u8]) -> bool {
-    has(buf, 0, LUKS_MAGIC) && has(buf, 6, &[0, 1])
 }
 
 /// The two Parallels magics (the second marks images over 4 GiB sectors).

@@ -2,7 +2,7 @@
 //! only qemu has ([`crate::unsupported`]), looked up the way each qemu-img
 //! command looks a name up.
 
-use crate::unsupported::{self, Purpose, QemuDriver};
+use crate::unsupported::{self, QemuDriver};
 use instar_core::{Error, ErrorKind, Format, ImageFile, QemuDialect};
 
 /// Every format, in the order probing tries them.
@@ -12,6 +12,7 @@ pub static FORMATS: &[&dyn Format] = &[
     &instar_vmdk::Vmdk,
     &instar_vpc::Vpc,
     &instar_vhdx::Vhdx,
+    &instar_luks::LuksFormat,
 ];
 
 /// The format called `name` on the command line.
@@ -49,10 +50,10 @@ impl Driver {
     /// The format that opens the image in `file`, or, for a driver only
     /// qemu has, the error qemu's driver reports on this file when instar
     /// can know it from the file's header, else instar's refusal by name.
-    pub fn format(self, file: &ImageFile, purpose: Purpose) -> Result<&'static dyn Format, Error> {
+    pub fn format(self, file: &ImageFile) -> Result<&'static dyn Format, Error> {
         match self {
             Driver::Instar(f) => Ok(f),
-            Driver::QemuOnly(d) => Err(unsupported::open_error(d, file, purpose)),
+            Driver::QemuOnly(d) => Err(unsupported::open_error(d, file)),
         }
     }
 }
@@ -107,7 +108,7 @@ pub fn lookup_create(
     protocol_of: Option<&str>,
     dialect: QemuDialect,
 ) -> Result<&'static dyn Format, Error> {
-    if let Some(f) = find_format(name) {
+    if let Some(f) = find_format(name).filter(|f| f.creates()) {
         return Ok(f);
     }
     let Some(d) = unsupported::driver_in(name, dialect) else {

@@ -21,7 +21,7 @@
 //! - `-f D` naming a protocol or filter: the refusal by name.
 
 use crate::probe;
-use instar_core::bytes::{be16, be32, be64, le32, le64};
+use instar_core::bytes::{be32, be64, le32, le64};
 use instar_core::dialect::{
     Release, COPY_BEFORE_WRITE_FILTER, PARALLELS_DRIVER, PREALLOCATE_FILTER, SNAPSHOT_ACCESS_FILTER,
 };
@@ -156,25 +156,14 @@ pub fn cannot_create(fmt: &str) -> String {
     format!("Format driver '{fmt}' does not support image creation")
 }
 
-/// Why an image is opened: `check` opens it for I/O, `info` (and a
-/// backing file while creating) without (qemu's `BDRV_O_NO_IO`), which
-/// changes what the luks driver asks for first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// `info`, or a backing file's size.
-    Info,
-    /// `check`.
-    Check,
-}
-
 /// How much of the head of a file the header checks read: the largest
-/// header they look into (a LUKS header is 592 bytes).
+/// header they look into.
 const HEAD_LEN: usize = 1024;
 
 /// What opening `path` with qemu's driver `d` reports: qemu's own error
 /// when instar can know it from the header ([`header_error`]), else
 /// instar's refusal by name. Either way the image is not read.
-pub fn open_error(d: &QemuDriver, file: &ImageFile, purpose: Purpose) -> Error {
+pub fn open_error(d: &QemuDriver, file: &ImageFile) -> Error {
     let refusal = || Error::invalid(not_supported(d.name));
     if d.kind != Kind::Format {
         return refusal();
@@ -183,7 +172,7 @@ pub fn open_error(d: &QemuDriver, file: &ImageFile, purpose: Purpose) -> Error {
         Ok((file.read_vec(0, HEAD_LEN as u64)?, dmg_trailer_window(file)?))
     };
     match read() {
-        Ok((head, tail)) => match header_error(d.name, &head, &tail, file.len(), purpose) {
+        Ok((head, tail)) => match header_error(d.name, &head, &tail, file.len()) {
             Some(message) => Error::open(message),
             None => refusal(),
         },
@@ -210,18 +199,11 @@ fn dmg_trailer_window(file: &ImageFile) -> std::io::Result<Vec<u8>> {
 /// Each driver's checks are those its open function (qemu 7.2's source,
 /// confirmed on qemu-img 7.2.22 and 10.0.2) makes before it reads more
 /// than its header, in its order, with its words.
-pub fn header_error(
-    name: &str,
-    head: &[u8],
-    tail: &[u8],
-    len: u64,
-    purpose: Purpose,
-) -> Option<String> {
+pub fn header_error(name: &str, head: &[u8], tail: &[u8], len: u64) -> Option<String> {
     match name {
         "bochs" => bochs(head),
         "cloop" => cloop(head),
         "dmg" => dmg(tail, len),
-        "luks" => luks(head, purpose),
         "parallels" => parallels(head),
         "qcow" => qcow(head),
         "qed" => qed(head),
@@ -303,22 +285,6 @@ fn dmg(window: &[u8], len: u64) -> Option<String> {
     } else {
         Some("Could not locate UDIF trailer in dmg file".into())
     }
-}
-
-/// block/crypto.c and crypto/block-luks.c: an open for I/O needs the key
-/// before anything is read; then the magic and version.
-fn luks(h: &[u8], purpose: Purpose) -> Option<String> {
-    if purpose == Purpose::Check {
-        return Some("Parameter 'key-secret' is required for cipher".into());
-    }
-    if &h[..6] != probe::LUKS_MAGIC {
-        return Some("Volume is not in LUKS format".into());
-    }
-    let version = be16(h, 6);
-    if version != 1 {
-        return Some(format!("LUKS version {version} is not supported"));
-    }
-    None
 }
 
 /// block/parallels.c `parallels_open`: version, magic, then the geometry
@@ -417,7 +383,7 @@ mod tests {
     fn err(name: &str, head: &[u8]) -> Option<String> {
         let mut h = head.to_vec();
         h.resize(HEAD_LEN, 0);
-        header_error(name, &h, &[], 4096, Purpose::Info)
+        header_error(name, &h, &[], 4096)
     }
 
     #[test]
@@ -447,7 +413,7 @@ mod tests {
     #[test]
     fn non_formats_are_refused_by_name() {
         let file = ImageFile::from_bytes("x", Vec::new());
-        let e = open_error(driver("nbd").unwrap(), &file, Purpose::Info);
+        let e = open_error(driver("nbd").unwrap(), &file);
         assert_eq!(e.message(), not_supported("nbd"));
     }
 
@@ -455,7 +421,6 @@ mod tests {
     fn wrong_magics_get_qemu_s_words() {
         assert_eq!(err("bochs", b"x").unwrap(), "Image not in Bochs format");
         assert_eq!(err("cloop", b"x").unwrap(), "block_size cannot be zero");
-        assert_eq!(err("luks", b"x").unwrap(), "Volume is not in LUKS format");
         assert_eq!(err("parallels", b"x").unwrap(), "Image not in Parallels format");
         assert_eq!(err("qcow", b"x").unwrap(), "Image not in qcow format");
         assert_eq!(err("qed", b"x").unwrap(), "Image not in QED format");
@@ -468,22 +433,6 @@ mod tests {
             err("qcow", b"QFI\xfb\0\0\0\x07").unwrap(),
             "qcow (v1) does not support qcow version 7"
         );
-    }
-
-    #[test]
-    fn luks_asks_for_the_key_first_when_opened_for_io() {
-        let mut h = vec![0u8; HEAD_LEN];
-        assert_eq!(
-            header_error("luks", &h, &[], 0, Purpose::Check).unwrap(),
-            "Parameter 'key-secret' is required for cipher"
-        );
-        h[..8].copy_from_slice(b"LUKS\xba\xbe\0\x02");
-        assert_eq!(
-            header_error("luks", &h, &[], 0, Purpose::Info).unwrap(),
-            "LUKS version 2 is not supported"
-        );
-        h[7] = 1;
-        assert_eq!(header_error("luks", &h, &[], 0, Purpose::Info), None);
     }
 
     #[test]

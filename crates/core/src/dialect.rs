@@ -260,6 +260,39 @@ pub const COPY_BEFORE_WRITE_FILTER: Release = Release::new(6, 2);
 /// qemu 7.1). Measured: `Unknown driver` in 5.2.0, a driver in 7.2.x.
 pub const SNAPSHOT_ACCESS_FILTER: Release = Release::new(7, 1);
 
+/// The LUKS header is checked before its names are read (Daniel P.
+/// Berrangé's series "crypto: improve robustness of LUKS metadata
+/// validation", 2022-09, 7.2.0): the cipher name, cipher mode and hash
+/// spec must end in a NUL within their 32 bytes, the payload must not
+/// start inside the first 4 KiB, the master key iterations must not be
+/// zero, every key slot has exactly 4000 stripes (`Keyslot N is corrupted
+/// (stripes S != 4000)`, where only zero was refused), an active slot a
+/// non-zero iteration count, and no slot starts inside the first 4 KiB.
+/// Before, a name without its NUL ran on into the next header field.
+pub const LUKS_STRICT_HEADER: Release = Release::new(7, 2);
+
+/// The LUKS open quotes the names it refuses (`Hash algorithm 'sha257'
+/// not supported`, `Unexpected cipher mode string format 'xts'`; commit
+/// "crypto: quote algorithm names in error messages" of the same series,
+/// 7.2.0). Before, the names stood bare.
+pub const LUKS_QUOTED_NAMES: Release = Release::new(7, 2);
+
+/// `info` of a LUKS image reports `detached-header` (Hyman Huang,
+/// "crypto: Introduce 'detached-header' field in QCryptoBlockInfoLUKS",
+/// 2024-01, 9.0.0).
+pub const LUKS_DETACHED_HEADER: Release = Release::new(9, 0);
+
+/// Two LUKS key slots overlap by `ranges_overlap()` in 64 bits, where a
+/// slot of length zero ends just before it starts (Yao Xingtao,
+/// "crypto/block-luks: make range overlap check more readable", 2024-07,
+/// 9.1.0). Before, the test was `start1 + len1 > start2 && start2 + len2 >
+/// start1` in 32 bits.
+pub const LUKS_RANGES_OVERLAP: Release = Release::new(9, 1);
+
+/// The SM3 hash is a QAPI `QCryptoHashAlgo` (`sm3`, "since 9.2.0" in
+/// qapi/crypto.json): a LUKS header may name it.
+pub const HASH_SM3: Release = Release::new(9, 2);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -95,6 +95,12 @@ pub trait Format: Sync {
     /// writing removes the files this create made.
     fn create(&self, req: &CreateRequest<'_>) -> Result<(), Error>;
 
+    /// Whether instar creates images of this format; a format it only
+    /// reads refuses `create` (and `-o help`) by name.
+    fn creates(&self) -> bool {
+        true
+    }
+
     /// How sure the format is that `head` (the first bytes of `filename`,
     /// up to 512) is one of its images: qemu's probe score, 0 for no.
     fn probe(&self, _head: &[u8], _filename: &str) -> u32 {

@@ -10,17 +10,24 @@ use crate::header::{
 use crate::open::Qcow2Image;
 use instar_core::dialect::QCOW2_REPORTS_DIRTY;
 use instar_core::path::full_backing_filename;
-use instar_core::{Error, ImageFile, ImageInfo, Json};
+use instar_core::{Error, ImageFile, ImageInfo, Json, QemuDialect};
+use instar_luks::Luks;
 
 /// The qcow2 part of `format-specific` (`ImageInfoSpecificQCow2`), fields
 /// in schema order.
-pub fn specific_info(h: &Header, has_data_file: bool, bitmaps: Option<&[Bitmap]>) -> Json {
+pub fn specific_info(
+    h: &Header,
+    has_data_file: bool,
+    bitmaps: Option<&[Bitmap]>,
+    luks: Option<&Luks>,
+    dialect: QemuDialect,
+) -> Json {
     let mut data = Json::object();
     if h.version == 2 {
         data.push("compat", Json::from("0.10"));
         data.push("refcount-bits", Json::UInt(h.refcount_bits()));
-        if h.crypt_method == CRYPT_AES {
-            data.push("encrypt", Json::object().with("format", Json::from("aes")));
+        if let Some(encrypt) = encrypt_info(h, luks, dialect) {
+            data.push("encrypt", encrypt);
         }
         data.push("compression-type", Json::from(compression_name(h.compression_type)));
         return data;
@@ -36,8 +43,8 @@ pub fn specific_info(h: &Header, has_data_file: bool, bitmaps: Option<&[Bitmap]>
     data.push("lazy-refcounts", Json::Bool(h.compatible_features & COMPAT_LAZY_REFCOUNTS != 0));
     data.push("corrupt", Json::Bool(h.incompatible_features & INCOMPAT_CORRUPT != 0));
     data.push("refcount-bits", Json::UInt(h.refcount_bits()));
-    if h.crypt_method == CRYPT_AES {
-        data.push("encrypt", Json::object().with("format", Json::from("aes")));
+    if let Some(encrypt) = encrypt_info(h, luks, dialect) {
+        data.push("encrypt", encrypt);
     }
     if let Some(list) = bitmaps {
         let items = list
@@ -60,6 +67,17 @@ pub fn specific_info(h: &Header, has_data_file: bool, bitmaps: Option<&[Bitmap]>
     }
     data.push("compression-type", Json::from(compression_name(h.compression_type)));
     data
+}
+
+/// The `encrypt` member (`ImageInfoSpecificQCow2Encryption`): the format,
+/// and for LUKS the header's `QCryptoBlockInfoLUKS` fields beside it.
+fn encrypt_info(h: &Header, luks: Option<&Luks>, dialect: QemuDialect) -> Option<Json> {
+    if let Some(l) = luks {
+        let mut o = Json::object().with("format", Json::from("luks"));
+        l.push_info(&mut o, dialect);
+        return Some(o);
+    }
+    (h.crypt_method == CRYPT_AES).then(|| Json::object().with("format", Json::from("aes")))
 }
 
 fn compression_name(t: u8) -> &'static str {
@@ -106,7 +124,7 @@ pub fn info(image: &Qcow2Image) -> Result<ImageInfo, Error> {
         snapshots,
         format_specific: Some((
             "qcow2".to_string(),
-            specific_info(h, image.has_data_file, bitmaps),
+            specific_info(h, image.has_data_file, bitmaps, image.luks.as_ref(), image.dialect),
         )),
         ..ImageInfo::format_node("qcow2", &image.file, image.total_bytes())
     })

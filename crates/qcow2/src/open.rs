@@ -31,6 +31,10 @@ const MIN_SUBCLUSTER_SIZE: u64 = 512;
 /// for reading data without its key, which instar is never given.
 const KEY_SECRET_REQUIRED: &str = "Parameter 'encrypt.key-secret' is required for cipher";
 
+/// qemu's error when the LUKS header would be read past the length its
+/// extension gives it (`qcow2_crypto_hdr_read_func`).
+const OUTSIDE_CRYPTO_HEADER: &str = "Request for data outside of extension header";
+
 /// qemu's warning for bitmaps in a version 2 image, which cannot tell
 /// whether a program without bitmap support changed them.
 const BITMAPS_V2_WARNING: &str = "This qcow2 v2 image contains bitmaps, but they may have been \
@@ -72,6 +76,8 @@ pub struct Qcow2Image {
     pub snapshots: Option<SnapshotTable>,
     /// qemu's warning about bitmaps it had to disregard at open.
     pub bitmap_warning: Option<&'static str>,
+    /// The LUKS header of a LUKS-encrypted image, opened without its key.
+    pub luks: Option<instar_luks::Luks>,
     /// The qemu-img whose behaviour `info` and `check` follow.
     pub dialect: QemuDialect,
 }
@@ -253,16 +259,14 @@ fn open_printing(
     // every failure from here on comes after the warning.
     let bitmap_warning = bitmap_warning(&h, &ext);
     *printed = warnings(bitmap_warning);
-    if ext.crypto_header.is_some() {
-        // qemu opens the LUKS header as soon as it meets its extension. To
-        // read data it needs the key; `info` reads the header only, which
-        // needs a LUKS parser instar does not have yet.
-        return Err(corrupt(if flags.no_io {
-            "LUKS-encrypted qcow2 images are not supported by instar"
-        } else {
-            KEY_SECRET_REQUIRED
-        }));
-    }
+    // qemu opens the LUKS header as soon as it meets its extension: to
+    // read data it needs the key, which instar is never given; `info`
+    // reads and checks the header alone.
+    let luks = match &ext.crypto_header {
+        Some(_) if !flags.no_io => return Err(corrupt(KEY_SECRET_REQUIRED)),
+        Some(c) => Some(open_luks(&file, c, flags)?),
+        None => None,
+    };
     if let Some(e) = ext_error {
         return Err(e.into());
     }
@@ -287,7 +291,7 @@ fn open_printing(
     if h.crypt_method == CRYPT_AES && !flags.no_io {
         return Err(corrupt(KEY_SECRET_REQUIRED));
     }
-    if h.crypt_method == CRYPT_LUKS {
+    if h.crypt_method == CRYPT_LUKS && luks.is_none() {
         return Err(corrupt(format!("Missing CRYPTO header for crypt method {}", h.crypt_method)));
     }
 
@@ -312,6 +316,7 @@ fn open_printing(
         bitmaps: Vec::new(),
         snapshots,
         bitmap_warning,
+        luks,
         dialect: flags.dialect,
     };
     if let Some(ext) = &image.bitmaps_ext {
@@ -351,6 +356,25 @@ fn open_data_file_named(
         }));
     }
     Ok(data)
+}
+
+/// Reads the LUKS header the crypto header extension `c` points at and
+/// opens it as qemu's crypto layer does without a key
+/// (`qcow2_crypto_hdr_read_func`, then `qcrypto_block_open`).
+fn open_luks(
+    file: &ImageFile,
+    c: &crate::header::CryptoHeaderExt,
+    flags: OpenFlags,
+) -> Result<instar_luks::Luks, Qcow2Error> {
+    let len = instar_luks::phdr::HEADER_SIZE as u64;
+    if len > c.length {
+        return Err(corrupt(OUTSIDE_CRYPTO_HEADER));
+    }
+    let bytes = file
+        .read_vec(c.offset, len)
+        .map_err(|e| Qcow2Error::Io("Could not read encryption header".into(), e))?;
+    instar_luks::open::open(&bytes, flags.dialect, false)
+        .map_err(|e| Qcow2Error::Corrupt(e.to_string()))
 }
 
 /// A failed open check, with qemu's message.
