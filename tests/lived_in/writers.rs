@@ -425,40 +425,6 @@ fn cowd_delta() -> Vec<u8> {
     b
 }
 
-/// An ESXi seSparse delta of 8192 sectors (4 KiB grains, one 4096-entry
-/// table), two grains of data and one zeroed.
-fn sesparse_delta() -> Vec<u8> {
-    let put = |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    let mut b = vec![0u8; 512 * (67 + 16)];
-    // Constant header: magic, version, capacity, grain and table sizes,
-    // volatile header at sector 1, directory at 2 (one sector), tables at
-    // 3, grains at 67.
-    for (i, v) in [
-        (0, 0xcafe_babe),
-        (1, 0x0000_0002_0000_0001),
-        (2, 8192),
-        (3, 8),
-        (4, 64),
-        (10, 1),
-        (11, 1),
-        (16, 2),
-        (17, 1),
-        (18, 3),
-        (19, 64),
-        (24, 67),
-        (25, 16),
-    ] {
-        put(&mut b, i * 8, v);
-    }
-    put(&mut b, 512, 0xcafe_cafe);
-    put(&mut b, 1024, 0x1000_0000_0000_0000);
-    put(&mut b, 3 * 512, 0x3000_0000_0000_0000);
-    put(&mut b, 3 * 512 + 8, 0x2000_0000_0000_0000);
-    put(&mut b, 3 * 512 + 16, 0x3001_0000_0000_0000);
-    b[67 * 512..69 * 512 + 4096].fill(0x5a);
-    b
-}
-
 /// Makes the image of `kind` in another writer's shape; qemu-img (the
 /// oracle) must read it, so that every kind tests a good image.
 fn make(s: &Sandbox, kind: &str) -> Made {
@@ -600,7 +566,11 @@ fn make_kind(s: &Sandbox, kind: &str) -> Made {
         }
         "vmdk_esxi_sesparse_snapshot" => {
             esxi_base(s);
-            std::fs::write(s.file("esx-000002-sesparse.vmdk"), sesparse_delta()).unwrap();
+            std::fs::write(
+                s.file("esx-000002-sesparse.vmdk"),
+                crate::util::edit::sesparse_extent(8192),
+            )
+            .unwrap();
             let text = vmware_head("b2c3d4e5", "5e1c4b2a", "seSparse", "UTF-8").replace(
                 "createType=\"seSparse\"\n",
                 "createType=\"seSparse\"\nparentFileNameHint=\"esx.vmdk\"\n",

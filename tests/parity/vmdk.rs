@@ -261,36 +261,9 @@ fn check_and_info_parity(s: &Sandbox, name: &str) -> Option<i32> {
 /// per 16 MiB) with two allocated grains and a zeroed one, and a
 /// descriptor naming it; `at` and `value` overwrite one 64-bit value.
 fn write_sesparse(dir: &Path, at: usize, value: u64) {
-    let put = |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
     let capacity = 65536u64;
-    let mut b = vec![0u8; 512 * (67 + 16)];
-    // Constant header: magic, version, capacity, grain and table sizes,
-    // volatile header at sector 1, directory at 2 (one sector), tables at
-    // 3, grains at 67.
-    for (i, v) in [
-        (0, 0xcafe_babe),
-        (1, 0x0000_0002_0000_0001),
-        (2, capacity),
-        (3, 8),
-        (4, 64),
-        (10, 1),
-        (11, 1),
-        (16, 2),
-        (17, 1),
-        (18, 3),
-        (19, 64),
-        (24, 67),
-        (25, 16),
-    ] {
-        put(&mut b, i * 8, v);
-    }
-    put(&mut b, 512, 0xcafe_cafe);
-    put(&mut b, 1024, 0x1000_0000_0000_0000);
-    put(&mut b, 3 * 512, 0x3000_0000_0000_0000); // grain 0
-    put(&mut b, 3 * 512 + 8, 0x2000_0000_0000_0000); // zeroed
-    put(&mut b, 3 * 512 + 16, 0x3001_0000_0000_0000); // grain 1
-    b[67 * 512..69 * 512 + 4096].fill(0x5a);
-    put(&mut b, at, value);
+    let mut b = crate::util::edit::sesparse_extent(capacity);
+    b[at..at + 8].copy_from_slice(&value.to_le_bytes());
     std::fs::write(dir.join("se-delta.vmdk"), b).unwrap();
     std::fs::write(
         dir.join("se.vmdk"),

@@ -161,3 +161,37 @@ impl ImageFile {
         self.write(offset, &value.to_le_bytes());
     }
 }
+
+/// An ESXi seSparse extent of `capacity` sectors (4 KiB grains, one
+/// 4096-entry grain table, so at most 16 MiB), with two allocated grains
+/// of 0x5a bytes and a zeroed one: a constant header (magic, version,
+/// capacity, grain and table sizes), the volatile header at sector 1, the
+/// directory at 2 (one sector), the table at 3, the grains at 67.
+pub fn sesparse_extent(capacity: u64) -> Vec<u8> {
+    let put = |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    let mut b = vec![0u8; 512 * (67 + 16)];
+    for (i, v) in [
+        (0, 0xcafe_babe),
+        (1, 0x0000_0002_0000_0001),
+        (2, capacity),
+        (3, 8),
+        (4, 64),
+        (10, 1),
+        (11, 1),
+        (16, 2),
+        (17, 1),
+        (18, 3),
+        (19, 64),
+        (24, 67),
+        (25, 16),
+    ] {
+        put(&mut b, i * 8, v);
+    }
+    put(&mut b, 512, 0xcafe_cafe);
+    put(&mut b, 1024, 0x1000_0000_0000_0000);
+    put(&mut b, 3 * 512, 0x3000_0000_0000_0000); // grain 0
+    put(&mut b, 3 * 512 + 8, 0x2000_0000_0000_0000); // zeroed
+    put(&mut b, 3 * 512 + 16, 0x3001_0000_0000_0000); // grain 1
+    b[67 * 512..69 * 512 + 4096].fill(0x5a);
+    b
+}
