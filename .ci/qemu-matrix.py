@@ -775,12 +775,21 @@ def main() -> int:
 
 def self_test() -> int:
     """Runs the tests in qemu_matrix_tests.py beside this file, quietly."""
+    return run_tests_beside(
+        "qemu_matrix_tests", "qemu-matrix.py", "checks of its parsers and selection rule"
+    )
+
+
+def run_tests_beside(module_name: str, program: str, what: str) -> int:
+    """Runs the unittest module `module_name`.py beside this file, printing
+    its report only when a test fails; `program` and `what` word the
+    closing line."""
     import importlib.util
     import io
     import unittest
 
     spec = importlib.util.spec_from_file_location(
-        "qemu_matrix_tests", Path(__file__).resolve().parent / "qemu_matrix_tests.py"
+        module_name, Path(__file__).resolve().parent / f"{module_name}.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -790,11 +799,10 @@ def self_test() -> int:
     )
     if not result.wasSuccessful():
         print(stream.getvalue())
-        print("qemu-matrix.py: its self-test FAILED")
+        print(f"{program}: its self-test FAILED")
         return 1
-    print(f"qemu-matrix.py: self-test ok ({result.testsRun} checks of its parsers and selection rule)")
+    print(f"{program}: self-test ok ({result.testsRun} {what})")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -262,24 +262,7 @@ def main() -> int:
 
 def self_test() -> int:
     """Runs the tests in sample_images_tests.py beside this file, quietly."""
-    import io
-    import unittest
-
-    spec = importlib.util.spec_from_file_location(
-        "sample_images_tests", Path(__file__).resolve().parent / "sample_images_tests.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    stream = io.StringIO()
-    result = unittest.TextTestRunner(stream=stream).run(unittest.defaultTestLoader.loadTestsFromModule(module))
-    if not result.wasSuccessful():
-        print(stream.getvalue())
-        print("sample-images.py: its self-test FAILED")
-        return 1
-    print(f"sample-images.py: self-test ok ({result.testsRun} checks of its parsers)")
-    return 0
-
+    return qm.run_tests_beside("sample_images_tests", "sample-images.py", "checks of its parsers")
 
 if __name__ == "__main__":
     sys.exit(main())
