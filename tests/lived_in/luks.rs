@@ -241,7 +241,7 @@ fn crypto_header_offset(q: &ImageFile) -> u64 {
     }
 }
 
-kinds!(make;
+kinds!(cached "luks", make;
     default, aes128_cbc_essiv, twofish_xts_plain, serpent_ctr, cast5_essiv_md5, key_slots,
     written, detached_header, payload_at_end, payload_past_end, bad_magic, bad_version,
     stripes_zero, stripes_3999, slot_state, slots_overlap, slot_in_header, slot_in_payload,

@@ -11,12 +11,18 @@
 //! every file in the sandbox is taken: a run that changes one fails (the
 //! read-only guarantee, shown rather than assumed).
 
-use crate::util::{instar, qemu_or_skip, Sandbox, Transcript};
-use std::collections::BTreeMap;
+use crate::util::{env, instar, qemu_or_skip, Sandbox, Transcript};
+use instar_matrix::qemu::QemuImg;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The versions every kind runs on (the `kinds!` test names).
+const VERSIONS: [&str; 6] = ["5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3"];
 
 /// What a kind's recipe made: the image to read and how.
+#[derive(Clone)]
 pub struct Made {
     /// The image's file name in the sandbox (relative, as a user types it).
     pub image: String,
@@ -96,8 +102,77 @@ pub fn compare(make: fn(&Sandbox, &str) -> Made, kind: &str, version: &str) {
     let Some(s) = Sandbox::new() else { return };
     let Some(qemu) = qemu_or_skip(version) else { return };
     let made = make(&s, kind);
+    compare_made(&s, qemu, &made, version);
+}
+
+/// A kind made once and copied into the sandbox of each version's test,
+/// until every installed version has had its copy.
+struct Cached {
+    /// Where it was made (the folder goes with the entry).
+    maker: Sandbox,
+    made: Made,
+    copies_left: usize,
+}
+
+/// The kinds made once, by group and kind.
+type Cache = Mutex<HashMap<String, Arc<Mutex<Option<Cached>>>>>;
+
+/// As [`compare`], for kinds whose making is slow (qemu-img times its
+/// LUKS key derivation for a second or more per create): the first test
+/// of a kind makes it, and each version's test gets a copy of the folder
+/// (regular files, folders and symbolic links; the kinds using this make
+/// no sparse or preallocated files, so a plain copy reads the same).
+pub fn compare_cached(group: &str, make: fn(&Sandbox, &str) -> Made, kind: &str, version: &str) {
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let Some(s) = Sandbox::new() else { return };
+    let Some(qemu) = qemu_or_skip(version) else { return };
+    let entry = {
+        let mut cache = CACHE.get_or_init(Cache::default).lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(cache.entry(format!("{group}/{kind}")).or_default())
+    };
+    let made = {
+        let mut slot = entry.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let maker = Sandbox::new().expect("the oracle is installed");
+            let made = make(&maker, kind);
+            let copies_left = VERSIONS.iter().filter(|v| env().qemu(v).is_some()).count();
+            *slot = Some(Cached { maker, made, copies_left });
+        }
+        let cached = slot.as_mut().expect("made above");
+        copy_folder(cached.maker.path(), s.path());
+        let made = cached.made.clone();
+        cached.copies_left = cached.copies_left.saturating_sub(1);
+        if cached.copies_left == 0 {
+            // The last installed version's copy: the folder goes.
+            *slot = None;
+        }
+        made
+    };
+    compare_made(&s, qemu, &made, version);
+}
+
+/// Copies the contents of folder `from` into folder `to`.
+fn copy_folder(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("the made folder").flatten() {
+        let (path, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().expect("a file type");
+        if kind.is_dir() {
+            std::fs::create_dir(&target).expect("a folder");
+            copy_folder(&path, &target);
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(&path).expect("a link");
+            std::os::unix::fs::symlink(link, &target).expect("a link");
+        } else {
+            std::fs::copy(&path, &target).expect("a copy");
+        }
+    }
+}
+
+/// Compares instar as `version` with `qemu` on every command line of
+/// `made`, in the sandbox `s`.
+fn compare_made(s: &Sandbox, qemu: &QemuImg, made: &Made, version: &str) {
     let t: &Transcript = &s.t;
-    let mut lines = standard(&made);
+    let mut lines = standard(made);
     lines.extend(made.extra.iter().cloned());
     // The DATE column of a snapshot list is local time: one zone for both.
     let zone = ("TZ", "UTC");
@@ -112,8 +187,20 @@ pub fn compare(make: fn(&Sandbox, &str) -> Made, kind: &str, version: &str) {
 }
 
 /// One test per kind and version: `kinds!(make_fn; kind, ...)` in a group
-/// module, where `make_fn(&Sandbox, "kind") -> Made` makes the image.
+/// module, where `make_fn(&Sandbox, "kind") -> Made` makes the image;
+/// `kinds!(cached "group", make_fn; ...)` makes each kind once for all
+/// versions ([`compare_cached`]).
 macro_rules! kinds {
+    (cached $group:literal, $make:path; $($kind:ident),* $(,)?) => {
+        $(
+            #[rstest::rstest]
+            fn $kind(
+                #[values("5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3")] version: &str,
+            ) {
+                $crate::lived_in::compare_cached($group, $make, stringify!($kind), version);
+            }
+        )*
+    };
     ($make:path; $($kind:ident),* $(,)?) => {
         $(
             #[rstest::rstest]
