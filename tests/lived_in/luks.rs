@@ -37,6 +37,22 @@ fn luks_made() -> Made {
     Made::new(IMAGE, "luks").with(&["snapshot", "-l", IMAGE])
 }
 
+/// `qemu-img amend -o OPTS` of the image `opened` names (`--image-opts`),
+/// with both secrets: how key slots are added and erased.
+fn amend(s: &Sandbox, opened: &str, opts: &str) {
+    s.qemu_ok(&[
+        "amend",
+        "--object",
+        SECRET,
+        "--object",
+        SECRET1,
+        "-o",
+        opts,
+        "--image-opts",
+        opened,
+    ]);
+}
+
 /// The key slot field at `field` (+0 active, +4 iterations, +40 key
 /// offset, +44 stripes) of slot `i`.
 fn slot(i: u64, field: u64) -> u64 {
@@ -72,22 +88,9 @@ fn make(s: &Sandbox, kind: &str) -> Made {
             // 1 erased again: active, inactive and reused slots.
             create_luks(s, "");
             let opened = format!("driver=luks,key-secret=sec0,file.filename={IMAGE}");
-            let amend = |o: &str| {
-                s.qemu_ok(&[
-                    "amend",
-                    "--object",
-                    SECRET,
-                    "--object",
-                    SECRET1,
-                    "-o",
-                    o,
-                    "--image-opts",
-                    &opened,
-                ]);
-            };
-            amend("state=active,new-secret=sec1,iter-time=10");
-            amend("state=active,new-secret=sec1,iter-time=10,keyslot=5");
-            amend("state=inactive,keyslot=1");
+            amend(s, &opened, "state=active,new-secret=sec1,iter-time=10");
+            amend(s, &opened, "state=active,new-secret=sec1,iter-time=10,keyslot=5");
+            amend(s, &opened, "state=inactive,keyslot=1");
         }
         "written" => {
             create_luks(s, "");
@@ -194,17 +197,7 @@ fn make(s: &Sandbox, kind: &str) -> Made {
                      encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv";
             s.qemu_ok(&["create", "-q", "--object", SECRET, "-f", "qcow2", "-o", o, QCOW2, "1M"]);
             let opened = format!("driver=qcow2,encrypt.key-secret=sec0,file.filename={QCOW2}");
-            s.qemu_ok(&[
-                "amend",
-                "--object",
-                SECRET,
-                "--object",
-                SECRET1,
-                "-o",
-                "encrypt.state=active,encrypt.new-secret=sec1,encrypt.iter-time=10",
-                "--image-opts",
-                &opened,
-            ]);
+            amend(s, &opened, "encrypt.state=active,encrypt.new-secret=sec1,encrypt.iter-time=10");
             return Made::new(QCOW2, "qcow2");
         }
         "qcow2_luks_damaged" => {
