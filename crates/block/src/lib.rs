@@ -7,6 +7,7 @@
 //! ([`create`], after qemu's `bdrv_img_create`), and opens images for
 //! `info` and `check` ([`open`]). It knows nothing of the command line.
 
+pub mod chain;
 pub mod create;
 pub mod image_opts;
 pub mod open;
@@ -15,6 +16,7 @@ pub mod protocol;
 pub mod registry;
 pub mod unsupported;
 
+pub use chain::{BlockStatus, Chain};
 pub use create::{option_help, CreateArgs, PreparedCreate};
 pub use open::{
     check, info, info_chain, open, open_for_check, snapshots, CheckTarget, Opened, Target,

@@ -78,6 +78,9 @@ pub struct Opened {
     pub warnings: Vec<Diagnostic>,
     /// Whether the format was probed (no `-f`, no `driver`).
     pub probed: bool,
+    /// The backing chain below the image, nearest first, when the open
+    /// asked for it (empty otherwise, and for an image without one).
+    pub backing: Vec<Box<dyn Image>>,
 }
 
 /// qemu's `bdrv_open` of the local file `path` as `fmt` (or probed):
@@ -95,7 +98,7 @@ fn open_node(path: &str, fmt: Option<&str>, flags: OpenFlags) -> Result<Opened, 
         let e = Error::open("Could not refresh total sector count: File too large");
         return Err(e.after(warnings));
     }
-    Ok(Opened { format, image, warnings, probed: fmt.is_none() })
+    Ok(Opened { format, image, warnings, probed: fmt.is_none(), backing: Vec::new() })
 }
 
 /// The image a command names, as its command line gave it.
@@ -123,8 +126,7 @@ impl<'a> Target<'a> {
 /// `flags`: failures get qemu-img's `Could not open '<name>': ` prefix.
 /// Returns the opened image and the path of its host file (what its
 /// backing file names are relative to). With `backing`, the backing
-/// chain is opened too (and then dropped: only its open errors matter to
-/// the commands so far).
+/// chain is opened too and kept in [`Opened::backing`].
 pub fn open(
     target: Target<'_>,
     flags: OpenFlags,
@@ -142,7 +144,7 @@ pub fn open(
     };
     if backing {
         let image = opened.image.as_ref();
-        open_backing_chain(&path, image, flags, &mut opened.warnings)
+        opened.backing = open_backing_chain(&path, image, flags, &mut opened.warnings)
             .map_err(|e| e.wrap_open(target.name).after(opened.warnings.clone()))?;
     }
     Ok((opened, path))
@@ -214,7 +216,13 @@ fn open_dict(
     if image.virtual_size() > MAX_LENGTH {
         return Err(fail(Error::open("Could not refresh total sector count: File too large")));
     }
-    let opened = Opened { format, image, warnings: printed, probed: named.driver.is_none() };
+    let opened = Opened {
+        format,
+        image,
+        warnings: printed,
+        probed: named.driver.is_none(),
+        backing: Vec::new(),
+    };
     Ok((opened, named.path.to_string()))
 }
 
@@ -229,7 +237,8 @@ fn open_backing_chain(
     image: &dyn Image,
     flags: OpenFlags,
     warnings: &mut Vec<Diagnostic>,
-) -> Result<(), Error> {
+) -> Result<Vec<Box<dyn Image>>, Error> {
+    let mut chain = Vec::new();
     let mut seen = Vec::new();
     if let Ok(meta) = std::fs::metadata(path) {
         seen.push((meta.dev(), meta.ino()));
@@ -268,9 +277,10 @@ fn open_backing_chain(
         };
         warnings.extend(child.warnings);
         next = child.image.backing().filter(|b| !b.name.is_empty());
+        chain.push(child.image);
         parent_path = path;
     }
-    Ok(())
+    Ok(chain)
 }
 
 /// What `info` reports for the image `target` names, opened as qemu-img

@@ -81,6 +81,16 @@ impl Error {
         Error { kind: ErrorKind::Io, message, source: Some(source), notes: Vec::new() }
     }
 
+    /// A read of guest data or metadata that failed with an errno, as
+    /// qemu's block layer returns `-errno`: the message is the bare
+    /// `strerror`, which each command words in (`Could not read file
+    /// metadata: ...`, `Error while reading offset ...`). What the driver
+    /// printed before failing (qcow2's corruption notice) goes in notes.
+    pub fn errno(source: std::io::Error) -> Self {
+        let message = strerror(&source);
+        Error { kind: ErrorKind::Io, message, source: Some(source), notes: Vec::new() }
+    }
+
     /// The file system refused the size (`EFBIG`). The block layer prints
     /// qemu's `The image size is too large for file format '<fmt>'`.
     pub fn too_large(source: std::io::Error) -> Self {
@@ -130,6 +140,11 @@ impl Error {
     /// (`bdrv_open_driver`): `Could not open '<filename>': <strerror>`.
     pub fn open_errno(filename: &str, source: std::io::Error) -> Error {
         Error::open(format!("Could not open '{filename}': {}", strerror(&source)))
+    }
+
+    /// The errno behind the failure, for a failed system call or read.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.as_ref().and_then(std::io::Error::raw_os_error)
     }
 
     /// What sort of failure this is.

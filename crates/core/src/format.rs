@@ -12,6 +12,7 @@ use crate::dialect::QemuDialect;
 use crate::file::ImageFile;
 use crate::info::ImageInfo;
 use crate::opts::{OptDesc, Options};
+use crate::read::{Mapping, Status};
 use crate::Error;
 
 /// The block layer's probe, for a format whose create must know the
@@ -143,6 +144,51 @@ pub trait Image {
     /// what it met), printed before any command's output.
     fn warnings(&self) -> Vec<Diagnostic> {
         Vec::new()
+    }
+
+    /// Whether the driver answers block status itself (qemu's driver has
+    /// `bdrv_co_block_status`). The block layer reports every range of a
+    /// driver without one as data of this layer, at no host offset.
+    fn has_block_status(&self) -> bool {
+        false
+    }
+
+    /// The driver's `bdrv_co_block_status` for `bytes` bytes at `offset`
+    /// (both within the image and multiples of
+    /// [`Image::request_alignment`], except at the end of the image;
+    /// `bytes` > 0): this image's own answer, never its backing file's.
+    /// `want_zero` is qemu's flag: the caller wants `ZERO` and host offsets
+    /// precisely rather than long ranges. Only called when
+    /// [`Image::has_block_status`] says so.
+    fn block_status(
+        &self,
+        _want_zero: bool,
+        _offset: u64,
+        bytes: u64,
+    ) -> Result<Mapping<'_>, Error> {
+        Ok(Mapping::unmapped(Status::DATA, bytes))
+    }
+
+    /// qemu's `bs->bl.request_alignment` for this image: the unit its
+    /// block status answers in (1 for most formats).
+    fn request_alignment(&self) -> u64 {
+        1
+    }
+
+    /// Whether the driver has backing files at all (qemu's
+    /// `supports_backing`): a range it leaves unallocated reads from the
+    /// backing file, or as zeros when there is none.
+    fn supports_backing(&self) -> bool {
+        false
+    }
+
+    /// Fills `buf` with the guest data at `offset` that this image holds
+    /// (`offset + buf.len()` within the image). Ranges its block status
+    /// leaves unallocated read as zeros: the block layer reads those from
+    /// the backing file itself. Failures are [`Error::errno`] (with what
+    /// the driver printed as notes), as qemu's `-errno`.
+    fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> Result<(), Error> {
+        Err(Error::errno(std::io::Error::from_raw_os_error(95)))
     }
 
     /// qemu's consistency check of the image, as `qemu-img check` runs it,

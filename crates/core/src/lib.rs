@@ -22,6 +22,7 @@ pub mod opts;
 pub mod path;
 pub mod random;
 pub mod rawtext;
+pub mod read;
 pub mod size;
 
 pub use check::{CheckReport, Lines};
@@ -33,3 +34,4 @@ pub use format::{BackingRef, CreateRequest, Format, Image, OpenFlags};
 pub use info::{ChildInfo, ImageInfo, SnapshotInfo};
 pub use json::Json;
 pub use opts::{OptDesc, OptType, Options};
+pub use read::{Host, Mapping, Status};

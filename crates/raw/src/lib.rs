@@ -7,7 +7,9 @@
 
 use instar_core::file::{FileOptions, NewFile};
 use instar_core::opts::{OptDesc, OptType};
-use instar_core::{CreateRequest, Error, Format, Image, ImageFile, ImageInfo, OpenFlags};
+use instar_core::{
+    CreateRequest, Error, Format, Image, ImageFile, ImageInfo, Mapping, OpenFlags, Status,
+};
 
 /// The raw format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,6 +60,26 @@ impl Image for RawImage {
     /// The file's length in whole sectors, as qemu measures it.
     fn virtual_size(&self) -> u64 {
         self.file.sector_len()
+    }
+
+    fn has_block_status(&self) -> bool {
+        true
+    }
+
+    /// qemu's `raw_co_block_status`: the range is the file's, at the same
+    /// offset; the file protocol answers for its holes.
+    fn block_status(
+        &self,
+        _want_zero: bool,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Mapping<'_>, Error> {
+        Ok(Mapping::at(Status::RAW, bytes, &self.file, offset))
+    }
+
+    /// The file's bytes (zeros past its end, up to the last sector).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.file.read_at(offset, buf).map_err(Error::errno)
     }
 }
 
