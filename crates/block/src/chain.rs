@@ -290,9 +290,7 @@ pub fn file_status(
         return Ok(BlockStatus { status: Status::NONE, bytes: 0, host: None });
     }
     let bytes = bytes.min(total - offset);
-    let (status, pnum) = if !want_zero {
-        (Status::DATA, bytes)
-    } else {
+    let (status, pnum) = if want_zero {
         match file.seek_data(offset) {
             // A trailing hole (also the tail of the last sector).
             Ok(None) => (Status::ZERO, bytes),
@@ -304,6 +302,8 @@ pub fn file_status(
             },
             Err(_) => (Status::DATA, bytes),
         }
+    } else {
+        (Status::DATA, bytes)
     };
     let pnum = pnum.min(bytes);
     let mut status = status | Status::OFFSET_VALID | Status::ALLOCATED;
