@@ -7,6 +7,7 @@
 
 pub mod bytes;
 pub mod check;
+pub mod codec;
 pub mod ctext;
 pub mod diag;
 pub mod dialect;
