@@ -64,6 +64,10 @@ impl OpenFlags {
     /// `qemu-img check`'s open (backing files inherit it).
     pub const CHECK: OpenFlags =
         OpenFlags { check: true, no_io: false, dialect: QemuDialect::DEFAULT };
+    /// The open of a command that reads guest data (`qemu-img map`,
+    /// `compare`: flags 0, with I/O; the backing chain is opened too).
+    pub const READ: OpenFlags =
+        OpenFlags { check: false, no_io: false, dialect: QemuDialect::DEFAULT };
 
     /// The same open, as qemu-img of `dialect` does it.
     pub const fn in_dialect(self, dialect: QemuDialect) -> Self {
