@@ -8,6 +8,7 @@
 //! command line calls [`parse`] alone. Every message qemu-img prefixes
 //! with `qemu-img` is prefixed with `instar`.
 
+pub mod compare;
 pub mod getopt;
 
 use getopt::{own, spec, Getopt, GetoptError, Order, Spec};
@@ -245,6 +246,8 @@ pub enum Command {
         /// `--qemu-version`: whose probe and output to follow.
         dialect: QemuDialect,
     },
+    /// `compare`.
+    Compare(compare::Compare),
 }
 
 /// Parses and runs the arguments after the program name; `argv0` is the
@@ -279,6 +282,9 @@ enum Opt {
     Repair,
     Limits,
     Deep,
+    Strict,
+    Progress,
+    SecondFormat,
     QemuVersion,
     List,
     Apply,
@@ -405,8 +411,9 @@ pub fn parse_in(
         "info" => parse_info(argv0, rest, env_version),
         "check" => parse_check(argv0, rest, env_version),
         "snapshot" => parse_snapshot(argv0, rest, env_version),
-        "amend" | "bench" | "bitmap" | "commit" | "compare" | "convert" | "dd" | "map"
-        | "measure" | "rebase" | "resize" => Err(Failure::new(format!(
+        "compare" => compare::parse(argv0, rest, env_version),
+        "amend" | "bench" | "bitmap" | "commit" | "convert" | "dd" | "map" | "measure"
+        | "rebase" | "resize" => Err(Failure::new(format!(
             "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
              (instar implements create, info, check and snapshot -l)"
         ))),
@@ -438,6 +445,7 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
         Command::Snapshot { filename, fmt, action, opts, dialect } => {
             snapshot(opts.target(&filename, fmt.as_deref()), action, dialect)
         }
+        Command::Compare(c) => Ok(c.run()),
     }
 }
 

@@ -8,6 +8,7 @@
 //! `info` and `check` ([`open`]). It knows nothing of the command line.
 
 pub mod chain;
+pub mod compare;
 pub mod create;
 pub mod image_opts;
 pub mod open;
@@ -17,6 +18,7 @@ pub mod registry;
 pub mod unsupported;
 
 pub use chain::{BlockStatus, Chain};
+pub use compare::{compare, CompareArgs, Comparison};
 pub use create::{option_help, CreateArgs, PreparedCreate};
 pub use open::{
     check, info, info_chain, open, open_for_check, snapshots, CheckTarget, Opened, Target,
