@@ -8,6 +8,7 @@
 //! command line calls [`parse`] alone. Every message qemu-img prefixes
 //! with `qemu-img` is prefixed with `instar`.
 
+pub mod compare;
 pub mod getopt;
 mod map;
 
@@ -248,6 +249,8 @@ pub enum Command {
     },
     /// `map`.
     Map(map::MapCommand),
+    /// `compare`.
+    Compare(compare::Compare),
 }
 
 /// Parses and runs the arguments after the program name; `argv0` is the
@@ -282,6 +285,9 @@ enum Opt {
     Repair,
     Limits,
     Deep,
+    Strict,
+    Progress,
+    SecondFormat,
     QemuVersion,
     List,
     Apply,
@@ -411,10 +417,11 @@ pub fn parse_in(
         "check" => parse_check(argv0, rest, env_version),
         "snapshot" => parse_snapshot(argv0, rest, env_version),
         "map" => map::parse(argv0, rest, env_version),
-        "amend" | "bench" | "bitmap" | "commit" | "compare" | "convert" | "dd" | "measure"
+        "compare" => compare::parse(argv0, rest, env_version),
+        "amend" | "bench" | "bitmap" | "commit" | "convert" | "dd" | "measure"
         | "rebase" | "resize" => Err(Failure::new(format!(
             "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
-             (instar implements create, info, check, snapshot -l and map)"
+             (instar implements create, info, check, snapshot -l, map and compare)"
         ))),
         _ => Err(usage.error(format_args!("Command not found: {cmd}"))),
     }
@@ -445,6 +452,7 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
             snapshot(opts.target(&filename, fmt.as_deref()), action, dialect)
         }
         Command::Map(m) => map::execute(&m),
+        Command::Compare(c) => Ok(c.run()),
     }
 }
 

@@ -8,6 +8,7 @@
 //! `info` and `check` ([`open`]). It knows nothing of the command line.
 
 pub mod chain;
+pub mod compare;
 pub mod create;
 pub mod image_opts;
 pub mod map;
@@ -18,6 +19,7 @@ pub mod registry;
 pub mod unsupported;
 
 pub use chain::{BlockStatus, Chain};
+pub use compare::{compare, CompareArgs, Comparison};
 pub use create::{option_help, CreateArgs, PreparedCreate};
 pub use map::{write_map, MapError, MapFormat, MapRequest};
 pub use open::{

@@ -111,6 +111,14 @@ pub const HELP_OPTION_WITHOUT_VALUE: Release = Release::new(6, 0);
 /// `-T`).
 pub const OBJECTS_AT_ONCE: Release = Release::new(6, 0);
 
+/// `compare` exits 1, not 2, when an `--object` cannot be made (commit
+/// "qemu-img: compare: refresh options/--help", upstream's option rework,
+/// 10.1.0: the object goes through `user_creatable_process_cmdline`, which
+/// exits 1). From [`OBJECTS_AT_ONCE`] until then compare made the object
+/// itself and exited 2; before 6.0 a refused object exited 1. Debian's
+/// rework ([`OPTIONS_REWORK_DEBIAN`]) keeps the 2 (measured: 10.0.2).
+pub const COMPARE_OBJECT_EXITS_ONE: Release = Release::new(10, 1);
+
 /// An option list element written as a bare flag (`force-share`,
 /// `noforce-share`) is warned about: `short-form boolean option '<x>'
 /// deprecated` and `Please use <name>=on instead` (commit ccd3b3b8,

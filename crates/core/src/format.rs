@@ -64,7 +64,6 @@ impl OpenFlags {
     /// `qemu-img check`'s open (backing files inherit it).
     pub const CHECK: OpenFlags =
         OpenFlags { check: true, no_io: false, dialect: QemuDialect::DEFAULT };
-
     /// The open of a command that reads guest data (`map`, `compare`):
     /// qemu-img's flags 0, with I/O (a data file and an encryption key are
     /// needed) and the backing chain.
