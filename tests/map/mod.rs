@@ -200,6 +200,7 @@ mod cli {
     #[case::length_max(&["map", "-l", "9223372036854775807", "--output=json", "r.raw"])]
     #[case::length_missing_value(&["map", "r.raw", "--max-length"])]
     #[case::window_overflows(&["map", "-s", "4611686018427387904", "-l", "4611686018427387904", "--output=json", "r.raw"])]
+    #[case::window_wraps(&["map", "-s", "1", "-l", "9223372036854775807", "--output=json", "r.raw"])]
     #[case::help(&["map", "--help=x", "r.raw"])]
     fn case(
         #[case] args: &[&str],
