@@ -14,6 +14,12 @@
 //!   lengths, empty, all data, written zeros), whole and in windows
 //!   (`--start-offset`/`--max-length` unaligned, 0, past the end, huge),
 //!   human and JSON.
+//! - `formats`: images the oracle made and wrote into with qemu-io, of
+//!   every format (qcow2 with small clusters, an external data file, an
+//!   overlay with a zero and a compressed cluster; vmdk sparse, flat and
+//!   split; vpc dynamic and fixed; vhdx), whole and in windows that start
+//!   and end inside clusters, human and JSON. Longer chains are the
+//!   lived-in `reads` kinds.
 //!
 //! Whole images of the lived-in corpus are mapped by the lived-in tests.
 
@@ -100,10 +106,16 @@ fn named(text: &str, program: &str) -> String {
 /// folder holding the fixtures; fails unless they print and exit alike
 /// and instar left every file as it was.
 fn same(args: &[&str], version: &str) {
+    same_after(|_, dir| fixtures(dir), args, version);
+}
+
+/// [`same`] in a folder that `setup` filled (with the transcript to run
+/// the oracle in).
+fn same_after(setup: impl FnOnce(&Transcript, &Path), args: &[&str], version: &str) {
     let Some(qemu) = qemu_or_skip(version) else { return };
     let dir = crate::util::tempdir();
-    fixtures(dir.path());
     let t = Transcript::default();
+    setup(&t, dir.path());
     let theirs: Run = t.run(&qemu.path, args, dir.path());
     let before = checksums(dir.path());
     let mine = t.run_env(instar(), args, dir.path(), &[("INSTAR_QEMU_VERSION", version)]);
@@ -244,5 +256,136 @@ mod raw {
         let mut line = vec!["map", output.as_str()];
         line.extend(args);
         super::same(&line, version);
+    }
+}
+
+/// Images of every format, made by the oracle, mapped whole and in
+/// windows.
+mod formats {
+    use crate::util::{oracle_or_skip, Transcript};
+    use rstest::rstest;
+    use std::path::Path;
+
+    /// Runs the oracle's qemu-img (`qemu-io` when `args` starts with
+    /// `io`) in `dir`; it must succeed.
+    fn oracle(t: &Transcript, dir: &Path, args: &[&str]) {
+        let Some(qemu) = oracle_or_skip() else { return };
+        match args.split_first() {
+            Some((&"io", rest)) => {
+                t.run_ok(&qemu.path.with_file_name("qemu-io"), rest, dir);
+            }
+            _ => {
+                t.run_ok(&qemu.path, args, dir);
+            }
+        }
+    }
+
+    /// The file name of the image `kind` names.
+    fn image_of(kind: &str) -> &'static str {
+        match kind {
+            "chain" => "top.qcow2",
+            k if k.starts_with("vmdk") => "t.vmdk",
+            k if k.starts_with("vpc") => "t.vpc",
+            "vhdx" => "t.vhdx",
+            _ => "t.qcow2",
+        }
+    }
+
+    /// Makes the image `kind` names in `dir` ([`image_of`]).
+    fn make(t: &Transcript, dir: &Path, kind: &str) {
+        let run = |args: &[&str]| oracle(t, dir, args);
+        let two_writes = |fmt: &str, image: &str| {
+            run(&["io", "-f", fmt, "-c", "write -P 5 1000k 70k", "-c", "write -P 6 3M 4k", image]);
+        };
+        match kind {
+            // Data in both layers, a zero cluster, a compressed cluster,
+            // ranges no layer holds.
+            "chain" => {
+                run(&["create", "-q", "-f", "qcow2", "base.qcow2", "1M"]);
+                run(&["io", "-c", "write -P 1 0 64k", "-c", "write -P 2 512k 64k", "base.qcow2"]);
+                run(&[
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-b",
+                    "base.qcow2",
+                    "-F",
+                    "qcow2",
+                    "top.qcow2",
+                ]);
+                let writes = ["write -P 3 32k 64k", "write -z 600k 40k", "write -c -P 4 768k 64k"];
+                run(&["io", "-c", writes[0], "-c", writes[1], "-c", writes[2], "top.qcow2"]);
+            }
+            // The data in another file, named in the map.
+            "data_file" => {
+                run(&["create", "-q", "-f", "qcow2", "-o", "data_file=d.raw", "t.qcow2", "4M"]);
+                two_writes("qcow2", "t.qcow2");
+            }
+            "qcow2_small_clusters" => {
+                run(&["create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "t.qcow2", "4M"]);
+                two_writes("qcow2", "t.qcow2");
+            }
+            "vmdk" => {
+                run(&["create", "-q", "-f", "vmdk", "t.vmdk", "4M"]);
+                two_writes("vmdk", "t.vmdk");
+            }
+            "vmdk_flat" => {
+                run(&[
+                    "create",
+                    "-q",
+                    "-f",
+                    "vmdk",
+                    "-o",
+                    "subformat=monolithicFlat",
+                    "t.vmdk",
+                    "4M",
+                ]);
+                two_writes("vmdk", "t.vmdk");
+            }
+            "vmdk_split" => {
+                let o = "subformat=twoGbMaxExtentSparse";
+                run(&["create", "-q", "-f", "vmdk", "-o", o, "t.vmdk", "4M"]);
+                two_writes("vmdk", "t.vmdk");
+            }
+            "vpc" => {
+                run(&["create", "-q", "-f", "vpc", "t.vpc", "4M"]);
+                two_writes("vpc", "t.vpc");
+            }
+            "vpc_fixed" => {
+                run(&["create", "-q", "-f", "vpc", "-o", "subformat=fixed", "t.vpc", "4M"]);
+                two_writes("vpc", "t.vpc");
+            }
+            "vhdx" => {
+                run(&["create", "-q", "-f", "vhdx", "t.vhdx", "4M"]);
+                two_writes("vhdx", "t.vhdx");
+            }
+            other => panic!("no image kind {other}"),
+        }
+    }
+
+    #[rstest]
+    fn case(
+        #[values(
+            "chain",
+            "data_file",
+            "qcow2_small_clusters",
+            "vmdk",
+            "vmdk_flat",
+            "vmdk_split",
+            "vpc",
+            "vpc_fixed",
+            "vhdx"
+        )]
+        kind: &str,
+        #[values("", "-s 1000 -l 100000", "-s 65537 -l 3M")] window: &str,
+        #[values("human", "json")] output: &str,
+        #[values("5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3")] version: &str,
+    ) {
+        let output = format!("--output={output}");
+        let mut args = vec!["map", output.as_str()];
+        args.extend(window.split_whitespace());
+        args.push(image_of(kind));
+        super::same_after(|t, dir| make(t, dir, kind), &args, version);
     }
 }
