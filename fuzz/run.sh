@@ -33,7 +33,7 @@ fi
 # targets (a vhdx made by qemu-img is a few MiB), less for the rest.
 max_len() {
     case "$1" in
-        info_vhdx | check_vhdx) echo $((10 << 20)) ;;
+        info_vhdx | check_vhdx | map) echo $((10 << 20)) ;;
         info_* | check_*) echo $((4 << 20)) ;;
         vhdx_log | vpc_bat | vpc_dynamic_header | luks_header) echo $((4 << 20)) ;;
         qcow2_snapshots | qcow2_bitmaps | vhdx_metadata) echo $((1 << 20)) ;;

@@ -401,6 +401,9 @@ ARGS = [
     ["check", "-r", "leaks", "x"],
     ["check", "--deep", "-T", "none", "-q", "--output=json", "x.vpc"],
     ["check", "--outp=json", "--image-opts", "x"],
+    ["map", "--output=json", "-s", "1k", "-l", "0x10", "x.qcow2"],
+    ["map", "--start-offset=1.5k", "--max=8E", "--image-opts", "driver=raw,file.filename=x"],
+    ["map", "--qemu-version", "5.2.0", "-s", "0x10k", "--output=xml", "-U", "x"],
     ["--version"], ["-h"], [], ["convert", "a", "b"], ["info", "--b"],
 ]
 
@@ -418,6 +421,13 @@ IMAGE_OPTS = [
 ]
 
 
+def add_map(corpus, image, label):
+    """The `map` target's seeds: the image followed by the start offset
+    (little-endian u64): the start, and 64 KiB in."""
+    corpus.add("map", image + struct.pack("<Q", 0), label)
+    corpus.add("map", image + struct.pack("<Q", 65536), label + "-64k")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
@@ -432,6 +442,7 @@ def main():
             f.write(b"\0" * 512 + b"data" * 128)
         corpus.add("info_raw", read(raw), "raw")
         corpus.add("info_probe", read(raw), "raw")
+        add_map(corpus, read(raw), "raw")
 
         for label, path, others in qcow2_images(tmp):
             data = read(path)
@@ -439,12 +450,14 @@ def main():
             image = bundle(trimmed(data), files)
             for t in ("info_qcow2", "check_qcow2", "info_probe"):
                 corpus.add(t, image, label)
+            add_map(corpus, image, label)
             qcow2_slices(corpus, label, data)
 
         for label, path in vmdk_images(tmp):
             image, descriptor = vmdk_input(path)
             for t in ("info_vmdk", "check_vmdk", "info_probe"):
                 corpus.add(t, image, label)
+            add_map(corpus, image, label)
             if descriptor is not None:
                 corpus.add("vmdk_descriptor", image, label)
                 corpus.add("vmdk_descriptor", descriptor, label + "-alone")
@@ -460,6 +473,7 @@ def main():
             image = data if data[:8] != b"conectix" else trimmed(data[:-512]) + data[-512:]
             for t in ("info_vpc", "check_vpc", "info_probe"):
                 corpus.add(t, image, label)
+            add_map(corpus, image, label)
             vpc_slices(corpus, label, data)
 
         for label, path in luks_images(tmp):
@@ -475,6 +489,7 @@ def main():
             data = read(path)
             for t in ("info_vhdx", "check_vhdx", "info_probe"):
                 corpus.add(t, trimmed(data), label)
+            add_map(corpus, trimmed(data), label)
             vhdx_slices(corpus, label, data)
 
     for i, s in enumerate(SIZES):

@@ -53,6 +53,7 @@ mod damage;
 mod faults;
 mod hostile;
 mod lived_in;
+mod map;
 mod parity;
 mod probe;
 mod snapshots;
