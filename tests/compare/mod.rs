@@ -308,10 +308,11 @@ cases! {
     } => ["--object", "secret,id=s0,data=x", "a.raw", "a.raw"];
 }
 
-/// `base.raw` (1 MiB of data patterns) and images converted from it.
+/// `base.raw`: 4 MiB with data at the start, in the middle and in the
+/// last 4 KiB, the source the other formats are converted from.
 fn base(s: &Sandbox) {
     raw(
-        &s,
+        s,
         "base.raw",
         4 * MIB,
         &[HEAD, (MIB + 512, &[b'm'; 3000]), (4 * MIB - 4096, &[b'e'; 4096])],
