@@ -303,6 +303,12 @@ cases! {
     bad_object_and_one_file(s) {
         raw(&s, "a.raw", MIB, &[HEAD]);
     } => ["--object", "foo", "a.raw"];
+    duplicate_object_id(s) {
+        raw(&s, "a.raw", MIB, &[HEAD]);
+    } => ["--object", "secret,id=x,data=1", "--object", "secret,id=x,data=2", "a.raw", "a.raw"];
+    object_made_late_fails(s) {
+        raw(&s, "a.raw", MIB, &[HEAD]);
+    } => ["--object", "secret,id=x", "a.raw", "a.raw"];
     secret_object(s) {
         raw(&s, "a.raw", MIB, &[HEAD]);
     } => ["--object", "secret,id=s0,data=x", "a.raw", "a.raw"];
