@@ -401,6 +401,10 @@ ARGS = [
     ["check", "-r", "leaks", "x"],
     ["check", "--deep", "-T", "none", "-q", "--output=json", "x.vpc"],
     ["check", "--outp=json", "--image-opts", "x"],
+    ["compare", "-f", "qcow2", "-F", "raw", "-s", "-q", "a", "b"],
+    ["compare", "--qemu-version", "11.1.3", "--a-format=raw", "--b-format", "vpc", "-p", "a", "b"],
+    ["compare", "--left-format", "x", "-T", "none", "--object", "secret,id=s,data=x", "a"],
+    ["compare", "--image-opts", "driver=raw,file.filename=a", "-U", "--", "-b"],
     ["--version"], ["-h"], [], ["convert", "a", "b"], ["info", "--b"],
 ]
 
