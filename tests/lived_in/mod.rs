@@ -248,4 +248,5 @@ mod chains;
 mod data_file;
 mod luks;
 mod qcow2;
+mod reads;
 mod writers;

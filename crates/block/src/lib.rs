@@ -11,6 +11,7 @@ pub mod chain;
 pub mod compare;
 pub mod create;
 pub mod image_opts;
+pub mod map;
 pub mod open;
 pub mod probe;
 pub mod protocol;
@@ -20,6 +21,7 @@ pub mod unsupported;
 pub use chain::{BlockStatus, Chain};
 pub use compare::{compare, CompareArgs, Comparison};
 pub use create::{option_help, CreateArgs, PreparedCreate};
+pub use map::{write_map, MapError, MapFormat, MapRequest};
 pub use open::{
     check, info, info_chain, open, open_for_check, snapshots, CheckTarget, Opened, Target,
 };

@@ -64,8 +64,9 @@ impl OpenFlags {
     /// `qemu-img check`'s open (backing files inherit it).
     pub const CHECK: OpenFlags =
         OpenFlags { check: true, no_io: false, dialect: QemuDialect::DEFAULT };
-    /// The open of a command that reads guest data (`qemu-img map`,
-    /// `compare`: flags 0, with I/O; the backing chain is opened too).
+    /// The open of a command that reads guest data (`map`, `compare`):
+    /// qemu-img's flags 0, with I/O (a data file and an encryption key are
+    /// needed) and the backing chain.
     pub const READ: OpenFlags =
         OpenFlags { check: false, no_io: false, dialect: QemuDialect::DEFAULT };
 
