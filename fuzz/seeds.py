@@ -436,18 +436,19 @@ def main():
             f.write(b"\0" * 512 + b"data" * 128)
         corpus.add("info_raw", read(raw), "raw")
         corpus.add("info_probe", read(raw), "raw")
+        corpus.add("compare", read(raw), "raw")
 
         for label, path, others in qcow2_images(tmp):
             data = read(path)
             files = [(n, trimmed(read(os.path.join(tmp, n)))) for n in others]
             image = bundle(trimmed(data), files)
-            for t in ("info_qcow2", "check_qcow2", "info_probe"):
+            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare"):
                 corpus.add(t, image, label)
             qcow2_slices(corpus, label, data)
 
         for label, path in vmdk_images(tmp):
             image, descriptor = vmdk_input(path)
-            for t in ("info_vmdk", "check_vmdk", "info_probe"):
+            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare"):
                 corpus.add(t, image, label)
             if descriptor is not None:
                 corpus.add("vmdk_descriptor", image, label)
@@ -462,7 +463,7 @@ def main():
         for label, path in vpc_images(tmp):
             data = read(path)
             image = data if data[:8] != b"conectix" else trimmed(data[:-512]) + data[-512:]
-            for t in ("info_vpc", "check_vpc", "info_probe"):
+            for t in ("info_vpc", "check_vpc", "info_probe", "compare"):
                 corpus.add(t, image, label)
             vpc_slices(corpus, label, data)
 
@@ -477,7 +478,7 @@ def main():
 
         for label, path in vhdx_images(tmp):
             data = read(path)
-            for t in ("info_vhdx", "check_vhdx", "info_probe"):
+            for t in ("info_vhdx", "check_vhdx", "info_probe", "compare"):
                 corpus.add(t, trimmed(data), label)
             vhdx_slices(corpus, label, data)
 

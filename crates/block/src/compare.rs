@@ -145,7 +145,8 @@ pub fn compare(args: &CompareArgs<'_>) -> Comparison {
         Ok((first, second)) => {
             let a = Side { chain: &first, name: args.first.name };
             let b = Side { chain: &second, name: args.second.name };
-            result.code = walk(&a, &b, args, &mut progress, &mut result.stdout, &mut result.stderr);
+            let mode = Mode { strict: args.strict, quiet: args.quiet };
+            result.code = walk(&a, &b, mode, &mut progress, &mut result.stdout, &mut result.stderr);
         }
         Err(e) => {
             push_error(&mut result.stderr, e);
@@ -154,6 +155,31 @@ pub fn compare(args: &CompareArgs<'_>) -> Comparison {
     }
     progress.end(&mut result.stdout);
     result
+}
+
+/// Compares two chains already opened (`names`: how messages call them)
+/// as `compare` does once its opens succeeded, without progress: the
+/// walk alone, for callers that open images themselves (fuzz targets).
+pub fn compare_opened(
+    first: &Chain,
+    second: &Chain,
+    names: (&str, &str),
+    strict: bool,
+) -> Comparison {
+    let mut result = Comparison::default();
+    let mut progress = Progress { enabled: false, current: 0.0, last_print: 0.0 };
+    let a = Side { chain: first, name: names.0 };
+    let b = Side { chain: second, name: names.1 };
+    let mode = Mode { strict, quiet: false };
+    result.code = walk(&a, &b, mode, &mut progress, &mut result.stdout, &mut result.stderr);
+    result
+}
+
+/// `-s` and `-q`: what the walk checks and whether it speaks.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    strict: bool,
+    quiet: bool,
 }
 
 /// The failure `e` on stderr: what was printed before it, then its text.
@@ -167,13 +193,13 @@ fn push_error(stderr: &mut Vec<Diagnostic>, e: Error) {
 fn walk(
     a: &Side<'_>,
     b: &Side<'_>,
-    args: &CompareArgs<'_>,
+    mode: Mode,
     progress: &mut Progress,
     stdout: &mut String,
     stderr: &mut Vec<Diagnostic>,
 ) -> u8 {
     let say = |stdout: &mut String, line: &str| {
-        if !args.quiet {
+        if !mode.quiet {
             stdout.push_str(line);
             stdout.push('\n');
         }
@@ -181,7 +207,7 @@ fn walk(
     let (len_a, len_b) = (a.chain.len(), b.chain.len());
     let total = len_a.max(len_b);
     progress.advance(0.0, stdout);
-    if args.strict && len_a != len_b {
+    if mode.strict && len_a != len_b {
         say(stdout, "Strict mode: Image size mismatch!");
         return EXIT_DIFFERENT;
     }
@@ -192,7 +218,7 @@ fn walk(
     let mut store_b = AlignedBuffer::new(cap);
     let (buf_a, buf_b) = (store_a.as_mut(), store_b.as_mut());
     let outcome =
-        common(a, b, args.strict, total, progress, stdout, buf_a, buf_b).and_then(|offset| {
+        common(a, b, mode.strict, total, progress, stdout, buf_a, buf_b).and_then(|offset| {
             if len_a == len_b {
                 return Ok(());
             }
@@ -461,20 +487,8 @@ mod tests {
 
     /// The exit code, stdout and stderr of comparing `a` with `b`.
     fn run(a: &Chain, b: &Chain, strict: bool) -> (u8, String, Vec<Diagnostic>) {
-        let target = Target::file("x", None);
-        let args = CompareArgs {
-            first: target,
-            second: target,
-            strict,
-            quiet: false,
-            progress: false,
-            dialect: QemuDialect::DEFAULT,
-        };
-        let (sa, sb) = (Side { chain: a, name: "a" }, Side { chain: b, name: "b" });
-        let mut progress = Progress { enabled: false, current: 0.0, last_print: 0.0 };
-        let (mut out, mut err) = (String::new(), Vec::new());
-        let code = walk(&sa, &sb, &args, &mut progress, &mut out, &mut err);
-        (code, out, err)
+        let result = compare_opened(a, b, ("a", "b"), strict);
+        (result.code, result.stdout, result.stderr)
     }
 
     const SIZE: usize = 3 << 20;
