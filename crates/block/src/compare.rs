@@ -272,14 +272,17 @@ impl AlignedBuffer {
 /// failure for it.
 fn status_of(side: &Side<'_>, offset: u64) -> Result<(Status, u64), Stop> {
     let bytes = side.chain.len() - offset;
+    let failed = |printed: Vec<Diagnostic>| {
+        let message = format!("Sector allocation test failed for {}", side.name);
+        Stop::Failed(Error::after_open(message).after(printed), EXIT_STATUS)
+    };
     match side.chain.status_above(0, true, offset, bytes) {
+        Ok((st, _)) if st.bytes > 0 => Ok((st.status, st.bytes)),
         // qemu asserts a status of at least one byte inside the image;
         // a chain that answered none would loop this walk forever.
-        Ok((st, _)) if st.bytes > 0 => Ok((st.status, st.bytes)),
-        _ => Err(Stop::Failed(
-            Error::after_open(format!("Sector allocation test failed for {}", side.name)),
-            EXIT_STATUS,
-        )),
+        Ok(_) => Err(failed(Vec::new())),
+        // What the driver printed (qcow2's corruption notice) comes first.
+        Err(e) => Err(failed(e.notes().to_vec())),
     }
 }
 
