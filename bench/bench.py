@@ -15,6 +15,7 @@ under GNU time, /usr/bin/time, when installed), and the goal of the project for 
 - info and check (reading an image): instar no slower (at most 1.0x);
 - map of a large fragmented-metadata image: at most 0.5x qemu-img's time,
   and a peak resident memory below 64 MiB.
+- compare of two 2 GiB images with 1 GiB of data each: at most 0.7x.
 
 Usage: bench.py [--instar PATH] [--qemu-img PATH] [--runs N] [--strict]
        [--dir DIR] [--only SUBSTRING]
@@ -68,12 +69,18 @@ CASES = [
     # walk asks about every L2 table and the host file's holes.
     ("map json qcow2 20G 4k prealloc", "map-json", "qcow2",
      "cluster_size=4k,preallocation=metadata", "20G", "map", 5),
+    # compare: two 2 GiB images with 1 GiB of data each (see make_pair),
+    # the same data, or different data in the last cluster.
+    ("compare raw 2G identical", "compare", "raw", "identical", "2G", "compare", 5),
+    ("compare raw 2G last cluster differs", "compare", "raw", "last-cluster", "2G", "compare", 5),
+    ("compare qcow2 2G identical", "compare", "qcow2", "identical", "2G", "compare", 5),
+    ("compare qcow2 2G last cluster differs", "compare", "qcow2", "last-cluster", "2G", "compare", 5),
 ]
 
-GOALS = {"metadata": 0.5, "prealloc": 1.0, "read": 1.0, "map": 0.5}
+GOALS = {"metadata": 0.5, "prealloc": 1.0, "read": 1.0, "map": 0.5, "compare": 0.7}
 
 # Peak resident memory goals (KiB) of instar, by kind.
-MEMORY_GOALS = {"map": 64 * 1024}
+MEMORY_GOALS = {"map": 64 * 1024, "compare": 64 * 1024}
 
 
 # The secret an encrypted image is made with (`key-secret=sec0`).
@@ -108,6 +115,19 @@ def make_lived_in(qemu, path):
     run_one([qemu, "bitmap", "--merge", "fine", path, "merged"])
 
 
+def make_pair(qemu, fmt, variant, a, b, size):
+    """The two images of a compare case, made by qemu-img and qemu-io
+    (beside it): `size` bytes each, 1 GiB of data from offset 0 and one
+    64 KiB cluster of data at the end; with `last-cluster` the second
+    image's last cluster holds other bytes."""
+    qemu_io = os.path.join(os.path.dirname(qemu), "qemu-io")
+    for path, last in ((a, 2), (b, 3 if variant == "last-cluster" else 2)):
+        run_one(create_argv(qemu, fmt, "", path, size))
+        end = int(size[:-1]) << {"M": 20, "G": 30}[size[-1]]
+        writes = ["write -P 1 0 1G", f"write -P {last} {end - 65536} 64k"]
+        run_one([qemu_io, "-f", fmt] + [arg for w in writes for arg in ("-c", w)] + [path])
+
+
 def read_argv(program, command, fmt, path):
     """The argv of a reading case; the format is always named (no probe)."""
     if command == "info-json":
@@ -124,23 +144,23 @@ def read_argv(program, command, fmt, path):
 GNU_TIME = "/usr/bin/time"
 
 
-def run_one(argv):
-    """Wall time of one run; fails on a non-zero exit."""
+def run_one(argv, ok=(0,)):
+    """Wall time of one run; fails on an exit code not in `ok`."""
     start = time.perf_counter()
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         text = proc.stderr.decode(errors="replace").strip().splitlines()
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {text[-1] if text else ''}")
     return elapsed
 
 
-def peak_rss(argv):
+def peak_rss(argv, ok=(0,)):
     """Peak resident memory (KiB) of one run under GNU time, or None."""
     if not os.access(GNU_TIME, os.X_OK):
         return None
     with tempfile.NamedTemporaryFile(mode="r") as report:
-        run_one([GNU_TIME, "-f", "%M", "-o", report.name] + argv)
+        run_one([GNU_TIME, "-f", "%M", "-o", report.name] + argv, ok)
         return int(report.read().split()[-1])
 
 
@@ -155,8 +175,15 @@ def bench_case(instar, qemu, workdir, case, runs):
     """Median wall time and peak RSS (KiB or None) of each program on one case."""
     _name, command, fmt, options, size, _kind, _ = case
     path = os.path.join(workdir, "bench." + fmt)
+    other = os.path.join(workdir, "other." + fmt)
     programs = [("instar", instar), ("qemu-img", qemu)]
-    if command == "create":
+    if command == "compare":
+        make_pair(qemu, fmt, options, path, other, size)
+
+        # Exit 1 is the verdict "different", not a failure.
+        def once(program, measure=run_one):
+            return measure([program, "compare", "-f", fmt, "-F", fmt, path, other], (0, 1))
+    elif command == "create":
         def once(program, measure=run_one):
             return time_create(create_argv(program, fmt, options, path, size), path, measure)
     else:
@@ -182,8 +209,9 @@ def bench_case(instar, qemu, workdir, case, runs):
         # The memory pass, apart: GNU time's own fork stays out of the timings.
         peaks = {label: once(program, peak_rss) for label, program in programs}
     finally:
-        if os.path.exists(path):
-            os.remove(path)
+        for made in (path, other):
+            if os.path.exists(made):
+                os.remove(made)
     return (
         (statistics.median(times["instar"]), peaks["instar"]),
         (statistics.median(times["qemu-img"]), peaks["qemu-img"]),

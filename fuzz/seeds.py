@@ -404,6 +404,10 @@ ARGS = [
     ["map", "--output=json", "-s", "1k", "-l", "0x10", "x.qcow2"],
     ["map", "--start-offset=1.5k", "--max=8E", "--image-opts", "driver=raw,file.filename=x"],
     ["map", "--qemu-version", "5.2.0", "-s", "0x10k", "--output=xml", "-U", "x"],
+    ["compare", "-f", "qcow2", "-F", "raw", "-s", "-q", "a", "b"],
+    ["compare", "--qemu-version", "11.1.3", "--a-format=raw", "--b-format", "vpc", "-p", "a", "b"],
+    ["compare", "--left-format", "x", "-T", "none", "--object", "secret,id=s,data=x", "a"],
+    ["compare", "--image-opts", "driver=raw,file.filename=a", "-U", "--", "-b"],
     ["--version"], ["-h"], [], ["convert", "a", "b"], ["info", "--b"],
 ]
 
@@ -443,19 +447,20 @@ def main():
         corpus.add("info_raw", read(raw), "raw")
         corpus.add("info_probe", read(raw), "raw")
         add_map(corpus, read(raw), "raw")
+        corpus.add("compare", read(raw), "raw")
 
         for label, path, others in qcow2_images(tmp):
             data = read(path)
             files = [(n, trimmed(read(os.path.join(tmp, n)))) for n in others]
             image = bundle(trimmed(data), files)
-            for t in ("info_qcow2", "check_qcow2", "info_probe"):
+            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             qcow2_slices(corpus, label, data)
 
         for label, path in vmdk_images(tmp):
             image, descriptor = vmdk_input(path)
-            for t in ("info_vmdk", "check_vmdk", "info_probe"):
+            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             if descriptor is not None:
@@ -471,7 +476,7 @@ def main():
         for label, path in vpc_images(tmp):
             data = read(path)
             image = data if data[:8] != b"conectix" else trimmed(data[:-512]) + data[-512:]
-            for t in ("info_vpc", "check_vpc", "info_probe"):
+            for t in ("info_vpc", "check_vpc", "info_probe", "compare"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             vpc_slices(corpus, label, data)
@@ -487,7 +492,7 @@ def main():
 
         for label, path in vhdx_images(tmp):
             data = read(path)
-            for t in ("info_vhdx", "check_vhdx", "info_probe"):
+            for t in ("info_vhdx", "check_vhdx", "info_probe", "compare"):
                 corpus.add(t, trimmed(data), label)
             add_map(corpus, trimmed(data), label)
             vhdx_slices(corpus, label, data)

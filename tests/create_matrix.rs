@@ -49,6 +49,7 @@
 )]
 
 mod cli;
+mod compare;
 mod damage;
 mod faults;
 mod hostile;

@@ -11,7 +11,7 @@ use crate::getopt::{Getopt, Order};
 use instar_block::compare::{CompareArgs, EXIT_OPEN};
 use instar_block::Target;
 use instar_core::diag::render_all;
-use instar_core::dialect::{COMPARE_OBJECT_EXITS_ONE, OBJECTS_AT_ONCE};
+use instar_core::dialect::COMPARE_OBJECT_EXITS_ONE;
 use instar_core::object::Objects;
 use instar_core::QemuDialect;
 
@@ -97,12 +97,15 @@ pub struct Compare {
     dialect: QemuDialect,
 }
 
-/// The exit code of an `--object` compare could not make.
+/// The exit code of an `--object` refused as getopt returns it (from 6.0
+/// when it cannot be made, before 6.0 when it cannot be read, e.g. a
+/// duplicate id). Before 6.0 an object read is made after the file names,
+/// and a failure then exits 1.
 fn object_exit(dialect: QemuDialect) -> u8 {
-    if dialect.since(OBJECTS_AT_ONCE) && !dialect.since(COMPARE_OBJECT_EXITS_ONE) {
-        2
-    } else {
+    if dialect.since(COMPARE_OBJECT_EXITS_ONE) {
         1
+    } else {
+        2
     }
 }
 

@@ -8,7 +8,7 @@
 //! command line calls [`parse`] alone. Every message qemu-img prefixes
 //! with `qemu-img` is prefixed with `instar`.
 
-pub mod compare;
+mod compare;
 pub mod getopt;
 mod map;
 
@@ -418,8 +418,8 @@ pub fn parse_in(
         "snapshot" => parse_snapshot(argv0, rest, env_version),
         "map" => map::parse(argv0, rest, env_version),
         "compare" => compare::parse(argv0, rest, env_version),
-        "amend" | "bench" | "bitmap" | "commit" | "convert" | "dd" | "measure"
-        | "rebase" | "resize" => Err(Failure::new(format!(
+        "amend" | "bench" | "bitmap" | "commit" | "convert" | "dd" | "measure" | "rebase"
+        | "resize" => Err(Failure::new(format!(
             "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
              (instar implements create, info, check, snapshot -l, map and compare)"
         ))),

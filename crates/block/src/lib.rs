@@ -19,7 +19,7 @@ pub mod registry;
 pub mod unsupported;
 
 pub use chain::{BlockStatus, Chain};
-pub use compare::{compare, CompareArgs, Comparison};
+pub use compare::{compare, compare_opened, CompareArgs, Comparison};
 pub use create::{option_help, CreateArgs, PreparedCreate};
 pub use map::{write_map, MapError, MapFormat, MapRequest};
 pub use open::{

@@ -114,9 +114,11 @@ pub const OBJECTS_AT_ONCE: Release = Release::new(6, 0);
 /// `compare` exits 1, not 2, when an `--object` cannot be made (commit
 /// "qemu-img: compare: refresh options/--help", upstream's option rework,
 /// 10.1.0: the object goes through `user_creatable_process_cmdline`, which
-/// exits 1). From [`OBJECTS_AT_ONCE`] until then compare made the object
-/// itself and exited 2; before 6.0 a refused object exited 1. Debian's
-/// rework ([`OPTIONS_REWORK_DEBIAN`]) keeps the 2 (measured: 10.0.2).
+/// exits 1). Until then compare exited 2 when the object met by getopt
+/// was refused (from [`OBJECTS_AT_ONCE`]: any failure to make it; before:
+/// a failure to read it, such as a duplicate id; the objects made after
+/// the file names failed with 1). Debian's rework
+/// ([`OPTIONS_REWORK_DEBIAN`]) keeps the 2 (measured: 10.0.2).
 pub const COMPARE_OBJECT_EXITS_ONE: Release = Release::new(10, 1);
 
 /// An option list element written as a bare flag (`force-share`,
