@@ -61,6 +61,10 @@ impl OpenFlags {
     /// `qemu-img info`'s open.
     pub const INFO: OpenFlags =
         OpenFlags { check: false, no_io: true, dialect: QemuDialect::DEFAULT };
+    /// The open of a command that reads guest data (`map`, `compare`,
+    /// `convert`): the backing chain and an external data file opened.
+    pub const READ: OpenFlags =
+        OpenFlags { check: false, no_io: false, dialect: QemuDialect::DEFAULT };
     /// `qemu-img check`'s open (backing files inherit it).
     pub const CHECK: OpenFlags =
         OpenFlags { check: true, no_io: false, dialect: QemuDialect::DEFAULT };
@@ -188,6 +192,14 @@ pub trait Image {
     /// the backing file itself. Failures are [`Error::errno`] (with what
     /// the driver printed as notes), as qemu's `-errno`.
     fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> Result<(), Error> {
+        Err(Error::errno(std::io::Error::from_raw_os_error(95)))
+    }
+
+    /// Makes reads see the image as internal snapshot `id_or_name` saved
+    /// it (qemu's `bdrv_snapshot_load_tmp_by_id_or_name`: by ID first,
+    /// then by name), for `convert -l` and its kin. A format without
+    /// internal snapshots refuses.
+    fn load_snapshot(&mut self, _id_or_name: &str) -> Result<(), Error> {
         Err(Error::errno(std::io::Error::from_raw_os_error(95)))
     }
 
