@@ -150,6 +150,14 @@ pub trait Image {
         Vec::new()
     }
 
+    /// What the driver printed on stderr while answering block status or
+    /// reads that did not fail (qemu prints some notices and carries on:
+    /// qcow2's corruption notice from its metadata preallocation check),
+    /// taken once: a command prints it when it is taken.
+    fn take_printed(&self) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
     /// Whether the driver answers block status itself (qemu's driver has
     /// `bdrv_co_block_status`). The block layer reports every range of a
     /// driver without one as data of this layer, at no host offset.

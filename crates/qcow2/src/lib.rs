@@ -77,6 +77,10 @@ impl Image for open::Qcow2Image {
         Ok(check::check(self, lines))
     }
 
+    fn take_printed(&self) -> Vec<Diagnostic> {
+        self.reader.printed.take()
+    }
+
     fn has_block_status(&self) -> bool {
         true
     }

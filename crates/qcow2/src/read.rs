@@ -49,6 +49,8 @@ pub struct ReadState {
     signaled: Cell<bool>,
     /// qemu's `metadata_preallocation`, once checked.
     metadata_preallocation: Cell<Option<bool>>,
+    /// Notices printed by calls that did not fail, not yet taken.
+    pub(crate) printed: RefCell<Vec<Diagnostic>>,
 }
 
 /// A bounded cache of whole L2 tables, first in, first out.
@@ -337,8 +339,14 @@ impl Qcow2Image {
     /// qemu's `qcow2_co_block_status` for `bytes` bytes at `offset`.
     pub fn block_status_at(&self, offset: u64, bytes: u64) -> Result<Mapping<'_>, Error> {
         if self.reader.metadata_preallocation.get().is_none() {
-            // qemu ignores a failure here (after reporting a corruption).
-            let found = self.detect_metadata_preallocation().unwrap_or(false);
+            // qemu ignores a failure here, once it has printed its notice.
+            let found = match self.detect_metadata_preallocation() {
+                Ok(found) => found,
+                Err(e) => {
+                    self.reader.printed.borrow_mut().extend(e.notes().iter().cloned());
+                    false
+                }
+            };
             self.reader.metadata_preallocation.set(Some(found));
         }
         let range = self.host_range(offset, bytes)?;
