@@ -557,3 +557,180 @@ impl Qcow2Image {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::{QCOW_OFLAG_COMPRESSED, QCOW_OFLAG_COPIED, QCOW_OFLAG_ZERO};
+    use instar_core::{Format, Image, OpenFlags};
+
+    const CLUSTER: u64 = 0x1_0000;
+    const REFTABLE: u64 = 0x1_0000;
+    const REFBLOCK: u64 = 0x2_0000;
+    const L1: u64 = 0x3_0000;
+    const L2: u64 = 0x4_0000;
+    const DATA: u64 = 0x5_0000;
+
+    /// A v3 image of 64 KiB clusters and `size` bytes, one L2 table whose
+    /// entries (index, entry, bitmap) are given, `clusters` clusters long,
+    /// every cluster referenced once.
+    fn image(size: u64, extended: bool, l2: &[(u64, u64, u64)], clusters: u64) -> Vec<u8> {
+        let mut d = vec![0u8; usize::try_from(clusters * CLUSTER).unwrap()];
+        let put = |d: &mut Vec<u8>, at: u64, v: &[u8]| {
+            let at = usize::try_from(at).unwrap();
+            d[at..at + v.len()].copy_from_slice(v);
+        };
+        put(&mut d, 0, b"QFI\xfb"); // magic
+        put(&mut d, 4, &3u32.to_be_bytes()); // version
+        put(&mut d, 20, &16u32.to_be_bytes()); // cluster_bits
+        put(&mut d, 24, &size.to_be_bytes()); // size
+        put(&mut d, 36, &1u32.to_be_bytes()); // l1_size
+        put(&mut d, 40, &L1.to_be_bytes()); // l1_table_offset
+        put(&mut d, 48, &REFTABLE.to_be_bytes()); // refcount_table_offset
+        put(&mut d, 56, &1u32.to_be_bytes()); // refcount_table_clusters
+        let incompat: u64 = if extended { 1 << 4 } else { 0 };
+        put(&mut d, 72, &incompat.to_be_bytes()); // incompatible_features
+        put(&mut d, 96, &4u32.to_be_bytes()); // refcount_order
+        put(&mut d, 100, &112u32.to_be_bytes()); // header_length
+        put(&mut d, REFTABLE, &REFBLOCK.to_be_bytes());
+        for i in 0..clusters {
+            put(&mut d, REFBLOCK + 2 * i, &1u16.to_be_bytes());
+        }
+        put(&mut d, L1, &(L2 | QCOW_OFLAG_COPIED).to_be_bytes());
+        let entry_size = if extended { 16 } else { 8 };
+        for &(index, entry, bitmap) in l2 {
+            put(&mut d, L2 + index * entry_size, &entry.to_be_bytes());
+            if extended {
+                put(&mut d, L2 + index * entry_size + 8, &bitmap.to_be_bytes());
+            }
+        }
+        d
+    }
+
+    fn open(bytes: Vec<u8>) -> Box<dyn Image> {
+        crate::Qcow2.open(ImageFile::from_bytes("t.qcow2", bytes), OpenFlags::READ).unwrap()
+    }
+
+    #[test]
+    fn block_status_follows_the_l2_entries() {
+        let data = DATA | QCOW_OFLAG_COPIED;
+        let mut bytes = image(
+            16 * CLUSTER,
+            false,
+            &[(0, data), (1, data + CLUSTER), (2, QCOW_OFLAG_ZERO), (4, data + 3 * CLUSTER | 1)]
+                .map(|(i, e)| (i, e, 0)),
+            9,
+        );
+        bytes[usize::try_from(DATA + 5).unwrap()] = 0xab;
+        let img = open(bytes);
+        // In memory nothing is allocated, which reads as preallocated
+        // metadata: data is RECURSE.
+        let st = img.block_status(true, 0, 16 * CLUSTER).unwrap();
+        assert!(st.status.contains(Status::RECURSE));
+        let st = Mapping { status: st.status.without(Status::RECURSE), ..st };
+        // Two contiguous data clusters, at the host offset.
+        assert_eq!(st.status, Status::DATA | Status::OFFSET_VALID);
+        assert_eq!((st.bytes, st.host.unwrap().offset), (2 * CLUSTER, DATA));
+        // An unaligned start keeps its offset into the cluster.
+        let st = img.block_status(true, CLUSTER + 7, 16 * CLUSTER).unwrap();
+        assert_eq!((st.bytes, st.host.unwrap().offset), (CLUSTER - 7, DATA + CLUSTER + 7));
+        let st = img.block_status(true, 2 * CLUSTER, 16 * CLUSTER).unwrap();
+        assert_eq!((st.status, st.bytes), (Status::ZERO, CLUSTER));
+        let st = img.block_status(true, 3 * CLUSTER, 16 * CLUSTER).unwrap();
+        assert_eq!((st.status, st.bytes), (Status::NONE, CLUSTER));
+        let st = img.block_status(true, 4 * CLUSTER, 16 * CLUSTER).unwrap();
+        assert_eq!(st.status, Status::ZERO | Status::OFFSET_VALID);
+        let mut buf = vec![1u8; usize::try_from(3 * CLUSTER).unwrap()];
+        img.read_at(CLUSTER, &mut buf).unwrap();
+        assert!(buf.iter().all(|&b| b == 0));
+        img.read_at(0, &mut buf[..8]).unwrap();
+        assert_eq!(&buf[..8], &[0, 0, 0, 0, 0, 0xab, 0, 0]);
+    }
+
+    #[test]
+    fn subclusters_answer_by_bitmap() {
+        // Subclusters 0-3 allocated, 4-5 zero, the rest unallocated.
+        let bitmap = 0b11_0000u64 << 32 | 0b1111;
+        let bytes = image(4 * CLUSTER, true, &[(0, DATA | QCOW_OFLAG_COPIED, bitmap)], 6);
+        let img = open(bytes);
+        let sc = CLUSTER / 32;
+        let st = img.block_status(true, 0, CLUSTER).unwrap();
+        let status = st.status.without(Status::RECURSE);
+        assert_eq!((status, st.bytes), (Status::DATA | Status::OFFSET_VALID, 4 * sc));
+        let st = img.block_status(true, 4 * sc + 1, CLUSTER).unwrap();
+        assert_eq!((st.status, st.bytes), (Status::ZERO | Status::OFFSET_VALID, 2 * sc - 1));
+        let st = img.block_status(true, 6 * sc, CLUSTER).unwrap();
+        assert_eq!((st.status, st.bytes), (Status::OFFSET_VALID, 26 * sc));
+        // A bitmap both allocated and zero is corrupt: qemu's notice once.
+        let bytes = image(4 * CLUSTER, true, &[(1, DATA | QCOW_OFLAG_COPIED, 1 << 32 | 1)], 6);
+        let img = open(bytes);
+        let e = img.block_status(true, 0, 4 * CLUSTER).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(5));
+        assert_eq!(
+            instar_core::diag::render_all(e.notes(), "q"),
+            "qcow2: Image is corrupt: Invalid cluster entry found  (L2 offset: 0x40000, L2 \
+             index: 0x1); further non-fatal corruption events will be suppressed\n"
+        );
+        let e = img.block_status(true, CLUSTER, CLUSTER).unwrap_err();
+        assert!(e.notes().is_empty());
+    }
+
+    #[test]
+    fn compressed_clusters_inflate_to_exactly_a_cluster() {
+        let cluster = vec![7u8; usize::try_from(CLUSTER).unwrap()];
+        let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut z = vec![0u8; 4096];
+        c.compress(&cluster, &mut z, flate2::FlushCompress::Finish).unwrap();
+        z.truncate(usize::try_from(c.total_out()).unwrap());
+        let sectors = z.len().div_ceil(512) as u64;
+        let at = DATA + 0x200;
+        let entry = QCOW_OFLAG_COMPRESSED | ((sectors - 1) << 54) | at;
+        let mut bytes = image(2 * CLUSTER, false, &[(0, entry, 0)], 6);
+        let start = usize::try_from(at).unwrap();
+        bytes[start..start + z.len()].copy_from_slice(&z);
+        let img = open(bytes.clone());
+        let st = img.block_status(true, 0, 2 * CLUSTER).unwrap();
+        assert_eq!((st.status, st.bytes), (Status::DATA | Status::COMPRESSED, CLUSTER));
+        let mut buf = [0u8; 16];
+        img.read_at(100, &mut buf).unwrap();
+        assert_eq!(buf, [7; 16]);
+        // A stream cut short does not fill the cluster: EIO, no notice.
+        bytes[start + 2..start + z.len()].fill(0xff);
+        let e = open(bytes).read_at(0, &mut buf).unwrap_err();
+        assert_eq!((e.raw_os_error(), e.notes().len()), (Some(5), 0));
+    }
+
+    #[test]
+    fn unaligned_l2_offsets_are_corrupt_and_worded_like_qemu() {
+        let mut bytes = image(2 * CLUSTER, false, &[], 6);
+        let l1 = usize::try_from(L1).unwrap();
+        bytes[l1..l1 + 8].copy_from_slice(&(L2 | 0x200).to_be_bytes());
+        let e = open(bytes).block_status(true, 0, CLUSTER).unwrap_err();
+        assert_eq!(
+            instar_core::diag::render_all(e.notes(), "q"),
+            "qcow2: Image is corrupt: L2 table offset 0x40200 unaligned (L1 index: 0); further \
+             non-fatal corruption events will be suppressed\n"
+        );
+    }
+
+    #[test]
+    fn metadata_preallocation_needs_more_references_than_allocation() {
+        // In memory nothing is allocated: every referenced cluster counts.
+        let img = open(image(2 * CLUSTER, false, &[(0, DATA | QCOW_OFLAG_COPIED, 0)], 6));
+        let st = img.block_status(true, 0, CLUSTER).unwrap();
+        assert!(st.status.contains(Status::RECURSE));
+        // One referenced cluster is below the threshold of two more than
+        // none.
+        let mut bytes = image(2 * CLUSTER, false, &[(0, DATA | QCOW_OFLAG_COPIED, 0)], 6);
+        let refs = usize::try_from(REFBLOCK).unwrap() + 2;
+        bytes[refs..refs + 10].fill(0);
+        let img = open(bytes);
+        let st = img.block_status(true, 0, CLUSTER).unwrap();
+        assert!(!st.status.contains(Status::RECURSE));
+    }
+
+    #[test]
+    fn c_hex_prints_zero_bare() {
+        assert_eq!((c_hex(0), c_hex(0x10)), ("0".to_string(), "0x10".to_string()));
+    }
+}
