@@ -61,10 +61,6 @@ impl OpenFlags {
     /// `qemu-img info`'s open.
     pub const INFO: OpenFlags =
         OpenFlags { check: false, no_io: true, dialect: QemuDialect::DEFAULT };
-    /// The open of a command that reads guest data (`map`, `compare`,
-    /// `convert`): the backing chain and an external data file opened.
-    pub const READ: OpenFlags =
-        OpenFlags { check: false, no_io: false, dialect: QemuDialect::DEFAULT };
     /// `qemu-img check`'s open (backing files inherit it).
     pub const CHECK: OpenFlags =
         OpenFlags { check: true, no_io: false, dialect: QemuDialect::DEFAULT };
