@@ -617,8 +617,15 @@ mod tests {
         let mut bytes = image(
             16 * CLUSTER,
             false,
-            &[(0, data), (1, data + CLUSTER), (2, QCOW_OFLAG_ZERO), (4, data + 3 * CLUSTER | 1)]
-                .map(|(i, e)| (i, e, 0)),
+            &[
+                (0, data),
+                (1, data + CLUSTER),
+                (2, QCOW_OFLAG_ZERO),
+                (4, data + 3 * CLUSTER | 1),
+                (5, data + 2 * CLUSTER),
+                (6, data + 4 * CLUSTER),
+            ]
+            .map(|(i, e)| (i, e, 0)),
             9,
         );
         bytes[usize::try_from(DATA + 5).unwrap()] = 0xab;
@@ -640,6 +647,10 @@ mod tests {
         assert_eq!((st.status, st.bytes), (Status::NONE, CLUSTER));
         let st = img.block_status(true, 4 * CLUSTER, 16 * CLUSTER).unwrap();
         assert_eq!(st.status, Status::ZERO | Status::OFFSET_VALID);
+        // Data clusters that do not follow each other in the file are
+        // separate runs.
+        let st = img.block_status(true, 5 * CLUSTER, 16 * CLUSTER).unwrap();
+        assert_eq!((st.bytes, st.host.unwrap().offset), (CLUSTER, DATA + 2 * CLUSTER));
         let mut buf = vec![1u8; usize::try_from(3 * CLUSTER).unwrap()];
         img.read_at(CLUSTER, &mut buf).unwrap();
         assert!(buf.iter().all(|&b| b == 0));
