@@ -155,7 +155,8 @@ impl Qcow2Image {
         {
             let cache = self.reader.l2.borrow();
             while count < most {
-                let Some(&next) = self.l1_table.get(l1_index + count as usize) else { break };
+                let at = usize::try_from(count).ok().and_then(|c| l1_index.checked_add(c));
+                let Some(&next) = at.and_then(|i| self.l1_table.get(i)) else { break };
                 let expected = l2_offset + count * cluster;
                 if next & L1E_OFFSET_MASK != expected || cache.tables.contains_key(&expected) {
                     break;
@@ -458,7 +459,7 @@ impl Qcow2Image {
                 .map_err(|_| Error::errno(eio()))?;
             *cached = Some((entry, out));
         }
-        let data = cached.as_ref().map(|(_, d)| d.as_slice()).unwrap_or(&[]);
+        let data = cached.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
         let Some(src) = data.get(start..start + buf.len()) else {
             return Err(Error::errno(eio()));
         };
@@ -523,7 +524,7 @@ impl Qcow2Image {
     ) -> Result<(), SnapshotLoadError> {
         let not_found =
             || SnapshotLoadError { message: "Can't find snapshot".into(), retry_by_name: true };
-        let snapshots = self.snapshots.as_ref().map(|t| t.snapshots.as_slice()).unwrap_or(&[]);
+        let snapshots = self.snapshots.as_ref().map_or(&[][..], |t| t.snapshots.as_slice());
         let found = snapshots.iter().find(|s| match (id, name) {
             (Some(id), Some(name)) => s.id == id && s.name == name,
             (Some(id), None) => s.id == id,
