@@ -366,6 +366,43 @@ mod tests {
     }
 
     #[test]
+    fn l2_entries_classify_as_qemu_does() {
+        use SubclusterType::*;
+        let plain = L2Format { extended: false, data_file: false };
+        assert_eq!(plain.subcluster_type(0, 0, 0), UnallocatedPlain);
+        assert_eq!(plain.subcluster_type(1, 0, 0), ZeroPlain);
+        assert_eq!(plain.subcluster_type(0x5_0000 | 1, 0, 0), ZeroAlloc);
+        assert_eq!(plain.subcluster_type(0x5_0000, 0, 0), Normal);
+        assert_eq!(plain.subcluster_type(QCOW_OFLAG_COMPRESSED, 0, 0), Compressed);
+        // Offset 0 is a cluster of an external data file when COPIED.
+        let data_file = L2Format { extended: false, data_file: true };
+        assert_eq!(data_file.subcluster_type(QCOW_OFLAG_COPIED, 0, 0), Normal);
+        assert_eq!(plain.subcluster_type(QCOW_OFLAG_COPIED, 0, 0), UnallocatedPlain);
+        let ext = L2Format { extended: true, data_file: false };
+        // Allocated 0-2, zero 3-4, unallocated after.
+        let bitmap = (0b11_000 << 32) | 0b111;
+        assert_eq!(ext.subcluster_run(0x5_0000, bitmap, 1), Some((Normal, 2)));
+        assert_eq!(ext.subcluster_run(0x5_0000, bitmap, 3), Some((ZeroAlloc, 2)));
+        assert_eq!(ext.subcluster_run(0x5_0000, bitmap, 5), Some((UnallocatedAlloc, 27)));
+        assert_eq!(ext.subcluster_run(0, 0b11 << 32, 0), Some((ZeroPlain, 2)));
+        assert_eq!(ext.subcluster_run(0, 0, 7), Some((UnallocatedPlain, 25)));
+        // Bits both allocated and zero, or allocated without a cluster.
+        assert_eq!(ext.subcluster_run(0x5_0000, (1 << 32) | 1, 9), None);
+        assert_eq!(ext.subcluster_run(0, 1, 0), None);
+        assert_eq!(ext.subcluster_run(QCOW_OFLAG_COMPRESSED, 0, 4), Some((Compressed, 28)));
+    }
+
+    #[test]
+    fn compressed_descriptors_count_sectors_from_the_first() {
+        // 64 KiB clusters: offset in bits 0-53, sectors less one above.
+        let d = CompressedDescriptor::from_entry(QCOW_OFLAG_COMPRESSED | (2 << 54) | 0x5_0100, 16);
+        assert_eq!(d, CompressedDescriptor { offset: 0x5_0100, len: 3 * 512 - 0x100 });
+        // 512-byte clusters leave one size bit (bit 61).
+        let d = CompressedDescriptor::from_entry((1 << 61) | 0x200, 9);
+        assert_eq!(d, CompressedDescriptor { offset: 0x200, len: 1024 });
+    }
+
+    #[test]
     fn wide_refcounts_are_big_endian() {
         let mut b = [0u8; 16];
         set_refcount(&mut b, 4, 1, 0x0102);
