@@ -622,7 +622,7 @@ mod tests {
                 (0, data),
                 (1, data + CLUSTER),
                 (2, QCOW_OFLAG_ZERO),
-                (4, data + 3 * CLUSTER | 1),
+                (4, (data + 3 * CLUSTER) | 1),
                 (5, data + 2 * CLUSTER),
                 (6, data + 4 * CLUSTER),
             ]
