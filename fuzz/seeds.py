@@ -125,7 +125,9 @@ def qcow2_images(tmp):
     out.append(("datafile", p, ["q-data.raw"]))
     src = data_source(tmp)
     for label, opts in [("data", ["-o", "cluster_size=4k"]), ("compressed", ["-c", "-o", "cluster_size=4k"]),
-                        ("data-v2", ["-o", "compat=0.10,cluster_size=4k"])]:
+                        ("data-v2", ["-o", "compat=0.10,cluster_size=4k"]),
+                        ("compressed-zstd", ["-c", "-o", "cluster_size=4k,compression_type=zstd"]),
+                        ("data-extl2", ["-o", "cluster_size=16k,extended_l2=on"])]:
         p = os.path.join(tmp, f"q-{label}.qcow2")
         qemu_img("convert", "-O", "qcow2", *opts, src, p, cwd=tmp)
         out.append((label, p, []))
@@ -453,7 +455,7 @@ def main():
             data = read(path)
             files = [(n, trimmed(read(os.path.join(tmp, n)))) for n in others]
             image = bundle(trimmed(data), files)
-            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare"):
+            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare", "read_qcow2"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             qcow2_slices(corpus, label, data)

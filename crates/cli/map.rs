@@ -160,6 +160,9 @@ pub(crate) fn execute(m: &MapCommand) -> Result<u8, Failure> {
     // What was found before a failure is printed, as qemu-img prints it
     // as it goes.
     let flushed = out.flush();
+    // Notices a driver printed while answering (qcow2's corruption notice
+    // from its metadata preallocation check) come before any error.
+    err(&render_all(&chain.take_printed(), PROG));
     match result {
         Ok(()) if flushed.is_ok() => Ok(0),
         // Output that cannot be written: there is no one to tell.

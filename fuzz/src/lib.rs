@@ -241,3 +241,52 @@ pub fn vhdx_sealed(name: &str, data: &[u8]) -> ImageFile {
     }
     ImageFile::in_memory(name, top, beside)
 }
+
+/// The most block status steps [`read`] takes: a hostile header may claim
+/// a disk of exabytes, answered a table's worth at a time.
+const READ_STEPS: usize = 4096;
+/// The most guest bytes [`read`] reads in all, and at once.
+const READ_BYTES: u64 = 16 << 20;
+/// The largest single read [`read`] makes.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// A reading command's open (`OpenFlags::READ`) of the image in `data` as
+/// `format`, then a walk over the disk: the block layer's status of each
+/// range (both `want_zero` answers) and its guest data, read into a
+/// bounded buffer; what reads printed is rendered. Errors end the walk,
+/// as they end qemu-img's.
+pub fn read(format: &dyn Format, name: &str, data: &[u8]) {
+    let image = match format.open(image_file(name, data), OpenFlags::READ) {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = render_error(&e);
+            return;
+        }
+    };
+    let chain = instar_block::chain::Chain::new(vec![image]);
+    let len = chain.len();
+    let mut buf = vec![0u8; READ_CHUNK as usize];
+    let (mut offset, mut steps, mut read_bytes) = (0u64, 0usize, 0u64);
+    while offset < len && steps < READ_STEPS {
+        steps += 1;
+        let _ = chain.layer_status(0, false, offset, len - offset);
+        let st = match chain.layer_status(0, true, offset, len - offset) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = render_error(&e);
+                return;
+            }
+        };
+        assert!(st.bytes > 0 && st.bytes <= len - offset, "block status moves forward");
+        let _ = render_all(&chain.take_printed(), PROG);
+        if read_bytes < READ_BYTES {
+            let n = st.bytes.min(READ_CHUNK).min(READ_BYTES - read_bytes);
+            read_bytes += n;
+            if let Err(e) = chain.read_at(offset, &mut buf[..n as usize]) {
+                let _ = render_error(&e);
+                return;
+            }
+        }
+        offset += st.bytes;
+    }
+}

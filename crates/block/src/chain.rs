@@ -78,6 +78,13 @@ impl Chain {
         self.layers.get(depth).map(AsRef::as_ref)
     }
 
+    /// What the layers printed on stderr while answering block status or
+    /// reads that did not fail ([`Image::take_printed`]), top first; a
+    /// command prints it after each call that may have printed.
+    pub fn take_printed(&self) -> Vec<Diagnostic> {
+        self.layers.iter().flat_map(|l| l.take_printed()).collect()
+    }
+
     /// qemu's `bdrv_co_do_block_status` of the layer at `depth`: the
     /// driver's answer for `bytes` bytes at `offset`, aligned to what the
     /// driver answers in, with the protocol layer's holes looked up where

@@ -151,6 +151,14 @@ pub trait Image {
         Vec::new()
     }
 
+    /// What the driver printed on stderr while answering block status or
+    /// reads that did not fail (qemu prints some notices and carries on:
+    /// qcow2's corruption notice from its metadata preallocation check),
+    /// taken once: a command prints it when it is taken.
+    fn take_printed(&self) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
     /// Whether the driver answers block status itself (qemu's driver has
     /// `bdrv_co_block_status`). The block layer reports every range of a
     /// driver without one as data of this layer, at no host offset.
@@ -193,6 +201,14 @@ pub trait Image {
     /// the backing file itself. Failures are [`Error::errno`] (with what
     /// the driver printed as notes), as qemu's `-errno`.
     fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> Result<(), Error> {
+        Err(Error::errno(std::io::Error::from_raw_os_error(95)))
+    }
+
+    /// Makes reads see the image as internal snapshot `id_or_name` saved
+    /// it (qemu's `bdrv_snapshot_load_tmp_by_id_or_name`: by ID first,
+    /// then by name), for `convert -l` and its kin. A format without
+    /// internal snapshots refuses.
+    fn load_snapshot(&mut self, _id_or_name: &str) -> Result<(), Error> {
         Err(Error::errno(std::io::Error::from_raw_os_error(95)))
     }
 

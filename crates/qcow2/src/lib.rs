@@ -7,7 +7,8 @@
 //! [`layout`] computes where a new image's metadata goes (by replaying
 //! qemu's allocator) and [`create`] validates options and writes it.
 //! [`open`] is the one open every command goes through; the opened image
-//! answers [`info`] and [`check`] (qemu's consistency check).
+//! answers [`info`] and [`check`] (qemu's consistency check), and
+//! [`read`] reads its guest data and answers block status.
 
 pub mod bitmap;
 pub mod check;
@@ -17,13 +18,14 @@ pub mod header;
 pub mod info;
 pub mod layout;
 pub mod open;
+pub mod read;
 pub mod snapshot;
 pub mod tables;
 
 use instar_core::bytes::be32;
 use instar_core::{
     BackingRef, CheckReport, CreateRequest, Diagnostic, Error, Format, Image, ImageFile, ImageInfo,
-    Lines, OpenFlags, OptDesc,
+    Lines, Mapping, OpenFlags, OptDesc,
 };
 
 /// The qcow2 format driver.
@@ -73,6 +75,42 @@ impl Image for open::Qcow2Image {
 
     fn check(&self, lines: Lines) -> Result<CheckReport, Error> {
         Ok(check::check(self, lines))
+    }
+
+    fn take_printed(&self) -> Vec<Diagnostic> {
+        self.reader.printed.take()
+    }
+
+    fn has_block_status(&self) -> bool {
+        true
+    }
+
+    /// qemu's `qcow2_co_block_status`.
+    fn block_status(
+        &self,
+        _want_zero: bool,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Mapping<'_>, Error> {
+        self.block_status_at(offset, bytes)
+    }
+
+    /// qemu sets the crypto sector size as the alignment of an encrypted
+    /// image (which instar cannot open to read), and 1 otherwise.
+    fn request_alignment(&self) -> u64 {
+        1
+    }
+
+    fn supports_backing(&self) -> bool {
+        true
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.read_guest(offset, buf)
+    }
+
+    fn load_snapshot(&mut self, id_or_name: &str) -> Result<(), Error> {
+        self.load_snapshot_by_id_or_name(id_or_name)
     }
 }
 

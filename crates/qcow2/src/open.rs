@@ -80,6 +80,8 @@ pub struct Qcow2Image {
     pub luks: Option<instar_luks::Luks>,
     /// The qemu-img whose behaviour `info` and `check` follow.
     pub dialect: QemuDialect,
+    /// What reads keep between calls: caches, reported corruption.
+    pub reader: crate::read::ReadState,
 }
 
 impl Qcow2Image {
@@ -318,6 +320,7 @@ fn open_printing(
         bitmap_warning,
         luks,
         dialect: flags.dialect,
+        reader: crate::read::ReadState::default(),
     };
     if let Some(ext) = &image.bitmaps_ext {
         image.bitmaps = bitmap::load_all(&image, ext).map_err(Qcow2Error::Corrupt)?;

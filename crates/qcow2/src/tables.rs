@@ -47,6 +47,188 @@ pub const QCOW_MAX_REFTABLE_SIZE: u64 = 8 << 20;
 /// Highest host offset a cluster may start at (`QCOW_MAX_CLUSTER_OFFSET`).
 pub const QCOW_MAX_CLUSTER_OFFSET: u64 = (1 << 56) - 1;
 
+/// What an L2 entry (with its subcluster bitmap) says about one
+/// subcluster: qemu's `QCow2SubclusterType`. Without extended L2 entries
+/// a cluster is one subcluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubclusterType {
+    /// Data at the entry's host offset (`QCOW2_SUBCLUSTER_NORMAL`).
+    Normal,
+    /// The whole cluster is compressed (`QCOW2_SUBCLUSTER_COMPRESSED`).
+    Compressed,
+    /// Reads as zeros, no host cluster (`QCOW2_SUBCLUSTER_ZERO_PLAIN`).
+    ZeroPlain,
+    /// Reads as zeros, a host cluster kept for it
+    /// (`QCOW2_SUBCLUSTER_ZERO_ALLOC`).
+    ZeroAlloc,
+    /// Not allocated here: the backing file's, or zeros
+    /// (`QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN`).
+    UnallocatedPlain,
+    /// Not allocated here, in a cluster that has a host offset for other
+    /// subclusters (`QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC`).
+    UnallocatedAlloc,
+    /// The entry and its bitmap contradict each other
+    /// (`QCOW2_SUBCLUSTER_INVALID`).
+    Invalid,
+}
+
+impl SubclusterType {
+    /// Whether the subcluster reads as zeros.
+    pub const fn is_zero(self) -> bool {
+        matches!(self, SubclusterType::ZeroPlain | SubclusterType::ZeroAlloc)
+    }
+
+    /// Whether the subcluster is not this image's (left to the backing
+    /// file).
+    pub const fn is_unallocated(self) -> bool {
+        matches!(self, SubclusterType::UnallocatedPlain | SubclusterType::UnallocatedAlloc)
+    }
+
+    /// Whether the entry's host offset is meaningful for the subcluster:
+    /// qemu checks and reports it (`NORMAL`, `ZERO_ALLOC`,
+    /// `UNALLOCATED_ALLOC`).
+    pub const fn has_host_cluster(self) -> bool {
+        matches!(
+            self,
+            SubclusterType::Normal | SubclusterType::ZeroAlloc | SubclusterType::UnallocatedAlloc
+        )
+    }
+}
+
+/// How an L2 table's entries are read: the image properties that change
+/// what an entry means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L2Format {
+    /// Entries carry a 64-bit subcluster bitmap (`extended_l2`).
+    pub extended: bool,
+    /// Guest data lives in an external data file, where host offset 0 is
+    /// a real cluster when the entry has `QCOW_OFLAG_COPIED`.
+    pub data_file: bool,
+}
+
+/// Bit `index` of the allocation half of a subcluster bitmap
+/// (`QCOW_OFLAG_SUB_ALLOC`); the zero half is 32 bits higher.
+const fn sub_alloc(index: u32) -> u64 {
+    1 << index
+}
+
+/// The subclusters `from..to` of the allocation half of a bitmap
+/// (`QCOW_OFLAG_SUB_ALLOC_RANGE`).
+const fn sub_alloc_range(from: u32, to: u32) -> u64 {
+    sub_alloc(to) - sub_alloc(from)
+}
+
+/// The low 32 bits of a bitmap expression, as qemu's `uint32_t` keeps it.
+#[allow(clippy::cast_possible_truncation, reason = "qemu stores the value in a uint32_t")]
+const fn low32(value: u64) -> u32 {
+    value as u32
+}
+
+impl L2Format {
+    /// The subcluster type of subcluster `sc` (below 32, or 0 without
+    /// extended entries) of the cluster `entry` and `bitmap` describe
+    /// (qemu's `qcow2_get_subcluster_type`). An invalid bitmap makes every
+    /// subcluster invalid, whichever is asked about.
+    pub fn subcluster_type(self, entry: u64, bitmap: u64, sc: u32) -> SubclusterType {
+        let sc = sc % 32;
+        if entry & QCOW_OFLAG_COMPRESSED != 0 {
+            return SubclusterType::Compressed;
+        }
+        let offset = entry & L2E_OFFSET_MASK;
+        if !self.extended {
+            return if entry & QCOW_OFLAG_ZERO != 0 {
+                if offset != 0 {
+                    SubclusterType::ZeroAlloc
+                } else {
+                    SubclusterType::ZeroPlain
+                }
+            } else if offset != 0 || (self.data_file && entry & QCOW_OFLAG_COPIED != 0) {
+                SubclusterType::Normal
+            } else {
+                SubclusterType::UnallocatedPlain
+            };
+        }
+        let zero_bit = sub_alloc(sc) << 32;
+        if offset != 0 || (self.data_file && entry & QCOW_OFLAG_COPIED != 0) {
+            if (bitmap >> 32) & bitmap != 0 {
+                SubclusterType::Invalid
+            } else if bitmap & zero_bit != 0 {
+                SubclusterType::ZeroAlloc
+            } else if bitmap & sub_alloc(sc) != 0 {
+                SubclusterType::Normal
+            } else {
+                SubclusterType::UnallocatedAlloc
+            }
+        } else if bitmap & L2_BITMAP_ALL_ALLOC != 0 {
+            SubclusterType::Invalid
+        } else if bitmap & zero_bit != 0 {
+            SubclusterType::ZeroPlain
+        } else {
+            SubclusterType::UnallocatedPlain
+        }
+    }
+
+    /// The type of subcluster `from` and how many subclusters from it on,
+    /// within the cluster, share it (qemu's
+    /// `qcow2_get_subcluster_range_type`; a compressed cluster counts as
+    /// whole subclusters). `None` for an invalid entry.
+    pub fn subcluster_run(
+        self,
+        entry: u64,
+        bitmap: u64,
+        from: u32,
+    ) -> Option<(SubclusterType, u32)> {
+        let from = from % 32;
+        let kind = self.subcluster_type(entry, bitmap, from);
+        if kind == SubclusterType::Invalid {
+            return None;
+        }
+        if !self.extended {
+            return Some((kind, 1 - from.min(1)));
+        }
+        let count = match kind {
+            SubclusterType::Compressed => 32 - from,
+            SubclusterType::Normal => {
+                low32(bitmap | sub_alloc_range(0, from)).trailing_ones() - from
+            }
+            SubclusterType::ZeroPlain | SubclusterType::ZeroAlloc => {
+                low32((bitmap | (sub_alloc_range(0, from) << 32)) >> 32).trailing_ones() - from
+            }
+            SubclusterType::UnallocatedPlain | SubclusterType::UnallocatedAlloc => {
+                low32(((bitmap >> 32) | bitmap) & !sub_alloc_range(0, from)).trailing_zeros() - from
+            }
+            SubclusterType::Invalid => return None,
+        };
+        Some((kind, count))
+    }
+}
+
+/// Where a compressed cluster's data sits: qemu's
+/// `qcow2_parse_compressed_l2_entry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressedDescriptor {
+    /// The host offset of the compressed stream.
+    pub offset: u64,
+    /// How many bytes to read: whole 512-byte sectors counted from the
+    /// sector the stream starts in, less the stream's offset into it.
+    pub len: u64,
+}
+
+impl CompressedDescriptor {
+    /// Decodes the compressed L2 entry `entry` of an image with
+    /// `cluster_bits` (9 to 21): the offset takes the low
+    /// `62 - (cluster_bits - 8)` bits, the sector count less one the bits
+    /// above it up to bit 61.
+    pub fn from_entry(entry: u64, cluster_bits: u32) -> CompressedDescriptor {
+        let size_shift = 62 - (cluster_bits.clamp(9, 21) - 8);
+        let size_mask = (1u64 << (cluster_bits.clamp(9, 21) - 8)) - 1;
+        let offset = entry & ((1u64 << size_shift) - 1);
+        let sectors = ((entry >> size_shift) & size_mask) + 1;
+        let len = sectors * COMPRESSED_SECTOR_SIZE - (offset & (COMPRESSED_SECTOR_SIZE - 1));
+        CompressedDescriptor { offset, len }
+    }
+}
+
 /// The refcount at `index` of a refcount block whose entries are
 /// `1 << order` bits wide. Out-of-range indexes read as 0.
 pub fn get_refcount(block: &[u8], order: u32, index: u64) -> u64 {
@@ -181,6 +363,43 @@ mod tests {
         let n = table.len();
         assert_eq!((table[0], table[n - 2], table[n - 1]), (1, 2, 0));
         assert!(read_table(&file, instar_core::file::MAX_LENGTH, 1).is_err());
+    }
+
+    #[test]
+    fn l2_entries_classify_as_qemu_does() {
+        use SubclusterType::*;
+        let plain = L2Format { extended: false, data_file: false };
+        assert_eq!(plain.subcluster_type(0, 0, 0), UnallocatedPlain);
+        assert_eq!(plain.subcluster_type(1, 0, 0), ZeroPlain);
+        assert_eq!(plain.subcluster_type(0x5_0000 | 1, 0, 0), ZeroAlloc);
+        assert_eq!(plain.subcluster_type(0x5_0000, 0, 0), Normal);
+        assert_eq!(plain.subcluster_type(QCOW_OFLAG_COMPRESSED, 0, 0), Compressed);
+        // Offset 0 is a cluster of an external data file when COPIED.
+        let data_file = L2Format { extended: false, data_file: true };
+        assert_eq!(data_file.subcluster_type(QCOW_OFLAG_COPIED, 0, 0), Normal);
+        assert_eq!(plain.subcluster_type(QCOW_OFLAG_COPIED, 0, 0), UnallocatedPlain);
+        let ext = L2Format { extended: true, data_file: false };
+        // Allocated 0-2, zero 3-4, unallocated after.
+        let bitmap = (0b11_000 << 32) | 0b111;
+        assert_eq!(ext.subcluster_run(0x5_0000, bitmap, 1), Some((Normal, 2)));
+        assert_eq!(ext.subcluster_run(0x5_0000, bitmap, 3), Some((ZeroAlloc, 2)));
+        assert_eq!(ext.subcluster_run(0x5_0000, bitmap, 5), Some((UnallocatedAlloc, 27)));
+        assert_eq!(ext.subcluster_run(0, 0b11 << 32, 0), Some((ZeroPlain, 2)));
+        assert_eq!(ext.subcluster_run(0, 0, 7), Some((UnallocatedPlain, 25)));
+        // Bits both allocated and zero, or allocated without a cluster.
+        assert_eq!(ext.subcluster_run(0x5_0000, (1 << 32) | 1, 9), None);
+        assert_eq!(ext.subcluster_run(0, 1, 0), None);
+        assert_eq!(ext.subcluster_run(QCOW_OFLAG_COMPRESSED, 0, 4), Some((Compressed, 28)));
+    }
+
+    #[test]
+    fn compressed_descriptors_count_sectors_from_the_first() {
+        // 64 KiB clusters: offset in bits 0-53, sectors less one above.
+        let d = CompressedDescriptor::from_entry(QCOW_OFLAG_COMPRESSED | (2 << 54) | 0x5_0100, 16);
+        assert_eq!(d, CompressedDescriptor { offset: 0x5_0100, len: 3 * 512 - 0x100 });
+        // 512-byte clusters leave one size bit (bit 61).
+        let d = CompressedDescriptor::from_entry((1 << 61) | 0x200, 9);
+        assert_eq!(d, CompressedDescriptor { offset: 0x200, len: 1024 });
     }
 
     #[test]
