@@ -26,9 +26,11 @@ pub mod error;
 pub mod grain;
 pub mod image;
 pub mod info;
+pub mod read;
 pub mod sesparse;
 pub mod sparse_header;
 pub mod stream;
+pub mod tables;
 
 use instar_core::bytes::be32;
 use instar_core::dialect::VMDK_TOOLS_VERSION;
@@ -173,6 +175,37 @@ impl Image for image::Image {
             name: instar_core::rawtext::from_bytes(name),
             format: Some("vmdk".to_string()),
         })
+    }
+
+    /// vmdk answers block status itself (`vmdk_co_block_status`).
+    fn has_block_status(&self) -> bool {
+        true
+    }
+
+    /// qemu's `vmdk_co_block_status`: the grain's state, at its offset in
+    /// the extent file when uncompressed, for the rest of the grain.
+    fn block_status(
+        &self,
+        _want_zero: bool,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<instar_core::Mapping<'_>, Error> {
+        self.status(offset, bytes)
+    }
+
+    /// vmdk reads at any byte (its driver has `bdrv_co_preadv`).
+    fn request_alignment(&self) -> u64 {
+        1
+    }
+
+    /// A vmdk image may have a parent (`parentFileNameHint`).
+    fn supports_backing(&self) -> bool {
+        true
+    }
+
+    /// qemu's `vmdk_co_preadv` of what this image holds.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.read(offset, buf)
     }
 
     /// qemu-img's check: the image walked grain by grain.
