@@ -6,12 +6,14 @@
 //! result to [`compare`]: instar speaking as version V
 //! (`INSTAR_QEMU_VERSION`) must print what qemu-img V prints for `info`
 //! (human and JSON, probed and with `-f`), `check` (human and JSON),
-//! `snapshot -l` for qcow2, and the group's own command lines; stdout,
+//! `snapshot -l` for qcow2, `map` (human and JSON) and `compare` (issue
+//! 13: the image against qemu-img's `convert -O raw` of it, which proves
+//! instar's guest data), and the group's own command lines; stdout,
 //! stderr and the exit code alike. Around every instar run, the checksum of
 //! every file in the sandbox is taken: a run that changes one fails (the
 //! read-only guarantee, shown rather than assumed).
 
-use crate::util::{env, instar, qemu_or_skip, Sandbox, Transcript};
+use crate::util::{env, instar, qemu_or_skip, tempdir, Sandbox, Transcript};
 use instar_matrix::qemu::QemuImg;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -70,6 +72,33 @@ fn standard(made: &Made) -> Vec<Vec<String>> {
     if made.format == "qcow2" {
         lines.push(vec!["snapshot", "-l", image]);
     }
+    lines.into_iter().map(|l| l.into_iter().map(str::to_string).collect()).collect()
+}
+
+/// The guest data of `made` as qemu-img (the oracle) reads it: its
+/// `convert -O raw` into a folder of its own, outside the sandbox (so the
+/// read-only proof need not read it again), or `None` when qemu-img cannot
+/// read the image. The folder goes when the returned guard does.
+pub fn reference(s: &Sandbox, made: &Made) -> (tempfile::TempDir, Option<PathBuf>) {
+    let dir = tempdir();
+    let raw = dir.path().join("guest.raw");
+    let args = ["convert", "-O", "raw", made.image.as_str(), raw.to_str().expect("a UTF-8 path")];
+    let converted = s.qemu(&args).code == Some(0);
+    (dir, converted.then_some(raw))
+}
+
+/// The read-layer lines for `made`: `map` human (probed) and JSON (with
+/// `-f`), and `compare` of the image against `reference` (its guest data
+/// as qemu-img reads it), or against itself when qemu-img could not read
+/// it (the failure is then what is compared).
+pub fn reading(made: &Made, reference: Option<&Path>) -> Vec<Vec<String>> {
+    let image = made.image.as_str();
+    let other = reference.map_or(image, |r| r.to_str().expect("a UTF-8 path"));
+    let lines: Vec<Vec<&str>> = vec![
+        vec!["map", image],
+        vec!["map", "-f", made.format, "--output=json", image],
+        vec!["compare", image, other],
+    ];
     lines.into_iter().map(|l| l.into_iter().map(str::to_string).collect()).collect()
 }
 
@@ -172,7 +201,9 @@ fn copy_folder(from: &Path, to: &Path) {
 /// `made`, in the sandbox `s`.
 fn compare_made(s: &Sandbox, qemu: &QemuImg, made: &Made, version: &str) {
     let t: &Transcript = &s.t;
+    let (_guard, guest) = reference(s, made);
     let mut lines = standard(made);
+    lines.extend(reading(made, guest.as_deref()));
     lines.extend(made.extra.iter().cloned());
     // The DATE column of a snapshot list is local time: one zone for both.
     let zone = ("TZ", "UTC");
@@ -217,4 +248,5 @@ mod chains;
 mod data_file;
 mod luks;
 mod qcow2;
+mod reads;
 mod writers;

@@ -151,6 +151,9 @@ fn compare_sample(kind: &str, version: &str) {
     let Some(qemu) = qemu_or_skip(version) else { return };
     let made = make_sample(&s, kind);
     let (image, format) = (made.image.as_str(), made.format);
+    let (_guard, guest) = super::reference(&s, &made);
+    let reads = super::reading(&made, guest.as_deref());
+    let reads = reads.iter().map(|l| l.iter().map(String::as_str).collect::<Vec<_>>());
     for args in [
         vec!["info", image],
         vec!["info", "--output=json", image],
@@ -159,7 +162,10 @@ fn compare_sample(kind: &str, version: &str) {
         vec!["check", image],
         vec!["check", "--output=json", image],
         vec!["check", "-f", format, image],
-    ] {
+    ]
+    .into_iter()
+    .chain(reads)
+    {
         let theirs = s.t.run(&qemu.path, &args, s.path());
         let before = stamps(s.path());
         let mine = s.t.run_env(instar(), &args, s.path(), &[("INSTAR_QEMU_VERSION", version)]);
