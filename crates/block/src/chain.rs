@@ -253,6 +253,9 @@ impl Chain {
             #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
             let part = &mut buf[done..done + bytes as usize];
             if from_below {
+                if let Some(backing) = self.layers.get(depth + 1) {
+                    image.check_backing_read(backing.as_ref())?;
+                }
                 let below_len = below.unwrap_or(0);
                 let inside = below_len.saturating_sub(at).min(bytes);
                 #[allow(clippy::cast_possible_truncation, reason = "at most `bytes`")]
@@ -329,7 +332,7 @@ mod tests {
     }
 
     impl Layer {
-        fn new(size: u64, ranges: &[(u64, u64, Status)], fill: u8) -> Box<dyn Image> {
+        fn boxed(size: u64, ranges: &[(u64, u64, Status)], fill: u8) -> Box<dyn Image> {
             let file = ImageFile::from_bytes("layer", vec![fill; 512]);
             Box::new(Layer { size, ranges: ranges.to_vec(), file, fill })
         }
@@ -380,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_layer_adds_allocated_eof_and_zero_without_backing() {
-        let chain = Chain::new(vec![Layer::new(4096, &[(0, 1024, D)], 1)]);
+        let chain = Chain::new(vec![Layer::boxed(4096, &[(0, 1024, D)], 1)]);
         let st = chain.layer_status(0, true, 0, 4096).unwrap();
         assert_eq!((st.status, st.bytes), (D | Status::ALLOCATED, 1024));
         // Unallocated with no backing file: zeros, not allocated, the end.
@@ -392,8 +395,8 @@ mod tests {
 
     #[test]
     fn past_a_shorter_backing_file_reads_zeros_of_the_lower_layer() {
-        let top = Layer::new(4096, &[(0, 512, D)], 1);
-        let base = Layer::new(2048, &[(0, 2048, D)], 2);
+        let top = Layer::boxed(4096, &[(0, 512, D)], 1);
+        let base = Layer::boxed(2048, &[(0, 2048, D)], 2);
         let chain = Chain::new(vec![top, base]);
         // Unallocated above the backing file's end: ZERO at this layer.
         let st = chain.layer_status(0, true, 2048, 2048).unwrap();
@@ -419,7 +422,7 @@ mod tests {
     #[test]
     fn recurse_turns_data_past_the_host_file_into_zeros() {
         let r = D | Status::RECURSE | Status::OFFSET_VALID;
-        let chain = Chain::new(vec![Layer::new(4096, &[(0, 4096, r)], 1)]);
+        let chain = Chain::new(vec![Layer::boxed(4096, &[(0, 4096, r)], 1)]);
         // The host file holds 512 bytes: data there (its end), zeros after.
         let st = chain.layer_status(0, true, 0, 4096).unwrap();
         assert_eq!(

@@ -191,6 +191,22 @@ pub trait Image {
         Err(Error::errno(std::io::Error::from_raw_os_error(95)))
     }
 
+    /// The image itself, for a driver that must know what its backing
+    /// file is (vmdk compares its parent's content ID): `None` for a
+    /// driver that does not look.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
+    /// Called by the block layer before it reads a range this image
+    /// leaves to `backing`, its backing file: a driver that reads its
+    /// backing file itself and checks it first fails here as its read
+    /// would (qemu's vmdk fails with `EINVAL` when the parent's content ID
+    /// is not the one the image recorded).
+    fn check_backing_read(&self, _backing: &dyn Image) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// qemu's consistency check of the image, as `qemu-img check` runs it,
     /// its lines sent to `lines` as they are found.
     fn check(&self, _lines: Lines) -> Result<CheckReport, Error> {
