@@ -208,6 +208,22 @@ impl Image for image::Image {
         self.read(offset, buf)
     }
 
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
+    /// qemu's `vmdk_is_cid_valid`, which its read asks before reading a
+    /// grain from the parent: the parent must be a vmdk image whose
+    /// content ID is the `parentCID` this image recorded (a write to the
+    /// parent changes its CID); otherwise the read fails with `EINVAL`.
+    fn check_backing_read(&self, backing: &dyn Image) -> Result<(), Error> {
+        let parent = backing.as_any().and_then(|a| a.downcast_ref::<image::Image>());
+        match parent {
+            Some(p) if p.cid == self.parent_cid => Ok(()),
+            _ => Err(Error::errno(std::io::Error::from_raw_os_error(read::EINVAL))),
+        }
+    }
+
     /// qemu-img's check: the image walked grain by grain.
     fn check(&self, lines: Lines) -> Result<CheckReport, Error> {
         let outcome = check::check(self);

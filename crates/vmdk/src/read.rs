@@ -26,9 +26,13 @@ const SECTOR: u64 = 512;
 #[derive(Debug, Default)]
 pub struct GrainCache(RefCell<Option<(usize, u64, Vec<u8>)>>);
 
-/// `EINVAL`.
+/// `EINVAL`: a grain qemu cannot inflate, or a parent that is not the
+/// one the image recorded.
+pub const EINVAL: i32 = 22;
+
+/// [`EINVAL`] as an error.
 fn einval() -> io::Error {
-    io::Error::from_raw_os_error(22)
+    io::Error::from_raw_os_error(EINVAL)
 }
 
 /// The guest sector an extent starts at (`end_sector - sectors`).
@@ -134,7 +138,13 @@ impl Image {
 
     /// qemu's `vmdk_read_extent`: `buf` from byte `index` of the grain at
     /// byte `cluster` of the extent file.
-    fn read_extent(&self, e: &Extent, cluster: u64, index: u64, buf: &mut [u8]) -> Result<(), Error> {
+    fn read_extent(
+        &self,
+        e: &Extent,
+        cluster: u64,
+        index: u64,
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
         let file = &self.files[e.file].file;
         let ExtentKind::Sparse(sp) = e.kind else {
             return file.read_at(cluster.wrapping_add(index), buf).map_err(Error::errno);

@@ -86,7 +86,7 @@ pub fn parse_footer(block: &[u8]) -> Result<SparseHeader, VmdkError> {
 
 /// Bytes of a grain marker before the compressed data: the grain's
 /// guest sector (8 bytes) and the data's length (4).
-pub const GRAIN_MARKER_SIZE: u64 = 12;
+pub const GRAIN_MARKER_SIZE: usize = 12;
 
 /// `EINVAL`: what qemu's read returns for a grain it cannot inflate.
 fn einval() -> io::Error {
@@ -122,9 +122,9 @@ pub fn inflate_grain(
     }
     ImageFile::check_request(at, buf_bytes)?;
     let (start, data_len) = if has_marker {
-        let mut marker = [0u8; GRAIN_MARKER_SIZE as usize];
+        let mut marker = [0u8; GRAIN_MARKER_SIZE];
         file.read_at(at, &mut marker)?;
-        (GRAIN_MARKER_SIZE, u64::from(le32(&marker, 8)))
+        (GRAIN_MARKER_SIZE as u64, u64::from(le32(&marker, 8)))
     } else {
         (0, cluster_bytes)
     };

@@ -59,14 +59,23 @@ impl TableCache {
     /// The little-endian entry of `size` bytes (4 or 8) at byte `at` of
     /// the block of `len` bytes at `offset` of `files[file]`; entries past
     /// the end of the file are 0.
-    fn entry(&self, files: &[NodeFile], file: usize, offset: u64, len: u64, at: u64, size: u64) -> u64 {
+    fn entry(
+        &self,
+        files: &[NodeFile],
+        file: usize,
+        offset: u64,
+        len: u64,
+        at: u64,
+        size: u64,
+    ) -> u64 {
         let mut guard = self.blocks.borrow_mut();
         let (blocks, clock) = &mut *guard;
         *clock += 1;
         let now = *clock;
         let index = match blocks
             .iter()
-            .position(|b| b.file == file && b.offset == offset && b.bytes.len() as u64 == len) {
+            .position(|b| b.file == file && b.offset == offset && b.bytes.len() as u64 == len)
+        {
             Some(i) => i,
             None => {
                 let Some(f) = files.get(file) else { return 0 };
@@ -78,11 +87,8 @@ impl TableCache {
                     blocks.push(cached);
                     blocks.len() - 1
                 } else {
-                    let lru = blocks
-                        .iter()
-                        .enumerate()
-                        .min_by_key(|(_, b)| b.used)
-                        .map_or(0, |(i, _)| i);
+                    let lru =
+                        blocks.iter().enumerate().min_by_key(|(_, b)| b.used).map_or(0, |(i, _)| i);
                     blocks[lru] = cached;
                     lru
                 }
@@ -94,14 +100,22 @@ impl TableCache {
         #[allow(clippy::cast_possible_truncation, reason = "4 or 8")]
         let size = size as usize;
         match block.bytes.get(start..start.saturating_add(size)) {
-            Some(b) if size == 8 => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            Some(b) if size == 8 => {
+                u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            }
             Some(b) if size == 4 => u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             _ => 0,
         }
     }
 
     /// Entry `index` of the grain directory of `sp` in `files[file]`.
-    fn directory_entry(&self, files: &[NodeFile], file: usize, sp: &SparseExtent, index: u32) -> u64 {
+    fn directory_entry(
+        &self,
+        files: &[NodeFile],
+        file: usize,
+        sp: &SparseExtent,
+        index: u32,
+    ) -> u64 {
         let size = sp.entry_size();
         let byte = u64::from(index) * size;
         let block = byte / DIRECTORY_BLOCK * DIRECTORY_BLOCK;
@@ -124,7 +138,10 @@ impl TableCache {
         cluster_sectors: u64,
         offset: u64,
     ) -> Lookup {
-        #[allow(clippy::cast_sign_loss, reason = "qemu subtracts the int64_t start from a uint64_t")]
+        #[allow(
+            clippy::cast_sign_loss,
+            reason = "qemu subtracts the int64_t start from a uint64_t"
+        )]
         let offset = offset.wrapping_sub((first as u64).wrapping_mul(512));
         let sector = offset >> 9;
         if sp.l1_entry_sectors == 0 || cluster_sectors == 0 || sp.l2_size == 0 {
@@ -159,7 +176,10 @@ impl TableCache {
         if l2_offset == 0 {
             return Lookup::Unallocated;
         }
-        #[allow(clippy::cast_possible_truncation, reason = "qemu's `unsigned int l2_index`, below l2_size")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "qemu's `unsigned int l2_index`, below l2_size"
+        )]
         let l2_index = ((sector / cluster_sectors) % u64::from(sp.l2_size)) as u32;
         let size = sp.entry_size();
         let raw = self.entry(
@@ -187,7 +207,10 @@ impl TableCache {
                 GrainEntry::Zero => Lookup::Zeroed,
                 GrainEntry::Invalid => Lookup::Error,
                 GrainEntry::Grain(i) => Lookup::At(
-                    areas.clusters_offset.wrapping_add(i.wrapping_mul(cluster_sectors)).wrapping_shl(9),
+                    areas
+                        .clusters_offset
+                        .wrapping_add(i.wrapping_mul(cluster_sectors))
+                        .wrapping_shl(9),
                 ),
             },
         }
