@@ -34,7 +34,7 @@ fi
 max_len() {
     case "$1" in
         info_vhdx | check_vhdx) echo $((10 << 20)) ;;
-        info_* | check_*) echo $((4 << 20)) ;;
+        info_* | check_* | read_*) echo $((4 << 20)) ;;
         vhdx_log | vpc_bat | vpc_dynamic_header | luks_header) echo $((4 << 20)) ;;
         qcow2_snapshots | qcow2_bitmaps | vhdx_metadata) echo $((1 << 20)) ;;
         vhdx_region_table | qcow2_header) echo $((64 << 10)) ;;
