@@ -249,4 +249,5 @@ mod data_file;
 mod luks;
 mod qcow2;
 mod reads;
+mod reads_vmdk;
 mod writers;
