@@ -142,7 +142,7 @@ const READ_BYTES: u64 = 1 << 20;
 /// `OFFSET_VALID`), the block layer's answer over it, and reads of the
 /// ranges into a bounded buffer. Errors render as the command line's.
 pub fn read_of(format: &dyn Format, file: ImageFile) {
-    let image = match format.open(file, OpenFlags::default()) {
+    let image = match format.open(file, OpenFlags::READ) {
         Ok(image) => image,
         Err(e) => {
             let _ = render_error(&e);

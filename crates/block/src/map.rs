@@ -129,18 +129,21 @@ impl Entry<'_> {
         }
     }
 
-    /// Whether `next` continues this entry (qemu-img's `entry_mergeable`):
-    /// the same answer, the same host file, the host offsets following
-    /// on. An empty entry (the start of the walk) continues into nothing.
-    fn joins(&self, next: &Entry<'_>) -> bool {
+    /// Whether `next` continues this entry (qemu-img's `entry_mergeable`
+    /// in `dialect`): the same answer, the same host file, the host
+    /// offsets following on. An empty entry (the start of the walk)
+    /// continues into nothing. `present` and `compressed` part entries only
+    /// since qemu-img prints them (before, a zeroed vmdk grain and an
+    /// unallocated one join into one entry).
+    fn joins(&self, next: &Entry<'_>, dialect: QemuDialect) -> bool {
         if self.length == 0 {
             return false;
         }
         let same = self.zero == next.zero
             && self.data == next.data
-            && self.compressed == next.compressed
+            && (self.compressed == next.compressed || !dialect.since(MAP_COMPRESSED))
             && self.depth == next.depth
-            && self.present == next.present
+            && (self.present == next.present || !dialect.since(MAP_PRESENT))
             && self.filename == next.filename
             && self.has_offset == next.has_offset;
         same && (!self.has_offset || self.offset.checked_add(self.length) == Some(next.offset))
@@ -179,7 +182,7 @@ pub fn write_map(
     while curr.start + curr.length < end {
         let offset = curr.start + curr.length;
         let mut next = entry_at(chain, offset, end - offset)?;
-        if curr.joins(&next) {
+        if curr.joins(&next, request.dialect) {
             curr.length += next.length;
             continue;
         }
@@ -361,10 +364,20 @@ mod tests {
         let a =
             Entry { length: 512, has_offset: true, offset: 4096, data: true, ..Entry::empty(0) };
         let b = Entry { start: 512, offset: 4608, ..a };
-        assert!(a.joins(&b));
-        assert!(!a.joins(&Entry { offset: 8192, ..b }));
-        assert!(!a.joins(&Entry { depth: 1, ..b }));
-        assert!(!a.joins(&Entry { filename: Some("x"), ..b }));
-        assert!(!Entry::empty(0).joins(&b));
+        let now = QemuDialect::DEFAULT;
+        assert!(a.joins(&b, now));
+        assert!(!a.joins(&Entry { offset: 8192, ..b }, now));
+        assert!(!a.joins(&Entry { depth: 1, ..b }, now));
+        assert!(!a.joins(&Entry { filename: Some("x"), ..b }, now));
+        assert!(!Entry::empty(0).joins(&b, now));
+        // `present` parts entries only since 6.1, `compressed` since 8.2.
+        let (v52, v72) = (
+            QemuDialect::new(instar_core::QemuVersion::new(5, 2, 0)),
+            QemuDialect::new(instar_core::QemuVersion::new(7, 2, 22)),
+        );
+        let absent = Entry { present: !b.present, ..b };
+        assert!(!a.joins(&absent, now) && !a.joins(&absent, v72) && a.joins(&absent, v52));
+        let packed = Entry { compressed: !b.compressed, ..b };
+        assert!(!a.joins(&packed, now) && a.joins(&packed, v72));
     }
 }
