@@ -63,6 +63,12 @@ impl Chain {
         self.lengths.first().copied().unwrap_or(0)
     }
 
+    /// The guest-visible size as qemu's `blk_getlength` reports it: the
+    /// top image's [`Image::byte_length`], which may fail.
+    pub fn byte_length(&self) -> Result<u64, Error> {
+        self.layers.first().map_or(Ok(0), |l| l.byte_length())
+    }
+
     /// Whether the disk is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

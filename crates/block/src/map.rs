@@ -65,6 +65,9 @@ pub enum MapError {
     /// The block status of a range failed (qemu-img's `Could not read
     /// file metadata: <strerror>`), after what the driver printed.
     Metadata(Error),
+    /// The disk's length is not valid (qemu-img's `Failed to get size
+    /// for '<file>'`, which the command line words with the file name).
+    Length,
     /// The output could not be written.
     Write(io::Error),
 }
@@ -82,6 +85,7 @@ impl fmt::Display for MapError {
                 f.write_str("File contains external, encrypted or compressed clusters.")
             }
             MapError::Metadata(e) => write!(f, "Could not read file metadata: {e}"),
+            MapError::Length => f.write_str("Failed to get size"),
             MapError::Write(e) => write!(f, "{e}"),
         }
     }
@@ -175,7 +179,8 @@ pub fn write_map(
 ) -> Result<(), MapError> {
     let printer = Printer { format: request.format, dialect: request.dialect };
     printer.header(out)?;
-    let end = walk_end(chain.len(), request.start, request.max_length);
+    let length = chain.byte_length().map_err(|_| MapError::Length)?;
+    let end = walk_end(length, request.start, request.max_length);
     let mut curr = Entry::empty(request.start);
     // `curr.start + curr.length` stays within `end`, which is at most the
     // disk's length: no overflow.

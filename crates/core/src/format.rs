@@ -141,6 +141,14 @@ pub trait Image {
     /// The guest-visible size in bytes.
     fn virtual_size(&self) -> u64;
 
+    /// The guest-visible size as qemu's block layer reports it
+    /// (`bdrv_getlength`), which fails where the driver's sector count is
+    /// not a valid length (negative, or more bytes than an `int64_t`
+    /// holds): `map` then prints `Failed to get size for '<file>'`.
+    fn byte_length(&self) -> Result<u64, Error> {
+        Ok(self.virtual_size())
+    }
+
     /// The backing file the image names, if any.
     fn backing(&self) -> Option<BackingRef> {
         None
