@@ -169,6 +169,22 @@ impl Image for image::Image {
         total.wrapping_mul(instar_core::bytes::SECTOR_SIZE)
     }
 
+    /// qemu's `bdrv_getlength` of the image: a negative sector count is
+    /// returned as if it were an errno, a count too large for bytes is
+    /// `EFBIG` (as `info` reports them).
+    fn byte_length(&self) -> Result<u64, Error> {
+        let total = self.total_sectors();
+        if total < 0 {
+            #[allow(clippy::cast_possible_truncation, reason = "C passes the int64_t as an int")]
+            let errno = total.wrapping_neg() as i32;
+            return Err(Error::errno(std::io::Error::from_raw_os_error(errno)));
+        }
+        if total > i64::MAX / 512 {
+            return Err(Error::errno(std::io::Error::from_raw_os_error(27)));
+        }
+        Ok(self.virtual_size())
+    }
+
     /// The parent named by `parentFileNameHint`, which qemu opens as vmdk.
     fn backing(&self) -> Option<BackingRef> {
         self.backing.as_ref().map(|name| BackingRef {

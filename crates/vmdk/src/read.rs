@@ -273,6 +273,17 @@ mod tests {
         assert_eq!(buf, [0u8; 512]);
     }
 
+    #[test]
+    fn lengths_qemu_cannot_report_fail_as_its_getlength() {
+        use instar_core::Image as _;
+        let mut img = open(sparse(false, false, &[]));
+        assert_eq!(img.byte_length().unwrap(), 1 << 20);
+        img.extents[0].end_sector = i64::MAX / 512 + 1;
+        assert_eq!(img.byte_length().unwrap_err().raw_os_error(), Some(27));
+        img.extents[0].end_sector = -5;
+        assert_eq!(img.byte_length().unwrap_err().raw_os_error(), Some(5));
+    }
+
     /// A grain marker for grain `lba` and its stream.
     fn marked(lba: u64, stream: &[u8], size: u32) -> Vec<u8> {
         let mut g = Marker { val: lba, size, kind: 0 }.to_bytes()[..12].to_vec();
