@@ -286,6 +286,16 @@ def vmdk_images(tmp):
     p = os.path.join(tmp, "v-child.vmdk")
     qemu_img("create", "-q", "-f", "vmdk", "-b", base, "-F", "vmdk", p, cwd=tmp)
     out.append(("child", p))
+    # Written by qemu-io: data at unaligned offsets, and zeroed grains.
+    qemu_io = os.path.join(os.path.dirname(QEMU_IMG), "qemu-io")
+    p = os.path.join(tmp, "v-written.vmdk")
+    qemu_img("create", "-q", "-f", "vmdk", "-o", "zeroed_grain=on", p, "1M", cwd=tmp)
+    try:
+        run(qemu_io, "-f", "vmdk", "-c", "write -P 0x5a 1000 70000", "-c", "write -z 512k 128k",
+            p, cwd=tmp)
+        out.append(("written", p))
+    except (subprocess.CalledProcessError, OSError):
+        print("seeds: no qemu-io; no written vmdk seed", file=sys.stderr)
     return out
 
 
@@ -462,7 +472,7 @@ def main():
 
         for label, path in vmdk_images(tmp):
             image, descriptor = vmdk_input(path)
-            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare"):
+            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare", "read_vmdk"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             if descriptor is not None:

@@ -173,5 +173,8 @@ pub(crate) fn execute(m: &MapCommand) -> Result<u8, Failure> {
             Err(Failure::new(message))
         }
         Err(e @ MapError::Unmappable) => Err(Failure::new(format!("{PROG}: {e}"))),
+        Err(MapError::Length) => {
+            Err(Failure::new(format!("{PROG}: Failed to get size for '{}'", m.filename)))
+        }
     }
 }

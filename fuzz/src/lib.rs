@@ -10,7 +10,7 @@
 
 use instar_core::diag::render_all;
 use instar_core::file::MemoryFiles;
-use instar_core::{Error, Format, ImageFile, OpenFlags, QemuDialect, QemuVersion};
+use instar_core::{Error, Format, ImageFile, OpenFlags, QemuDialect, QemuVersion, Status};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -126,6 +126,72 @@ pub fn check_of(format: &dyn Format, file: ImageFile) {
         Err(e) => {
             let _ = render_error(&e);
         }
+    }
+}
+
+/// Block status queries a read target makes at most per input.
+const READ_STEPS: usize = 2048;
+
+/// The most bytes a read target reads at once (and in all, per input).
+const READ_BYTES: u64 = 1 << 20;
+
+/// The open of `file` as `format` for a command that reads guest data,
+/// then a walk over its disk as `map` and `compare` make one: the
+/// driver's block status range after range (each answer inside what was
+/// asked, never `ALLOCATED` or `EOF`, a host offset exactly with
+/// `OFFSET_VALID`), the block layer's answer over it, and reads of the
+/// ranges into a bounded buffer. Errors render as the command line's.
+pub fn read_of(format: &dyn Format, file: ImageFile) {
+    let image = match format.open(file, OpenFlags::READ) {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = render_error(&e);
+            return;
+        }
+    };
+    let _ = render_all(&image.warnings(), PROG);
+    let size = image.virtual_size();
+    let align = image.request_alignment().max(1);
+    let has_status = image.has_block_status();
+    let chain = instar_block::Chain::new(vec![image]);
+    let (mut offset, mut read_left) = (0u64, READ_BYTES);
+    for step in 0..READ_STEPS {
+        if offset >= size {
+            break;
+        }
+        let want_zero = step % 2 == 0;
+        let asked = size - offset;
+        let Some(layer) = chain.layer(0) else { return };
+        if has_status && offset % align == 0 {
+            match layer.block_status(want_zero, offset, asked) {
+                Ok(m) => {
+                    assert!(m.bytes > 0 && m.bytes <= asked, "pnum within the request");
+                    assert!(!m.status.intersects(Status::ALLOCATED | Status::EOF));
+                    assert_eq!(m.host.is_some(), m.status.contains(Status::OFFSET_VALID));
+                }
+                Err(e) => {
+                    let _ = render_error(&e);
+                }
+            }
+        }
+        let st = match chain.layer_status(0, want_zero, offset, asked) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = render_error(&e);
+                return;
+            }
+        };
+        assert!(st.bytes > 0 && st.bytes <= asked, "the block layer's pnum within the request");
+        let n = st.bytes.min(read_left).min(READ_BYTES);
+        if n > 0 {
+            // At most `READ_BYTES`.
+            let mut buf = vec![0u8; usize::try_from(n).unwrap_or(0)];
+            if let Err(e) = chain.read_at(offset, &mut buf) {
+                let _ = render_error(&e);
+            }
+            read_left -= n;
+        }
+        offset += st.bytes;
     }
 }
 

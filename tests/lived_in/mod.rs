@@ -250,4 +250,5 @@ mod luks;
 mod qcow2;
 mod reads;
 mod reads_qcow2;
+mod reads_vmdk;
 mod writers;

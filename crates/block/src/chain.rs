@@ -63,6 +63,12 @@ impl Chain {
         self.lengths.first().copied().unwrap_or(0)
     }
 
+    /// The guest-visible size as qemu's `blk_getlength` reports it: the
+    /// top image's [`Image::byte_length`], which may fail.
+    pub fn byte_length(&self) -> Result<u64, Error> {
+        self.layers.first().map_or(Ok(0), |l| l.byte_length())
+    }
+
     /// Whether the disk is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -260,6 +266,9 @@ impl Chain {
             #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
             let part = &mut buf[done..done + bytes as usize];
             if from_below {
+                if let Some(backing) = self.layers.get(depth + 1) {
+                    image.check_backing_read(backing.as_ref())?;
+                }
                 let below_len = below.unwrap_or(0);
                 let inside = below_len.saturating_sub(at).min(bytes);
                 #[allow(clippy::cast_possible_truncation, reason = "at most `bytes`")]

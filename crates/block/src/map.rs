@@ -65,6 +65,9 @@ pub enum MapError {
     /// The block status of a range failed (qemu-img's `Could not read
     /// file metadata: <strerror>`), after what the driver printed.
     Metadata(Error),
+    /// The disk's length is not valid (qemu-img's `Failed to get size
+    /// for '<file>'`, which the command line words with the file name).
+    Length,
     /// The output could not be written.
     Write(io::Error),
 }
@@ -82,6 +85,7 @@ impl fmt::Display for MapError {
                 f.write_str("File contains external, encrypted or compressed clusters.")
             }
             MapError::Metadata(e) => write!(f, "Could not read file metadata: {e}"),
+            MapError::Length => f.write_str("Failed to get size"),
             MapError::Write(e) => write!(f, "{e}"),
         }
     }
@@ -146,7 +150,7 @@ impl Entry<'_> {
             && (self.present == next.present || !dialect.since(MAP_PRESENT))
             && self.filename == next.filename
             && self.has_offset == next.has_offset;
-        same && (!self.has_offset || self.offset.checked_add(self.length) == Some(next.offset))
+        same && (!self.has_offset || self.offset.wrapping_add(self.length) == next.offset)
     }
 }
 
@@ -175,7 +179,8 @@ pub fn write_map(
 ) -> Result<(), MapError> {
     let printer = Printer { format: request.format, dialect: request.dialect };
     printer.header(out)?;
-    let end = walk_end(chain.len(), request.start, request.max_length);
+    let length = chain.byte_length().map_err(|_| MapError::Length)?;
+    let end = walk_end(length, request.start, request.max_length);
     let mut curr = Entry::empty(request.start);
     // `curr.start + curr.length` stays within `end`, which is at most the
     // disk's length: no overflow.
@@ -326,7 +331,11 @@ impl Printer {
                     write!(out, ", \"compressed\": {}", e.compressed)?;
                 }
                 if e.has_offset {
-                    write!(out, ", \"offset\": {}", e.offset)?;
+                    // `PRId64`: a driver's offset past `INT64_MAX` (a
+                    // hostile vmdk grain table) prints negative.
+                    #[allow(clippy::cast_possible_wrap, reason = "qemu's int64_t map")]
+                    let offset = e.offset as i64;
+                    write!(out, ", \"offset\": {offset}")?;
                 }
                 out.write_all(b"}")?;
                 if next.is_some() {

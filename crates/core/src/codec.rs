@@ -69,6 +69,62 @@ pub fn zstd_fill(input: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
     Ok(())
 }
 
+/// Zeros fed at once by [`inflate_zero_padded`].
+const ZERO_CHUNK: [u8; 4096] = [0u8; 4096];
+
+/// [`inflate`] of `input` followed by `zeros` zero bytes, without holding
+/// the zeros: what a driver inflates when its stream runs past the end of
+/// the file (qemu reads zeros there). The zeros are fed only while the
+/// stream still wants input, so a count taken from a file costs time in
+/// proportion to the output, never memory.
+pub fn inflate_zero_padded(
+    input: &[u8],
+    zeros: u64,
+    out: &mut [u8],
+    zlib_header: bool,
+) -> Result<(usize, bool), CodecError> {
+    let mut stream = Decompress::new(zlib_header);
+    let total_out =
+        |s: &Decompress| usize::try_from(s.total_out()).map_err(|_| CodecError::Corrupt);
+    let mut pos = 0usize;
+    let mut zeros_left = zeros;
+    loop {
+        let rest = input.get(pos..).unwrap_or_default();
+        let (chunk, from_input) = if rest.is_empty() {
+            // At most the chunk's length.
+            #[allow(clippy::cast_possible_truncation, reason = "at most 4096")]
+            let n = zeros_left.min(ZERO_CHUNK.len() as u64) as usize;
+            (&ZERO_CHUNK[..n], false)
+        } else {
+            (rest, true)
+        };
+        let last =
+            (from_input && zeros_left == 0) || (!from_input && zeros_left == chunk.len() as u64);
+        let flush = if last { FlushDecompress::Finish } else { FlushDecompress::None };
+        let (in_before, out_before) = (stream.total_in(), stream.total_out());
+        let done = total_out(&stream)?;
+        match stream.decompress(chunk, out.get_mut(done..).unwrap_or_default(), flush) {
+            Ok(Status::StreamEnd) => return Ok((total_out(&stream)?, true)),
+            Err(_) => return Err(CodecError::Corrupt),
+            Ok(Status::Ok | Status::BufError) => {}
+        }
+        let taken = stream.total_in() - in_before;
+        if taken == 0 && stream.total_out() == out_before {
+            // No room left, or nothing left to feed: zlib's `Z_BUF_ERROR`.
+            return Ok((total_out(&stream)?, false));
+        }
+        if from_input {
+            // At most the rest of the input.
+            #[allow(clippy::cast_possible_truncation, reason = "at most `input.len()`")]
+            {
+                pos += taken as usize;
+            }
+        } else {
+            zeros_left -= taken;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +177,43 @@ mod tests {
         // Too little and nothing after it: no progress.
         assert_eq!(zstd_fill(&frame(b"abc"), &mut out), Err(CodecError::Short));
         assert!(zstd_fill(&[0xff; 32], &mut out).is_err());
+}
+
+    /// A zlib stream of `data`.
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut c = flate2::Compress::new(flate2::Compression::default(), true);
+        let mut out = vec![0u8; data.len() + 64];
+        c.compress(data, &mut out, flate2::FlushCompress::Finish).unwrap();
+        out.truncate(usize::try_from(c.total_out()).unwrap());
+        out
+    }
+
+    #[test]
+    fn zero_padding_feeds_a_stream_cut_short() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 7) as u8).collect();
+        let z = zlib(&data);
+        let mut out = vec![0u8; 5000];
+        assert_eq!(inflate_zero_padded(&z, 0, &mut out, true), Ok((5000, true)));
+        assert_eq!(out, data);
+        // Exactly full: the trailer still ends the stream.
+        assert_eq!(inflate_zero_padded(&z, 1 << 40, &mut out, true), Ok((5000, true)));
+        // One byte of room too few: not ended, whatever follows.
+        let mut small = vec![0u8; 4999];
+        assert_eq!(inflate_zero_padded(&z, 1 << 40, &mut small, true), Ok((4999, false)));
+        // The stream cut: zeros do not complete a deflate stream here.
+        let cut = &z[..z.len() - 6];
+        assert!(!matches!(inflate_zero_padded(cut, 0, &mut out, true), Ok((_, true))));
+        assert!(!matches!(inflate_zero_padded(cut, 1 << 20, &mut out, true), Ok((_, true))));
+        // A stored block of three zero bytes, cut before them: the
+        // padding supplies them, then the (never zero) adler32 is missing
+        // (3 zeros more) or wrong (7 zeros more).
+        let stored = [0x78, 0x01, 0x01, 0x03, 0x00, 0xfc, 0xff];
+        let mut o = [0xaau8; 3];
+        assert_eq!(inflate_zero_padded(&stored, 3, &mut o, true), Ok((3, false)));
+        assert_eq!(o, [0, 0, 0]);
+        assert_eq!(inflate_zero_padded(&stored, 7, &mut o, true), Err(CodecError::Corrupt));
+        let whole = [0x78, 0x01, 0x01, 0x03, 0x00, 0xfc, 0xff, 0, 0, 0, 0x00, 0x03, 0x00, 0x01];
+        assert_eq!(inflate_zero_padded(&whole, 0, &mut o, true), Ok((3, true)));
+        assert_eq!(inflate_zero_padded(&whole[..7], 3, &mut o, true), Ok((3, false)));
     }
 }

@@ -140,6 +140,14 @@ pub trait Image {
     /// The guest-visible size in bytes.
     fn virtual_size(&self) -> u64;
 
+    /// The guest-visible size as qemu's block layer reports it
+    /// (`bdrv_getlength`), which fails where the driver's sector count is
+    /// not a valid length (negative, or more bytes than an `int64_t`
+    /// holds): `map` then prints `Failed to get size for '<file>'`.
+    fn byte_length(&self) -> Result<u64, Error> {
+        Ok(self.virtual_size())
+    }
+
     /// The backing file the image names, if any.
     fn backing(&self) -> Option<BackingRef> {
         None
@@ -210,6 +218,22 @@ pub trait Image {
     /// internal snapshots refuses.
     fn load_snapshot(&mut self, _id_or_name: &str) -> Result<(), Error> {
         Err(Error::errno(std::io::Error::from_raw_os_error(95)))
+    }
+
+    /// The image itself, for a driver that must know what its backing
+    /// file is (vmdk compares its parent's content ID): `None` for a
+    /// driver that does not look.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
+    /// Called by the block layer before it reads a range this image
+    /// leaves to `backing`, its backing file: a driver that reads its
+    /// backing file itself and checks it first fails here as its read
+    /// would (qemu's vmdk fails with `EINVAL` when the parent's content ID
+    /// is not the one the image recorded).
+    fn check_backing_read(&self, _backing: &dyn Image) -> Result<(), Error> {
+        Ok(())
     }
 
     /// qemu's consistency check of the image, as `qemu-img check` runs it,

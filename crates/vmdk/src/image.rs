@@ -190,6 +190,10 @@ pub struct Image {
     pub parent_cid: u32,
     /// `parentFileNameHint`, when present and not empty.
     pub backing: Option<Vec<u8>>,
+    /// Grain directory blocks and grain tables read so far (reads only).
+    pub tables: crate::tables::TableCache,
+    /// The last compressed grain inflated (reads only).
+    pub grain: crate::read::GrainCache,
 }
 
 impl Image {
@@ -205,6 +209,8 @@ impl Image {
             cid: 0,
             parent_cid: 0,
             backing: None,
+            tables: crate::tables::TableCache::default(),
+            grain: crate::read::GrainCache::default(),
         };
         let buf = img.read_desc(0, 0)?;
         let magic = be32(&buf, 0);

@@ -26,9 +26,11 @@ pub mod error;
 pub mod grain;
 pub mod image;
 pub mod info;
+pub mod read;
 pub mod sesparse;
 pub mod sparse_header;
 pub mod stream;
+pub mod tables;
 
 use instar_core::bytes::be32;
 use instar_core::dialect::VMDK_TOOLS_VERSION;
@@ -167,12 +169,75 @@ impl Image for image::Image {
         total.wrapping_mul(instar_core::bytes::SECTOR_SIZE)
     }
 
+    /// qemu's `bdrv_getlength` of the image: a negative sector count is
+    /// returned as if it were an errno, a count too large for bytes is
+    /// `EFBIG` (as `info` reports them).
+    fn byte_length(&self) -> Result<u64, Error> {
+        let total = self.total_sectors();
+        if total < 0 {
+            #[allow(clippy::cast_possible_truncation, reason = "C passes the int64_t as an int")]
+            let errno = total.wrapping_neg() as i32;
+            return Err(Error::errno(std::io::Error::from_raw_os_error(errno)));
+        }
+        if total > i64::MAX / 512 {
+            return Err(Error::errno(std::io::Error::from_raw_os_error(27)));
+        }
+        Ok(self.virtual_size())
+    }
+
     /// The parent named by `parentFileNameHint`, which qemu opens as vmdk.
     fn backing(&self) -> Option<BackingRef> {
         self.backing.as_ref().map(|name| BackingRef {
             name: instar_core::rawtext::from_bytes(name),
             format: Some("vmdk".to_string()),
         })
+    }
+
+    /// vmdk answers block status itself (`vmdk_co_block_status`).
+    fn has_block_status(&self) -> bool {
+        true
+    }
+
+    /// qemu's `vmdk_co_block_status`: the grain's state, at its offset in
+    /// the extent file when uncompressed, for the rest of the grain.
+    fn block_status(
+        &self,
+        _want_zero: bool,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<instar_core::Mapping<'_>, Error> {
+        self.status(offset, bytes)
+    }
+
+    /// vmdk reads at any byte (its driver has `bdrv_co_preadv`).
+    fn request_alignment(&self) -> u64 {
+        1
+    }
+
+    /// A vmdk image may have a parent (`parentFileNameHint`).
+    fn supports_backing(&self) -> bool {
+        true
+    }
+
+    /// qemu's `vmdk_co_preadv` of what this image holds.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.read(offset, buf)
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
+    /// qemu's `vmdk_is_cid_valid`, which its read asks before reading a
+    /// grain from the parent: the parent must be a vmdk image whose
+    /// content ID is the `parentCID` this image recorded (a write to the
+    /// parent changes its CID); otherwise the read fails with `EINVAL`.
+    fn check_backing_read(&self, backing: &dyn Image) -> Result<(), Error> {
+        let parent = backing.as_any().and_then(|a| a.downcast_ref::<image::Image>());
+        match parent {
+            Some(p) if p.cid == self.parent_cid => Ok(()),
+            _ => Err(Error::errno(std::io::Error::from_raw_os_error(read::EINVAL))),
+        }
     }
 
     /// qemu-img's check: the image walked grain by grain.

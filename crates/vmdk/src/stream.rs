@@ -7,10 +7,18 @@
 //! marker. qemu-img never writes this layout (its stream-optimized images
 //! keep the directory offset in the header), but it opens it, and so does
 //! instar, with qemu's sanity checks.
+//!
+//! Each grain of a compressed extent is a zlib stream; with markers, it
+//! follows a 12-byte grain marker (the grain's guest sector and the
+//! stream's length). [`inflate_grain`] reads one as qemu's
+//! `vmdk_read_extent` does.
 
 use crate::error::VmdkError;
 use crate::sparse_header::{SparseHeader, VMDK4_MAGIC};
 use instar_core::bytes::{le32, le64};
+use instar_core::codec::inflate_zero_padded;
+use instar_core::ImageFile;
+use std::io;
 
 /// Marker type: end of stream.
 pub const MARKER_END_OF_STREAM: u32 = 0;
@@ -74,6 +82,70 @@ pub fn parse_footer(block: &[u8]) -> Result<SparseHeader, VmdkError> {
         return Err(VmdkError::InvalidFooter);
     }
     Ok(SparseHeader::from_bytes(at(MARKER_SIZE + 4)))
+}
+
+/// Bytes of a grain marker before the compressed data: the grain's
+/// guest sector (8 bytes) and the data's length (4).
+pub const GRAIN_MARKER_SIZE: usize = 12;
+
+/// `EINVAL`: what qemu's read returns for a grain it cannot inflate.
+fn einval() -> io::Error {
+    io::Error::from_raw_os_error(22)
+}
+
+/// The compressed grain at byte `at` of `file`, inflated as qemu's
+/// `vmdk_read_extent` does: qemu reads two grains' worth of bytes there
+/// (a grain marker and data that did not compress may be longer than a
+/// grain), takes the length from the marker (`has_marker`) or the whole
+/// first grain, and inflates one zlib stream into a grain-sized buffer.
+/// A length of 0 or beyond what it read, a stream that is invalid, does
+/// not end, or would inflate to more than a grain, is `EINVAL`; a read
+/// the block layer refuses is `EIO`. The result may be shorter than a
+/// grain: reads past its end are the caller's `EINVAL`.
+///
+/// Only the bytes the file holds are read into memory: the rest of what
+/// qemu reads (zeros past the end of the file) is fed to the inflater
+/// without being held.
+pub fn inflate_grain(
+    file: &ImageFile,
+    at: u64,
+    cluster_sectors: u64,
+    has_marker: bool,
+) -> io::Result<Vec<u8>> {
+    // qemu's `int` sizes: a grain is at most 1 GiB (checked at open), so
+    // `cluster_bytes` fits; twice the largest grain does not, and qemu's
+    // allocation of the negative size aborts.
+    let cluster_bytes = cluster_sectors.saturating_mul(512);
+    let buf_bytes = cluster_bytes.saturating_mul(2);
+    if buf_bytes > i32::MAX as u64 {
+        return Err(io::Error::from_raw_os_error(12));
+    }
+    ImageFile::check_request(at, buf_bytes)?;
+    let (start, data_len) = if has_marker {
+        let mut marker = [0u8; GRAIN_MARKER_SIZE];
+        file.read_at(at, &mut marker)?;
+        (GRAIN_MARKER_SIZE as u64, u64::from(le32(&marker, 8)))
+    } else {
+        (0, cluster_bytes)
+    };
+    if data_len == 0 || data_len > buf_bytes {
+        return Err(einval());
+    }
+    // The stream's bytes the file holds; zeros follow (qemu's read of the
+    // file past its end; qemu's last 12 bytes of a stream as long as its
+    // buffer are beyond the buffer, and read as zeros here).
+    let from = at + start;
+    let in_file = file.len().saturating_sub(from).min(data_len);
+    let mut input = vec![0u8; usize::try_from(in_file).map_err(|_| einval())?];
+    file.read_at(from, &mut input)?;
+    let mut out = vec![0u8; usize::try_from(cluster_bytes).map_err(|_| einval())?];
+    match inflate_zero_padded(&input, data_len - in_file, &mut out, true) {
+        Ok((produced, true)) => {
+            out.truncate(produced);
+            Ok(out)
+        }
+        _ => Err(einval()),
+    }
 }
 
 #[cfg(test)]
