@@ -248,4 +248,5 @@ mod chains;
 mod data_file;
 mod luks;
 mod qcow2;
+mod reads_vhd;
 mod writers;
