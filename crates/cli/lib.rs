@@ -9,6 +9,7 @@
 //! with `qemu-img` is prefixed with `instar`.
 
 pub mod getopt;
+mod map;
 
 use getopt::{own, spec, Getopt, GetoptError, Order, Spec};
 use instar_block::{option_help, CreateArgs};
@@ -245,6 +246,8 @@ pub enum Command {
         /// `--qemu-version`: whose probe and output to follow.
         dialect: QemuDialect,
     },
+    /// `map`.
+    Map(map::MapCommand),
 }
 
 /// Parses and runs the arguments after the program name; `argv0` is the
@@ -284,6 +287,8 @@ enum Opt {
     Apply,
     CreateSnapshot,
     Delete,
+    StartOffset,
+    MaxLength,
 }
 
 /// A table of options: getopt's [`Spec`] and what each means, in the
@@ -405,10 +410,11 @@ pub fn parse_in(
         "info" => parse_info(argv0, rest, env_version),
         "check" => parse_check(argv0, rest, env_version),
         "snapshot" => parse_snapshot(argv0, rest, env_version),
-        "amend" | "bench" | "bitmap" | "commit" | "compare" | "convert" | "dd" | "map"
-        | "measure" | "rebase" | "resize" => Err(Failure::new(format!(
+        "map" => map::parse(argv0, rest, env_version),
+        "amend" | "bench" | "bitmap" | "commit" | "compare" | "convert" | "dd" | "measure"
+        | "rebase" | "resize" => Err(Failure::new(format!(
             "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
-             (instar implements create, info, check and snapshot -l)"
+             (instar implements create, info, check, snapshot -l and map)"
         ))),
         _ => Err(usage.error(format_args!("Command not found: {cmd}"))),
     }
@@ -438,6 +444,7 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
         Command::Snapshot { filename, fmt, action, opts, dialect } => {
             snapshot(opts.target(&filename, fmt.as_deref()), action, dialect)
         }
+        Command::Map(m) => map::execute(&m),
     }
 }
 
@@ -615,6 +622,20 @@ fn parse_image_size(
     dialect: QemuDialect,
     warnings: &mut Vec<String>,
 ) -> Result<u64, Failure> {
+    cvtnum("image size", text, dialect, warnings)
+}
+
+/// qemu-img's `cvtnum`: a size on the command line (`what`, e.g. `image
+/// size`, `start offset`, names it in the messages), at most
+/// [`MAX_IMAGE_SIZE`], read and refused as qemu-img of `dialect` does;
+/// what reading it warned is added to `warnings` (and comes first in the
+/// failure).
+fn cvtnum(
+    what: &str,
+    text: &str,
+    dialect: QemuDialect,
+    warnings: &mut Vec<String>,
+) -> Result<u64, Failure> {
     let read = read_size(text, dialect);
     if read.warned {
         warnings.push(hex_suffix_warning(text));
@@ -622,16 +643,14 @@ fn parse_image_size(
     let message = match read.value {
         Ok(n) if n <= MAX_IMAGE_SIZE => return Ok(n),
         Err(SizeError::Invalid) if !dialect.since(OPTIONS_REWORK_DEBIAN) => format!(
-            "{PROG}: Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n\
+            "{PROG}: Invalid {what} specified. You may use k, M, G, T, P or E suffixes for\n\
              {PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes."
         ),
         Err(SizeError::Invalid) => {
             let stop = if dialect.since(OPTIONS_REWORK_UPSTREAM) { "" } else { "." };
-            format!("{PROG}: Invalid image size specified: '{text}'{stop}")
+            format!("{PROG}: Invalid {what} specified: '{text}'{stop}")
         }
-        _ => {
-            format!("{PROG}: Invalid image size specified. Must be between 0 and {MAX_IMAGE_SIZE}.")
-        }
+        _ => format!("{PROG}: Invalid {what} specified. Must be between 0 and {MAX_IMAGE_SIZE}."),
     };
     Err(Failure::new(format!("{}{message}", render_lines(warnings))))
 }

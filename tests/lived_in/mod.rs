@@ -248,5 +248,6 @@ mod chains;
 mod data_file;
 mod luks;
 mod qcow2;
+mod reads;
 mod reads_vhd;
 mod writers;

@@ -312,3 +312,140 @@ pub fn file_status(
     }
     Ok(BlockStatus { status, bytes: pnum, host: Some(Host { file, offset }) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use instar_core::{ImageInfo, Mapping};
+
+    /// A layer answering from a list of ranges: `(start, len, status)`,
+    /// data at the same offset of its file, and reading its own ranges as
+    /// the byte `fill`.
+    struct Layer {
+        size: u64,
+        ranges: Vec<(u64, u64, Status)>,
+        file: ImageFile,
+        fill: u8,
+    }
+
+    impl Layer {
+        fn new(size: u64, ranges: &[(u64, u64, Status)], fill: u8) -> Box<dyn Image> {
+            let file = ImageFile::from_bytes("layer", vec![fill; 512]);
+            Box::new(Layer { size, ranges: ranges.to_vec(), file, fill })
+        }
+    }
+
+    impl Image for Layer {
+        fn info(&self) -> Result<ImageInfo, Error> {
+            Err(Error::errno(eio()))
+        }
+        fn virtual_size(&self) -> u64 {
+            self.size
+        }
+        fn has_block_status(&self) -> bool {
+            true
+        }
+        fn supports_backing(&self) -> bool {
+            true
+        }
+        fn block_status(&self, _: bool, offset: u64, bytes: u64) -> Result<Mapping<'_>, Error> {
+            for &(start, len, status) in &self.ranges {
+                if (start..start + len).contains(&offset) {
+                    let n = (start + len - offset).min(bytes);
+                    return Ok(if status.contains(Status::OFFSET_VALID) {
+                        Mapping::at(status, n, &self.file, offset)
+                    } else {
+                        Mapping::unmapped(status, n)
+                    });
+                }
+            }
+            let next = self.ranges.iter().map(|r| r.0).filter(|&s| s > offset).min();
+            let n = next.map_or(bytes, |s| (s - offset).min(bytes));
+            Ok(Mapping::unmapped(Status::NONE, n))
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+            for (i, b) in buf.iter_mut().enumerate() {
+                let at = offset + i as u64;
+                let mine = self
+                    .ranges
+                    .iter()
+                    .any(|&(s, l, st)| (s..s + l).contains(&at) && st.contains(Status::DATA));
+                *b = if mine { self.fill } else { 0 };
+            }
+            Ok(())
+        }
+    }
+
+    const D: Status = Status::DATA;
+
+    #[test]
+    fn a_layer_adds_allocated_eof_and_zero_without_backing() {
+        let chain = Chain::new(vec![Layer::new(4096, &[(0, 1024, D)], 1)]);
+        let st = chain.layer_status(0, true, 0, 4096).unwrap();
+        assert_eq!((st.status, st.bytes), (D | Status::ALLOCATED, 1024));
+        // Unallocated with no backing file: zeros, not allocated, the end.
+        let st = chain.layer_status(0, true, 1024, 4096).unwrap();
+        assert_eq!((st.status, st.bytes), (Status::ZERO | Status::EOF, 3072));
+        let st = chain.layer_status(0, true, 4096, 1).unwrap();
+        assert_eq!((st.status, st.bytes), (Status::EOF, 0));
+    }
+
+    #[test]
+    fn past_a_shorter_backing_file_reads_zeros_of_the_lower_layer() {
+        let top = Layer::new(4096, &[(0, 512, D)], 1);
+        let base = Layer::new(2048, &[(0, 2048, D)], 2);
+        let chain = Chain::new(vec![top, base]);
+        // Unallocated above the backing file's end: ZERO at this layer.
+        let st = chain.layer_status(0, true, 2048, 2048).unwrap();
+        assert_eq!(st.status, Status::ZERO | Status::EOF);
+        // Without want_zero, it is left to the layer below, which ends.
+        let st = chain.layer_status(0, false, 2048, 2048).unwrap();
+        assert_eq!(st.status, Status::EOF);
+        let (st, depth) = chain.status_above(0, false, 2048, 2048).unwrap();
+        assert_eq!(
+            (st.status, st.bytes, depth),
+            (Status::ZERO | Status::ALLOCATED | Status::EOF, 2048, 2)
+        );
+        let (st, depth) = chain.status_above(0, true, 512, 4096).unwrap();
+        assert_eq!((st.status, st.bytes, depth), (D | Status::ALLOCATED, 1536, 2));
+        let mut buf = vec![9u8; 4096];
+        chain.read_at(0, &mut buf).unwrap();
+        assert!(buf[..512].iter().all(|&b| b == 1));
+        assert!(buf[512..2048].iter().all(|&b| b == 2));
+        assert!(buf[2048..].iter().all(|&b| b == 0));
+        assert!(chain.read_at(4000, &mut buf).is_err());
+    }
+
+    #[test]
+    fn recurse_turns_data_past_the_host_file_into_zeros() {
+        let r = D | Status::RECURSE | Status::OFFSET_VALID;
+        let chain = Chain::new(vec![Layer::new(4096, &[(0, 4096, r)], 1)]);
+        // The host file holds 512 bytes: data there (its end), zeros after.
+        let st = chain.layer_status(0, true, 0, 4096).unwrap();
+        assert_eq!(
+            (st.status.without(Status::OFFSET_VALID), st.bytes),
+            (D | Status::ALLOCATED, 512)
+        );
+        let st = chain.layer_status(0, true, 1024, 1024).unwrap();
+        assert!(st.status.contains(Status::ZERO | D | Status::ALLOCATED));
+        assert!(!st.status.contains(Status::RECURSE));
+    }
+
+    #[test]
+    fn raw_answers_come_from_the_file() {
+        let file = ImageFile::from_bytes("f", vec![0; 1000]);
+        let st = file_status(&file, true, 0, 4096).unwrap();
+        // 1000 bytes are two sectors to qemu: data up to the file's end,
+        // then the rest of the sector as a trailing hole (as qemu-img map
+        // shows a 1000-byte raw file).
+        assert_eq!(st.bytes, 1000);
+        assert!(st.status.contains(D | Status::OFFSET_VALID));
+        assert!(!st.status.contains(Status::EOF));
+        let st = file_status(&file, true, 1000, 4096).unwrap();
+        assert_eq!(
+            (st.status.without(Status::OFFSET_VALID), st.bytes),
+            (Status::ZERO | Status::ALLOCATED | Status::EOF, 24)
+        );
+        assert_eq!(file_status(&file, true, 1024, 1).unwrap().status, Status::EOF);
+    }
+}

@@ -10,6 +10,7 @@
 pub mod chain;
 pub mod create;
 pub mod image_opts;
+pub mod map;
 pub mod open;
 pub mod probe;
 pub mod protocol;
@@ -18,6 +19,7 @@ pub mod unsupported;
 
 pub use chain::{BlockStatus, Chain};
 pub use create::{option_help, CreateArgs, PreparedCreate};
+pub use map::{write_map, MapError, MapFormat, MapRequest};
 pub use open::{
     check, info, info_chain, open, open_for_check, snapshots, CheckTarget, Opened, Target,
 };

@@ -293,6 +293,18 @@ pub const LUKS_RANGES_OVERLAP: Release = Release::new(9, 1);
 /// qapi/crypto.json): a LUKS header may name it.
 pub const HASH_SM3: Release = Release::new(9, 2);
 
+/// `map --output=json` says whether each range is allocated anywhere in
+/// the chain, `"present": true|false` after `"depth"` (Eric Blake's commit
+/// 8417e137, "qemu-img: Make unallocated part of backing chain obvious in
+/// map", 6.1.0). Measured: absent in 5.2.0, present in 7.2.18.
+pub const MAP_PRESENT: Release = Release::new(6, 1);
+
+/// `map --output=json` says whether each range sits in compressed
+/// clusters, `"compressed": true|false` after `"data"` (Andrey
+/// Drobyshev's commit 52b10c9c, "qemu-img: map: report compressed data
+/// blocks", 8.2.0). Measured: absent in 7.2.22, present in 10.0.2.
+pub const MAP_COMPRESSED: Release = Release::new(8, 2);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

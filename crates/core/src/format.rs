@@ -65,6 +65,12 @@ impl OpenFlags {
     pub const CHECK: OpenFlags =
         OpenFlags { check: true, no_io: false, dialect: QemuDialect::DEFAULT };
 
+    /// The open of a command that reads guest data (`map`, `compare`):
+    /// qemu-img's flags 0, with I/O (a data file and an encryption key are
+    /// needed) and the backing chain.
+    pub const READ: OpenFlags =
+        OpenFlags { check: false, no_io: false, dialect: QemuDialect::DEFAULT };
+
     /// The same open, as qemu-img of `dialect` does it.
     pub const fn in_dialect(self, dialect: QemuDialect) -> Self {
         OpenFlags { dialect, ..self }
