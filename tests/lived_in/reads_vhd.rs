@@ -205,7 +205,7 @@ fn make(s: &Sandbox, kind: &str) -> Made {
             io(s, "vhdx", VHDX, UNALIGNED);
             Made::new(VHDX, "vhdx")
         }
-        "vhdx_unaligned_256m_blocks" => {
+        "vhdx_unaligned_32m_blocks" => {
             create(s, "vhdx", "block_size=256M", VHDX, "600M");
             io(
                 s,
@@ -279,7 +279,7 @@ fn make(s: &Sandbox, kind: &str) -> Made {
 kinds!(make;
     vpc_unaligned, vpc_zeroed, vpc_discarded, vpc_partial_block, vpc_fixed,
     vpc_fixed_force_size, vpc_large_sparse, vpc_differencing, vpc_footer_says_fixed,
-    vhdx_unaligned_1m_blocks, vhdx_unaligned_256m_blocks, vhdx_zeroed, vhdx_discarded,
+    vhdx_unaligned_1m_blocks, vhdx_unaligned_32m_blocks, vhdx_zeroed, vhdx_discarded,
     vhdx_fixed, vhdx_blocks_not_present, vhdx_zero_states, vhdx_partially_present,
     vhdx_present_at_offset_0, vhdx_log_to_replay,
 );
