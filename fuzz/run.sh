@@ -33,7 +33,9 @@ fi
 # targets (a vhdx made by qemu-img is a few MiB), less for the rest.
 max_len() {
     case "$1" in
-        info_vhdx | check_vhdx | map) echo $((10 << 20)) ;;
+        # A vhdx with data: its payload starts 8 MiB in.
+        read_vhdx) echo $((16 << 20)) ;;
+        info_vhdx | check_vhdx | map | read_vpc) echo $((10 << 20)) ;;
         info_* | check_* | compare | read_*) echo $((4 << 20)) ;;
         vhdx_log | vpc_bat | vpc_dynamic_header | luks_header) echo $((4 << 20)) ;;
         qcow2_snapshots | qcow2_bitmaps | vhdx_metadata) echo $((1 << 20)) ;;

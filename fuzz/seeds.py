@@ -328,6 +328,9 @@ def vpc_images(tmp):
     p = os.path.join(tmp, "p-data.vpc")
     qemu_img("convert", "-O", "vpc", src, p, cwd=tmp)
     out.append(("data", p))
+    p = os.path.join(tmp, "p-data-fixed.vpc")
+    qemu_img("convert", "-O", "vpc", "-o", "subformat=fixed", src, p, cwd=tmp)
+    out.append(("data-fixed", p))
     return out
 
 
@@ -342,6 +345,11 @@ def vhdx_images(tmp):
     p = os.path.join(tmp, "x-data.vhdx")
     qemu_img("convert", "-O", "vhdx", "-o", "block_size=1M", src, p, cwd=tmp)
     out.append(("data", p))
+    for label, opts in [("data-nozero", "block_size=1M,block_state_zero=off"),
+                        ("data-fixed", "block_size=1M,subformat=fixed")]:
+        p = os.path.join(tmp, f"x-{label}.vhdx")
+        qemu_img("convert", "-O", "vhdx", "-o", opts, src, p, cwd=tmp)
+        out.append((label, p))
     return out
 
 
@@ -382,6 +390,31 @@ def vpc_slices(corpus, label, data):
         corpus.add("vpc_bat", struct.pack(">IB", entries, bits) + trimmed(data[table_off:]), label)
     else:
         corpus.add("vpc_footer", data[-512:], label)
+
+
+def vpc_read_input(data):
+    """A VHD cut to what its open needs (the footer copy, the header, the
+    BAT and every allocated block, then the footer) and no shorter: qemu's
+    open refuses a file that ends inside a block."""
+    if data[:8] != b"conectix":
+        return data
+    table_off, = struct.unpack_from(">Q", data, 512 + 16)
+    entries, block_size = struct.unpack_from(">II", data, 512 + 28)
+    bitmap = (block_size // 4096 + 511) // 512 * 512
+    end = (table_off + 4 * entries + 511) // 512 * 512
+    for i in range(entries):
+        sector, = struct.unpack_from(">I", data, table_off + 4 * i)
+        if sector != 0xFFFFFFFF:
+            end = max(end, sector * 512 + bitmap + block_size)
+    return data[:end] + data[-512:]
+
+
+def vhdx_read_input(data):
+    """A VHDX cut after its last non-zero byte, then padded to a whole MiB
+    (the blocks of the seed images are 1 MiB): qemu's open refuses a file
+    that ends inside a present block."""
+    end = len(data.rstrip(b"\0"))
+    return data[:min(len(data), (end + MIB - 1) // MIB * MIB)]
 
 
 # --- text targets --------------------------------------------------------
@@ -491,6 +524,7 @@ def main():
             for t in ("info_vpc", "check_vpc", "info_probe", "compare"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
+            corpus.add("read_vpc", vpc_read_input(data), label)
             vpc_slices(corpus, label, data)
 
         for label, path in luks_images(tmp):
@@ -507,6 +541,7 @@ def main():
             for t in ("info_vhdx", "check_vhdx", "info_probe", "compare"):
                 corpus.add(t, trimmed(data), label)
             add_map(corpus, trimmed(data), label)
+            corpus.add("read_vhdx", vhdx_read_input(data), label)
             vhdx_slices(corpus, label, data)
 
     for i, s in enumerate(SIZES):

@@ -213,6 +213,84 @@ pub fn render_report(report: &instar_core::CheckReport) {
     let _ = report.exit_code();
 }
 
+/// The most block status answers a read target walks through: a
+/// hostile BAT can make every block an answer of its own.
+const READ_STATUS_STEPS: usize = 4096;
+
+/// The bytes a read target reads at the start of each range, and at each
+/// of its sample offsets.
+const READ_WINDOW: usize = 4096;
+
+/// How many offsets spread over the disk a read target reads at, whatever
+/// the block status said.
+const READ_SAMPLES: u64 = 64;
+
+/// The open of a command that reads guest data (`map`, `compare`).
+const READ_FLAGS: OpenFlags =
+    OpenFlags { check: false, no_io: false, dialect: QemuDialect::DEFAULT };
+
+/// `map`'s and `compare`'s open of `file` as `format`, then the read
+/// layer over it: block status walked from the start of the disk (a
+/// bounded number of answers), each range's first bytes read, and reads
+/// at offsets spread over the disk (unaligned too). What is asserted is
+/// what qemu's block layer guarantees: every answer covers at least one
+/// byte and no more than asked, a range the driver maps to its own file
+/// reads as those bytes of the file, and a range of zeros reads as zeros.
+pub fn read_sampled_of(format: &dyn Format, file: ImageFile) {
+    let image = match format.open(file, READ_FLAGS) {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = render_error(&e);
+            return;
+        }
+    };
+    let chain = instar_block::Chain::new(vec![image]);
+    let len = chain.len();
+    let mut buf = vec![0u8; READ_WINDOW];
+    let mut host_bytes = vec![0u8; READ_WINDOW];
+    let mut offset = 0;
+    for _ in 0..READ_STATUS_STEPS {
+        if offset >= len {
+            break;
+        }
+        let st = match chain.layer_status(0, true, offset, len - offset) {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = render_error(&e);
+                return;
+            }
+        };
+        assert!(st.bytes > 0 && st.bytes <= len - offset, "an answer covers what was asked");
+        let n = st.bytes.min(READ_WINDOW as u64) as usize;
+        let part = &mut buf[..n];
+        if chain.read_at(offset, part).is_ok() {
+            let status = st.status;
+            if status.contains(instar_core::Status::ZERO) {
+                assert!(part.iter().all(|&b| b == 0), "a range of zeros reads as zeros");
+            } else if let Some(host) =
+                st.host.filter(|_| status.contains(instar_core::Status::DATA))
+            {
+                let theirs = &mut host_bytes[..n];
+                if host.file.read_at(host.offset, theirs).is_ok() {
+                    assert_eq!(part, theirs, "a mapped range reads as its host bytes");
+                }
+            }
+        }
+        offset += st.bytes;
+    }
+    for i in 0..READ_SAMPLES {
+        // Spread over the disk, each a few bytes off a sector boundary.
+        let at = (len / READ_SAMPLES).saturating_mul(i).saturating_add(i * 7);
+        if at >= len {
+            break;
+        }
+        let n = (len - at).min(READ_WINDOW as u64) as usize;
+        if let Err(e) = chain.read_at(at, &mut buf[..n]) {
+            let _ = render_error(&e);
+        }
+    }
+}
+
 /// Reads a big-endian `u32` from the front of `data`, if it has 4 bytes,
 /// and the rest.
 pub fn take_u32(data: &[u8]) -> Option<(u32, &[u8])> {

@@ -251,4 +251,5 @@ mod qcow2;
 mod reads;
 mod reads_qcow2;
 mod reads_vmdk;
+mod reads_vhd;
 mod writers;

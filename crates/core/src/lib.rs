@@ -25,6 +25,7 @@ pub mod random;
 pub mod rawtext;
 pub mod read;
 pub mod size;
+pub mod table;
 
 pub use check::{CheckReport, Lines};
 pub use diag::Diagnostic;

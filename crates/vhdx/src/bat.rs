@@ -9,10 +9,21 @@ pub const BAT_ENTRY_SIZE: u64 = 8;
 
 /// Block state: never written; reads as zeros (or the parent's data).
 pub const PAYLOAD_BLOCK_NOT_PRESENT: u64 = 0;
+/// Block state: contents undefined; qemu reads zeros.
+pub const PAYLOAD_BLOCK_UNDEFINED: u64 = 1;
 /// Block state: reads as zeros; qemu's default for new images.
 pub const PAYLOAD_BLOCK_ZERO: u64 = 2;
+/// Block state: unmapped (trimmed); qemu reads zeros.
+pub const PAYLOAD_BLOCK_UNMAPPED: u64 = 3;
+/// Block state: unmapped, as drafts of the specification (0.95) spelled
+/// it; qemu reads zeros.
+pub const PAYLOAD_BLOCK_UNMAPPED_V095: u64 = 5;
 /// Block state: the block is allocated at the entry's file offset.
 pub const PAYLOAD_BLOCK_FULLY_PRESENT: u64 = 6;
+/// Block state: some sectors are the block's, the others its parent's
+/// (by the sector bitmap): a differencing image's state, which qemu
+/// cannot read.
+pub const PAYLOAD_BLOCK_PARTIALLY_PRESENT: u64 = 7;
 
 /// The state bits of an entry.
 pub const BAT_STATE_BIT_MASK: u64 = 0x07;

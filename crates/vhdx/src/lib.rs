@@ -15,6 +15,7 @@ pub mod header;
 pub mod log;
 pub mod metadata;
 pub mod open;
+pub mod read;
 pub mod region_table;
 
 use instar_core::opts::{OptDesc, OptType};

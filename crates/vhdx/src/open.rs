@@ -17,6 +17,7 @@ use crate::region_table::{
     REGION_TABLE_OFFSET, REGION_TABLE_SIZE,
 };
 use instar_core::bytes::le64;
+use instar_core::table::TableWindow;
 use instar_core::{CheckReport, Error, ImageFile, ImageInfo, Lines, OpenFlags};
 
 /// BAT entries read per chunk while walking the table.
@@ -64,6 +65,8 @@ pub struct VhdxImage {
     pub virtual_disk_size: u64,
     /// The BAT's shape.
     pub geometry: BatGeometry,
+    /// The BAT's entries, read on demand by guest reads.
+    pub bat: TableWindow,
 }
 
 impl VhdxImage {
@@ -153,6 +156,7 @@ pub fn open(file: ImageFile, flags: OpenFlags) -> Result<VhdxImage, OpenFailure>
         logical_sector_size: md.logical_sector_size,
         virtual_disk_size: md.virtual_disk_size,
         geometry,
+        bat: TableWindow::new(bat_region.file_offset, BAT_ENTRY_SIZE, u64::from(geometry.entries)),
     };
     if !flags.check {
         let checker = image.check_bat(true)?;
@@ -312,6 +316,16 @@ impl instar_core::Image for VhdxImage {
 
     fn virtual_size(&self) -> u64 {
         self.disk_bytes()
+    }
+
+    /// qemu's vhdx driver reads whole sectors only.
+    fn request_alignment(&self) -> u64 {
+        crate::read::REQUEST_ALIGNMENT
+    }
+
+    /// qemu's `vhdx_co_readv` ([`VhdxImage::read`]).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.read(offset, buf)
     }
 
     /// qemu's `vhdx_co_check`: each fully present BAT entry must lie

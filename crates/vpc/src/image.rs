@@ -6,8 +6,9 @@ use crate::dynamic_header::{DynamicHeader, HEADER_SIZE};
 use crate::error::VpcError;
 use crate::footer::{self, DiskType, Footer, FOOTER_SIZE};
 use crate::geometry::{MAX_SECTORS, SECTOR_SIZE};
+use crate::read::Blocks;
 use instar_core::file::{MAX_LENGTH, REQUEST_MAX_BYTES};
-use instar_core::{Error, Image, ImageFile, ImageInfo, QemuDialect};
+use instar_core::{Error, Image, ImageFile, ImageInfo, Mapping, QemuDialect};
 use std::io;
 
 /// The most BAT entries qemu allocates a table for (`INT_MAX / 4`).
@@ -86,6 +87,8 @@ pub struct VpcImage {
     pub layout: Layout,
     /// The disk's sectors.
     pub total_sectors: u64,
+    /// Where a dynamic disk's blocks are (`None` for a fixed layout).
+    pub blocks: Option<Blocks>,
 }
 
 impl VpcImage {
@@ -119,7 +122,8 @@ impl VpcImage {
         }
         let layout =
             if dynamic { open_dynamic(&file, &footer, total_sectors)? } else { Layout::Fixed };
-        Ok(VpcImage { file, footer, footer_offset, layout, total_sectors })
+        let blocks = Blocks::of(&layout);
+        Ok(VpcImage { file, footer, footer_offset, layout, total_sectors, blocks })
     }
 
     /// The cluster size qemu reports: the block size, unless the footer
@@ -203,5 +207,24 @@ impl Image for VpcImage {
 
     fn virtual_size(&self) -> u64 {
         self.total_sectors * SECTOR_SIZE
+    }
+
+    fn has_block_status(&self) -> bool {
+        true
+    }
+
+    /// qemu's `vpc_co_block_status` ([`VpcImage::status`]).
+    fn block_status(
+        &self,
+        _want_zero: bool,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Mapping<'_>, Error> {
+        self.status(offset, bytes)
+    }
+
+    /// qemu's `vpc_co_preadv` ([`VpcImage::read`]).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.read(offset, buf)
     }
 }

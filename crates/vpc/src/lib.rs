@@ -21,6 +21,7 @@ pub mod error;
 pub mod footer;
 pub mod geometry;
 pub mod image;
+pub mod read;
 
 use instar_core::opts::{OptDesc, OptType};
 use instar_core::{CheckReport, CreateRequest, Error, Format, Image, ImageFile, Lines, OpenFlags};
