@@ -250,6 +250,6 @@ mod luks;
 mod qcow2;
 mod reads;
 mod reads_qcow2;
-mod reads_vmdk;
 mod reads_vhd;
+mod reads_vmdk;
 mod writers;

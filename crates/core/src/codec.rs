@@ -177,7 +177,7 @@ mod tests {
         // Too little and nothing after it: no progress.
         assert_eq!(zstd_fill(&frame(b"abc"), &mut out), Err(CodecError::Short));
         assert!(zstd_fill(&[0xff; 32], &mut out).is_err());
-}
+    }
 
     /// A zlib stream of `data`.
     fn zlib(data: &[u8]) -> Vec<u8> {
