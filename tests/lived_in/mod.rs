@@ -57,6 +57,18 @@ pub fn qemu_io(s: &Sandbox, args: &[&str]) {
     s.t.run_ok(&qemu_io, args, s.path());
 }
 
+/// Runs the qemu-io commands `cmds` (each one `-c`) on `image` of
+/// format `fmt`.
+#[track_caller]
+pub fn qemu_io_cmds(s: &Sandbox, fmt: &str, image: &str, cmds: &[&str]) {
+    let mut args = vec!["-f", fmt];
+    for c in cmds {
+        args.extend(["-c", c]);
+    }
+    args.push(image);
+    qemu_io(s, &args);
+}
+
 /// The standard command lines for an image of `format`.
 fn standard(made: &Made) -> Vec<Vec<String>> {
     let image = made.image.as_str();

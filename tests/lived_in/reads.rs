@@ -7,7 +7,7 @@
 //! (`--start-offset`, `--max-length`), `compare` of a layer against the one
 //! below it (the first offset where they differ) and strict `compare -s`.
 
-use super::{qemu_io, Made};
+use super::Made;
 use crate::util::Sandbox;
 
 /// The top of every chain.
@@ -23,12 +23,7 @@ fn create(s: &Sandbox, fmt: &str, name: &str, size: &str, backing: Option<(&str,
 
 /// Runs the qemu-io commands `cmds` on `image` (of format `fmt`).
 fn io(s: &Sandbox, fmt: &str, image: &str, cmds: &[&str]) {
-    let mut args = vec!["-f", fmt];
-    for c in cmds {
-        args.extend(["-c", c]);
-    }
-    args.push(image);
-    qemu_io(s, &args);
+    super::qemu_io_cmds(s, fmt, image, cmds);
 }
 
 /// Data at unaligned offsets and lengths, some crossing cluster, grain and

@@ -9,7 +9,7 @@
 //! standard lines (`map` and `compare` against qemu-img's `convert -O raw`
 //! among them) and on `map` windows that start and end inside clusters.
 
-use super::{qemu_io, Made};
+use super::Made;
 use crate::util::Sandbox;
 
 /// The image every kind makes.
@@ -30,12 +30,7 @@ fn create(s: &Sandbox, opts: &str, backing: Option<(&str, &str)>, size: &str) {
 
 /// Runs the qemu-io commands `cmds` on `image` (of format `fmt`).
 fn io(s: &Sandbox, fmt: &str, image: &str, cmds: &[&str]) {
-    let mut args = vec!["-f", fmt];
-    for c in cmds {
-        args.extend(["-c", c]);
-    }
-    args.push(image);
-    qemu_io(s, &args);
+    super::qemu_io_cmds(s, fmt, image, cmds);
 }
 
 /// Map windows that start and end inside clusters and subclusters.

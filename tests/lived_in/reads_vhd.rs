@@ -8,7 +8,7 @@
 //! ([`super::compare`]): `info`, `check`, and the read layer's `map` and
 //! `compare` against qemu-img's `convert -O raw` of the image.
 
-use super::{qemu_io, Made};
+use super::Made;
 use crate::util::edit::{file_len, read_at, write_at};
 use crate::util::Sandbox;
 use instar_matrix::masks::vhdx_checksum;
@@ -61,13 +61,8 @@ fn create(s: &Sandbox, fmt: &str, opts: &str, name: &str, size: &str) {
 }
 
 /// qemu-io `commands` (each one `-c`) on `name` of `fmt`.
-fn io(s: &Sandbox, fmt: &str, name: &str, commands: &[&str]) {
-    let mut args = vec!["-f", fmt];
-    for c in commands {
-        args.extend(["-c", c]);
-    }
-    args.push(name);
-    qemu_io(s, &args);
+fn io(s: &Sandbox, fmt: &str, image: &str, cmds: &[&str]) {
+    super::qemu_io_cmds(s, fmt, image, cmds);
 }
 
 /// Writes that start and end off every sector and block boundary, in the

@@ -25,12 +25,7 @@ const WRITES: [&str; 5] = [
 
 /// Runs the qemu-io commands `cmds` on the vmdk `image`.
 fn io(s: &Sandbox, image: &str, cmds: &[&str]) {
-    let mut args = vec!["-f", "vmdk"];
-    for c in cmds {
-        args.extend(["-c", c]);
-    }
-    args.push(image);
-    qemu_io(s, &args);
+    super::qemu_io_cmds(s, "vmdk", image, cmds);
 }
 
 /// `create -f vmdk` of `name` with `opts` (`-o`, if not empty) and `size`.
