@@ -8,5 +8,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    instar_fuzz::read_sampled_of(&instar_vhdx::Vhdx, instar_fuzz::vhdx_sealed("fuzz.vhdx", data));
+    instar_fuzz::read_of(&instar_vhdx::Vhdx, instar_fuzz::vhdx_sealed("fuzz.vhdx", data));
 });

@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    instar_fuzz::read_sampled_of(&instar_vpc::Vpc, instar_fuzz::image_file("fuzz.vpc", data));
+    instar_fuzz::read_of(&instar_vpc::Vpc, instar_fuzz::image_file("fuzz.vpc", data));
 });

@@ -129,72 +129,6 @@ pub fn check_of(format: &dyn Format, file: ImageFile) {
     }
 }
 
-/// Block status queries a read target makes at most per input.
-const READ_STEPS: usize = 2048;
-
-/// The most bytes a read target reads at once (and in all, per input).
-const READ_BYTES: u64 = 1 << 20;
-
-/// The open of `file` as `format` for a command that reads guest data,
-/// then a walk over its disk as `map` and `compare` make one: the
-/// driver's block status range after range (each answer inside what was
-/// asked, never `ALLOCATED` or `EOF`, a host offset exactly with
-/// `OFFSET_VALID`), the block layer's answer over it, and reads of the
-/// ranges into a bounded buffer. Errors render as the command line's.
-pub fn read_of(format: &dyn Format, file: ImageFile) {
-    let image = match format.open(file, OpenFlags::READ) {
-        Ok(image) => image,
-        Err(e) => {
-            let _ = render_error(&e);
-            return;
-        }
-    };
-    let _ = render_all(&image.warnings(), PROG);
-    let size = image.virtual_size();
-    let align = image.request_alignment().max(1);
-    let has_status = image.has_block_status();
-    let chain = instar_block::Chain::new(vec![image]);
-    let (mut offset, mut read_left) = (0u64, READ_BYTES);
-    for step in 0..READ_STEPS {
-        if offset >= size {
-            break;
-        }
-        let want_zero = step % 2 == 0;
-        let asked = size - offset;
-        let Some(layer) = chain.layer(0) else { return };
-        if has_status && offset % align == 0 {
-            match layer.block_status(want_zero, offset, asked) {
-                Ok(m) => {
-                    assert!(m.bytes > 0 && m.bytes <= asked, "pnum within the request");
-                    assert!(!m.status.intersects(Status::ALLOCATED | Status::EOF));
-                    assert_eq!(m.host.is_some(), m.status.contains(Status::OFFSET_VALID));
-                }
-                Err(e) => {
-                    let _ = render_error(&e);
-                }
-            }
-        }
-        let st = match chain.layer_status(0, want_zero, offset, asked) {
-            Ok(st) => st,
-            Err(e) => {
-                let _ = render_error(&e);
-                return;
-            }
-        };
-        assert!(st.bytes > 0 && st.bytes <= asked, "the block layer's pnum within the request");
-        let n = st.bytes.min(read_left).min(READ_BYTES);
-        if n > 0 {
-            // At most `READ_BYTES`.
-            let mut buf = vec![0u8; usize::try_from(n).unwrap_or(0)];
-            if let Err(e) = chain.read_at(offset, &mut buf) {
-                let _ = render_error(&e);
-            }
-            read_left -= n;
-        }
-        offset += st.bytes;
-    }
-}
-
 /// Lines of a check written as `instar check` writes them, and dropped:
 /// the streaming path, with memory bounded as the command line's.
 pub fn discarded_lines() -> instar_core::Lines {
@@ -211,84 +145,6 @@ pub fn render_report(report: &instar_core::CheckReport) {
     );
     let _ = report.stdout_text(false);
     let _ = report.exit_code();
-}
-
-/// The most block status answers a read target walks through: a
-/// hostile BAT can make every block an answer of its own.
-const READ_STATUS_STEPS: usize = 4096;
-
-/// The bytes a read target reads at the start of each range, and at each
-/// of its sample offsets.
-const READ_WINDOW: usize = 4096;
-
-/// How many offsets spread over the disk a read target reads at, whatever
-/// the block status said.
-const READ_SAMPLES: u64 = 64;
-
-/// The open of a command that reads guest data (`map`, `compare`).
-const READ_FLAGS: OpenFlags =
-    OpenFlags { check: false, no_io: false, dialect: QemuDialect::DEFAULT };
-
-/// `map`'s and `compare`'s open of `file` as `format`, then the read
-/// layer over it: block status walked from the start of the disk (a
-/// bounded number of answers), each range's first bytes read, and reads
-/// at offsets spread over the disk (unaligned too). What is asserted is
-/// what qemu's block layer guarantees: every answer covers at least one
-/// byte and no more than asked, a range the driver maps to its own file
-/// reads as those bytes of the file, and a range of zeros reads as zeros.
-pub fn read_sampled_of(format: &dyn Format, file: ImageFile) {
-    let image = match format.open(file, READ_FLAGS) {
-        Ok(image) => image,
-        Err(e) => {
-            let _ = render_error(&e);
-            return;
-        }
-    };
-    let chain = instar_block::Chain::new(vec![image]);
-    let len = chain.len();
-    let mut buf = vec![0u8; READ_WINDOW];
-    let mut host_bytes = vec![0u8; READ_WINDOW];
-    let mut offset = 0;
-    for _ in 0..READ_STATUS_STEPS {
-        if offset >= len {
-            break;
-        }
-        let st = match chain.layer_status(0, true, offset, len - offset) {
-            Ok(st) => st,
-            Err(e) => {
-                let _ = render_error(&e);
-                return;
-            }
-        };
-        assert!(st.bytes > 0 && st.bytes <= len - offset, "an answer covers what was asked");
-        let n = st.bytes.min(READ_WINDOW as u64) as usize;
-        let part = &mut buf[..n];
-        if chain.read_at(offset, part).is_ok() {
-            let status = st.status;
-            if status.contains(instar_core::Status::ZERO) {
-                assert!(part.iter().all(|&b| b == 0), "a range of zeros reads as zeros");
-            } else if let Some(host) =
-                st.host.filter(|_| status.contains(instar_core::Status::DATA))
-            {
-                let theirs = &mut host_bytes[..n];
-                if host.file.read_at(host.offset, theirs).is_ok() {
-                    assert_eq!(part, theirs, "a mapped range reads as its host bytes");
-                }
-            }
-        }
-        offset += st.bytes;
-    }
-    for i in 0..READ_SAMPLES {
-        // Spread over the disk, each a few bytes off a sector boundary.
-        let at = (len / READ_SAMPLES).saturating_mul(i).saturating_add(i * 7);
-        if at >= len {
-            break;
-        }
-        let n = (len - at).min(READ_WINDOW as u64) as usize;
-        if let Err(e) = chain.read_at(at, &mut buf[..n]) {
-            let _ = render_error(&e);
-        }
-    }
 }
 
 /// Reads a big-endian `u32` from the front of `data`, if it has 4 bytes,
@@ -386,51 +242,108 @@ pub fn vhdx_sealed(name: &str, data: &[u8]) -> ImageFile {
     ImageFile::in_memory(name, top, beside)
 }
 
-/// The most block status steps [`read`] takes: a hostile header may claim
-/// a disk of exabytes, answered a table's worth at a time.
+/// The most block status answers a read walk goes through: a hostile
+/// header may claim a disk of exabytes, answered a table entry at a time.
 const READ_STEPS: usize = 4096;
-/// The most guest bytes [`read`] reads in all, and at once.
-const READ_BYTES: u64 = 16 << 20;
-/// The largest single read [`read`] makes.
-const READ_CHUNK: u64 = 1 << 20;
 
-/// A reading command's open (`OpenFlags::READ`) of the image in `data` as
-/// `format`, then a walk over the disk: the block layer's status of each
-/// range (both `want_zero` answers) and its guest data, read into a
-/// bounded buffer; what reads printed is rendered. Errors end the walk,
-/// as they end qemu-img's.
-pub fn read(format: &dyn Format, name: &str, data: &[u8]) {
-    let image = match format.open(image_file(name, data), OpenFlags::READ) {
+/// The most guest bytes a read walk reads at once.
+const READ_WINDOW: usize = 64 << 10;
+
+/// The most guest bytes a read walk reads in all, per input.
+const READ_TOTAL: u64 = 16 << 20;
+
+/// How many offsets spread over the disk a read walk reads at, whatever
+/// the block status said.
+const READ_SAMPLES: u64 = 64;
+
+/// The open of `file` as `format` for a command that reads guest data
+/// (`map`, `compare`: `OpenFlags::READ`), then a walk over its disk as
+/// those commands make one. Range after range: the driver's own answer
+/// (inside what was asked, never `ALLOCATED` or `EOF`, a host offset
+/// exactly with `OFFSET_VALID`), the block layer's answer for both
+/// `want_zero` values, what reading printed, and the range's first bytes,
+/// which read as zeros where the answer said zero and as the host file's
+/// bytes where it mapped data there. Then reads at offsets spread over
+/// the disk, unaligned too. Errors render as the command line's; memory
+/// and time are bounded by the constants above, not by the header.
+pub fn read_of(format: &dyn Format, file: ImageFile) {
+    let image = match format.open(file, OpenFlags::READ) {
         Ok(image) => image,
         Err(e) => {
             let _ = render_error(&e);
             return;
         }
     };
-    let chain = instar_block::chain::Chain::new(vec![image]);
+    let _ = render_all(&image.warnings(), PROG);
+    let align = image.request_alignment().max(1);
+    let has_status = image.has_block_status();
+    let chain = instar_block::Chain::new(vec![image]);
     let len = chain.len();
-    let mut buf = vec![0u8; READ_CHUNK as usize];
-    let (mut offset, mut steps, mut read_bytes) = (0u64, 0usize, 0u64);
-    while offset < len && steps < READ_STEPS {
-        steps += 1;
-        let _ = chain.layer_status(0, false, offset, len - offset);
-        let st = match chain.layer_status(0, true, offset, len - offset) {
+    let mut buf = vec![0u8; READ_WINDOW];
+    let mut host_bytes = vec![0u8; READ_WINDOW];
+    let (mut offset, mut read_left) = (0u64, READ_TOTAL);
+    for step in 0..READ_STEPS {
+        if offset >= len {
+            break;
+        }
+        let asked = len - offset;
+        if has_status && offset % align == 0 {
+            if let Some(layer) = chain.layer(0) {
+                match layer.block_status(step % 2 == 0, offset, asked) {
+                    Ok(m) => {
+                        assert!(m.bytes > 0 && m.bytes <= asked, "pnum within the request");
+                        assert!(!m.status.intersects(Status::ALLOCATED | Status::EOF));
+                        assert_eq!(m.host.is_some(), m.status.contains(Status::OFFSET_VALID));
+                    }
+                    Err(e) => {
+                        let _ = render_error(&e);
+                    }
+                }
+            }
+        }
+        if let Ok(quick) = chain.layer_status(0, false, offset, asked) {
+            assert!(quick.bytes > 0 && quick.bytes <= asked, "pnum within the request");
+        }
+        let st = match chain.layer_status(0, true, offset, asked) {
             Ok(st) => st,
             Err(e) => {
                 let _ = render_error(&e);
                 return;
             }
         };
-        assert!(st.bytes > 0 && st.bytes <= len - offset, "block status moves forward");
+        assert!(st.bytes > 0 && st.bytes <= asked, "the block layer's pnum within the request");
         let _ = render_all(&chain.take_printed(), PROG);
-        if read_bytes < READ_BYTES {
-            let n = st.bytes.min(READ_CHUNK).min(READ_BYTES - read_bytes);
-            read_bytes += n;
-            if let Err(e) = chain.read_at(offset, &mut buf[..n as usize]) {
+        let n = st.bytes.min(read_left).min(READ_WINDOW as u64) as usize;
+        read_left -= n as u64;
+        let part = &mut buf[..n];
+        match chain.read_at(offset, part) {
+            Ok(()) if st.status.contains(Status::ZERO) => {
+                assert!(part.iter().all(|&b| b == 0), "a range of zeros reads as zeros");
+            }
+            Ok(()) => {
+                if let Some(host) = st.host.filter(|_| st.status.contains(Status::DATA)) {
+                    let theirs = &mut host_bytes[..n];
+                    if host.file.read_at(host.offset, theirs).is_ok() {
+                        assert_eq!(part, theirs, "a mapped range reads as its host bytes");
+                    }
+                }
+            }
+            Err(e) => {
                 let _ = render_error(&e);
-                return;
             }
         }
         offset += st.bytes;
     }
+    for i in 0..READ_SAMPLES {
+        // Spread over the disk, each a few bytes off a sector boundary.
+        let at = (len / READ_SAMPLES).saturating_mul(i).saturating_add(i * 7);
+        if at >= len {
+            break;
+        }
+        let n = (len - at).min(READ_WINDOW as u64) as usize;
+        if let Err(e) = chain.read_at(at, &mut buf[..n]) {
+            let _ = render_error(&e);
+        }
+    }
+    let _ = render_all(&chain.take_printed(), PROG);
 }
