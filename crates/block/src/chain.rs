@@ -307,16 +307,10 @@ pub fn file_status(
     }
     let bytes = bytes.min(total - offset);
     let (status, pnum) = if want_zero {
-        match file.seek_data(offset) {
-            // A trailing hole (also the tail of the last sector).
-            Ok(None) => (Status::ZERO, bytes),
-            Ok(Some(data)) if data > offset => (Status::ZERO, data - offset),
-            Ok(Some(_)) => match file.seek_hole(offset) {
-                Ok(hole) if hole > offset => (Status::DATA, hole - offset),
-                // No information: qemu pretends there is no hole.
-                _ => (Status::DATA, bytes),
-            },
-            Err(_) => (Status::DATA, bytes),
+        match file.known_data_end(offset) {
+            // Inside the run of data found last: no need to ask again.
+            Some(end) => (Status::DATA, end - offset),
+            None => seek_status(file, offset, bytes),
         }
     } else {
         (Status::DATA, bytes)
@@ -327,6 +321,25 @@ pub fn file_status(
         status |= Status::EOF;
     }
     Ok(BlockStatus { status, bytes: pnum, host: Some(Host { file, offset }) })
+}
+
+/// The file protocol's answer at `offset` from `SEEK_DATA` and
+/// `SEEK_HOLE` (`find_allocation`), remembering a run of data found.
+fn seek_status(file: &ImageFile, offset: u64, bytes: u64) -> (Status, u64) {
+    match file.seek_data(offset) {
+        // A trailing hole (also the tail of the last sector).
+        Ok(None) => (Status::ZERO, bytes),
+        Ok(Some(data)) if data > offset => (Status::ZERO, data - offset),
+        Ok(Some(_)) => match file.seek_hole(offset) {
+            Ok(hole) if hole > offset => {
+                file.remember_data(offset, hole);
+                (Status::DATA, hole - offset)
+            }
+            // No information: qemu pretends there is no hole.
+            _ => (Status::DATA, bytes),
+        },
+        Err(_) => (Status::DATA, bytes),
+    }
 }
 
 #[cfg(test)]
@@ -463,5 +476,26 @@ mod tests {
             (Status::ZERO | Status::ALLOCATED | Status::EOF, 24)
         );
         assert_eq!(file_status(&file, true, 1024, 1).unwrap().status, Status::EOF);
+    }
+
+    /// A run of data found once answers later questions inside it
+    /// without asking the file again, and no question outside it.
+    #[test]
+    fn a_run_of_data_found_is_remembered_only_for_itself() {
+        let path = std::env::temp_dir().join(format!("instar-bsc-{}", std::process::id()));
+        let disk = std::fs::File::create(&path).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&disk, &[1; 1 << 20], 0).unwrap();
+        disk.set_len(4 << 20).unwrap();
+        let file = ImageFile::open(path.to_str().unwrap()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(file.known_data_end(0), None);
+        let first = file_status(&file, true, 0, 4 << 20).unwrap();
+        assert_eq!((first.status.contains(D), first.bytes), (true, 1 << 20));
+        assert_eq!(file.known_data_end(4096), Some(1 << 20));
+        let inside = file_status(&file, true, 4096, 4 << 20).unwrap();
+        assert_eq!((inside.status.contains(D), inside.bytes), (true, (1 << 20) - 4096));
+        assert_eq!(file.known_data_end(1 << 20), None);
+        let hole = file_status(&file, true, 1 << 20, 4 << 20).unwrap();
+        assert!(hole.status.contains(Status::ZERO) && !hole.status.contains(D));
     }
 }

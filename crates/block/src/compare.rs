@@ -226,6 +226,10 @@ fn walk(
             let over = if len_a > len_b { a } else { b };
             tail(over, offset, total, progress, stdout, buf_a)
         });
+    // What the drivers printed on calls that did not fail (qcow2's
+    // corruption notice) came before anything that ends the walk.
+    stderr.extend(a.chain.take_printed());
+    stderr.extend(b.chain.take_printed());
     match outcome {
         Ok(()) => {
             say(stdout, "Images are identical.");

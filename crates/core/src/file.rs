@@ -29,7 +29,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The furthest byte qemu's block layer addresses (`BDRV_MAX_LENGTH`:
 /// `INT64_MAX` aligned down to 1 GiB).
@@ -90,6 +90,11 @@ pub struct ImageFile {
     len: u64,
     allocated: u64,
     regular: bool,
+    /// The last run of data `SEEK_DATA`/`SEEK_HOLE` found, as start and
+    /// end (empty at first): qemu's block-status cache for the file
+    /// protocol (`bdrv_bsc_is_data`), which spares a walk over a large
+    /// data run two `lseek`s per step.
+    known_data: Mutex<(u64, u64)>,
 }
 
 impl ImageFile {
@@ -109,6 +114,7 @@ impl ImageFile {
             allocated: meta.blocks().saturating_mul(SECTOR_SIZE),
             regular: meta.is_file(),
             source: Source::Disk(file),
+            known_data: Mutex::new((0, 0)),
         })
     }
 
@@ -129,6 +135,7 @@ impl ImageFile {
             allocated: 0,
             regular: true,
             source: Source::Memory(bytes, beside),
+            known_data: Mutex::new((0, 0)),
         }
     }
 
@@ -234,6 +241,18 @@ impl ImageFile {
             }
             _ => Ok(self.len.max(pos)),
         }
+    }
+
+    /// The end of the run of data last found around `pos`
+    /// ([`ImageFile::remember_data`]), if `pos` lies inside it.
+    pub fn known_data_end(&self, pos: u64) -> Option<u64> {
+        let (start, end) = *self.known_data.lock().unwrap_or_else(PoisonError::into_inner);
+        (start..end).contains(&pos).then_some(end)
+    }
+
+    /// Remembers that `start..end` is data (the last run found wins).
+    pub fn remember_data(&self, start: u64, end: u64) {
+        *self.known_data.lock().unwrap_or_else(PoisonError::into_inner) = (start, end);
     }
 
     /// `len` bytes from `offset` in a new buffer (past the end: zeros).
