@@ -16,7 +16,6 @@
 use crate::util::{env, instar, qemu_or_skip, tempdir, Sandbox, Transcript};
 use instar_matrix::qemu::QemuImg;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -127,9 +126,8 @@ fn checksums(dir: &Path) -> BTreeMap<PathBuf, u64> {
             if kind.is_dir() {
                 pending.push(path);
             } else if kind.is_file() {
-                let mut h = DefaultHasher::new();
-                std::fs::read(&path).unwrap_or_default().hash(&mut h);
-                sums.insert(path, h.finish());
+                let sum = crate::util::file_sum(&path);
+                sums.insert(path, sum);
             }
         }
     }

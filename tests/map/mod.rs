@@ -26,7 +26,6 @@
 use crate::util::{instar, qemu_or_skip, Run, Transcript};
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -72,9 +71,8 @@ fn fixtures(dir: &Path) {
 fn checksums(dir: &Path) -> BTreeMap<String, u64> {
     let mut sums = BTreeMap::new();
     for entry in std::fs::read_dir(dir).expect("the folder").flatten() {
-        let mut h = DefaultHasher::new();
-        std::fs::read(entry.path()).unwrap_or_default().hash(&mut h);
-        sums.insert(entry.file_name().to_string_lossy().into_owned(), h.finish());
+        let sum = crate::util::file_sum(&entry.path());
+        sums.insert(entry.file_name().to_string_lossy().into_owned(), sum);
     }
     sums
 }

@@ -602,3 +602,34 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A checksum of the file at `path` (its length and the CRC-32C of its
+/// contents; an unreadable file sums as empty), for showing that a run
+/// left a file as it was. CRC-32C because the sandboxes hold images of
+/// tens of MiB, summed before and after every run: the crate is built
+/// optimised even in test builds (`Cargo.toml`), where a hash compiled
+/// without optimisation made these sums most of a lived-in test's time.
+pub fn file_sum(path: &Path) -> u64 {
+    let data = std::fs::read(path).unwrap_or_default();
+    ((data.len() as u64) << 32) | u64::from(crc32c::crc32c(&data))
+}
+
+/// The sum a read-only proof rests on sees one byte changed, and a file
+/// grown by a zero byte.
+#[test]
+fn file_sum_sees_a_changed_byte_and_a_longer_file() {
+    let dir = tempdir();
+    let path = dir.path().join("f");
+    std::fs::write(&path, vec![7u8; 1 << 20]).expect("write");
+    let before = file_sum(&path);
+    let mut data = vec![7u8; 1 << 20];
+    data[12345] = 8;
+    std::fs::write(&path, &data).expect("write");
+    assert_ne!(file_sum(&path), before);
+    data[12345] = 7;
+    std::fs::write(&path, &data).expect("write");
+    assert_eq!(file_sum(&path), before);
+    data.push(0);
+    std::fs::write(&path, &data).expect("write");
+    assert_ne!(file_sum(&path), before);
+}
