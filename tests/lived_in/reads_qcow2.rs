@@ -5,11 +5,16 @@
 //! backing file too), both zero-cluster forms, compressed clusters written
 //! one by one by qemu-io and partly overwritten, runs crossing many small
 //! L2 tables, preallocated metadata with data here and there, and an
-//! external raw data file with holes. Every kind is compared on the
+//! external raw data file with holes; and damaged images (L1 and L2
+//! entries past the end of the file, unaligned, with reserved bits set,
+//! a refcount table entry with reserved bits, files cut short inside the
+//! data and inside an L2 table, compressed clusters cut short or
+//! overwritten). Every kind is compared on the
 //! standard lines (`map` and `compare` against qemu-img's `convert -O raw`
 //! among them) and on `map` windows that start and end inside clusters.
 
 use super::Made;
+use crate::util::edit::{be64, file_len, set_file_len, write_at};
 use crate::util::Sandbox;
 
 /// The image every kind makes.
@@ -31,6 +36,69 @@ fn create(s: &Sandbox, opts: &str, backing: Option<(&str, &str)>, size: &str) {
 /// Runs the qemu-io commands `cmds` on `image` (of format `fmt`).
 fn io(s: &Sandbox, fmt: &str, image: &str, cmds: &[&str]) {
     super::qemu_io_cmds(s, fmt, image, cmds);
+}
+
+/// The header's `l1_table_offset` (big-endian, as every field).
+const L1_TABLE_OFFSET: u64 = 40;
+/// The header's `refcount_table_offset`.
+const REFCOUNT_TABLE_OFFSET: u64 = 48;
+/// An L1 or L2 entry's flag: the cluster's refcount is exactly one.
+const COPIED: u64 = 1 << 63;
+/// An L2 entry's flag: the cluster is compressed.
+const COMPRESSED: u64 = 1 << 62;
+/// The host offset bits of an L1 entry and of a standard L2 entry.
+const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+/// The host offset bits of a compressed L2 entry with 64 KiB clusters
+/// (`62 - (cluster_bits - 8)` bits).
+const COMPRESSED_OFFSET_MASK: u64 = (1 << 54) - 1;
+
+/// Where the L1 table of [`IMAGE`] starts.
+fn l1_offset(s: &Sandbox) -> u64 {
+    be64(&s.file(IMAGE), L1_TABLE_OFFSET)
+}
+
+/// Where the first L2 table of [`IMAGE`] starts.
+fn l2_offset(s: &Sandbox) -> u64 {
+    be64(&s.file(IMAGE), l1_offset(s)) & OFFSET_MASK
+}
+
+/// Entry `index` of the first L2 table.
+fn l2_entry(s: &Sandbox, index: u64) -> u64 {
+    be64(&s.file(IMAGE), l2_offset(s) + 8 * index)
+}
+
+/// Sets entry `index` of the first L2 table.
+fn set_l2(s: &Sandbox, index: u64, entry: u64) {
+    write_at(&s.file(IMAGE), l2_offset(s) + 8 * index, &entry.to_be_bytes());
+}
+
+/// Sets entry `index` of the L1 table.
+fn set_l1(s: &Sandbox, index: u64, entry: u64) {
+    write_at(&s.file(IMAGE), l1_offset(s) + 8 * index, &entry.to_be_bytes());
+}
+
+/// A 1 MiB image with data in its first clusters, then `damage` done.
+fn damaged(s: &Sandbox, damage: impl Fn(&Sandbox)) -> Made {
+    create(s, "", None, "1M");
+    io(s, "qcow2", IMAGE, &["write -P 0x81 0 200k", "write -P 0x82 700k 100k"]);
+    damage(s);
+    Made::new(IMAGE, "qcow2")
+}
+
+/// A 1 MiB image with a compressed cluster at 64 KiB between data, then
+/// `damage` done at the host offset of its compressed bytes.
+fn compressed_damaged(s: &Sandbox, damage: impl Fn(&Sandbox, u64)) -> Made {
+    create(s, "", None, "1M");
+    io(
+        s,
+        "qcow2",
+        IMAGE,
+        &["write -P 0x91 0 64k", "write -c -P 0x92 64k 64k", "write -P 0x93 128k 64k"],
+    );
+    let entry = l2_entry(s, 1);
+    assert!(entry & COMPRESSED != 0, "qemu-io wrote the cluster compressed");
+    damage(s, entry & COMPRESSED_OFFSET_MASK);
+    Made::new(IMAGE, "qcow2")
 }
 
 /// Map windows that start and end inside clusters and subclusters.
@@ -172,6 +240,47 @@ fn make(s: &Sandbox, kind: &str) -> Made {
             );
             windows(Made::new(IMAGE, "qcow2"))
         }
+        // Damaged tables and clusters, each after qemu-io wrote data:
+        // qemu's answer (data from past the end of the file, a corruption
+        // notice and EIO, an inflate failure) is what instar must give.
+        "l2_entry_past_eof" => damaged(s, |s| set_l2(s, 1, COPIED | (1 << 40))),
+        "l2_entry_unaligned" => damaged(s, |s| {
+            let entry = l2_entry(s, 1);
+            set_l2(s, 1, entry + 512);
+        }),
+        "l1_entry_past_eof" => damaged(s, |s| set_l1(s, 0, COPIED | (1 << 40))),
+        "l1_entry_unaligned" => damaged(s, |s| {
+            let entry = be64(&s.file(IMAGE), l1_offset(s));
+            set_l1(s, 0, entry + 512);
+        }),
+        // Reserved bits set in an L1 entry and in a refcount table entry:
+        // `check` reports them from 6.1 (QCOW2_CHECK_RESERVED_BITS).
+        "l1_entry_reserved_bits" => damaged(s, |s| {
+            let entry = be64(&s.file(IMAGE), l1_offset(s));
+            set_l1(s, 0, entry | 2);
+        }),
+        "reftable_entry_reserved_bits" => damaged(s, |s| {
+            let reftable = be64(&s.file(IMAGE), REFCOUNT_TABLE_OFFSET);
+            let entry = be64(&s.file(IMAGE), reftable);
+            write_at(&s.file(IMAGE), reftable, &(entry | 2).to_be_bytes());
+        }),
+        "truncated_in_data" => damaged(s, |s| {
+            let len = file_len(&s.file(IMAGE));
+            set_file_len(&s.file(IMAGE), len - 100_000);
+        }),
+        "truncated_in_l2" => damaged(s, |s| {
+            let l2 = l2_offset(s);
+            set_file_len(&s.file(IMAGE), l2 + 1000);
+        }),
+        // A compressed cluster whose deflate stream is cut short (zeros
+        // after its first bytes: it inflates to less than a cluster), and
+        // one overwritten with bytes that are no deflate stream at all.
+        "compressed_cut_short" => compressed_damaged(s, |s, at| {
+            write_at(&s.file(IMAGE), at + 8, &[0; 200]);
+        }),
+        "compressed_garbage" => compressed_damaged(s, |s, at| {
+            write_at(&s.file(IMAGE), at, &[0xa5; 64]);
+        }),
         other => panic!("no reads_qcow2 kind {other}"),
     }
 }
@@ -179,4 +288,7 @@ fn make(s: &Sandbox, kind: &str) -> Made {
 kinds!(make;
     subclusters_partial, subclusters_over_backing, zero_forms, compressed_by_io,
     runs_across_l2_tables, prealloc_metadata_sparse, data_file_raw_sparse,
+    l2_entry_past_eof, l2_entry_unaligned, l1_entry_past_eof, l1_entry_unaligned,
+    l1_entry_reserved_bits, reftable_entry_reserved_bits,
+    truncated_in_data, truncated_in_l2, compressed_cut_short, compressed_garbage,
 );

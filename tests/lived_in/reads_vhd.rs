@@ -9,7 +9,7 @@
 //! `compare` against qemu-img's `convert -O raw` of the image.
 
 use super::Made;
-use crate::util::edit::{file_len, read_at, write_at};
+use crate::util::edit::{be64, file_len, read_at, write_at};
 use crate::util::Sandbox;
 use instar_matrix::masks::vhdx_checksum;
 
@@ -27,6 +27,10 @@ mod vhd {
     pub const FIXED: u32 = 2;
     /// `Disk Type` of a differencing disk.
     pub const DIFFERENCING: u32 = 4;
+    /// Where a dynamic disk's header starts (after the footer copy).
+    pub const DYNAMIC_HEADER: u64 = 512;
+    /// The dynamic header's `Table Offset` (of the BAT).
+    pub const TABLE_OFFSET: u64 = 16;
 }
 
 /// Where qemu-img puts a new VHDX's structures (default log size), and
@@ -269,6 +273,24 @@ fn make(s: &Sandbox, kind: &str) -> Made {
             make_log_current(s, VHDX, 8192);
             Made::new(VHDX, "vhdx")
         }
+        // A BAT entry far past the end of the file: qemu reads the block
+        // from where it points (the file protocol's zeros past the end).
+        "vhdx_block_past_eof" => {
+            create(s, "vhdx", "block_size=1M", VHDX, "8M");
+            io(s, "vhdx", VHDX, &["write -P 0x78 0 2M"]);
+            set_bat_entry(s, VHDX, 1, (1 << 40) | vhdx::PRESENT);
+            Made::new(VHDX, "vhdx")
+        }
+        // A block whose BAT entry points past the end of the file, and
+        // one whose entry points into the BAT itself.
+        "vpc_block_past_eof" => {
+            create(s, "vpc", "", VHD, "16M");
+            io(s, "vpc", VHD, &["write -P 0x42 0 4M"]);
+            let bat = be64(&s.file(VHD), vhd::DYNAMIC_HEADER + vhd::TABLE_OFFSET);
+            write_at(&s.file(VHD), bat, &0x7fff_ff00u32.to_be_bytes());
+            write_at(&s.file(VHD), bat + 4, &u32::try_from(bat / 512).unwrap().to_be_bytes());
+            Made::new(VHD, "vpc")
+        }
         other => panic!("unknown kind {other}"),
     }
 }
@@ -278,5 +300,5 @@ kinds!(make;
     vpc_fixed_force_size, vpc_large_sparse, vpc_differencing, vpc_footer_says_fixed,
     vhdx_unaligned_1m_blocks, vhdx_unaligned_32m_blocks, vhdx_zeroed, vhdx_discarded,
     vhdx_fixed, vhdx_blocks_not_present, vhdx_zero_states, vhdx_partially_present,
-    vhdx_present_at_offset_0, vhdx_log_to_replay,
+    vhdx_present_at_offset_0, vhdx_log_to_replay, vhdx_block_past_eof, vpc_block_past_eof,
 );

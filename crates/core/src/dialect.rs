@@ -183,6 +183,16 @@ pub const SNAPSHOT_TABLE_WIDTHS: Release = Release::new(9, 0);
 /// zero and every qcow2 image read as clean.
 pub const QCOW2_REPORTS_DIRTY: Release = Release::new(6, 1);
 
+/// `qemu-img check` of a qcow2 reports reserved bits set in L1 entries,
+/// standard L2 entries and refcount table entries (`ERROR found L1 entry
+/// with reserved bits set`, `... l2 entry ...`, `ERROR refcount table
+/// entry N has reserved bits set`): Vladimir Sementsov-Ogievskiy's
+/// `qcow2-refcount` reserved-bit checks, 6.1.0. Before, the entries went
+/// unremarked, and a refcount table entry with its low bits set was
+/// reported as a refcount block not cluster aligned (measured: 5.2.0
+/// prints neither check, 7.2 both).
+pub const QCOW2_CHECK_RESERVED_BITS: Release = Release::new(6, 1);
+
 /// A change that first shipped in a release series and was also carried
 /// back to the stable releases of older series: a stable release is in
 /// when its series has a backport and its micro version is at least the

@@ -10,6 +10,7 @@ use crate::tables::{
     QCOW_OFLAG_COPIED as OFLAG_COPIED, QCOW_OFLAG_ZERO as OFLAG_ZERO,
 };
 use instar_core::bytes::be64;
+use instar_core::dialect::QCOW2_CHECK_RESERVED_BITS;
 use instar_core::error::strerror;
 use instar_core::ImageFile;
 
@@ -149,7 +150,7 @@ impl Checker<'_> {
         if entry == 0 {
             return Ok(());
         }
-        if entry & L1E_RESERVED_MASK != 0 {
+        if entry & L1E_RESERVED_MASK != 0 && self.image.dialect.since(QCOW2_CHECK_RESERVED_BITS) {
             self.report
                 .push_message(format!("ERROR found L1 entry with reserved bits set: {entry:x}"));
             self.report.corruptions += 1;
@@ -183,7 +184,10 @@ impl Checker<'_> {
         for i in 0..self.l2_entries() {
             let (entry, bitmap) = self.l2_entry(&table, i);
             let kind = cluster_type(entry, extended, data_file);
-            if kind != ClusterType::Compressed && entry & L2E_STD_RESERVED_MASK != 0 {
+            if kind != ClusterType::Compressed
+                && entry & L2E_STD_RESERVED_MASK != 0
+                && self.image.dialect.since(QCOW2_CHECK_RESERVED_BITS)
+            {
                 self.report.push_message(format!(
                     "ERROR found l2 entry with reserved bits set: {entry:x}"
                 ));

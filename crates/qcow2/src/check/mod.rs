@@ -17,6 +17,7 @@ use crate::bitmap;
 use crate::open::Qcow2Image;
 use crate::snapshot;
 use crate::tables::{L1E_SIZE, QCOW_MAX_L1_SIZE, REFT_OFFSET_MASK, REFT_RESERVED_MASK};
+use instar_core::dialect::QCOW2_CHECK_RESERVED_BITS;
 use instar_core::error::strerror;
 use instar_core::file::{eio, errno};
 use instar_core::{CheckReport, ImageFile, Lines};
@@ -293,9 +294,12 @@ impl<'a> Checker<'a> {
         let cluster_size = self.image.cluster_size();
         for i in 0..self.image.reftable.len() {
             let entry = self.image.reftable[i];
-            let offset = entry & REFT_OFFSET_MASK;
+            let checks_reserved = self.image.dialect.since(QCOW2_CHECK_RESERVED_BITS);
+            // Before the reserved-bit check, the entry's low bits made the
+            // block unaligned instead.
+            let offset = if checks_reserved { entry & REFT_OFFSET_MASK } else { entry };
             let cluster = offset >> self.image.cluster_bits();
-            if entry & REFT_RESERVED_MASK != 0 {
+            if entry & REFT_RESERVED_MASK != 0 && checks_reserved {
                 self.report
                     .push_message(format!("ERROR refcount table entry {i} has reserved bits set"));
                 self.report.corruptions += 1;
