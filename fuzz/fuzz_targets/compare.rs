@@ -11,7 +11,6 @@
 //! 3 or 4; against zeros, a mismatch names an offset inside the disk.
 #![no_main]
 
-use instar_block::probe::{probe_file, ProbeOrder};
 use instar_block::{compare_opened, Chain};
 use instar_core::diag::render_all;
 use instar_core::{Format, ImageFile, OpenFlags};
@@ -22,17 +21,7 @@ use libfuzzer_sys::fuzz_target;
 const MAX_DISK: u64 = 16 << 20;
 
 fuzz_target!(|data: &[u8]| {
-    let file = instar_fuzz::image_file("fuzz.img", data);
-    let Ok(driver) = probe_file(&file, ProbeOrder::NEWEST) else { return };
-    let Ok(format) = driver.format(&file) else { return };
-    let image = match format.open(file, OpenFlags::READ) {
-        Ok(image) => image,
-        Err(e) => {
-            let _ = instar_fuzz::render_error(&e);
-            return;
-        }
-    };
-    let chain = Chain::new(vec![image]);
+    let Some(chain) = instar_fuzz::read_chain(data) else { return };
     let len = chain.len();
     if len > MAX_DISK {
         return;

@@ -10,9 +10,8 @@
 //! ended, the last ending at the window's end.
 #![no_main]
 
-use instar_block::probe::{probe_file, ProbeOrder};
-use instar_block::{write_map, Chain, MapFormat, MapRequest};
-use instar_core::{OpenFlags, QemuDialect, QemuVersion};
+use instar_block::{write_map, MapFormat, MapRequest};
+use instar_core::{QemuDialect, QemuVersion};
 use libfuzzer_sys::fuzz_target;
 
 /// The most guest bytes one input maps: a header may claim any size, and
@@ -33,17 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(split) = data.len().checked_sub(8) else { return };
     let (image, tail) = data.split_at(split);
     let start = u64::from_le_bytes(tail.try_into().expect("8 bytes"));
-    let file = instar_fuzz::image_file("fuzz.img", image);
-    let Ok(driver) = probe_file(&file, ProbeOrder::NEWEST) else { return };
-    let Ok(format) = driver.format(&file) else { return };
-    let image = match format.open(file, OpenFlags::READ) {
-        Ok(image) => image,
-        Err(e) => {
-            let _ = instar_fuzz::render_error(&e);
-            return;
-        }
-    };
-    let chain = Chain::new(vec![image]);
+    let Some(chain) = instar_fuzz::read_chain(image) else { return };
     // Anywhere in the disk, or just past it.
     let start = start % chain.len().saturating_add(2);
     let end = chain.len().min(start.saturating_add(WINDOW)).max(start);

@@ -12,9 +12,8 @@
 //! the same whatever the source holds; raw measures the disk's length.
 #![no_main]
 
-use instar_block::probe::{probe_file, ProbeOrder};
-use instar_block::{measure, Chain, MeasureArgs};
-use instar_core::{MeasureSource, OpenFlags, QemuDialect, Secrets};
+use instar_block::{measure, MeasureArgs};
+use instar_core::{MeasureSource, QemuDialect, Secrets};
 use libfuzzer_sys::fuzz_target;
 
 /// The largest disk one input measures.
@@ -30,17 +29,7 @@ impl Secrets for OneSecret {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let file = instar_fuzz::image_file("fuzz.img", data);
-    let Ok(driver) = probe_file(&file, ProbeOrder::NEWEST) else { return };
-    let Ok(format) = driver.format(&file) else { return };
-    let image = match format.open(file, OpenFlags::READ) {
-        Ok(image) => image,
-        Err(e) => {
-            let _ = instar_fuzz::render_error(&e);
-            return;
-        }
-    };
-    let chain = Chain::new(vec![image]);
+    let Some(chain) = instar_fuzz::read_chain(data) else { return };
     if chain.len() > MAX_DISK {
         return;
     }

@@ -14,6 +14,24 @@ use instar_core::{Error, Format, ImageFile, OpenFlags, QemuDialect, QemuVersion,
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The disk a command that reads guest data (`map`, `compare`, `measure`)
+/// sees in `data`: the probe picks the driver, the image opens as those
+/// commands open it (`OpenFlags::READ`), alone. `None` when the probe or
+/// the open refuses it (the error rendered as the command line would).
+pub fn read_chain(data: &[u8]) -> Option<instar_block::Chain> {
+    use instar_block::probe::{probe_file, ProbeOrder};
+    let file = image_file("fuzz.img", data);
+    let driver = probe_file(&file, ProbeOrder::NEWEST).ok()?;
+    let format = driver.format(&file).ok()?;
+    match format.open(file, OpenFlags::READ) {
+        Ok(image) => Some(instar_block::Chain::new(vec![image])),
+        Err(e) => {
+            let _ = render_error(&e);
+            None
+        }
+    }
+}
+
 /// The program name the targets render messages with.
 pub const PROG: &str = "instar";
 

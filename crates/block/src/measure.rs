@@ -1,7 +1,7 @@
 //! `measure`: what qemu-img's `img_measure` does once the source (if any)
 //! is open: the output format looked up as qemu looks it up, its create
 //! options parsed, the size asked for put among them, and the format's
-//! own measurement ([`Format::measure`]) over the source disk, which this
+//! own measurement ([`Format::measurer`]) over the source disk, which this
 //! module answers for ([`MeasureSource`] for [`Chain`]).
 
 use crate::chain::Chain;
@@ -98,11 +98,11 @@ pub fn measure(
     if let Some(size) = args.size {
         opts.set_number("size", size);
     }
-    if !format.measures() {
+    let Some(measure) = format.measurer() else {
         return Err(MeasureError::Format(cannot_measure(args.out_fmt)));
-    }
+    };
     let source = source.map(|c| c as &dyn MeasureSource);
-    format.measure(&opts, source, secrets).map_err(MeasureError::Measure)
+    measure(&opts, source, secrets).map_err(MeasureError::Measure)
 }
 
 impl Chain {

@@ -88,6 +88,16 @@ pub struct BackingRef {
     pub format: Option<String>,
 }
 
+/// qemu's `bdrv_measure` of a format: the file size a new image made with
+/// `opts` (its create options and the file protocol's, the size among
+/// them) needs, for `source` when an image is measured; `secrets` are
+/// the command line's. Errors carry qemu's text.
+pub type Measurer = fn(
+    opts: &Options,
+    source: Option<&dyn MeasureSource>,
+    secrets: &dyn Secrets,
+) -> Result<Measurement, Error>;
+
 /// An internal snapshot named on the command line (`-l`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotRef<'a> {
@@ -147,26 +157,10 @@ pub trait Format: Sync {
         Err(Error::not_supported("This image format does not support checks"))
     }
 
-    /// Whether the format measures (qemu's driver has `bdrv_measure`).
-    fn measures(&self) -> bool {
-        false
-    }
-
-    /// qemu's `bdrv_measure` of this format: the file size a new image
-    /// made with `opts` (its create options and the file protocol's, the
-    /// size among them) needs, for `source` when an image is measured.
-    /// Errors carry qemu's text. Only called when [`Format::measures`]
-    /// says so.
-    fn measure(
-        &self,
-        _opts: &Options,
-        _source: Option<&dyn MeasureSource>,
-        _secrets: &dyn Secrets,
-    ) -> Result<Measurement, Error> {
-        Err(Error::not_supported(format!(
-            "Block driver '{}' does not support size measurement",
-            self.name()
-        )))
+    /// The format's measure (qemu's driver's `bdrv_measure`), if it has
+    /// one.
+    fn measurer(&self) -> Option<Measurer> {
+        None
     }
 }
 

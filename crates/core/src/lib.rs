@@ -33,7 +33,7 @@ pub use diag::Diagnostic;
 pub use dialect::{Backported, QemuDialect, QemuVersion, Release};
 pub use error::{Error, ErrorKind};
 pub use file::ImageFile;
-pub use format::{BackingRef, CreateRequest, Format, Image, OpenFlags, SnapshotRef};
+pub use format::{BackingRef, CreateRequest, Format, Image, Measurer, OpenFlags, SnapshotRef};
 pub use info::{ChildInfo, ImageInfo, SnapshotInfo};
 pub use json::Json;
 pub use measure::{MeasureSource, Measurement, Secrets, SourceBitmap};

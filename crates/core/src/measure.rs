@@ -1,5 +1,5 @@
 //! `measure`: how large a file a new image needs (qemu's `bdrv_measure`
-//! and `BlockMeasureInfo`). A format that measures ([`crate::Format::measure`])
+//! and `BlockMeasureInfo`). A format that measures ([`crate::Format::measurer`])
 //! gets its create options and, when an image is measured rather than a
 //! size, the source as a [`MeasureSource`]: the block layer's view of the
 //! source disk, which the format asks only what its arithmetic needs.

@@ -63,17 +63,8 @@ impl Format for LuksFormat {
         measure::CREATE_OPTS
     }
 
-    fn measures(&self) -> bool {
-        true
-    }
-
-    fn measure(
-        &self,
-        opts: &instar_core::Options,
-        source: Option<&dyn instar_core::MeasureSource>,
-        secrets: &dyn instar_core::Secrets,
-    ) -> Result<instar_core::Measurement, Error> {
-        measure::measure(opts, source, secrets)
+    fn measurer(&self) -> Option<instar_core::Measurer> {
+        Some(measure::measure)
     }
 
     fn creates(&self) -> bool {

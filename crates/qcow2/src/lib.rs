@@ -54,17 +54,8 @@ impl Format for Qcow2 {
         Ok(Box::new(open::open(file, flags)?))
     }
 
-    fn measures(&self) -> bool {
-        true
-    }
-
-    fn measure(
-        &self,
-        opts: &instar_core::Options,
-        source: Option<&dyn instar_core::MeasureSource>,
-        secrets: &dyn instar_core::Secrets,
-    ) -> Result<instar_core::Measurement, Error> {
-        measure::measure(opts, source, secrets)
+    fn measurer(&self) -> Option<instar_core::Measurer> {
+        Some(measure::measure)
     }
 }
 
