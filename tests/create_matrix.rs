@@ -55,6 +55,7 @@ mod faults;
 mod hostile;
 mod lived_in;
 mod map;
+mod measure;
 mod parity;
 mod probe;
 mod snapshots;
