@@ -11,6 +11,7 @@
 mod compare;
 pub mod getopt;
 mod map;
+mod measure;
 
 use getopt::{own, spec, Getopt, GetoptError, Order, Spec};
 use instar_block::{option_help, CreateArgs};
@@ -251,6 +252,16 @@ pub enum Command {
     Map(map::MapCommand),
     /// `compare`.
     Compare(compare::Compare),
+    /// `measure`.
+    Measure(Box<measure::MeasureCommand>),
+    /// Print `stderr` on stderr and `stdout` on stdout, and exit 0 (a
+    /// usage error qemu-img answers with its help).
+    Diagnosed {
+        /// What goes to stderr.
+        stderr: String,
+        /// What goes to stdout.
+        stdout: String,
+    },
 }
 
 /// Parses and runs the arguments after the program name; `argv0` is the
@@ -295,6 +306,9 @@ enum Opt {
     Delete,
     StartOffset,
     MaxLength,
+    Size,
+    TargetFormat,
+    Snapshot,
 }
 
 /// A table of options: getopt's [`Spec`] and what each means, in the
@@ -418,11 +432,13 @@ pub fn parse_in(
         "snapshot" => parse_snapshot(argv0, rest, env_version),
         "map" => map::parse(argv0, rest, env_version),
         "compare" => compare::parse(argv0, rest, env_version),
-        "amend" | "bench" | "bitmap" | "commit" | "convert" | "dd" | "measure" | "rebase"
-        | "resize" => Err(Failure::new(format!(
-            "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
-             (instar implements create, info, check, snapshot -l, map and compare)"
-        ))),
+        "measure" => measure::parse(argv0, rest, env_version),
+        "amend" | "bench" | "bitmap" | "commit" | "convert" | "dd" | "rebase" | "resize" => {
+            Err(Failure::new(format!(
+                "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
+                 (instar implements create, info, check, snapshot -l, map, compare and measure)"
+            )))
+        }
         _ => Err(usage.error(format_args!("Command not found: {cmd}"))),
     }
 }
@@ -453,6 +469,12 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
         }
         Command::Map(m) => map::execute(&m),
         Command::Compare(c) => Ok(c.run()),
+        Command::Measure(m) => measure::execute(&m),
+        Command::Diagnosed { stderr, stdout } => {
+            err(&stderr);
+            out(&stdout);
+            Ok(0)
+        }
     }
 }
 

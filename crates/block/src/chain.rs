@@ -84,6 +84,11 @@ impl Chain {
         self.layers.get(depth).map(AsRef::as_ref)
     }
 
+    /// The top image, to change how it reads ([`Chain::load_snapshot`]).
+    pub(crate) fn top_mut(&mut self) -> Option<&mut Box<dyn Image>> {
+        self.layers.first_mut()
+    }
+
     /// What the layers printed on stderr while answering block status or
     /// reads that did not fail ([`Image::take_printed`]), top first; a
     /// command prints it after each call that may have printed.

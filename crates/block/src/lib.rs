@@ -12,6 +12,7 @@ pub mod compare;
 pub mod create;
 pub mod image_opts;
 pub mod map;
+pub mod measure;
 pub mod open;
 pub mod probe;
 pub mod protocol;
@@ -22,6 +23,7 @@ pub use chain::{BlockStatus, Chain};
 pub use compare::{compare, compare_opened, CompareArgs, Comparison};
 pub use create::{option_help, CreateArgs, PreparedCreate};
 pub use map::{write_map, MapError, MapFormat, MapRequest};
+pub use measure::{measure, MeasureArgs, MeasureError};
 pub use open::{
     check, info, info_chain, open, open_for_check, snapshots, CheckTarget, Opened, Target,
 };

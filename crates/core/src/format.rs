@@ -11,6 +11,7 @@ use crate::diag::Diagnostic;
 use crate::dialect::QemuDialect;
 use crate::file::ImageFile;
 use crate::info::ImageInfo;
+use crate::measure::{MeasureSource, Measurement, Secrets, SourceBitmap};
 use crate::opts::{OptDesc, Options};
 use crate::read::{Mapping, Status};
 use crate::Error;
@@ -87,6 +88,21 @@ pub struct BackingRef {
     pub format: Option<String>,
 }
 
+/// An internal snapshot named on the command line (`-l`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotRef<'a> {
+    /// A plain `-l X`: the snapshot whose ID is X, else the one named X.
+    IdOrName(&'a str),
+    /// `-l snapshot.id=I,snapshot.name=N`: the one matching every part
+    /// given.
+    Exact {
+        /// `snapshot.id`.
+        id: Option<&'a str>,
+        /// `snapshot.name`.
+        name: Option<&'a str>,
+    },
+}
+
 /// An image format: what qemu calls a block driver.
 pub trait Format: Sync {
     /// The format's name on the command line (`qcow2`, `vpc`, ...).
@@ -129,6 +145,28 @@ pub trait Format: Sync {
     /// `lines`. Only called when [`Format::has_deep_check`] says so.
     fn deep_check(&self, _file: ImageFile, _lines: Lines) -> Result<CheckReport, Error> {
         Err(Error::not_supported("This image format does not support checks"))
+    }
+
+    /// Whether the format measures (qemu's driver has `bdrv_measure`).
+    fn measures(&self) -> bool {
+        false
+    }
+
+    /// qemu's `bdrv_measure` of this format: the file size a new image
+    /// made with `opts` (its create options and the file protocol's, the
+    /// size among them) needs, for `source` when an image is measured.
+    /// Errors carry qemu's text. Only called when [`Format::measures`]
+    /// says so.
+    fn measure(
+        &self,
+        _opts: &Options,
+        _source: Option<&dyn MeasureSource>,
+        _secrets: &dyn Secrets,
+    ) -> Result<Measurement, Error> {
+        Err(Error::not_supported(format!(
+            "Block driver '{}' does not support size measurement",
+            self.name()
+        )))
     }
 }
 
@@ -212,12 +250,25 @@ pub trait Image {
         Err(Error::errno(std::io::Error::from_raw_os_error(95)))
     }
 
-    /// Makes reads see the image as internal snapshot `id_or_name` saved
-    /// it (qemu's `bdrv_snapshot_load_tmp_by_id_or_name`: by ID first,
-    /// then by name), for `convert -l` and its kin. A format without
-    /// internal snapshots refuses.
-    fn load_snapshot(&mut self, _id_or_name: &str) -> Result<(), Error> {
+    /// Whether the format can show the image as an internal snapshot
+    /// saved it (qemu's driver has `bdrv_snapshot_load_tmp`).
+    fn loads_snapshots(&self) -> bool {
+        false
+    }
+
+    /// Makes reads see the image as internal snapshot `which` saved it
+    /// (qemu's `bdrv_snapshot_load_tmp` and
+    /// `bdrv_snapshot_load_tmp_by_id_or_name`), for `measure -l`,
+    /// `convert -l` and their kin; the disk keeps its size. Errors carry
+    /// qemu's text. Only called when [`Image::loads_snapshots`] says so.
+    fn load_snapshot(&mut self, _which: SnapshotRef<'_>) -> Result<(), Error> {
         Err(Error::errno(std::io::Error::from_raw_os_error(95)))
+    }
+
+    /// The image's persistent dirty bitmaps, or `None` when the image
+    /// cannot hold any (qemu's `bdrv_supports_persistent_dirty_bitmap`).
+    fn persistent_bitmaps(&self) -> Option<Vec<SourceBitmap>> {
+        None
     }
 
     /// The image itself, for a driver that must know what its backing

@@ -177,6 +177,12 @@ fn elements(text: &str) -> Vec<(String, String)> {
     out
 }
 
+impl crate::measure::Secrets for Objects {
+    fn has_secret(&self, id: &str) -> bool {
+        self.secrets.iter().any(|(k, _)| k == id)
+    }
+}
+
 impl Objects {
     /// `--object text` as the option is met. From 6.0 the object is made
     /// now; before, the list is read (its `id` checked and taken) and the

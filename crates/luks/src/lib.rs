@@ -19,6 +19,7 @@ pub mod algorithms;
 pub mod error;
 pub mod info;
 pub mod keyslot;
+pub mod measure;
 pub mod open;
 pub mod phdr;
 
@@ -59,7 +60,20 @@ impl Format for LuksFormat {
     }
 
     fn create_opts(&self) -> &'static [instar_core::OptDesc] {
-        &[]
+        measure::CREATE_OPTS
+    }
+
+    fn measures(&self) -> bool {
+        true
+    }
+
+    fn measure(
+        &self,
+        opts: &instar_core::Options,
+        source: Option<&dyn instar_core::MeasureSource>,
+        secrets: &dyn instar_core::Secrets,
+    ) -> Result<instar_core::Measurement, Error> {
+        measure::measure(opts, source, secrets)
     }
 
     fn creates(&self) -> bool {

@@ -13,7 +13,7 @@ use instar_core::ImageFile;
 use std::collections::HashSet;
 
 /// Size of a directory entry's fixed part (`Qcow2BitmapDirEntry`).
-const DIR_ENTRY_SIZE: usize = 24;
+pub const DIR_ENTRY_SIZE: usize = 24;
 /// Largest bitmap table, in entries (`BME_MAX_TABLE_SIZE`).
 pub const BME_MAX_TABLE_SIZE: u64 = 0x800_0000;
 /// Largest bitmap in bytes (`BME_MAX_PHYS_SIZE`).

@@ -17,6 +17,7 @@ pub mod error;
 pub mod header;
 pub mod info;
 pub mod layout;
+pub mod measure;
 pub mod open;
 pub mod read;
 pub mod snapshot;
@@ -51,6 +52,19 @@ impl Format for Qcow2 {
 
     fn open(&self, file: ImageFile, flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
         Ok(Box::new(open::open(file, flags)?))
+    }
+
+    fn measures(&self) -> bool {
+        true
+    }
+
+    fn measure(
+        &self,
+        opts: &instar_core::Options,
+        source: Option<&dyn instar_core::MeasureSource>,
+        secrets: &dyn instar_core::Secrets,
+    ) -> Result<instar_core::Measurement, Error> {
+        measure::measure(opts, source, secrets)
     }
 }
 
@@ -109,8 +123,30 @@ impl Image for open::Qcow2Image {
         self.read_guest(offset, buf)
     }
 
-    fn load_snapshot(&mut self, id_or_name: &str) -> Result<(), Error> {
-        self.load_snapshot_by_id_or_name(id_or_name)
+    fn loads_snapshots(&self) -> bool {
+        true
+    }
+
+    fn load_snapshot(&mut self, which: instar_core::SnapshotRef<'_>) -> Result<(), Error> {
+        match which {
+            instar_core::SnapshotRef::IdOrName(x) => self.load_snapshot_by_id_or_name(x),
+            instar_core::SnapshotRef::Exact { id, name } => self.load_snapshot_exact(id, name),
+        }
+    }
+
+    /// The bitmaps loaded at open; a version 2 image holds none qemu
+    /// trusts.
+    fn persistent_bitmaps(&self) -> Option<Vec<instar_core::SourceBitmap>> {
+        (self.header.version >= 3).then(|| {
+            self.bitmaps
+                .iter()
+                .map(|b| instar_core::SourceBitmap {
+                    name_len: b.name.len() as u64,
+                    granularity: 1u64 << b.granularity_bits,
+                    length: self.virtual_size(),
+                })
+                .collect()
+        })
     }
 }
 

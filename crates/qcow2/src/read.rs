@@ -514,6 +514,19 @@ impl Qcow2Image {
         result.map_err(|e| Error::invalid(e.message))
     }
 
+    /// Makes reads see the image as the internal snapshot with `id`
+    /// and/or `name` saved it (qemu's `bdrv_snapshot_load_tmp`).
+    pub fn load_snapshot_exact(
+        &mut self,
+        id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(), Error> {
+        if id.is_none() && name.is_none() {
+            return Err(Error::invalid("snapshot_id and name are both NULL"));
+        }
+        self.load_snapshot(id, name).map_err(|e| Error::invalid(e.message))
+    }
+
     /// qemu's `qcow2_snapshot_load_tmp`: the snapshot with `id` and/or
     /// `name` (both must match when both are given), its L1 table
     /// validated and read in place of the active one.

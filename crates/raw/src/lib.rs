@@ -44,6 +44,28 @@ impl Format for Raw {
     fn open(&self, file: ImageFile, _flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
         Ok(Box::new(RawImage { file }))
     }
+
+    fn measures(&self) -> bool {
+        true
+    }
+
+    /// qemu's `raw_measure`: the source's length, or the size asked for
+    /// in whole sectors, allocated or not (options are ignored).
+    fn measure(
+        &self,
+        opts: &instar_core::Options,
+        source: Option<&dyn instar_core::MeasureSource>,
+        _secrets: &dyn instar_core::Secrets,
+    ) -> Result<instar_core::Measurement, Error> {
+        let sector = instar_core::bytes::SECTOR_SIZE;
+        let required = match source {
+            Some(s) => s.length(),
+            // C's ROUND_UP in 64 bits: the largest sizes wrap, as in qemu
+            // (9223372036854775807 measures 9223372036854775808).
+            None => opts.get_number("size").unwrap_or(0).wrapping_add(sector - 1) & !(sector - 1),
+        };
+        Ok(instar_core::Measurement { required, fully_allocated: required, bitmaps: None })
+    }
 }
 
 /// An opened raw image: the file itself.
