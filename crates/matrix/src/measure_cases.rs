@@ -45,7 +45,7 @@ macro_rules! measure_cases {
     ($callback:ident $(, $($extra:tt)*)?) => {
         $callback! {
             $($($extra)*)? ;
-            Qcow2 qcow2_size_0 "qcow2-size-0" "-O qcow2 --size 0" create;
+            Qcow2 qcow2_size_0 "qcow2-size-0" "-O qcow2 --size 0" -;
             Qcow2 qcow2_size_1b "qcow2-size-1b" "-O qcow2 --size 1" -;
             Qcow2 qcow2_size_511b "qcow2-size-511b" "-O qcow2 --size 511" -;
             Qcow2 qcow2_size_512b "qcow2-size-512b" "-O qcow2 --size 512" create;
@@ -107,7 +107,7 @@ macro_rules! measure_cases {
             Qcow2 qcow2_1g_backing_file "qcow2-1G-backing-file" "-O qcow2 -o backing_file=b.qcow2,backing_fmt=qcow2 --size 1G" -;
             Qcow2 qcow2_1g_encrypt_format_aes "qcow2-1G-encrypt-format-aes" "-O qcow2 -o encrypt.format=aes --size 1G" -;
             Qcow2 qcow2_1g_nocow "qcow2-1G-nocow" "-O qcow2 -o nocow=on --size 1G" -;
-            Qcow2 qcow2_size_0_cs_512 "qcow2-size-0-cs-512" "-O qcow2 -o cluster_size=512 --size 0" create;
+            Qcow2 qcow2_size_0_cs_512 "qcow2-size-0-cs-512" "-O qcow2 -o cluster_size=512 --size 0" -;
             Qcow2 qcow2_size_1b_cs_512 "qcow2-size-1b-cs-512" "-O qcow2 -o cluster_size=512 --size 1" -;
             Qcow2 qcow2_size_513b_cs_512 "qcow2-size-513b-cs-512" "-O qcow2 -o cluster_size=512 --size 513" -;
             Qcow2 qcow2_size_1m_cs_512 "qcow2-size-1M-cs-512" "-O qcow2 -o cluster_size=512 --size 1M" create;
@@ -423,7 +423,11 @@ impl MeasureCase {
     /// qcow2` that makes the image a qcow2 `--size` row measures: rows of
     /// the form `-O qcow2 [-o OPTIONS] --size SIZE` whose size `create`
     /// takes (a multiple of 512) and whose image is small enough to write
-    /// preallocated in a test (at most 64 MiB).
+    /// preallocated in a test (at most 64 MiB). Not size 0: qemu-img's own
+    /// create of an empty qcow2 gives its L1 table a cluster that measure
+    /// does not count (10.0.2: a 262144-byte file, `fully allocated size:
+    /// 196608`; 2048 and 1536 with 512-byte clusters), so the two agree
+    /// only from the first byte of guest data.
     pub fn create_equivalent(&self) -> Option<(&'static str, &'static str)> {
         if self.target != MeasureTarget::Qcow2 || self.source.is_some() {
             return None;
@@ -435,7 +439,7 @@ impl MeasureCase {
             _ => return None,
         };
         let bytes = plain_size(size)?;
-        (bytes % 512 == 0 && bytes <= MAX_AGREEMENT_SIZE).then_some((options, size))
+        (bytes > 0 && bytes % 512 == 0 && bytes <= MAX_AGREEMENT_SIZE).then_some((options, size))
     }
 
     /// The value of `-O`, if the row gives one (the last, as getopt keeps).
