@@ -45,8 +45,6 @@ pub struct Meta {
     pub info_return_code: Option<i32>,
 }
 
-/// One recorded case under one qemu-img version.
-
 /// One recorded row of CREATE_CASES under one qemu-img version.
 pub type Baseline = baseline::Baseline<Meta>;
 
