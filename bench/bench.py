@@ -16,6 +16,8 @@ under GNU time, /usr/bin/time, when installed), and the goal of the project for 
 - map of a large fragmented-metadata image: at most 0.5x qemu-img's time,
   and a peak resident memory below 64 MiB.
 - compare of two 2 GiB images with 1 GiB of data each: at most 0.7x.
+- measure, of a size and of a 20 GiB metadata-preallocated qcow2: at most
+  0.5x, peak resident memory below 64 MiB.
 
 Usage: bench.py [--instar PATH] [--qemu-img PATH] [--runs N] [--strict]
        [--dir DIR] [--only SUBSTRING]
@@ -75,12 +77,22 @@ CASES = [
     ("compare raw 2G last cluster differs", "compare", "raw", "last-cluster", "2G", "compare", 5),
     ("compare qcow2 2G identical", "compare", "qcow2", "identical", "2G", "compare", 5),
     ("compare qcow2 2G last cluster differs", "compare", "qcow2", "last-cluster", "2G", "compare", 5),
+    # measure: a size only (arithmetic), and an image whose every cluster
+    # is allocated in metadata (the walk asks about every L2 table and
+    # the host file's holes), for a qcow2 target.
+    ("measure --size qcow2 1T", "measure-size", "qcow2", "", "1T", "measure", 21),
+    ("measure qcow2 20G prealloc=metadata", "measure", "qcow2",
+     "preallocation=metadata", "20G", "measure", 11),
+    ("measure qcow2 20G 4k prealloc=metadata", "measure", "qcow2",
+     "cluster_size=4k,preallocation=metadata", "20G", "measure", 5),
 ]
 
-GOALS = {"metadata": 0.5, "prealloc": 1.0, "read": 1.0, "map": 0.5, "compare": 0.7}
+GOALS = {
+    "metadata": 0.5, "prealloc": 1.0, "read": 1.0, "map": 0.5, "compare": 0.7, "measure": 0.5,
+}
 
 # Peak resident memory goals (KiB) of instar, by kind.
-MEMORY_GOALS = {"map": 64 * 1024, "compare": 64 * 1024}
+MEMORY_GOALS = {"map": 64 * 1024, "compare": 64 * 1024, "measure": 64 * 1024}
 
 
 # The secret an encrypted image is made with (`key-secret=sec0`).
@@ -136,6 +148,8 @@ def read_argv(program, command, fmt, path):
         return [program, "snapshot", "-l", "-f", fmt, path]
     if command == "map-json":
         return [program, "map", "--output=json", "-f", fmt, path]
+    if command == "measure":
+        return [program, "measure", "-O", fmt, "-f", fmt, path]
     return [program, command, "-f", fmt, path]
 
 
@@ -183,6 +197,9 @@ def bench_case(instar, qemu, workdir, case, runs):
         # Exit 1 is the verdict "different", not a failure.
         def once(program, measure=run_one):
             return measure([program, "compare", "-f", fmt, "-F", fmt, path, other], (0, 1))
+    elif command == "measure-size":
+        def once(program, measure=run_one):
+            return measure([program, "measure", "-O", fmt, "--size", size])
     elif command == "create":
         def once(program, measure=run_one):
             return time_create(create_argv(program, fmt, options, path, size), path, measure)

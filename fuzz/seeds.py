@@ -450,6 +450,9 @@ ARGS = [
     ["map", "--start-offset=1.5k", "--max=8E", "--image-opts", "driver=raw,file.filename=x"],
     ["map", "--qemu-version", "5.2.0", "-s", "0x10k", "--output=xml", "-U", "x"],
     ["compare", "-f", "qcow2", "-F", "raw", "-s", "-q", "a", "b"],
+    ["measure", "--output=json", "-O", "qcow2", "-o", "cluster_size=4k", "--size", "1G"],
+    ["measure", "--qemu-version", "5.2.0", "-l", "snapshot.id=1,snapshot.name=x", "-f", "qcow2", "x"],
+    ["measure", "--qemu-version", "11.1.3", "-s", "1e3", "--target-format", "luks", "-x"],
     ["compare", "--qemu-version", "11.1.3", "--a-format=raw", "--b-format", "vpc", "-p", "a", "b"],
     ["compare", "--left-format", "x", "-T", "none", "--object", "secret,id=s,data=x", "a"],
     ["compare", "--image-opts", "driver=raw,file.filename=a", "-U", "--", "-b"],
@@ -493,19 +496,20 @@ def main():
         corpus.add("info_probe", read(raw), "raw")
         add_map(corpus, read(raw), "raw")
         corpus.add("compare", read(raw), "raw")
+        corpus.add("measure", read(raw), "raw")
 
         for label, path, others in qcow2_images(tmp):
             data = read(path)
             files = [(n, trimmed(read(os.path.join(tmp, n)))) for n in others]
             image = bundle(trimmed(data), files)
-            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare", "read_qcow2"):
+            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare", "measure", "read_qcow2"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             qcow2_slices(corpus, label, data)
 
         for label, path in vmdk_images(tmp):
             image, descriptor = vmdk_input(path)
-            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare", "read_vmdk"):
+            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare", "measure", "read_vmdk"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             if descriptor is not None:
@@ -521,7 +525,7 @@ def main():
         for label, path in vpc_images(tmp):
             data = read(path)
             image = data if data[:8] != b"conectix" else trimmed(data[:-512]) + data[-512:]
-            for t in ("info_vpc", "check_vpc", "info_probe", "compare"):
+            for t in ("info_vpc", "check_vpc", "info_probe", "compare", "measure"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             corpus.add("read_vpc", vpc_read_input(data), label)
@@ -538,7 +542,7 @@ def main():
 
         for label, path in vhdx_images(tmp):
             data = read(path)
-            for t in ("info_vhdx", "check_vhdx", "info_probe", "compare"):
+            for t in ("info_vhdx", "check_vhdx", "info_probe", "compare", "measure"):
                 corpus.add(t, trimmed(data), label)
             add_map(corpus, trimmed(data), label)
             corpus.add("read_vhdx", vhdx_read_input(data), label)

@@ -13,6 +13,14 @@ pub const SECTOR_SIZE: u64 = 512;
 
 /// `N` bytes of `bytes` from `at`, zeros where the slice ends.
 fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    // The usual case, a field wholly inside the slice, as one load (the
+    // general copy below is a call to memcpy per field: a tenth of a
+    // walk over large L2 tables).
+    if let Some(whole) = at.checked_add(N).and_then(|end| bytes.get(at..end)) {
+        if let Ok(out) = <[u8; N]>::try_from(whole) {
+            return out;
+        }
+    }
     let mut out = [0u8; N];
     if let Some(rest) = bytes.get(at..) {
         let n = rest.len().min(N);

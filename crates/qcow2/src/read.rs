@@ -296,9 +296,30 @@ impl Qcow2Image {
         let mut count = 0u64;
         let mut expected_offset = entry & L2E_OFFSET_MASK;
         let check_offset = kind.has_host_cluster();
+        let mut previous = entry;
         for i in 0..nb_clusters {
             let first_sc = if i == 0 { sc_index } else { 0 };
             let (e, b) = entry_at(l2_index + i);
+            // Standard entries: one with the flags of the entry before it
+            // and the next host cluster (or, without a host cluster, the
+            // same entry) has its type and continues the run. This skips
+            // the full decoding for the long runs a preallocated or
+            // sequentially written image is made of.
+            if i > 0 && !format.extended && (e & !L2E_OFFSET_MASK) == (previous & !L2E_OFFSET_MASK)
+            {
+                let continues = if check_offset {
+                    e & L2E_OFFSET_MASK == expected_offset + self.cluster_size()
+                } else {
+                    e == previous
+                };
+                if continues {
+                    expected_offset += if check_offset { self.cluster_size() } else { 0 };
+                    count += 1;
+                    previous = e;
+                    continue;
+                }
+            }
+            previous = e;
             let Some((k, run)) = format.subcluster_run(e, b, first_sc) else {
                 return Err(self.corruption(&format!(
                     "Invalid cluster entry found  (L2 offset: {}, L2 index: {})",
