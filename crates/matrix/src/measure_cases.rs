@@ -870,10 +870,10 @@ mod tests {
             };
             match case.source {
                 Some(s) => {
-                    assert!(mentions(&s.file_name()), "row {} lacks {}", case.name, s.file_name())
+                    assert!(mentions(&s.file_name()), "row {} lacks {}", case.name, s.file_name());
                 }
                 None => {
-                    assert!(!files.iter().any(|f| mentions(f)), "row {} names a source", case.name)
+                    assert!(!files.iter().any(|f| mentions(f)), "row {} names a source", case.name);
                 }
             }
         }

@@ -70,10 +70,33 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Rebuilds the profiles of `out` and fails on any inconsistency with the
-/// table; returns the files changed.
-fn finish<K: Kind>(out: &Path, rows: &[K::Row]) -> Result<usize, Error> {
-    let changed = baseline::write_profiles::<K>(out)?;
+/// A table's recording of every row under one qemu-img.
+type Recorded<K> = Vec<(&'static <K as Kind>::Row, baseline::Baseline<<K as Kind>::Meta>)>;
+
+/// Records `rows` with every qemu-img `found` (`record` runs them all
+/// under one), writes each version's folder under `out`, rebuilds the
+/// profiles and fails on any inconsistency with the table; returns the
+/// files changed.
+fn record_versions<K: Kind>(
+    name: &str,
+    found: &[QemuImg],
+    out: &Path,
+    rows: &'static [K::Row],
+    record: impl Fn(&QemuImg) -> Result<Recorded<K>, baseline::BaselineError>,
+) -> Result<usize, Error> {
+    let mut changed = 0;
+    for q in found {
+        let version = version_key(&q.version);
+        eprintln!(
+            "{name}: recording {} cases with qemu-img {version} ({})",
+            rows.len(),
+            q.path.display()
+        );
+        let recorded = record(q)?;
+        let pairs: Vec<_> = recorded.iter().map(|(c, b)| (*c, b.clone())).collect();
+        changed += baseline::write_version::<K>(out, &version, &pairs)?;
+    }
+    changed += baseline::write_profiles::<K>(out)?;
     let problems = baseline::consistency_problems::<K>(out, rows);
     for p in &problems {
         eprintln!("inconsistent: {p}");
@@ -90,19 +113,9 @@ fn finish<K: Kind>(out: &Path, rows: &[K::Row]) -> Result<usize, Error> {
 }
 
 fn record_create(found: &[QemuImg], out: &Path) -> Result<usize, Error> {
-    let mut changed = 0;
-    for q in found {
-        let version = version_key(&q.version);
-        eprintln!(
-            "create: recording {} cases with qemu-img {version} ({})",
-            instar_matrix::CREATE_CASES.len(),
-            q.path.display()
-        );
-        let recorded = create_baseline::record_all(q)?;
-        let pairs: Vec<_> = recorded.iter().map(|(c, b)| (*c, b.clone())).collect();
-        changed += baseline::write_version::<Create>(out, &version, &pairs)?;
-    }
-    Ok(changed + finish::<Create>(out, instar_matrix::CREATE_CASES)?)
+    record_versions::<Create>("create", found, out, instar_matrix::CREATE_CASES, |q| {
+        create_baseline::record_all(q)
+    })
 }
 
 fn record_measure(found: &[QemuImg], out: &Path) -> Result<usize, Error> {
@@ -112,19 +125,9 @@ fn record_measure(found: &[QemuImg], out: &Path) -> Result<usize, Error> {
     let sources = tempfile::tempdir()?;
     eprintln!("measure: making the source images with {}", oracle.path.display());
     measure_baseline::make_sources(oracle, sources.path())?;
-    let mut changed = 0;
-    for q in found {
-        let version = version_key(&q.version);
-        eprintln!(
-            "measure: recording {} cases with qemu-img {version} ({})",
-            instar_matrix::MEASURE_CASES.len(),
-            q.path.display()
-        );
-        let recorded = measure_baseline::record_all(q, sources.path())?;
-        let pairs: Vec<_> = recorded.iter().map(|(c, b)| (*c, b.clone())).collect();
-        changed += baseline::write_version::<Measure>(out, &version, &pairs)?;
-    }
-    Ok(changed + finish::<Measure>(out, instar_matrix::MEASURE_CASES)?)
+    record_versions::<Measure>("measure", found, out, instar_matrix::MEASURE_CASES, |q| {
+        measure_baseline::record_all(q, sources.path())
+    })
 }
 
 fn run(table: Table, out: &Path) -> Result<usize, Error> {
