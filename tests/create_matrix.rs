@@ -55,6 +55,7 @@ mod faults;
 mod hostile;
 mod lived_in;
 mod map;
+mod measure;
 mod parity;
 mod probe;
 mod snapshots;
@@ -143,6 +144,7 @@ mod consistency {
     }
 
     use instar_matrix::baseline::{consistency_problems, select_profile};
+    use instar_matrix::create_baseline::Create;
     use instar_matrix::semver::Version;
     use instar_matrix::{CREATE_CASES, KNOWN_VERSIONS};
 
@@ -151,7 +153,7 @@ mod consistency {
     /// generator makes of the version folders.
     #[rstest]
     fn baselines_match_the_table(env: &Env) {
-        let problems = consistency_problems(&env.baselines, CREATE_CASES);
+        let problems = consistency_problems::<Create>(&env.baselines, CREATE_CASES);
         assert!(
             problems.is_empty(),
             "CREATE_CASES and {} disagree (run `make baselines`):\n{}",

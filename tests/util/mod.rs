@@ -27,7 +27,8 @@ pub mod edit;
 pub mod surfaces;
 
 use instar_cli::QEMU_VERSION_VAR;
-use instar_matrix::baseline::{VersionMap, BASELINE_DIR};
+use instar_matrix::baseline::VersionMap;
+use instar_matrix::create_baseline::BASELINE_DIR;
 use instar_matrix::masks;
 use instar_matrix::qemu::{self, version_key, QemuImg};
 use instar_matrix::Target;

@@ -26,6 +26,7 @@ use super::{
 use crate::parity::vpc::assert_deep_clean;
 use instar_matrix::baseline;
 use instar_matrix::cases::{self, Case, Target};
+use instar_matrix::create_baseline::{self, Create};
 use instar_matrix::files::allocated;
 use instar_matrix::info_json::{self, FILENAME};
 use std::path::{Path, PathBuf};
@@ -42,11 +43,12 @@ fn args_for(argv: &[String], path: &str) -> Vec<String> {
 
 /// The baseline that applies to qemu-img `version` (through the version
 /// map's profile selection).
-fn baseline_for(env: &Env, version: &str, case: &Case) -> Result<baseline::Baseline, String> {
-    let v = instar_matrix::semver::Version::parse(version).map_err(|e| e.to_string())?;
-    let profile =
-        baseline::select_profile(&env.map, &v).ok_or("the version map knows no version")?;
-    baseline::read_profile_case(&env.baselines, profile, case).map_err(|e| e.to_string())
+fn baseline_for(
+    env: &Env,
+    version: &str,
+    case: &Case,
+) -> Result<create_baseline::Baseline, String> {
+    baseline::for_version::<Create>(&env.baselines, &env.map, version, case)
 }
 
 /// Whitelisted `info --output=json` text, or a failure naming what was not
@@ -361,9 +363,9 @@ pub fn baselines_are_current(version: &str) {
     let dir = tempdir();
     let mut stale = Vec::new();
     for case in instar_matrix::CREATE_CASES {
-        let fresh = baseline::record(qemu, case, dir.path())
+        let fresh = create_baseline::record(qemu, case, dir.path())
             .unwrap_or_else(|e| panic!("{test}: recording {}: {e}", case.id()));
-        match baseline::read_version_case(&env.baselines, version, case) {
+        match baseline::read_version_case::<Create>(&env.baselines, version, case) {
             Ok(stored) => {
                 let mut fresh = fresh;
                 fresh.meta.qemu_version_line = stored.meta.qemu_version_line.clone();

@@ -1,100 +1,96 @@
-//! Recorded baselines: what each qemu-img version prints for each case of
-//! the table, stored under `testdata/` (docs/compat.md §7.3), and the profiles that
-//! group versions whose baselines agree.
+//! Recorded baselines: what each qemu-img version prints for each row of a
+//! case table, stored under `testdata/` (docs/compat.md §7.3), and the
+//! profiles that group versions whose baselines agree.
 //!
-//! Layout, under [`BASELINE_DIR`]:
+//! One store serves every table: create's ([`create_baseline`](crate::create_baseline),
+//! CREATE_CASES) and measure's ([`measure_baseline`](crate::measure_baseline),
+//! MEASURE_CASES). A table says how its rows and its meta files are named
+//! by implementing [`Kind`]; writing, reading, pruning, the profiles, the
+//! version map, the consistency check and the profile selection are the
+//! same code for both. Layout, under the table's [`Kind::DIR`]:
 //!
 //! ```text
-//! <target>/<version>/<case>.stdout.txt   info --output=json, whitelisted
-//! <target>/<version>/<case>.stderr.txt   info's stderr, path -> $FILENAME
-//! <target>/<version>/<case>.meta.json    argv, exit codes, create's output, version
-//! profiles/<profile>/<target>-<case>.{stdout.txt,stderr.txt,meta.json}
+//! <target>/<version>/<case>.stdout.txt   what qemu-img printed (as the table stores it)
+//! <target>/<version>/<case>.stderr.txt
+//! <target>/<version>/<case>.meta.json    the table's meta: argv, exit codes, version, ...
+//! profiles/<profile>/<row id>.{stdout.txt,stderr.txt,meta.json}
 //! version-map.json
 //! ```
 //!
-//! The stored stdout is qemu-img's text after the whitelist of
-//! [`info_json`](crate::info_json) (placeholders for the temporary path,
-//! `actual-size` and the vmdk CID), so that recording twice, on any host
-//! file system, writes the same bytes. Nothing in a baseline depends on the
-//! time, the host's paths or the file system.
+//! Nothing in a baseline depends on the time, the host's paths or the file
+//! system: recording twice writes the same bytes.
 
-use crate::cases::{Case, Target, CREATE_CASES};
-use crate::info_json::{self, FILENAME};
-use crate::qemu::{version_key, QemuImg};
 use semver::Version;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// Where the baselines live, relative to the repository root.
-pub const BASELINE_DIR: &str = "testdata/expected-outputs/create-info-json";
-/// The folder of the profiles, inside [`BASELINE_DIR`].
+/// The folder of the profiles, inside a table's baseline folder.
 pub const PROFILES_DIR: &str = "profiles";
-/// The version map's file name, inside [`BASELINE_DIR`].
+/// The version map's file name, inside a table's baseline folder.
 pub const VERSION_MAP: &str = "version-map.json";
-/// The program name baselines record in their argv.
+/// The program name baselines record in their argv and outputs.
 pub const QEMU_IMG: &str = "qemu-img";
 
-/// What a baseline records besides the two output texts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meta {
-    /// The table target (`qcow2`, `vhd`, ...).
-    pub target: String,
-    /// The case name within the target (`1G-default`).
-    pub case: String,
-    /// The qemu-img version that recorded this baseline (`10.0.2`).
-    pub qemu_version: String,
-    /// The first line of that qemu-img's `--version`.
-    pub qemu_version_line: String,
-    /// The create command, program name first, image path as `$FILENAME`.
-    pub create_argv: Vec<String>,
-    /// The create command's exit code.
-    pub create_return_code: i32,
-    /// What create printed on stdout (path as `$FILENAME`).
-    pub create_stdout: String,
-    /// What create printed on stderr (path as `$FILENAME`).
-    pub create_stderr: String,
-    /// The info command, or empty when create failed and info did not run.
-    pub info_argv: Vec<String>,
-    /// The info command's exit code; `None` when it did not run.
-    pub info_return_code: Option<i32>,
+/// A case table with recorded baselines: how the store names its rows and
+/// reads its meta files.
+pub trait Kind {
+    /// One row of the table.
+    type Row: 'static;
+    /// What a baseline records besides the two output texts.
+    type Meta: Clone + PartialEq + Eq + fmt::Debug + Serialize + DeserializeOwned;
+    /// Where the baselines live, relative to the repository root.
+    const DIR: &'static str;
+    /// Every target folder a row may be stored in.
+    fn folders() -> Vec<&'static str>;
+    /// The target folder of `row`.
+    fn folder(row: &Self::Row) -> &'static str;
+    /// The file stem of `row` inside its `<target>/<version>/` folder.
+    fn stem(row: &Self::Row) -> &'static str;
+    /// The file stem, in a profile folder (flat: every target's rows side
+    /// by side), of the row stored as `<folder>/<version>/<stem>`. It must
+    /// differ for any two rows of the table.
+    fn profile_stem(folder: &str, stem: &str) -> String;
+    /// The qemu-img version a meta says recorded it (`10.0.2`).
+    fn meta_version(meta: &Self::Meta) -> &str;
+    /// The target folder and stem a meta says it was recorded for.
+    fn meta_row(meta: &Self::Meta) -> (String, String);
+    /// `meta` without the recording version's identity: what must be
+    /// equal for two versions to share a profile.
+    fn anonymous(meta: &Self::Meta) -> Self::Meta;
+
+    /// The row's unique id across targets: its [`Kind::profile_stem`].
+    fn id(row: &Self::Row) -> String {
+        Self::profile_stem(Self::folder(row), Self::stem(row))
+    }
 }
 
-/// One recorded case under one qemu-img version.
+/// One recorded row under one qemu-img version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Baseline {
-    /// `info --output=json`'s stdout, whitelisted.
+pub struct Baseline<M> {
+    /// What qemu-img printed on stdout, as the table stores it.
     pub stdout: String,
-    /// `info`'s stderr, path as `$FILENAME`.
+    /// What qemu-img printed on stderr, as the table stores it.
     pub stderr: String,
     /// Everything else.
-    pub meta: Meta,
+    pub meta: M,
 }
 
-impl Baseline {
-    /// The part of the baseline that must be equal for two versions to
-    /// share a profile: everything but the recording version's identity.
-    fn comparable(&self) -> (String, String, Meta) {
-        let mut meta = self.meta.clone();
-        meta.qemu_version.clear();
-        meta.qemu_version_line.clear();
-        (self.stdout.clone(), self.stderr.clone(), meta)
-    }
-
+impl<M: Serialize> Baseline<M> {
     /// The meta file's text: pretty JSON in field order, one trailing newline.
     pub fn meta_text(&self) -> String {
         let mut text = serde_json::to_string_pretty(&self.meta).expect("meta serialises");
         text.push('\n');
         text
     }
+}
 
-    /// Whether the recorded create succeeded.
-    pub fn create_succeeded(&self) -> bool {
-        self.meta.create_return_code == 0
-    }
+/// The part of `b` that must be equal for two versions to share a profile.
+fn comparable<K: Kind>(b: &Baseline<K::Meta>) -> Baseline<K::Meta> {
+    Baseline { stdout: b.stdout.clone(), stderr: b.stderr.clone(), meta: K::anonymous(&b.meta) }
 }
 
 /// An error while recording, reading or writing baselines.
@@ -102,13 +98,15 @@ impl Baseline {
 pub enum BaselineError {
     /// A file could not be read or written.
     Io(PathBuf, io::Error),
-    /// qemu-img could not be started.
+    /// qemu-img (or a tool making a source image) could not be started.
     Spawn(PathBuf, io::Error),
     /// A stored file is not what the generator writes.
     Malformed(PathBuf, String),
     /// qemu-img printed JSON that instar's printer does not reproduce, so
     /// storing it whitelisted would change more than the whitelist.
     Unprintable(String, String),
+    /// A step making a source image failed.
+    Source(String, String),
 }
 
 impl std::fmt::Display for BaselineError {
@@ -120,96 +118,20 @@ impl std::fmt::Display for BaselineError {
             BaselineError::Unprintable(case, why) => {
                 write!(f, "{case}: qemu-img's JSON does not survive a re-print: {why}")
             }
+            BaselineError::Source(source, why) => write!(f, "making source {source}: {why}"),
         }
     }
 }
 
 impl std::error::Error for BaselineError {}
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BaselineError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BaselineError + '_ {
     move |e| BaselineError::Io(path.to_path_buf(), e)
 }
 
-/// Replaces every occurrence of the temporary path in `text`.
-fn hide_path(text: &str, path: &str) -> String {
-    text.replace(path, FILENAME)
-}
-
 /// The exit code of a finished process (a signal counts as -1).
-fn code(status: std::process::ExitStatus) -> i32 {
+pub(crate) fn code(status: std::process::ExitStatus) -> i32 {
     status.code().unwrap_or(-1)
-}
-
-/// The arguments of the info command the baselines record.
-pub fn info_args(case: &Case, path: &str) -> Vec<String> {
-    ["info", "--output=json", "-f", case.target.format(), path]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// Runs `case` through `qemu` in `workdir`: create, then (if that worked)
-/// `info --output=json`, and returns what a baseline stores.
-pub fn record(qemu: &QemuImg, case: &Case, workdir: &Path) -> Result<Baseline, BaselineError> {
-    let image = workdir.join(case.file_name());
-    let path = image.to_str().expect("temporary paths are UTF-8").to_string();
-    let argv = |args: Vec<String>| {
-        std::iter::once(QEMU_IMG.to_string())
-            .chain(args.iter().map(|a| hide_path(a, &path)))
-            .collect()
-    };
-    let spawn = |args: &[String]| {
-        Command::new(&qemu.path)
-            .args(args)
-            .output()
-            .map_err(|e| BaselineError::Spawn(qemu.path.clone(), e))
-    };
-
-    let create_args = case.create_args(&path);
-    let created = spawn(&create_args)?;
-    let mut meta = Meta {
-        target: case.target.name().to_string(),
-        case: case.name.to_string(),
-        qemu_version: version_key(&qemu.version),
-        qemu_version_line: qemu.version_line.clone(),
-        create_argv: argv(create_args),
-        create_return_code: code(created.status),
-        create_stdout: hide_path(&String::from_utf8_lossy(&created.stdout), &path),
-        create_stderr: hide_path(&String::from_utf8_lossy(&created.stderr), &path),
-        info_argv: Vec::new(),
-        info_return_code: None,
-    };
-    if !created.status.success() {
-        return Ok(Baseline { stdout: String::new(), stderr: String::new(), meta });
-    }
-
-    let args = info_args(case, &path);
-    let info = spawn(&args)?;
-    meta.info_argv = argv(args);
-    meta.info_return_code = Some(code(info.status));
-    let raw = String::from_utf8_lossy(&info.stdout).into_owned();
-    let stdout = match serde_json::from_str::<serde_json::Value>(&raw) {
-        Ok(value) => {
-            let reprinted = info_json::to_qemu_pretty(&value);
-            if reprinted != raw {
-                return Err(BaselineError::Unprintable(
-                    case.id(),
-                    format!("{raw:?} vs {reprinted:?}"),
-                ));
-            }
-            info_json::normalise_text(&raw, &path).expect("parsed once already")
-        }
-        // Not JSON (info failed): stored as printed, path hidden.
-        Err(_) => hide_path(&raw, &path),
-    };
-    let stderr = hide_path(&String::from_utf8_lossy(&info.stderr), &path);
-    Ok(Baseline { stdout, stderr, meta })
-}
-
-/// Records every case of the table under `qemu`.
-pub fn record_all(qemu: &QemuImg) -> Result<Vec<(&'static Case, Baseline)>, BaselineError> {
-    let dir = tempfile::tempdir().map_err(io_err(Path::new("temporary folder")))?;
-    CREATE_CASES.iter().map(|case| Ok((case, record(qemu, case, dir.path())?))).collect()
 }
 
 /// The three files of one baseline, named `<stem>.{stdout.txt,...}` in `dir`.
@@ -217,9 +139,9 @@ fn files(dir: &Path, stem: &str) -> [PathBuf; 3] {
     ["stdout.txt", "stderr.txt", "meta.json"].map(|ext| dir.join(format!("{stem}.{ext}")))
 }
 
-/// The paths of the three files of `case` under `version`.
-pub fn case_files(root: &Path, case: &Case, version: &str) -> [PathBuf; 3] {
-    files(&root.join(case.target.name()).join(version), case.name)
+/// The paths of the three files of `row` under `version`.
+pub fn case_files<K: Kind>(root: &Path, row: &K::Row, version: &str) -> [PathBuf; 3] {
+    files(&root.join(K::folder(row)).join(version), K::stem(row))
 }
 
 /// Writes `text` to `path` unless it already holds exactly that, so a
@@ -235,7 +157,11 @@ fn write_if_changed(path: &Path, text: &str) -> Result<bool, BaselineError> {
     Ok(true)
 }
 
-fn write_baseline(dir: &Path, stem: &str, b: &Baseline) -> Result<usize, BaselineError> {
+fn write_baseline<M: Serialize>(
+    dir: &Path,
+    stem: &str,
+    b: &Baseline<M>,
+) -> Result<usize, BaselineError> {
     let [out, err, meta] = files(dir, stem);
     let mut changed = 0;
     for (path, text) in [(out, b.stdout.clone()), (err, b.stderr.clone()), (meta, b.meta_text())] {
@@ -244,11 +170,14 @@ fn write_baseline(dir: &Path, stem: &str, b: &Baseline) -> Result<usize, Baselin
     Ok(changed)
 }
 
-fn read_baseline(dir: &Path, stem: &str) -> Result<Baseline, BaselineError> {
+fn read_baseline<M: DeserializeOwned>(
+    dir: &Path,
+    stem: &str,
+) -> Result<Baseline<M>, BaselineError> {
     let [out, err, meta] = files(dir, stem);
     let read = |p: &Path| std::fs::read_to_string(p).map_err(io_err(p));
     let meta_text = read(&meta)?;
-    let meta: Meta = serde_json::from_str(&meta_text)
+    let meta: M = serde_json::from_str(&meta_text)
         .map_err(|e| BaselineError::Malformed(meta.clone(), e.to_string()))?;
     Ok(Baseline { stdout: read(&out)?, stderr: read(&err)?, meta })
 }
@@ -272,36 +201,36 @@ fn prune(dir: &Path, keep: &[PathBuf]) -> Result<usize, BaselineError> {
 }
 
 /// Writes the baselines of one version under `root` and removes that
-/// version's files that belong to no case; returns the files changed.
-pub fn write_version(
+/// version's files that belong to no row; returns the files changed.
+pub fn write_version<K: Kind>(
     root: &Path,
     version: &str,
-    recorded: &[(&Case, Baseline)],
+    recorded: &[(&K::Row, Baseline<K::Meta>)],
 ) -> Result<usize, BaselineError> {
     let mut changed = 0;
     let mut keep: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
-    for (case, baseline) in recorded {
-        let dir = root.join(case.target.name()).join(version);
-        changed += write_baseline(&dir, case.name, baseline)?;
-        keep.entry(dir.clone()).or_default().extend(case_files(root, case, version));
+    for (row, baseline) in recorded {
+        let dir = root.join(K::folder(row)).join(version);
+        changed += write_baseline(&dir, K::stem(row), baseline)?;
+        keep.entry(dir.clone()).or_default().extend(case_files::<K>(root, row, version));
     }
-    for target in Target::ALL {
-        let dir = root.join(target.name()).join(version);
+    for folder in K::folders() {
+        let dir = root.join(folder).join(version);
         let kept = keep.get(&dir).cloned().unwrap_or_default();
         changed += prune(&dir, &kept)?;
     }
     Ok(changed)
 }
 
-/// Every baseline on disk: version -> case id (`<target>-<case>`) -> baseline.
-pub type Stored = BTreeMap<Version, BTreeMap<String, Baseline>>;
+/// Every baseline on disk: version -> row id ([`Kind::profile_stem`]) -> baseline.
+pub type Stored<M> = BTreeMap<Version, BTreeMap<String, Baseline<M>>>;
 
 /// Reads every `<target>/<version>/<case>.*` under `root`. Files whose
 /// names do not follow the layout are reported, not skipped.
-pub fn load_versions(root: &Path) -> Result<Stored, BaselineError> {
+pub fn load_versions<K: Kind>(root: &Path) -> Result<Stored<K::Meta>, BaselineError> {
     let mut stored = Stored::new();
-    for target in Target::ALL {
-        let tdir = root.join(target.name());
+    for folder in K::folders() {
+        let tdir = root.join(folder);
         let Ok(versions) = std::fs::read_dir(&tdir) else { continue };
         for vdir in versions {
             let vdir = vdir.map_err(io_err(&tdir))?.path();
@@ -314,7 +243,7 @@ pub fn load_versions(root: &Path) -> Result<Stored, BaselineError> {
                 stored
                     .entry(version.clone())
                     .or_default()
-                    .insert(format!("{}-{stem}", target.name()), b);
+                    .insert(K::profile_stem(folder, &stem), b);
             }
         }
     }
@@ -393,23 +322,24 @@ pub fn profile_name(v: &Version) -> String {
     format!("profile-{}-{}-{}", v.major, v.minor, v.patch)
 }
 
+/// Each profile's baselines: profile name -> row id -> baseline.
+pub type Profiles<M> = BTreeMap<String, BTreeMap<String, Baseline<M>>>;
+
 /// Groups versions into profiles: oldest first, a version joins the first
-/// profile whose baselines equal its own in every file (the stored files
-/// are already whitelisted), else it starts a profile named after itself.
+/// profile whose baselines equal its own in every file (the recording
+/// version's identity aside), else it starts a profile named after itself.
 /// Returns the map and each profile's baselines.
-pub fn build_profiles(
-    stored: &Stored,
-) -> (VersionMap, BTreeMap<String, BTreeMap<String, Baseline>>) {
+pub fn build_profiles<K: Kind>(stored: &Stored<K::Meta>) -> (VersionMap, Profiles<K::Meta>) {
     let mut map = VersionMap::default();
-    let mut profiles: BTreeMap<String, BTreeMap<String, Baseline>> = BTreeMap::new();
-    let comparable = |set: &BTreeMap<String, Baseline>| -> Vec<(String, (String, String, Meta))> {
-        set.iter().map(|(k, b)| (k.clone(), b.comparable())).collect()
+    let mut profiles: Profiles<K::Meta> = BTreeMap::new();
+    let comparable_set = |set: &BTreeMap<String, Baseline<K::Meta>>| {
+        set.iter().map(|(k, b)| (k.clone(), comparable::<K>(b))).collect::<Vec<_>>()
     };
     for (version, set) in stored {
-        let key = version_key(version);
-        let mine = comparable(set);
+        let key = crate::qemu::version_key(version);
+        let mine = comparable_set(set);
         let joined =
-            profiles.iter().find(|(_, p)| comparable(p) == mine).map(|(name, _)| name.clone());
+            profiles.iter().find(|(_, p)| comparable_set(p) == mine).map(|(name, _)| name.clone());
         let name = match joined {
             Some(name) => name,
             None => {
@@ -426,9 +356,9 @@ pub fn build_profiles(
 
 /// Writes `profiles/` and `version-map.json` for what is on disk, removing
 /// profile files that no longer belong; returns the files changed.
-pub fn write_profiles(root: &Path) -> Result<usize, BaselineError> {
-    let stored = load_versions(root)?;
-    let (map, profiles) = build_profiles(&stored);
+pub fn write_profiles<K: Kind>(root: &Path) -> Result<usize, BaselineError> {
+    let stored = load_versions::<K>(root)?;
+    let (map, profiles) = build_profiles::<K>(&stored);
     let pdir = root.join(PROFILES_DIR);
     let mut changed = 0;
     let mut keep_dirs = Vec::new();
@@ -456,48 +386,55 @@ pub fn write_profiles(root: &Path) -> Result<usize, BaselineError> {
 
 /// Every way the table, the version list and the files on disk disagree,
 /// one line each; empty when they agree. Checked: each version of the map
-/// has the three files of every case of the table; every stored file
-/// belongs to a case of the table and a version of the map; `profiles/`
+/// has the three files of every row of the table; every stored file
+/// belongs to a row of the table and a version of the map; `profiles/`
 /// and `version-map.json` are what the generator would write for the
 /// version folders; and no other file lies anywhere under `root`.
-pub fn consistency_problems(root: &Path, cases: &[Case]) -> Vec<String> {
+pub fn consistency_problems<K: Kind>(root: &Path, rows: &[K::Row]) -> Vec<String> {
     let mut problems = Vec::new();
     let map = match VersionMap::load(root) {
         Ok(m) => m,
         Err(e) => return vec![format!("no usable version map: {e}")],
     };
-    let stored = match load_versions(root) {
+    let stored = match load_versions::<K>(root) {
         Ok(s) => s,
         Err(e) => return vec![format!("unreadable baselines: {e}")],
     };
+    let ids: BTreeSet<String> = rows.iter().map(K::id).collect();
     for version in map.versions() {
-        let key = version_key(&version);
-        for case in cases {
-            for file in case_files(root, case, &key) {
+        let key = crate::qemu::version_key(&version);
+        for row in rows {
+            for file in case_files::<K>(root, row, &key) {
                 if !file.is_file() {
-                    problems.push(format!("case {} has no baseline {}", case.id(), file.display()));
+                    problems.push(format!(
+                        "case {} has no baseline {}",
+                        K::id(row),
+                        file.display()
+                    ));
                 }
             }
         }
     }
     for (version, set) in &stored {
-        let key = version_key(version);
+        let key = crate::qemu::version_key(version);
         if !map.version_to_profile.contains_key(&key) {
             problems.push(format!("baselines of version {key} are missing from {VERSION_MAP}"));
         }
         for (id, b) in set {
-            if !cases.iter().any(|c| c.id() == *id) {
+            if !ids.contains(id) {
                 problems.push(format!("baseline {id} under {key} belongs to no case of the table"));
             }
-            if b.meta.qemu_version != key || format!("{}-{}", b.meta.target, b.meta.case) != *id {
+            let (folder, stem) = K::meta_row(&b.meta);
+            let recorded_as = K::profile_stem(&folder, &stem);
+            if K::meta_version(&b.meta) != key || recorded_as != *id {
                 problems.push(format!(
-                    "baseline {id} under {key} records {}-{} {}",
-                    b.meta.target, b.meta.case, b.meta.qemu_version
+                    "baseline {id} under {key} records {recorded_as} {}",
+                    K::meta_version(&b.meta)
                 ));
             }
         }
     }
-    let (want_map, want_profiles) = build_profiles(&stored);
+    let (want_map, want_profiles) = build_profiles::<K>(&stored);
     if want_map != map {
         problems.push(format!(
             "{VERSION_MAP} is stale: the version folders give\n{}",
@@ -507,14 +444,14 @@ pub fn consistency_problems(root: &Path, cases: &[Case]) -> Vec<String> {
     let pdir = root.join(PROFILES_DIR);
     let mut expected: BTreeSet<PathBuf> = BTreeSet::from([root.join(VERSION_MAP)]);
     for version in map.versions() {
-        for case in cases {
-            expected.extend(case_files(root, case, &version_key(&version)));
+        for row in rows {
+            expected.extend(case_files::<K>(root, row, &crate::qemu::version_key(&version)));
         }
     }
     for (name, set) in &want_profiles {
         for (id, b) in set {
             expected.extend(files(&pdir.join(name), id));
-            match read_baseline(&pdir.join(name), id) {
+            match read_baseline::<K::Meta>(&pdir.join(name), id) {
                 Ok(on_disk) if on_disk == *b => {}
                 Ok(_) => problems
                     .push(format!("profile {name} file {id} differs from its version folder")),
@@ -551,39 +488,45 @@ pub fn select_profile<'m>(map: &'m VersionMap, host: &Version) -> Option<&'m str
         })
         .or_else(|| known.iter().filter(|v| *v <= host).max())
         .or_else(|| known.first())?;
-    map.version_to_profile.get(&version_key(pick)).map(String::as_str)
+    map.version_to_profile.get(&crate::qemu::version_key(pick)).map(String::as_str)
 }
 
 /// A baseline of a profile, read from disk.
-pub fn read_profile_case(
+pub fn read_profile_case<K: Kind>(
     root: &Path,
     profile: &str,
-    case: &Case,
-) -> Result<Baseline, BaselineError> {
-    read_baseline(&root.join(PROFILES_DIR).join(profile), &case.id())
+    row: &K::Row,
+) -> Result<Baseline<K::Meta>, BaselineError> {
+    read_baseline(&root.join(PROFILES_DIR).join(profile), &K::id(row))
 }
 
 /// A baseline of a version folder, read from disk.
-pub fn read_version_case(
+pub fn read_version_case<K: Kind>(
     root: &Path,
     version: &str,
-    case: &Case,
-) -> Result<Baseline, BaselineError> {
-    read_baseline(&root.join(case.target.name()).join(version), case.name)
+    row: &K::Row,
+) -> Result<Baseline<K::Meta>, BaselineError> {
+    read_baseline(&root.join(K::folder(row)).join(version), K::stem(row))
 }
 
-/// A one-paragraph account of a stored baseline, for failure messages.
-pub fn describe(b: &Baseline) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "recorded by {} ({})", b.meta.qemu_version, b.meta.qemu_version_line);
-    let _ = writeln!(s, "create: {:?} -> exit {}", b.meta.create_argv, b.meta.create_return_code);
-    let _ = writeln!(s, "info: {:?} -> exit {:?}", b.meta.info_argv, b.meta.info_return_code);
-    s
+/// The baseline that applies to qemu-img `version` through the version
+/// map's profile selection, read from the profile folder.
+pub fn for_version<K: Kind>(
+    root: &Path,
+    map: &VersionMap,
+    version: &str,
+    row: &K::Row,
+) -> Result<Baseline<K::Meta>, String> {
+    let v = Version::parse(version).map_err(|e| e.to_string())?;
+    let profile = select_profile(map, &v).ok_or("the version map knows no version")?;
+    read_profile_case::<K>(root, profile, row).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cases::{Case, Target, CREATE_CASES};
+    use crate::create_baseline::{Create, Meta};
 
     fn map(versions: &[&str]) -> VersionMap {
         let mut m = VersionMap::default();
@@ -639,7 +582,7 @@ mod tests {
         assert_eq!(pick(&m, "7.2.23").as_deref(), Some("profile-7-2-22"));
     }
 
-    fn baseline(version: &str, stdout: &str) -> Baseline {
+    fn baseline(version: &str, stdout: &str) -> Baseline<Meta> {
         Baseline {
             stdout: stdout.to_string(),
             stderr: String::new(),
@@ -658,7 +601,7 @@ mod tests {
         }
     }
 
-    fn stored(items: &[(&str, &str)]) -> Stored {
+    fn stored(items: &[(&str, &str)]) -> Stored<Meta> {
         items
             .iter()
             .map(|(v, out)| {
@@ -671,7 +614,7 @@ mod tests {
     #[test]
     fn equal_versions_share_the_profile_of_the_first() {
         let (m, profiles) =
-            build_profiles(&stored(&[("10.0.2", "a"), ("7.2.22", "b"), ("8.0.0", "a")]));
+            build_profiles::<Create>(&stored(&[("10.0.2", "a"), ("7.2.22", "b"), ("8.0.0", "a")]));
         assert_eq!(m.profiles.len(), 2);
         assert_eq!(m.version_to_profile["7.2.22"], "profile-7-2-22");
         assert_eq!(m.version_to_profile["8.0.0"], "profile-8-0-0");
@@ -683,7 +626,7 @@ mod tests {
     /// the generator writes it.
     fn write_tree(root: &Path, cases: &[Case], versions: &[&str]) {
         for v in versions {
-            let recorded: Vec<(&Case, Baseline)> = cases
+            let recorded: Vec<(&Case, Baseline<Meta>)> = cases
                 .iter()
                 .map(|c| {
                     let mut b = baseline(v, "{}\n");
@@ -692,9 +635,9 @@ mod tests {
                     (c, b)
                 })
                 .collect();
-            write_version(root, v, &recorded).unwrap();
+            write_version::<Create>(root, v, &recorded).unwrap();
         }
-        write_profiles(root).unwrap();
+        write_profiles::<Create>(root).unwrap();
     }
 
     fn two_raw_cases() -> Vec<Case> {
@@ -706,8 +649,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = two_raw_cases();
         write_tree(dir.path(), &cases, &["7.2.22", "10.0.2"]);
-        assert_eq!(consistency_problems(dir.path(), &cases), Vec::<String>::new());
-        assert_eq!(write_profiles(dir.path()).unwrap(), 0);
+        assert_eq!(consistency_problems::<Create>(dir.path(), &cases), Vec::<String>::new());
+        assert_eq!(write_profiles::<Create>(dir.path()).unwrap(), 0);
         let map = VersionMap::load(dir.path()).unwrap();
         assert_eq!(map.profiles.len(), 1, "equal baselines share one profile");
         assert_eq!(map.version_to_profile["10.0.2"], "profile-7-2-22");
@@ -718,7 +661,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = two_raw_cases();
         write_tree(dir.path(), &cases[..1], &["10.0.2"]);
-        let problems = consistency_problems(dir.path(), &cases);
+        let problems = consistency_problems::<Create>(dir.path(), &cases);
         assert_eq!(problems.len(), 3, "{problems:#?}");
         assert!(problems.iter().all(|p| p.contains("raw-1G-default has no baseline")));
     }
@@ -728,7 +671,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = two_raw_cases();
         write_tree(dir.path(), &cases, &["10.0.2"]);
-        let problems = consistency_problems(dir.path(), &cases[..1]);
+        let problems = consistency_problems::<Create>(dir.path(), &cases[..1]);
         assert!(
             problems.iter().any(|p| p.contains("raw-1G-default under 10.0.2 belongs to no case")),
             "{problems:#?}"
@@ -741,7 +684,7 @@ mod tests {
         let cases = two_raw_cases();
         write_tree(dir.path(), &cases, &["10.0.2"]);
         std::fs::write(dir.path().join("raw/10.0.2/notes.md"), "x").unwrap();
-        assert!(!consistency_problems(dir.path(), &cases).is_empty());
+        assert!(!consistency_problems::<Create>(dir.path(), &cases).is_empty());
     }
 
     #[test]
@@ -751,7 +694,7 @@ mod tests {
         write_tree(dir.path(), &cases, &["10.0.2"]);
         std::fs::write(dir.path().join("raw/10.0.2/1M-default.stdout.txt"), "{\n    \"x\": 1\n}\n")
             .unwrap();
-        let problems = consistency_problems(dir.path(), &cases);
+        let problems = consistency_problems::<Create>(dir.path(), &cases);
         assert!(
             problems.iter().any(|p| p.contains("differs from its version folder")),
             "{problems:#?}"
@@ -760,7 +703,7 @@ mod tests {
 
     #[test]
     fn version_map_text_is_in_version_order() {
-        let (m, _) = build_profiles(&stored(&[("10.0.2", "a"), ("7.2.22", "b")]));
+        let (m, _) = build_profiles::<Create>(&stored(&[("10.0.2", "a"), ("7.2.22", "b")]));
         let text = m.to_text();
         assert!(text.find("7.2.22").unwrap() < text.find("10.0.2").unwrap());
         let back: VersionMap = serde_json::from_str(&text).unwrap();

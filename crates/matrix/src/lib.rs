@@ -1,9 +1,10 @@
-//! The machinery of instar's differential tests against qemu-img: the one
-//! case table ([`cases`]), finding qemu-img binaries and their versions
-//! ([`qemu`]), the info-JSON whitelist ([`info_json`]), the byte masks of
-//! images ([`masks`]) and the sparse-aware file reading they rest on
-//! ([`files`]), and the recorded baselines with their profiles
-//! ([`baseline`]). `tests/create_matrix.rs` and the `gen-baselines`
+//! The machinery of instar's differential tests against qemu-img: the case
+//! tables of create ([`cases`]) and measure ([`measure_cases`]), finding
+//! qemu-img binaries and their versions ([`qemu`]), the info-JSON
+//! whitelist ([`info_json`]), the byte masks of images ([`masks`]) and the
+//! sparse-aware file reading they rest on ([`files`]), and the recorded
+//! baselines with their profiles: one store ([`baseline`]) for both
+//! tables' recordings ([`create_baseline`], [`measure_baseline`]). `tests/create_matrix.rs` and the `gen-baselines`
 //! program are built on it; nothing in it knows instar's own code, so the
 //! oracle cannot share instar's mistakes.
 //!
@@ -18,11 +19,15 @@
 
 pub mod baseline;
 pub mod cases;
+pub mod create_baseline;
 pub mod files;
 pub mod info_json;
 pub mod masks;
+pub mod measure_baseline;
+pub mod measure_cases;
 pub mod qemu;
 
 pub use cases::{Case, Target, CREATE_CASES};
+pub use measure_cases::{MeasureCase, MeasureTarget, Source, MEASURE_CASES};
 pub use qemu::{QemuImg, KNOWN_VERSIONS};
 pub use semver;
