@@ -196,6 +196,8 @@ macro_rules! measure_cases {
             Raw raw_err_unknown_option_x "raw-err-unknown-option-x" "-x --size 1G" -;
             Raw raw_err_missing_arg_size "raw-err-missing-arg-size" "--size" -;
             Raw raw_short_s_option "raw-short-s-option" "-s 1G" -;
+            Raw raw_help "raw-help" "--help" -;
+            Raw raw_help_short_after_size "raw-help-short-after-size" "--size 1G -h" -;
             Qcow2 qcow2_from_qcow2_1m_default "qcow2-from-qcow2-1M-default" "-O qcow2 1M-default.qcow2" Qcow2Empty1M;
             Raw raw_from_qcow2_1m_default "raw-from-qcow2-1M-default" "-O raw 1M-default.qcow2" Qcow2Empty1M;
             Qcow2 qcow2_from_qcow2_64m_default "qcow2-from-qcow2-64M-default" "-O qcow2 64M-default.qcow2" Qcow2Empty64M;
