@@ -208,6 +208,9 @@ fn open_dict(
     let file = open_file(named.path, flags.dialect).map_err(wrap)?;
     image_opts::check_file_options(dict).map_err(wrap)?;
     let format = file_format(&file, driver, flags).map_err(wrap)?;
+    if !flags.no_io {
+        image_opts::refuse_key(dict).map_err(wrap)?;
+    }
     let image = format.open(file, flags).map_err(wrap)?;
     let mut printed = warnings.clone();
     printed.extend(image.warnings());
