@@ -33,6 +33,10 @@ const L2_CACHE_BYTES: u64 = 4 << 20;
 const MIN_CACHED_TABLES: u64 = 4;
 /// The most bytes of adjacent L2 tables one miss reads at once.
 const L2_READAHEAD_BYTES: u64 = 1 << 20;
+
+/// From this table size on, the tables read ahead are read one by one
+/// rather than together and copied apart.
+const SEPARATE_READ_MIN: u64 = 64 << 10;
 /// qemu caps one block status or read step at `INT_MAX` bytes.
 const MAX_STEP: u64 = i32::MAX as u64;
 
@@ -164,22 +168,30 @@ impl Qcow2Image {
                 count += 1;
             }
         }
-        let mut bytes = vec![0u8; usize::try_from(count * cluster).map_err(|_| eio_error())?];
-        self.file.read_at(l2_offset, &mut bytes).map_err(Error::errno)?;
-        let mut cache = self.reader.l2.borrow_mut();
         #[allow(clippy::cast_possible_truncation, reason = "at most 2 MiB, a cluster")]
         let step = cluster as usize;
-        let mut first = None;
-        for (i, chunk) in bytes.chunks_exact(step).enumerate() {
-            let table = chunk.to_vec();
-            if i == 0 {
-                first = Some(table.clone());
+        let mut tables = Vec::new();
+        if cluster >= SEPARATE_READ_MIN {
+            // Large tables are read each into its own buffer: one read per
+            // table costs less than copying them out of a shared one.
+            for i in 0..count {
+                let mut table = vec![0u8; step];
+                self.file.read_at(l2_offset + i * cluster, &mut table).map_err(Error::errno)?;
+                tables.push(table);
             }
+        } else {
+            let mut bytes = vec![0u8; usize::try_from(count * cluster).map_err(|_| eio_error())?];
+            self.file.read_at(l2_offset, &mut bytes).map_err(Error::errno)?;
+            tables.extend(bytes.chunks_exact(step).map(<[u8]>::to_vec));
+        }
+        let mut cache = self.reader.l2.borrow_mut();
+        for (i, table) in tables.into_iter().enumerate() {
             #[allow(clippy::cast_possible_truncation, reason = "capacity is at most 8192")]
             cache.insert(l2_offset + i as u64 * cluster, table, capacity as usize);
         }
-        drop(cache);
-        Ok(f(first.as_deref().unwrap_or(&[])))
+        // At most half the cache was read, so the first table is still in.
+        let first = cache.tables.get(&l2_offset).map_or(&[][..], Vec::as_slice);
+        Ok(f(first))
     }
 
     /// qemu's `qcow2_get_host_offset`: the type of the (sub)cluster at
