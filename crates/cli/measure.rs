@@ -5,8 +5,8 @@
 
 use super::{
     by_era, chosen_dialect, cvtnum, err, make_pending, o, object_option, open_failure, out,
-    parse_output, render_lines, specs_of, Command, Failure, ImageOpts, Opt, Output, Table, Usage,
-    PROG, QEMU_VERSION,
+    parse_output, parse_output_late, render_lines, specs_of, Command, Failure, ImageOpts, Opt,
+    Output, Table, Usage, PROG, QEMU_VERSION,
 };
 use crate::getopt::{Getopt, Order};
 use instar_block::{Chain, MeasureArgs, MeasureError};
@@ -223,17 +223,10 @@ pub(crate) fn parse(argv0: &str, args: &[String], env: Option<&str>) -> Result<C
             Opt::Output if usage.reworked() => {
                 m.output = parse_output(usage, &value).map_err(|f| after(&warnings, f))?;
             }
+            // Before the rework measure checks `--output` as it meets it,
+            // with the words other commands use after the file name.
             Opt::Output => {
-                m.output = match value.as_str() {
-                    "json" => Output::Json,
-                    "human" => Output::Human,
-                    _ => {
-                        let f = Failure::new(format!(
-                            "{PROG}: --output must be used with human or json as argument."
-                        ));
-                        return Err(after(&warnings, f));
-                    }
-                }
+                m.output = parse_output_late(&value).map_err(|f| after(&warnings, f))?;
             }
             // cvtnum's failure already carries the warnings before it.
             Opt::Size => m.size = Some(cvtnum("image size", &value, dialect, &mut warnings)?),
