@@ -325,6 +325,13 @@ pub const MAP_PRESENT: Release = Release::new(6, 1);
 /// blocks", 8.2.0). Measured: absent in 7.2.22, present in 10.0.2.
 pub const MAP_COMPRESSED: Release = Release::new(8, 2);
 
+/// `convert` refuses a backing file for the target without its format
+/// (`Use of backing file requires explicit backing format`) where it
+/// warned that this was deprecated (Eric Blake's commit 497a30db,
+/// "qemu-img: Require -F with -b backing image", 6.1.0). Measured: the
+/// warning in 5.2.0, the refusal in 7.2.18.
+pub const CONVERT_BACKING_FORMAT_REQUIRED: Release = Release::new(6, 1);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
