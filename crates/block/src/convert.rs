@@ -133,17 +133,21 @@ struct Source<'a> {
     alignment: u64,
 }
 
-/// Runs `img_convert` from the point where its sources are open (and any
-/// snapshot loaded) to the end: the target's checks, its creation and
-/// open, the copy, and the final progress. `sources` are the opened
-/// sources in order.
+/// Runs `img_convert` from the start of its progress meter to the end:
+/// `open_sources` opens the sources in order (and loads a snapshot, if
+/// asked), then come the target's checks, its creation and open, the
+/// copy, and the final progress.
 pub fn convert(
     args: &ConvertArgs,
-    sources: &[Chain],
+    open_sources: impl FnOnce(&mut dyn ConvertOutput) -> Result<Vec<Chain>, ConvertFailure>,
     output: &mut dyn ConvertOutput,
 ) -> Result<(), ConvertFailure> {
     let mut progress = Progress::new(args.progress && !args.quiet, PROGRESS_MIN_SKIP);
-    let result = run(args, sources, output, &mut progress);
+    if let Some(line) = progress.print(0.0, 100) {
+        output.stdout(&line);
+    }
+    let result =
+        open_sources(output).and_then(|sources| run(args, &sources, output, &mut progress));
     if result.is_ok() {
         if let Some(line) = progress.print(100.0, 0) {
             output.stdout(&line);
@@ -643,15 +647,22 @@ impl Copy<'_> {
                     output.stdout(&line);
                 }
             }
-            #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
-            let len = (n * SECTOR) as usize;
-            if status == Blk::Data {
-                self.read(sector_num, &mut buf[..len], output)?;
-            } else if self.min_sparse == 0 && status == Blk::Zero {
-                status = Blk::Data;
-                buf[..len].fill(0);
-            }
-            self.write(target, sector_num, &buf[..len], status).map_err(|e| {
+            let written = if status == Blk::Data || (self.min_sparse == 0 && status == Blk::Zero) {
+                // A data chunk is at most `buf_sectors` long (and so is a
+                // zero chunk written as data under `-S 0`).
+                #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
+                let data = &mut buf[..(n * SECTOR) as usize];
+                if status == Blk::Data {
+                    self.read(sector_num, data, output)?;
+                } else {
+                    status = Blk::Data;
+                    data.fill(0);
+                }
+                self.write(target, sector_num, n, Some(data), status)
+            } else {
+                self.write(target, sector_num, n, None, status)
+            };
+            written.map_err(|e| {
                 Stop::reported(format!(
                     "error while writing at byte {}: {}",
                     sector_num * SECTOR,
@@ -718,24 +729,21 @@ impl Copy<'_> {
         Ok(())
     }
 
-    /// `convert_co_write`: writes the chunk `buf` at `sector_num` as its
-    /// status says, leaving out the zero runs `-S` allows.
+    /// `convert_co_write`: writes the chunk of `n` sectors at `sector_num`
+    /// as its status says (`data`: its bytes, for a data chunk), leaving
+    /// out the zero runs `-S` allows.
     fn write(
         &self,
         target: &mut dyn ImageWriter,
         mut sector_num: u64,
-        mut buf: &[u8],
+        mut n_left: u64,
+        mut data: Option<&[u8]>,
         status: Blk,
     ) -> Result<(), Error> {
-        while !buf.is_empty() {
-            let total = buf.len() as u64 / SECTOR;
-            let mut n = total;
-            let mut zero = match status {
-                Blk::BackingFile => None,
-                Blk::Zero => Some(true),
-                Blk::Data => Some(false),
-            };
-            if status == Blk::Data {
+        while n_left > 0 {
+            let mut n = n_left;
+            let mut zero = status == Blk::Zero;
+            if let (Blk::Data, Some(buf)) = (status, data) {
                 let write_data = if self.min_sparse == 0 {
                     true
                 } else if !self.compressed {
@@ -746,27 +754,24 @@ impl Copy<'_> {
                 } else {
                     !is_zero(buf)
                 };
+                #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
+                let (head, rest) = buf.split_at((n * SECTOR) as usize);
                 if write_data {
-                    #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
-                    let data = &buf[..(n * SECTOR) as usize];
                     if self.compressed {
-                        self.write_compressed(target, sector_num * SECTOR, data)?;
+                        self.write_compressed(target, sector_num * SECTOR, head)?;
                     } else {
-                        target.write(sector_num * SECTOR, data)?;
+                        target.write(sector_num * SECTOR, head)?;
                     }
-                    zero = None;
                 } else {
-                    zero = Some(true);
+                    zero = true;
                 }
+                data = Some(rest);
             }
-            if zero == Some(true) && !self.has_zero_init {
+            if zero && !self.has_zero_init {
                 target.write_zeroes(sector_num * SECTOR, n * SECTOR)?;
             }
             sector_num += n;
-            #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
-            {
-                buf = &buf[(n * SECTOR) as usize..];
-            }
+            n_left -= n;
         }
         Ok(())
     }
