@@ -468,7 +468,7 @@ pub(crate) fn execute(c: &ConvertCommand) -> Result<u8, Failure> {
         }
         Ok(chains)
     };
-    match instar_block::convert::convert(&c.args, open, &mut printer) {
+    match instar_block::convert::convert(&c.args, &open, &mut printer) {
         Ok(()) => Ok(0),
         Err(f) => {
             let text = render_all(&f.lines, PROG);
