@@ -33,7 +33,7 @@ const QUEUE_BYTES: u64 = 32 << 20;
 const MAX_READERS: usize = 4;
 
 /// Opens the sources again, for a reader thread of its own.
-pub(super) type Reopen<'a> = &'a (dyn Fn() -> Result<Vec<Chain>, ConvertFailure> + Sync);
+pub type Reopen<'a> = &'a (dyn Fn() -> Result<Vec<Chain>, ConvertFailure> + Sync);
 
 /// qemu-img's `ImgConvertBlockStatus`: what a chunk is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,8 @@ use crate::create::PreparedCreate;
 use crate::open::Target;
 use crate::progress::Progress;
 use crate::registry::lookup_create;
-use copy::{Blk, Copy, Reopen};
+pub use copy::Reopen;
+use copy::{Blk, Copy};
 use instar_core::error::strerror;
 use instar_core::opts::FILE_PROTOCOL_OPTS;
 use instar_core::{
@@ -279,39 +280,17 @@ fn run(
     if args.no_create && writer.len().div_ceil(SECTOR) < total_sectors {
         return Err(ConvertFailure::reported("output file is smaller than input file"));
     }
-    let limits = writer.limits();
-    let buf_sectors =
-        DEFAULT_BUF_SECTORS.max(limits.pdiscard_alignment / SECTOR).min(MAX_BUF_SECTORS);
-    let alignment = pow2floor(args.min_sparse).max(limits.request_alignment.div_ceil(SECTOR));
-    let cluster_info = writer.cluster_size();
-    let compressed = match cluster_info {
-        None if compressed => {
-            return Err(ConvertFailure::reported("could not get block driver info"));
-        }
-        None => false,
-        Some(_) => compressed || writer.needs_compressed_writes(),
-    };
-    let cluster_sectors = cluster_info.unwrap_or(0) / SECTOR;
-    let mut copy = Copy {
-        disk: &disk,
-        total_sectors,
-        status: Blk::Data,
-        sector_next_status: 0,
+    let settings = CopySettings {
+        compress: args.compress,
+        min_sparse: args.min_sparse,
+        salvage: args.salvage,
+        quiet: args.quiet,
+        target_is_zero: args.target_is_zero,
+        target_is_new: !args.no_create,
         target_backing_sectors: if args.no_create { None } else { backing_sectors },
         target_has_backing,
-        compressed,
-        compression: writer.compression(),
-        min_sparse: args.min_sparse,
-        alignment,
-        buf_sectors,
-        cluster_sectors,
-        has_zero_init: args.target_is_zero,
-        read_mode: ReadMode { salvage: args.salvage, quiet: args.quiet },
     };
-    if !copy.has_zero_init && !args.no_create && args.min_sparse != 0 && !target_has_backing {
-        copy.has_zero_init = writer.has_zero_init();
-    }
-    let copied = copy.run(writer.as_mut(), progress, output, reopen);
+    let copied = copy_into(&disk, writer.as_mut(), &settings, progress, output, reopen);
     let closed = match copied {
         Ok(()) => writer.close().map_err(|e| ConvertFailure::from_error(&e)),
         Err(f) => {
@@ -325,6 +304,92 @@ fn run(
         remove_created(&args.target);
     }
     closed
+}
+
+/// What the copy needs to know besides its source and target.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopySettings {
+    /// `-c`.
+    pub compress: bool,
+    /// `-S` in sectors.
+    pub min_sparse: u64,
+    /// `--salvage`.
+    pub salvage: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--target-is-zero`.
+    pub target_is_zero: bool,
+    /// Whether convert created the target (no `-n`).
+    pub target_is_new: bool,
+    /// The target's backing disk's length in sectors, when it has one
+    /// and convert created the target.
+    pub target_backing_sectors: Option<u64>,
+    /// Whether the target has a backing file.
+    pub target_has_backing: bool,
+}
+
+/// Copies the disk `sources` show into `target` as `convert_do_copy`
+/// does (progress lines through `output` when `progress` is on); reader
+/// threads read through sources `reopen` opens for each.
+pub fn copy(
+    sources: &[Chain],
+    target: &mut dyn ImageWriter,
+    settings: &CopySettings,
+    progress: bool,
+    output: &mut dyn ConvertOutput,
+    reopen: Reopen<'_>,
+) -> Result<(), ConvertFailure> {
+    let disk = Disk::of(sources)?;
+    let mut meter = Progress::new(progress, PROGRESS_MIN_SKIP);
+    copy_into(&disk, target, settings, &mut meter, output, reopen)
+}
+
+/// The copy of `disk` into `target` with the settings convert read from
+/// the target (its limits, cluster size, compression, zero init).
+fn copy_into(
+    disk: &Disk<'_>,
+    target: &mut dyn ImageWriter,
+    settings: &CopySettings,
+    progress: &mut Progress,
+    output: &mut dyn ConvertOutput,
+    reopen: Reopen<'_>,
+) -> Result<(), ConvertFailure> {
+    let limits = target.limits();
+    let buf_sectors =
+        DEFAULT_BUF_SECTORS.max(limits.pdiscard_alignment / SECTOR).min(MAX_BUF_SECTORS);
+    let alignment = pow2floor(settings.min_sparse).max(limits.request_alignment.div_ceil(SECTOR));
+    let cluster_info = target.cluster_size();
+    let compressed = match cluster_info {
+        None if settings.compress => {
+            return Err(ConvertFailure::reported("could not get block driver info"));
+        }
+        None => false,
+        Some(_) => settings.compress || target.needs_compressed_writes(),
+    };
+    let mut copy = Copy {
+        disk,
+        total_sectors: disk.sectors(),
+        status: Blk::Data,
+        sector_next_status: 0,
+        target_backing_sectors: settings.target_backing_sectors,
+        target_has_backing: settings.target_has_backing,
+        compressed,
+        compression: target.compression(),
+        min_sparse: settings.min_sparse,
+        alignment,
+        buf_sectors,
+        cluster_sectors: cluster_info.unwrap_or(0) / SECTOR,
+        has_zero_init: settings.target_is_zero,
+        read_mode: ReadMode { salvage: settings.salvage, quiet: settings.quiet },
+    };
+    if !copy.has_zero_init
+        && settings.target_is_new
+        && settings.min_sparse != 0
+        && !settings.target_has_backing
+    {
+        copy.has_zero_init = target.has_zero_init();
+    }
+    copy.run(target, progress, output, reopen)
 }
 
 /// `-c`'s checks against the target's options and driver.
