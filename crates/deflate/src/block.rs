@@ -114,7 +114,13 @@ impl Block {
     /// Ends the block: writes it as stored (when `raw`, its input bytes,
     /// is given and storing is cheapest), fixed or dynamic, the final bit
     /// set when `last`, then empties it.
-    pub fn flush(&mut self, out: &mut BitWriter<'_>, raw: Option<&[u8]>, stored_len: usize, last: bool) {
+    pub fn flush(
+        &mut self,
+        out: &mut BitWriter<'_>,
+        raw: Option<&[u8]>,
+        stored_len: usize,
+        last: bool,
+    ) {
         let mut cost = Cost::default();
         self.builder.build(&mut self.ltree, &L_KIND, &mut cost);
         self.builder.build(&mut self.dtree, &D_KIND, &mut cost);
@@ -196,7 +202,10 @@ impl Block {
                 }
                 let d = dist - 1;
                 let dcode = dist_code(d);
-                out.put_bits(crate::codes::bit_reverse(dcode as u16, STATIC_DTREE_LEN), STATIC_DTREE_LEN);
+                out.put_bits(
+                    crate::codes::bit_reverse(dcode as u16, STATIC_DTREE_LEN),
+                    STATIC_DTREE_LEN,
+                );
                 let extra = EXTRA_DBITS[dcode];
                 if extra != 0 {
                     out.put_bits(d as u16 - BASE_DIST[dcode], extra);

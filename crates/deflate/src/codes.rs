@@ -31,9 +31,8 @@ pub const REPZ_3_10: usize = 17;
 pub const REPZ_11_138: usize = 18;
 
 /// Extra bits of each length code.
-pub const EXTRA_LBITS: [u8; LENGTH_CODES] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-];
+pub const EXTRA_LBITS: [u8; LENGTH_CODES] =
+    [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
 /// Extra bits of each distance code.
 pub const EXTRA_DBITS: [u8; D_CODES] = [
     0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
@@ -43,7 +42,8 @@ pub const EXTRA_DBITS: [u8; D_CODES] = [
 pub const EXTRA_BLBITS: [u8; BL_CODES] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 7];
 /// The order in which a dynamic block header lists the code-length
 /// code's lengths.
-pub const BL_ORDER: [u8; BL_CODES] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+pub const BL_ORDER: [u8; BL_CODES] =
+    [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
 /// Length code (0-based, add 257 for the symbol) of each `length - 3`.
 /// Length 258 has its own code 28, although 227 + 31 would also fit code

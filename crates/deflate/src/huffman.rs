@@ -272,7 +272,8 @@ impl Builder {
                 let old = u64::from(tree.len[m]);
                 if old != bits as u64 {
                     let f = u64::from(tree.freq[m]);
-                    cost.opt = cost.opt.wrapping_add((bits as u64).wrapping_sub(old).wrapping_mul(f));
+                    cost.opt =
+                        cost.opt.wrapping_add((bits as u64).wrapping_sub(old).wrapping_mul(f));
                     tree.len[m] = bits as u16;
                 }
                 n -= 1;

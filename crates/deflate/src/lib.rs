@@ -64,7 +64,8 @@ pub struct Params {
 impl Params {
     /// qemu's qcow2 deflate clusters: level -1 (6), window bits -12 (raw
     /// deflate, 4 KiB window), memLevel 9.
-    pub const QCOW2: Params = Params { level: 6, window_bits: 12, mem_level: 9, zlib_header: false };
+    pub const QCOW2: Params =
+        Params { level: 6, window_bits: 12, mem_level: 9, zlib_header: false };
     /// qemu's streamOptimized vmdk grains, zlib's `compress()`: level 6,
     /// zlib wrapper, 32 KiB window, memLevel 8.
     pub const VMDK: Params = Params { level: 6, window_bits: 15, mem_level: 8, zlib_header: true };
@@ -72,7 +73,12 @@ impl Params {
     /// Parameters as `deflateInit2(level, Z_DEFLATED, ±window_bits,
     /// mem_level, Z_DEFAULT_STRATEGY)` takes them (`zlib_header`: the sign
     /// of the window bits).
-    pub fn new(level: i32, window_bits: u8, mem_level: u8, zlib_header: bool) -> Result<Params, ParamError> {
+    pub fn new(
+        level: i32,
+        window_bits: u8,
+        mem_level: u8,
+        zlib_header: bool,
+    ) -> Result<Params, ParamError> {
         let level = match level {
             DEFAULT_LEVEL => DEFAULT_LEVEL_IS,
             1..=9 => level.unsigned_abs() as u8,
@@ -155,8 +161,12 @@ impl Deflater {
         self.block.reset();
         let (parse, limits) = LEVELS[usize::from(self.params.level)];
         let done = match parse {
-            Parse::Lazy => stream::deflate_lazy(&mut self.matcher, &mut self.block, &mut w, input, &limits),
-            Parse::Greedy => stream::deflate_greedy(&mut self.matcher, &mut self.block, &mut w, input, &limits),
+            Parse::Lazy => {
+                stream::deflate_lazy(&mut self.matcher, &mut self.block, &mut w, input, &limits)
+            }
+            Parse::Greedy => {
+                stream::deflate_greedy(&mut self.matcher, &mut self.block, &mut w, input, &limits)
+            }
         };
         if !done || w.overflowed() {
             return None;

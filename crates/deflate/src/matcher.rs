@@ -205,7 +205,12 @@ impl Matcher {
     /// `prev_length` at the current position; returns its length (never
     /// more than the lookahead) and sets `match_start`. Returns
     /// `prev_length` (clamped) when nothing longer is found.
-    pub fn longest_match(&mut self, mut cur_match: usize, prev_length: usize, limits: &Limits) -> usize {
+    pub fn longest_match(
+        &mut self,
+        mut cur_match: usize,
+        prev_length: usize,
+        limits: &Limits,
+    ) -> usize {
         let mut chain = limits.chain;
         let strstart = self.strstart;
         let mut best_len = prev_length;

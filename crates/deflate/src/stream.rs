@@ -27,7 +27,13 @@ pub enum Parse {
 /// zlib's `configuration_table` for levels 1 to 9 (index 0 unused:
 /// level 0 stores without compressing, which this crate does not do).
 pub const LEVELS: [(Parse, Limits); 10] = {
-    const fn l(parse: Parse, good: usize, lazy: usize, nice: usize, chain: usize) -> (Parse, Limits) {
+    const fn l(
+        parse: Parse,
+        good: usize,
+        lazy: usize,
+        nice: usize,
+        chain: usize,
+    ) -> (Parse, Limits) {
         (parse, Limits { good, lazy, nice, chain })
     }
     [
@@ -54,7 +60,13 @@ fn flush_block(m: &mut Matcher, block: &mut Block, out: &mut BitWriter<'_>, last
 
 /// Compresses all of `input` with lazy matching. False when the output
 /// ran out of room (zlib stops there too).
-pub fn deflate_lazy(m: &mut Matcher, block: &mut Block, out: &mut BitWriter<'_>, input: &[u8], lim: &Limits) -> bool {
+pub fn deflate_lazy(
+    m: &mut Matcher,
+    block: &mut Block,
+    out: &mut BitWriter<'_>,
+    input: &[u8],
+    lim: &Limits,
+) -> bool {
     let mut match_length = MIN_MATCH - 1;
     let mut match_available = false;
     loop {
@@ -122,7 +134,13 @@ pub fn deflate_lazy(m: &mut Matcher, block: &mut Block, out: &mut BitWriter<'_>,
 
 /// Compresses all of `input` taking each match as found. False when the
 /// output ran out of room.
-pub fn deflate_greedy(m: &mut Matcher, block: &mut Block, out: &mut BitWriter<'_>, input: &[u8], lim: &Limits) -> bool {
+pub fn deflate_greedy(
+    m: &mut Matcher,
+    block: &mut Block,
+    out: &mut BitWriter<'_>,
+    input: &[u8],
+    lim: &Limits,
+) -> bool {
     // Kept across positions, as zlib does: a position without a chain
     // keeps the (short) length of the last search.
     let mut match_length = 0usize;

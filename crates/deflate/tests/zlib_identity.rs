@@ -39,8 +39,28 @@ impl Rng {
 
 /// Words for text-like inputs.
 const WORDS: &[&str] = &[
-    "the", "cluster", "image", "qemu", "snapshot", "of", "and", "to", "a", "refcount", "table",
-    "offset", "length", "header", "is", "in", "block", "data", "for", "compressed", "zero", "L2",
+    "the",
+    "cluster",
+    "image",
+    "qemu",
+    "snapshot",
+    "of",
+    "and",
+    "to",
+    "a",
+    "refcount",
+    "table",
+    "offset",
+    "length",
+    "header",
+    "is",
+    "in",
+    "block",
+    "data",
+    "for",
+    "compressed",
+    "zero",
+    "L2",
 ];
 
 fn text(rng: &mut Rng, n: usize) -> Vec<u8> {
@@ -65,6 +85,44 @@ fn fibonacci_literals(rng: &mut Rng) -> Vec<u8> {
     }
     for i in (1..v.len()).rev() {
         v.swap(i, rng.below(i + 1));
+    }
+    v
+}
+
+/// Bytes drawn with probabilities falling by `ratio` from one value to
+/// the next, redrawn whenever the three-byte string they end was seen in
+/// the last 256 bytes: with a 512-byte window (distance limit 250) there is
+/// nothing to match, so the literal counts keep their skew and the optimal
+/// code for the rarest values is longer than 15 bits.
+fn unmatchable_geometric(rng: &mut Rng, ratio: f64, n: usize) -> Vec<u8> {
+    const SYMBOLS: i32 = 24;
+    let cum: Vec<f64> = (0..SYMBOLS)
+        .scan(0.0, |acc, k| {
+            *acc += ratio.powi(k);
+            Some(*acc)
+        })
+        .collect();
+    let total = cum[cum.len() - 1];
+    let mut seen = std::collections::HashMap::<[u8; 3], usize>::new();
+    let mut v: Vec<u8> = vec![200, 201];
+    while v.len() < n {
+        let pos = v.len();
+        let tail = [v[pos - 2], v[pos - 1]];
+        let fresh = |b: u8, seen: &std::collections::HashMap<[u8; 3], usize>| {
+            seen.get(&[tail[0], tail[1], b]).is_none_or(|&at| pos - at > 256)
+        };
+        let mut pick = None;
+        for _ in 0..8 {
+            let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let b = cum.iter().position(|&c| x < c).unwrap_or(0) as u8;
+            if fresh(b, &seen) {
+                pick = Some(b);
+                break;
+            }
+        }
+        let b = pick.or_else(|| (0..=255u8).find(|&b| fresh(b, &seen))).unwrap();
+        seen.insert([tail[0], tail[1], b], pos);
+        v.push(b);
     }
     v
 }
@@ -104,6 +162,9 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     // buffer again and again.
     let skew: Vec<u8> = (0..600_000).map(|_| (rng.below(16) * rng.below(16)) as u8).collect();
     c.push(("skew600k".into(), skew));
+    for (i, r) in [0.5f64, 0.6].into_iter().enumerate() {
+        c.push((format!("geometric{i}"), unmatchable_geometric(&mut rng, r, 40_000)));
+    }
     // Host files, when present: a binary and licence texts.
     if let Ok(bin) = std::fs::read("/usr/bin/qemu-img") {
         for (i, len) in [512usize, 4096, 65536, 65536, 300_000, 2 << 20].into_iter().enumerate() {
@@ -136,7 +197,11 @@ fn oracle(tag: &str, jobs: &[(i32, i32, i32, &[u8])]) -> Option<Vec<Vec<u8>>> {
     for (i, (level, wbits, mem, data)) in jobs.iter().enumerate() {
         let src = dir.join(format!("in{i}"));
         std::fs::write(&src, data).unwrap();
-        manifest += &format!("{level} {wbits} {mem} {} {}\n", src.display(), dir.join(format!("out{i}")).display());
+        manifest += &format!(
+            "{level} {wbits} {mem} {} {}\n",
+            src.display(),
+            dir.join(format!("out{i}")).display()
+        );
     }
     let list = dir.join("manifest");
     std::fs::write(&list, manifest).unwrap();
@@ -194,16 +259,27 @@ fn check(tag: &str, sets: &[(i32, i32, i32)], max_len: usize) {
     let mut bad = Vec::new();
     for (i, (level, wbits, mem, data)) in jobs.iter().enumerate() {
         let name = &corpus[i % corpus.len()].0;
-        let params = Params::new(*level, wbits.unsigned_abs() as u8, *mem as u8, *wbits > 0).unwrap();
+        let params =
+            Params::new(*level, wbits.unsigned_abs() as u8, *mem as u8, *wbits > 0).unwrap();
         let got = ours(&params, data);
-        assert_eq!(inflate(&got, *wbits > 0, data.len()), *data, "{name} {level}/{wbits}/{mem}: does not round-trip");
+        assert_eq!(
+            inflate(&got, *wbits > 0, data.len()),
+            *data,
+            "{name} {level}/{wbits}/{mem}: does not round-trip"
+        );
         if got != expected[i] {
             let at = got.iter().zip(&expected[i]).position(|(a, b)| a != b);
             bad.push(format!("{name} level {level} wbits {wbits} mem {mem}: {} vs zlib {} bytes, first difference at {at:?}", got.len(), expected[i].len()));
         }
     }
     eprintln!("{tag}: {} streams compared, {} differ", jobs.len(), bad.len());
-    assert!(bad.is_empty(), "{} of {} streams differ from zlib:\n{}", bad.len(), jobs.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} of {} streams differ from zlib:\n{}",
+        bad.len(),
+        jobs.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
