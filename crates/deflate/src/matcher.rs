@@ -192,13 +192,17 @@ impl Matcher {
     /// Moves every chain entry down by a history, forgetting those that
     /// fall off.
     fn slide_hash(&mut self) {
-        let wsize = self.w_size;
-        let slide = |v: &mut u16| {
-            let p = usize::from(*v);
-            *v = if p >= wsize { (p - wsize) as u16 } else { NIL };
-        };
-        self.head.iter_mut().for_each(slide);
-        self.prev.iter_mut().for_each(slide);
+        // A history is at most 1 << 15: it fits a chain entry. Entries
+        // below it become NIL, which is what saturating at 0 gives.
+        let wsize = u16::try_from(self.w_size).unwrap_or(u16::MAX);
+        // Two plain loops (not one chained iterator) so that each compiles
+        // to vector instructions.
+        for v in self.head.iter_mut() {
+            *v = v.saturating_sub(wsize);
+        }
+        for v in self.prev.iter_mut() {
+            *v = v.saturating_sub(wsize);
+        }
     }
 
     /// Searches the chain from `cur_match` for a string longer than
