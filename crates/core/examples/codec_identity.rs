@@ -83,7 +83,8 @@ fn qcow2(img: &[u8], dump: Option<&str>) -> Result<Tally, String> {
     let version = be::<4>(img, 4)?;
     let header_len = if version >= 3 { be::<4>(img, 100)? } else { 72 };
     let ctype = if header_len > 104 { img.get(104).copied().unwrap_or(0) } else { 0 };
-    let (codec, zstd) = if ctype == 1 { (Compressor::Qcow2Zstd, true) } else { (Compressor::Qcow2Deflate, false) };
+    let (codec, zstd) =
+        if ctype == 1 { (Compressor::Qcow2Zstd, true) } else { (Compressor::Qcow2Deflate, false) };
     let cap = usize::try_from(cs - 1).map_err(|e| e.to_string())?;
     let x = 62 - (cluster_bits - 8);
     let mut session = codec.session();
@@ -107,7 +108,8 @@ fn qcow2(img: &[u8], dump: Option<&str>) -> Result<Tally, String> {
                 if zstd {
                     zstd_fill(stored, &mut plain).map_err(|e| format!("{e:?} at {host:#x}"))?;
                 } else {
-                    inflate(stored, &mut plain, false).map_err(|e| format!("{e:?} at {host:#x}"))?;
+                    inflate(stored, &mut plain, false)
+                        .map_err(|e| format!("{e:?} at {host:#x}"))?;
                 }
                 let start = Instant::now();
                 let ours = session.compress(&plain, cap);
@@ -182,7 +184,8 @@ fn main() -> ExitCode {
         eprintln!("usage: codec_identity qcow2|vmdk IMG [--dump FILE]");
         return ExitCode::from(2);
     };
-    let dump = args.iter().position(|a| a == "--dump").and_then(|i| args.get(i + 1)).map(String::as_str);
+    let dump =
+        args.iter().position(|a| a == "--dump").and_then(|i| args.get(i + 1)).map(String::as_str);
     let img = match std::fs::read(path) {
         Ok(img) => img,
         Err(e) => {

@@ -8,7 +8,7 @@
 //! lengths and after the last block), always with zero bits.
 
 /// Bits held before whole bytes are moved to the output.
-const FLUSH_AT: u32 = 32;
+const FLUSH_AT: usize = 32;
 
 /// An LSB-first bit writer into a fixed buffer that notes, rather than
 /// panics on, running out of room.
@@ -16,7 +16,7 @@ pub struct BitWriter<'a> {
     out: &'a mut [u8],
     pos: usize,
     acc: u64,
-    nbits: u32,
+    nbits: usize,
     overflow: bool,
 }
 
@@ -37,11 +37,13 @@ impl<'a> BitWriter<'a> {
         self.pos
     }
 
-    /// Appends the low `len` bits of `value` (at most 16).
+    /// Appends the low `len` bits of `value` (at most 16; the bits above
+    /// them must be zero).
     #[inline]
-    pub fn put_bits(&mut self, value: u16, len: u8) {
-        self.acc |= u64::from(value) << self.nbits;
-        self.nbits += u32::from(len);
+    pub fn put_bits(&mut self, value: usize, len: usize) {
+        debug_assert!(len <= 16 && value >> len == 0);
+        self.acc |= (value as u64) << self.nbits;
+        self.nbits += len;
         if self.nbits >= FLUSH_AT {
             self.drain_word();
         }

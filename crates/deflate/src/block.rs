@@ -13,17 +13,18 @@
 use crate::bits::BitWriter;
 use crate::codes::{
     dist_code, BASE_DIST, BASE_LENGTH, BL_CODES, BL_ORDER, D_CODES, END_BLOCK, EXTRA_BLBITS,
-    EXTRA_DBITS, EXTRA_LBITS, LENGTH_CODE, LITERALS, L_CODES, MAX_BITS, MAX_BL_BITS, REPZ_11_138,
-    REPZ_3_10, REP_3_6, STATIC_DTREE_LEN, STATIC_LTREE_CODE, STATIC_LTREE_LEN,
+    EXTRA_DBITS, EXTRA_LBITS, LENGTH_CODE, LITERALS, L_CODES, MAX_BL_BITS, MAX_CODE_BITS,
+    MIN_MATCH, REPZ_11_138, REPZ_3_10, REP_3_6, STATIC_DTREE_LEN, STATIC_LTREE_CODE,
+    STATIC_LTREE_LEN,
 };
 use crate::huffman::{Builder, Cost, Tree, TreeKind};
 
 /// Block type field: stored.
-const STORED_BLOCK: u16 = 0;
+const STORED_BLOCK: usize = 0;
 /// Block type field: fixed Huffman codes.
-const STATIC_TREES: u16 = 1;
+const STATIC_TREES: usize = 1;
 /// Block type field: dynamic Huffman codes.
-const DYN_TREES: u16 = 2;
+const DYN_TREES: usize = 2;
 
 /// Fixed distance code lengths, to price a block as fixed.
 static STATIC_DTREE_LENS: [u8; D_CODES] = [STATIC_DTREE_LEN; D_CODES];
@@ -31,7 +32,7 @@ static STATIC_DTREE_LENS: [u8; D_CODES] = [STATIC_DTREE_LEN; D_CODES];
 /// The literal/length tree.
 static L_KIND: TreeKind = TreeKind {
     elems: L_CODES,
-    max_length: MAX_BITS,
+    max_length: MAX_CODE_BITS,
     extra_bits: &EXTRA_LBITS,
     extra_base: LITERALS + 1,
     static_len: Some(&STATIC_LTREE_LEN),
@@ -39,7 +40,7 @@ static L_KIND: TreeKind = TreeKind {
 /// The distance tree.
 static D_KIND: TreeKind = TreeKind {
     elems: D_CODES,
-    max_length: MAX_BITS,
+    max_length: MAX_CODE_BITS,
     extra_bits: &EXTRA_DBITS,
     extra_base: 0,
     static_len: Some(&STATIC_DTREE_LENS),
@@ -53,9 +54,13 @@ static BL_KIND: TreeKind = TreeKind {
     static_len: None,
 };
 
-/// One symbol packed as `distance << 8 | byte`: a literal byte when the
-/// distance is 0, else a match of length `byte + 3`.
-type Symbol = u32;
+/// One symbol, as zlib's `sym_buf` holds it: a distance (0 for a
+/// literal) and a byte (the literal, or the match length minus 3).
+#[derive(Clone, Copy)]
+struct Symbol {
+    dist: u16,
+    lc: u8,
+}
 
 /// The block being gathered.
 pub struct Block {
@@ -95,19 +100,20 @@ impl Block {
     /// Records a literal byte; true when the block is full.
     #[inline]
     pub fn literal(&mut self, byte: u8) -> bool {
-        self.syms.push(Symbol::from(byte));
+        self.syms.push(Symbol { dist: 0, lc: byte });
         self.ltree.freq[usize::from(byte)] += 1;
         self.syms.len() == self.capacity
     }
 
-    /// Records a match of `length` (3..=258) at `distance` (1..=32768);
-    /// true when the block is full.
+    /// Records a match of `length` (3..=258) at `distance` (1..=32506,
+    /// the farthest a 32 KiB window allows); true when the block is full.
     #[inline]
     pub fn matched(&mut self, distance: usize, length: usize) -> bool {
-        let lc = length - crate::codes::MIN_MATCH;
-        self.syms.push(((distance as Symbol) << 8) | (lc as Symbol & 0xff));
-        self.ltree.freq[usize::from(LENGTH_CODE[lc & 0xff]) + LITERALS + 1] += 1;
-        self.dtree.freq[dist_code(distance - 1)] += 1;
+        let lc = u8::try_from(length - MIN_MATCH).unwrap_or(u8::MAX);
+        let dist = u16::try_from(distance).unwrap_or(u16::MAX);
+        self.syms.push(Symbol { dist, lc });
+        self.ltree.freq[usize::from(LENGTH_CODE[usize::from(lc)]) + LITERALS + 1] += 1;
+        self.dtree.freq[usize::from(dist_code(dist - 1))] += 1;
         self.syms.len() == self.capacity
     }
 
@@ -131,19 +137,19 @@ impl Block {
         if static_lenb <= opt_lenb {
             opt_lenb = static_lenb;
         }
-        let last_bit = u16::from(last);
+        let last_bit = usize::from(last);
         match raw {
             Some(bytes) if (stored_len as u64) + 4 <= opt_lenb => {
                 stored_block(out, bytes, last);
             }
             _ if static_lenb == opt_lenb => {
                 out.put_bits((STATIC_TREES << 1) + last_bit, 3);
-                self.send_fixed(out);
+                self.send_symbols(out, &FixedCode);
             }
             _ => {
                 out.put_bits((DYN_TREES << 1) + last_bit, 3);
                 self.send_all_trees(out, max_blindex + 1);
-                self.send_symbols(out, &self.ltree, &self.dtree);
+                self.send_symbols(out, &DynamicCode { ltree: &self.ltree, dtree: &self.dtree });
             }
         }
         self.reset();
@@ -171,81 +177,86 @@ impl Block {
     /// Writes a dynamic block's header: the counts, the code-length
     /// code, then both trees.
     fn send_all_trees(&self, out: &mut BitWriter<'_>, blcodes: usize) {
-        let lcodes = tree_codes(&self.ltree);
-        let dcodes = tree_codes(&self.dtree);
-        out.put_bits((lcodes - 257) as u16, 5);
-        out.put_bits((dcodes - 1) as u16, 5);
-        out.put_bits((blcodes - 4) as u16, 4);
+        out.put_bits(self.ltree.max_code + 1 - 257, 5);
+        out.put_bits(self.dtree.max_code, 5);
+        out.put_bits(blcodes - 4, 4);
         for &sym in &BL_ORDER[..blcodes] {
-            out.put_bits(self.bltree.len[usize::from(sym)], 3);
+            out.put_bits(usize::from(self.bltree.len[usize::from(sym)]), 3);
         }
         send_tree(out, &self.bltree, &self.ltree);
         send_tree(out, &self.bltree, &self.dtree);
     }
 
-    /// Writes the symbols with the fixed code.
-    fn send_fixed(&self, out: &mut BitWriter<'_>) {
-        let put_l = |out: &mut BitWriter<'_>, s: usize| {
-            out.put_bits(STATIC_LTREE_CODE[s], STATIC_LTREE_LEN[s]);
-        };
-        for &sym in &self.syms {
-            let lc = (sym & 0xff) as usize;
-            let dist = (sym >> 8) as usize;
-            if dist == 0 {
-                put_l(out, lc);
-            } else {
-                let code = usize::from(LENGTH_CODE[lc]);
-                put_l(out, code + LITERALS + 1);
-                let extra = EXTRA_LBITS[code];
-                if extra != 0 {
-                    out.put_bits(lc as u16 - BASE_LENGTH[code], extra);
-                }
-                let d = dist - 1;
-                let dcode = dist_code(d);
-                out.put_bits(
-                    crate::codes::bit_reverse(dcode as u16, STATIC_DTREE_LEN),
-                    STATIC_DTREE_LEN,
-                );
-                let extra = EXTRA_DBITS[dcode];
-                if extra != 0 {
-                    out.put_bits(d as u16 - BASE_DIST[dcode], extra);
-                }
+    /// Writes the block's symbols, then the end of block, with `code`.
+    fn send_symbols(&self, out: &mut BitWriter<'_>, code: &impl Code) {
+        for sym in &self.syms {
+            let lc = usize::from(sym.lc);
+            if sym.dist == 0 {
+                code.literal(out, lc);
+                continue;
+            }
+            let lcode = usize::from(LENGTH_CODE[lc]);
+            code.literal(out, lcode + LITERALS + 1);
+            let extra = EXTRA_LBITS[lcode];
+            if extra != 0 {
+                out.put_bits(lc - usize::from(BASE_LENGTH[lcode]), usize::from(extra));
+            }
+            let d = sym.dist - 1;
+            let dcode = dist_code(d);
+            code.distance(out, usize::from(dcode));
+            let extra = EXTRA_DBITS[usize::from(dcode)];
+            if extra != 0 {
+                out.put_bits(usize::from(d - BASE_DIST[usize::from(dcode)]), usize::from(extra));
             }
         }
-        put_l(out, END_BLOCK);
+        code.literal(out, END_BLOCK);
     }
+}
 
-    /// Writes the symbols with the block's own trees.
-    fn send_symbols(&self, out: &mut BitWriter<'_>, ltree: &Tree, dtree: &Tree) {
-        for &sym in &self.syms {
-            let lc = (sym & 0xff) as usize;
-            let dist = (sym >> 8) as usize;
-            if dist == 0 {
-                out.put_bits(ltree.code[lc], ltree.len[lc] as u8);
-            } else {
-                let code = usize::from(LENGTH_CODE[lc]);
-                let l = code + LITERALS + 1;
-                out.put_bits(ltree.code[l], ltree.len[l] as u8);
-                let extra = EXTRA_LBITS[code];
-                if extra != 0 {
-                    out.put_bits(lc as u16 - BASE_LENGTH[code], extra);
-                }
-                let d = dist - 1;
-                let dcode = dist_code(d);
-                out.put_bits(dtree.code[dcode], dtree.len[dcode] as u8);
-                let extra = EXTRA_DBITS[dcode];
-                if extra != 0 {
-                    out.put_bits(d as u16 - BASE_DIST[dcode], extra);
-                }
-            }
-        }
-        out.put_bits(ltree.code[END_BLOCK], ltree.len[END_BLOCK] as u8);
+/// A block's pair of codes.
+trait Code {
+    /// Writes literal/length symbol `s`.
+    fn literal(&self, out: &mut BitWriter<'_>, s: usize);
+    /// Writes distance symbol `s`.
+    fn distance(&self, out: &mut BitWriter<'_>, s: usize);
+}
+
+/// The fixed codes of block type 1.
+struct FixedCode;
+
+impl Code for FixedCode {
+    #[inline]
+    fn literal(&self, out: &mut BitWriter<'_>, s: usize) {
+        out.put_bits(usize::from(STATIC_LTREE_CODE[s]), usize::from(STATIC_LTREE_LEN[s]));
+    }
+    #[inline]
+    fn distance(&self, out: &mut BitWriter<'_>, s: usize) {
+        let len = usize::from(STATIC_DTREE_LEN);
+        let code = u16::try_from(s).unwrap_or(0);
+        out.put_bits(usize::from(crate::codes::bit_reverse(code, len)), len);
+    }
+}
+
+/// The block's own trees (type 2).
+struct DynamicCode<'a> {
+    ltree: &'a Tree,
+    dtree: &'a Tree,
+}
+
+impl Code for DynamicCode<'_> {
+    #[inline]
+    fn literal(&self, out: &mut BitWriter<'_>, s: usize) {
+        out.put_bits(usize::from(self.ltree.code[s]), usize::from(self.ltree.len[s]));
+    }
+    #[inline]
+    fn distance(&self, out: &mut BitWriter<'_>, s: usize) {
+        out.put_bits(usize::from(self.dtree.code[s]), usize::from(self.dtree.len[s]));
     }
 }
 
 /// Writes `bytes` as a stored block.
 pub fn stored_block(out: &mut BitWriter<'_>, bytes: &[u8], last: bool) {
-    out.put_bits((STORED_BLOCK << 1) + u16::from(last), 3);
+    out.put_bits((STORED_BLOCK << 1) + usize::from(last), 3);
     out.align();
     // LEN and NLEN are 16 bits; zlib never stores more than the window
     // (at most 64 KiB - 1 bytes of it, the lookahead kept back).
@@ -254,30 +265,18 @@ pub fn stored_block(out: &mut BitWriter<'_>, bytes: &[u8], last: bool) {
     out.put_bytes(bytes);
 }
 
-/// Codes a tree is sent with: its largest used symbol plus one.
-fn tree_codes(tree: &Tree) -> usize {
-    usize::try_from(tree.max_code).map_or(0, |m| m + 1)
-}
-
 /// The run-length grouping of a tree's code lengths, as deflate sends it:
 /// runs of a length are cut into a first plain length and repeats of 3-6,
 /// runs of zeros into 3-10 or 11-138; shorter runs go out plain. `emit`
 /// receives each code-length symbol with its extra-bit value.
-fn for_each_length_symbol(tree: &Tree, mut emit: impl FnMut(usize, u16)) {
-    let Ok(max_code) = usize::try_from(tree.max_code) else {
-        return;
-    };
-    let len_at = |n: usize| -> i32 {
-        if n <= max_code {
-            i32::from(tree.len[n])
-        } else {
-            -1 // a guard that never equals a length
-        }
-    };
-    let mut prevlen: i32 = -1;
+fn for_each_length_symbol(tree: &Tree, mut emit: impl FnMut(usize, usize)) {
+    let max_code = tree.max_code;
+    // Past the last code, a guard that equals no length.
+    let len_at = |n: usize| -> Option<u8> { (n <= max_code).then(|| tree.len[n]) };
+    let mut prevlen: Option<u8> = None;
     let mut nextlen = len_at(0);
     let mut count = 0usize;
-    let (mut max_count, mut min_count) = if nextlen == 0 { (138, 3) } else { (7, 4) };
+    let (mut max_count, mut min_count) = if nextlen == Some(0) { (138, 3) } else { (7, 4) };
     for n in 0..=max_code {
         let curlen = nextlen;
         nextlen = len_at(n + 1);
@@ -285,25 +284,25 @@ fn for_each_length_symbol(tree: &Tree, mut emit: impl FnMut(usize, u16)) {
         if count < max_count && curlen == nextlen {
             continue;
         }
-        let cur = curlen.unsigned_abs() as usize;
+        let cur = usize::from(curlen.unwrap_or(0));
         if count < min_count {
             for _ in 0..count {
                 emit(cur, 0);
             }
-        } else if curlen != 0 {
+        } else if cur != 0 {
             if curlen != prevlen {
                 emit(cur, 0);
                 count -= 1;
             }
-            emit(REP_3_6, (count - 3) as u16);
+            emit(REP_3_6, count - 3);
         } else if count <= 10 {
-            emit(REPZ_3_10, (count - 3) as u16);
+            emit(REPZ_3_10, count - 3);
         } else {
-            emit(REPZ_11_138, (count - 11) as u16);
+            emit(REPZ_11_138, count - 11);
         }
         count = 0;
         prevlen = curlen;
-        (max_count, min_count) = if nextlen == 0 {
+        (max_count, min_count) = if nextlen == Some(0) {
             (138, 3)
         } else if curlen == nextlen {
             (6, 3)
@@ -321,7 +320,7 @@ fn scan_tree(bl: &mut Tree, tree: &Tree) {
 /// Writes the code-length symbols that describe `tree` with `bl`'s code.
 fn send_tree(out: &mut BitWriter<'_>, bl: &Tree, tree: &Tree) {
     for_each_length_symbol(tree, |sym, extra| {
-        out.put_bits(bl.code[sym], bl.len[sym] as u8);
+        out.put_bits(usize::from(bl.code[sym]), usize::from(bl.len[sym]));
         match sym {
             REP_3_6 => out.put_bits(extra, 2),
             REPZ_3_10 => out.put_bits(extra, 3),

@@ -1,7 +1,10 @@
 //! The deflate alphabet (RFC 1951, section 3.2.5): how a match length and
 //! a distance map to a code plus extra bits, and the fixed Huffman code of
 //! block type 1. All tables are computed at compile time from the RFC's
-//! rules rather than typed in.
+//! rules rather than typed in; the `as` casts in them narrow values that
+//! the loops keep below the type's maximum (codes below 30, lengths below
+//! 16, distances below 32768), which `const` code cannot check otherwise.
+#![allow(clippy::cast_possible_truncation)]
 
 /// Shortest match deflate can express.
 pub const MIN_MATCH: usize = 3;
@@ -21,8 +24,10 @@ pub const D_CODES: usize = 30;
 pub const BL_CODES: usize = 19;
 /// Longest code of the literal/length and distance trees.
 pub const MAX_BITS: usize = 15;
+/// [`MAX_BITS`] as a code length.
+pub const MAX_CODE_BITS: u8 = MAX_BITS as u8;
 /// Longest code of the code-length tree.
-pub const MAX_BL_BITS: usize = 7;
+pub const MAX_BL_BITS: u8 = 7;
 /// Code-length symbol: repeat the previous length 3-6 times (2 extra bits).
 pub const REP_3_6: usize = 16;
 /// Code-length symbol: 3-10 zero lengths (3 extra bits).
@@ -118,14 +123,14 @@ const DIST_CODE: [u8; 512] = {
 
 /// Distance code of `dist` = distance - 1 (below 32768).
 #[inline]
-pub fn dist_code(dist: usize) -> usize {
-    let index = if dist < 256 { dist } else { 256 + ((dist >> 7) & 0xff) };
-    usize::from(DIST_CODE[index])
+pub fn dist_code(dist: u16) -> u8 {
+    let index = if dist < 256 { usize::from(dist) } else { 256 + usize::from((dist >> 7) & 0xff) };
+    DIST_CODE[index]
 }
 
 /// Reverses the low `len` bits of `code`: deflate sends Huffman codes
 /// most significant bit first inside an LSB-first bit stream.
-pub const fn bit_reverse(code: u16, len: u8) -> u16 {
+pub const fn bit_reverse(code: u16, len: usize) -> u16 {
     let mut res = 0u16;
     let mut c = code;
     let mut i = 0;
@@ -172,7 +177,7 @@ pub const STATIC_LTREE_CODE: [u16; L_CODES + 2] = {
     let mut n = 0;
     while n < L_CODES + 2 {
         let len = STATIC_LTREE_LEN[n];
-        t[n] = bit_reverse(next[len as usize], len);
+        t[n] = bit_reverse(next[len as usize], len as usize);
         next[len as usize] += 1;
         n += 1;
     }
@@ -214,6 +219,12 @@ mod tests {
         assert_eq!(dist_code(4), 4);
         assert_eq!(dist_code(256), 16);
         assert_eq!(dist_code(32767), 29);
+        for d in 0..32768u16 {
+            let c = usize::from(dist_code(d));
+            assert!(
+                BASE_DIST[c] <= d && u32::from(d) < u32::from(BASE_DIST[c]) + (1 << EXTRA_DBITS[c])
+            );
+        }
         assert_eq!(BASE_DIST[29], 24576);
         // Fixed code: literal 0 is 00110000 (reversed 00001100).
         assert_eq!(STATIC_LTREE_CODE[0], 0x0c);

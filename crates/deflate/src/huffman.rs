@@ -25,7 +25,7 @@ pub struct TreeKind {
     /// Symbols in the alphabet.
     pub elems: usize,
     /// Longest code allowed.
-    pub max_length: usize,
+    pub max_length: u8,
     /// Extra bits sent after each symbol from `extra_base` on.
     pub extra_bits: &'static [u8],
     /// First symbol with an entry in `extra_bits`.
@@ -37,17 +37,18 @@ pub struct TreeKind {
 /// One tree: the frequencies counted for a block, then the lengths and
 /// codes built from them.
 pub struct Tree {
-    /// Occurrences of each symbol, then of each internal node.
+    /// Occurrences of each symbol, then of each internal node (a block
+    /// holds fewer than 32 Ki symbols: no sum overflows).
     pub freq: [u16; HEAP_SIZE],
-    /// Code length of each symbol (0: unused).
-    pub len: [u16; HEAP_SIZE],
+    /// Code length of each symbol (0: unused), at most 15.
+    pub len: [u8; HEAP_SIZE],
     /// Bit-reversed code of each symbol, ready for the bit writer.
     pub code: [u16; HEAP_SIZE],
     /// Parent node of each node while the tree is built.
-    dad: [u16; HEAP_SIZE],
-    /// Largest symbol with a code, -1 before building: the tree is sent up
-    /// to here.
-    pub max_code: isize,
+    dad: [usize; HEAP_SIZE],
+    /// Largest symbol with a code (at least 1 once built: a tree has two
+    /// codes at least): the tree is sent up to here.
+    pub max_code: usize,
 }
 
 impl Tree {
@@ -58,14 +59,16 @@ impl Tree {
             len: [0; HEAP_SIZE],
             code: [0; HEAP_SIZE],
             dad: [0; HEAP_SIZE],
-            max_code: -1,
+            max_code: 0,
         })
     }
 }
 
-/// The running cost estimates of a block, in bits, as zlib keeps them:
-/// `opt` for the dynamic trees (tree headers included once the code-length
-/// tree is built) and `fixed` for the fixed code.
+/// The running cost estimates of a block, in bits, as zlib keeps them
+/// (in an unsigned long, whose wrap-arounds are kept: a dummy symbol is
+/// first subtracted, then counted): `opt` for the dynamic trees (tree
+/// headers included once the code-length tree is built) and `fixed` for
+/// the fixed code.
 #[derive(Default)]
 pub struct Cost {
     /// Bits of the block with the dynamic trees.
@@ -76,7 +79,7 @@ pub struct Cost {
 
 /// The heap and counters shared by the three trees' building.
 pub struct Builder {
-    heap: [u16; HEAP_SIZE],
+    heap: [usize; HEAP_SIZE],
     heap_len: usize,
     heap_max: usize,
     depth: [u8; HEAP_SIZE],
@@ -101,8 +104,7 @@ impl Builder {
     /// Whether node `n` sorts before node `m`: lower frequency, or equal
     /// frequency and no deeper.
     #[inline]
-    fn smaller(&self, tree: &Tree, n: u16, m: u16) -> bool {
-        let (n, m) = (usize::from(n), usize::from(m));
+    fn smaller(&self, tree: &Tree, n: usize, m: usize) -> bool {
         tree.freq[n] < tree.freq[m]
             || (tree.freq[n] == tree.freq[m] && self.depth[n] <= self.depth[m])
     }
@@ -126,7 +128,7 @@ impl Builder {
     }
 
     /// Removes and returns the smallest element of the heap.
-    fn pop(&mut self, tree: &Tree) -> u16 {
+    fn pop(&mut self, tree: &Tree) -> usize {
         let top = self.heap[SMALLEST];
         self.heap[SMALLEST] = self.heap[self.heap_len];
         self.heap_len -= 1;
@@ -139,28 +141,31 @@ impl Builder {
     pub fn build(&mut self, tree: &mut Tree, kind: &TreeKind, cost: &mut Cost) {
         self.heap_len = 0;
         self.heap_max = HEAP_SIZE;
-        let mut max_code: isize = -1;
+        // The largest used symbol; None while there is none.
+        let mut max_code: Option<usize> = None;
         for n in 0..kind.elems {
             if tree.freq[n] == 0 {
                 tree.len[n] = 0;
             } else {
                 self.heap_len += 1;
-                self.heap[self.heap_len] = n as u16;
-                max_code = n as isize;
+                self.heap[self.heap_len] = n;
+                max_code = Some(n);
                 self.depth[n] = 0;
             }
         }
         // Deflate needs two codes at least, even for one used symbol (an
-        // inflater may refuse a tree of one code): add dummies.
+        // inflater may refuse a tree of one code): add dummies, the symbol
+        // after the largest used one while that is below 2, else symbol 0.
         while self.heap_len < 2 {
-            let node = if max_code < 2 {
-                max_code += 1;
-                max_code.unsigned_abs()
+            let next = max_code.map_or(0, |m| m + 1);
+            let node = if next <= 2 {
+                max_code = Some(next);
+                next
             } else {
                 0
             };
             self.heap_len += 1;
-            self.heap[self.heap_len] = node as u16;
+            self.heap[self.heap_len] = node;
             tree.freq[node] = 1;
             self.depth[node] = 0;
             cost.opt = cost.opt.wrapping_sub(1);
@@ -168,12 +173,14 @@ impl Builder {
                 cost.fixed = cost.fixed.wrapping_sub(u64::from(stat[node]));
             }
         }
-        tree.max_code = max_code;
+        tree.max_code = max_code.unwrap_or(0);
 
         for k in (1..=self.heap_len / 2).rev() {
             self.sift_down(tree, k);
         }
 
+        // Merge the two smallest into a new node until one is left; the
+        // removed nodes are kept at the heap's end, largest first.
         let mut node = kind.elems;
         loop {
             let n = self.pop(tree);
@@ -182,12 +189,11 @@ impl Builder {
             self.heap[self.heap_max] = n;
             self.heap_max -= 1;
             self.heap[self.heap_max] = m;
-            let (nu, mu) = (usize::from(n), usize::from(m));
-            tree.freq[node] = tree.freq[nu].wrapping_add(tree.freq[mu]);
-            self.depth[node] = self.depth[nu].max(self.depth[mu]).wrapping_add(1);
-            tree.dad[nu] = node as u16;
-            tree.dad[mu] = node as u16;
-            self.heap[SMALLEST] = node as u16;
+            tree.freq[node] = tree.freq[n].wrapping_add(tree.freq[m]);
+            self.depth[node] = self.depth[n].max(self.depth[m]).wrapping_add(1);
+            tree.dad[n] = node;
+            tree.dad[m] = node;
+            self.heap[SMALLEST] = node;
             node += 1;
             self.sift_down(tree, SMALLEST);
             if self.heap_len < 2 {
@@ -212,30 +218,27 @@ impl Builder {
         // The nodes from heap_max on are sorted by decreasing distance from
         // the leaves: the root first, so a parent has its length before its
         // children.
-        tree.len[usize::from(self.heap[self.heap_max])] = 0;
-        let mut h = self.heap_max + 1;
-        while h < HEAP_SIZE {
-            let n = usize::from(self.heap[h]);
-            let mut bits = usize::from(tree.len[usize::from(tree.dad[n])]) + 1;
+        tree.len[self.heap[self.heap_max]] = 0;
+        for h in self.heap_max + 1..HEAP_SIZE {
+            let n = self.heap[h];
+            let mut bits = tree.len[tree.dad[n]] + 1;
             if bits > max_length {
                 bits = max_length;
                 overflow += 1;
             }
-            tree.len[n] = bits as u16;
-            h += 1;
-            if n as isize > max_code {
+            tree.len[n] = bits;
+            if n > max_code {
                 continue; // an internal node
             }
-            self.bl_count[bits] += 1;
-            let xbits = if n >= kind.extra_base {
-                usize::from(kind.extra_bits[n - kind.extra_base])
-            } else {
-                0
+            self.bl_count[usize::from(bits)] += 1;
+            let xbits = match n.checked_sub(kind.extra_base) {
+                Some(i) => u64::from(kind.extra_bits[i]),
+                None => 0,
             };
             let f = u64::from(tree.freq[n]);
-            cost.opt = cost.opt.wrapping_add(f * (bits + xbits) as u64);
+            cost.opt = cost.opt.wrapping_add(f * (u64::from(bits) + xbits));
             if let Some(stat) = kind.static_len {
-                cost.fixed = cost.fixed.wrapping_add(f * (usize::from(stat[n]) + xbits) as u64);
+                cost.fixed = cost.fixed.wrapping_add(f * (u64::from(stat[n]) + xbits));
             }
         }
         if overflow == 0 {
@@ -245,14 +248,15 @@ impl Builder {
         // Repair the counts: each step takes a leaf at the deepest length
         // below the maximum one level down, with an overflowed leaf as its
         // new sibling.
+        let max = usize::from(max_length);
         loop {
-            let mut bits = max_length - 1;
+            let mut bits = max - 1;
             while self.bl_count[bits] == 0 {
                 bits -= 1;
             }
             self.bl_count[bits] -= 1;
             self.bl_count[bits + 1] += 2;
-            self.bl_count[max_length] -= 1;
+            self.bl_count[max] -= 1;
             overflow -= 2;
             if overflow <= 0 {
                 break;
@@ -260,21 +264,20 @@ impl Builder {
         }
         // Deal the lengths again, longest to the least frequent symbols
         // (the heap order from its end).
-        h = HEAP_SIZE;
+        let mut h = HEAP_SIZE;
         for bits in (1..=max_length).rev() {
-            let mut n = self.bl_count[bits];
+            let mut n = self.bl_count[usize::from(bits)];
             while n != 0 {
                 h -= 1;
-                let m = usize::from(self.heap[h]);
-                if m as isize > max_code {
+                let m = self.heap[h];
+                if m > max_code {
                     continue;
                 }
-                let old = u64::from(tree.len[m]);
-                if old != bits as u64 {
+                if tree.len[m] != bits {
                     let f = u64::from(tree.freq[m]);
-                    cost.opt =
-                        cost.opt.wrapping_add((bits as u64).wrapping_sub(old).wrapping_mul(f));
-                    tree.len[m] = bits as u16;
+                    let grow = u64::from(bits).wrapping_sub(u64::from(tree.len[m]));
+                    cost.opt = cost.opt.wrapping_add(grow.wrapping_mul(f));
+                    tree.len[m] = bits;
                 }
                 n -= 1;
             }
@@ -284,15 +287,12 @@ impl Builder {
     /// Assigns the canonical codes for the lengths just set.
     fn codes(&mut self, tree: &mut Tree) {
         let mut next = first_codes(&self.bl_count);
-        let Ok(max_code) = usize::try_from(tree.max_code) else {
-            return;
-        };
-        for n in 0..=max_code {
+        for n in 0..=tree.max_code {
             let len = usize::from(tree.len[n]);
             if len == 0 {
                 continue;
             }
-            tree.code[n] = crate::codes::bit_reverse(next[len], len as u8);
+            tree.code[n] = crate::codes::bit_reverse(next[len], len);
             next[len] = next[len].wrapping_add(1);
         }
     }

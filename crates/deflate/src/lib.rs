@@ -81,7 +81,7 @@ impl Params {
     ) -> Result<Params, ParamError> {
         let level = match level {
             DEFAULT_LEVEL => DEFAULT_LEVEL_IS,
-            1..=9 => level.unsigned_abs() as u8,
+            1..=9 => u8::try_from(level).map_err(|_| ParamError::Level)?,
             _ => return Err(ParamError::Level),
         };
         let window_bits = match window_bits {

@@ -19,6 +19,9 @@ use crate::codes::{MAX_MATCH, MIN_MATCH};
 /// the bytes its hash and the next one need.
 pub const MIN_LOOKAHEAD: usize = MAX_MATCH + MIN_MATCH + 1;
 
+/// Bytes a hash covers (a match's minimum), as a shift count's unit.
+const HASHED_BYTES: u32 = 3;
+
 /// The empty end of a hash chain (window position 0 is never used).
 const NIL: u16 = 0;
 
@@ -58,9 +61,13 @@ pub struct Matcher {
     pub lookahead: usize,
     /// Positions before `strstart` whose strings are not yet hashed.
     pub insert: usize,
-    /// Window position where the current block began; negative once the
-    /// window slid past it (its bytes are then gone).
-    pub block_start: isize,
+    /// Input offset where the current block began (zlib keeps a window
+    /// position that goes negative once the window slid past it; an input
+    /// offset below `slid` says the same).
+    pub block_start: usize,
+    /// Input bytes slid out of the window: window position + `slid` =
+    /// input offset.
+    pub slid: usize,
     /// Start of the match found by the last search.
     pub match_start: usize,
     /// How much of the input is in the window.
@@ -80,12 +87,13 @@ impl Matcher {
             prev: vec![0; w_size],
             head: vec![0; hash_size],
             hash_mask: hash_size - 1,
-            hash_shift: hash_bits.div_ceil(MIN_MATCH as u32),
+            hash_shift: hash_bits.div_ceil(HASHED_BYTES),
             ins_h: 0,
             strstart: 0,
             lookahead: 0,
             insert: 0,
             block_start: 0,
+            slid: 0,
             match_start: 0,
             next_in: 0,
         }
@@ -101,6 +109,7 @@ impl Matcher {
         self.lookahead = 0;
         self.insert = 0;
         self.block_start = 0;
+        self.slid = 0;
         self.match_start = 0;
         self.next_in = 0;
     }
@@ -125,8 +134,9 @@ impl Matcher {
         self.ins_h = self.roll(self.ins_h, self.window[pos + MIN_MATCH - 1]);
         let head = self.head[self.ins_h];
         self.prev[pos & self.w_mask] = head;
-        // Positions are below twice the history, at most 1 << 16.
-        self.head[self.ins_h] = pos as u16;
+        // Positions are below twice the history less the lookahead kept
+        // back: they fit a chain entry.
+        self.head[self.ins_h] = u16::try_from(pos).unwrap_or(NIL);
         usize::from(head)
     }
 
@@ -150,7 +160,7 @@ impl Matcher {
                 self.window.copy_within(wsize..wsize + live, 0);
                 self.match_start = self.match_start.wrapping_sub(wsize);
                 self.strstart -= wsize;
-                self.block_start -= wsize as isize;
+                self.slid += wsize;
                 if self.insert > self.strstart {
                     self.insert = self.strstart;
                 }

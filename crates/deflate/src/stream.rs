@@ -50,12 +50,17 @@ pub const LEVELS: [(Parse, Limits); 10] = {
     ]
 };
 
-/// Ends the current block at `strstart` (zlib's `FLUSH_BLOCK_ONLY`).
+/// Ends the current block at `strstart` (zlib's `FLUSH_BLOCK_ONLY`): its
+/// bytes are offered for a stored block while the window still holds
+/// them all.
 fn flush_block(m: &mut Matcher, block: &mut Block, out: &mut BitWriter<'_>, last: bool) {
-    let stored_len = m.strstart as isize - m.block_start;
-    let raw = usize::try_from(m.block_start).ok().and_then(|start| m.window.get(start..m.strstart));
-    block.flush(out, raw, stored_len.unsigned_abs(), last);
-    m.block_start = m.strstart as isize;
+    let end = m.slid + m.strstart;
+    let raw = match m.block_start.checked_sub(m.slid) {
+        Some(start) => m.window.get(start..m.strstart),
+        None => None,
+    };
+    block.flush(out, raw, end - m.block_start, last);
+    m.block_start = end;
 }
 
 /// Compresses all of `input` with lazy matching. False when the output

@@ -30,7 +30,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % n as u64).unwrap()
     }
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next().to_le_bytes()[3]).collect()
@@ -114,7 +114,7 @@ fn unmatchable_geometric(rng: &mut Rng, ratio: f64, n: usize) -> Vec<u8> {
         let mut pick = None;
         for _ in 0..8 {
             let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
-            let b = cum.iter().position(|&c| x < c).unwrap_or(0) as u8;
+            let b = u8::try_from(cum.iter().position(|&c| x < c).unwrap_or(0)).unwrap();
             if fresh(b, &seen) {
                 pick = Some(b);
                 break;
@@ -160,7 +160,8 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     c.push(("islands".into(), islands));
     // Low-entropy bytes: many literals, so blocks end on a full symbol
     // buffer again and again.
-    let skew: Vec<u8> = (0..600_000).map(|_| (rng.below(16) * rng.below(16)) as u8).collect();
+    let skew: Vec<u8> =
+        (0..600_000).map(|_| u8::try_from(rng.below(16) * rng.below(16)).unwrap()).collect();
     c.push(("skew600k".into(), skew));
     for (i, r) in [0.5f64, 0.6].into_iter().enumerate() {
         c.push((format!("geometric{i}"), unmatchable_geometric(&mut rng, r, 40_000)));
@@ -233,7 +234,7 @@ fn oracle(tag: &str, jobs: &[(i32, i32, i32, &[u8])]) -> Option<Vec<Vec<u8>>> {
 /// Compresses with room for any output.
 fn ours(params: &Params, data: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; data.len() * 2 + 1024];
-    let n = compress_into(params, data, &mut out).expect("fits in twice the input");
+    let n = compress_into(params, data, &mut out).unwrap();
     out.truncate(n);
     out
 }
@@ -259,8 +260,8 @@ fn check(tag: &str, sets: &[(i32, i32, i32)], max_len: usize) {
     let mut bad = Vec::new();
     for (i, (level, wbits, mem, data)) in jobs.iter().enumerate() {
         let name = &corpus[i % corpus.len()].0;
-        let params =
-            Params::new(*level, wbits.unsigned_abs() as u8, *mem as u8, *wbits > 0).unwrap();
+        let wb = u8::try_from(wbits.unsigned_abs()).unwrap();
+        let params = Params::new(*level, wb, u8::try_from(*mem).unwrap(), *wbits > 0).unwrap();
         let got = ours(&params, data);
         assert_eq!(
             inflate(&got, *wbits > 0, data.len()),
