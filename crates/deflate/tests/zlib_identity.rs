@@ -307,6 +307,91 @@ fn every_window_and_memory_level_matches_zlib() {
     check("windows", &sets, 70_000);
 }
 
+/// The output bound against the C library's one-shot call
+/// (`tests/zlib_bound_oracle.py`, ctypes): buffers one byte either side of
+/// each stream's length, and qemu's cluster buffer for clusters that do
+/// and do not compress. Skips (and says so) without python3 or libz.so.1.
+#[test]
+fn output_bound_matches_c_zlib() {
+    let mut rng = Rng(11);
+    let inputs = [text(&mut rng, 65536), rng.bytes(65536), vec![0; 65536], rng.bytes(40), vec![]];
+    let sets = [(-1i32, -12i32, 9i32), (-1, 15, 8), (1, -9, 1)];
+    let mut jobs = Vec::new();
+    for &(level, wbits, mem) in &sets {
+        let params = Params::new(
+            level,
+            u8::try_from(wbits.unsigned_abs()).unwrap(),
+            u8::try_from(mem).unwrap(),
+            wbits > 0,
+        )
+        .unwrap();
+        for data in &inputs {
+            let n = ours(&params, data).len();
+            for cap in [n.saturating_sub(1), n, n + 1, 65535, 0] {
+                jobs.push((level, wbits, mem, cap, data.as_slice(), params));
+            }
+        }
+    }
+    let dir = workdir("bound");
+    let mut manifest = String::new();
+    for (i, (level, wbits, mem, cap, data, _)) in jobs.iter().enumerate() {
+        let src = dir.join(format!("in{i}"));
+        std::fs::write(&src, data).unwrap();
+        manifest += &format!(
+            "{level} {wbits} {mem} {cap} {} {}\n",
+            src.display(),
+            dir.join(format!("out{i}")).display()
+        );
+    }
+    std::fs::write(dir.join("manifest"), manifest).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zlib_bound_oracle.py");
+    let run = match Command::new("python3").arg(&script).arg(dir.join("manifest")).output() {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("SKIP: python3 is not available ({e}); it runs the zlib oracle");
+            return;
+        }
+    };
+    if !run.status.success() {
+        eprintln!("SKIP: the C zlib could not be called: {}", String::from_utf8_lossy(&run.stderr));
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let mut lines = stdout.lines();
+    let version = lines.next().unwrap_or_default();
+    if !REFERENCE_ZLIB.contains(&version) {
+        eprintln!("SKIP: libz.so.1 is zlib {version}, not a reference zlib ({REFERENCE_ZLIB:?})");
+        return;
+    }
+    let (mut fits, mut refused) = (0, 0);
+    for (i, line) in lines.enumerate() {
+        let (level, wbits, mem, cap, data, params) = jobs[i];
+        let mut out = vec![0u8; cap];
+        let got = compress_into(&params, data, &mut out);
+        let what =
+            format!("{} bytes, level {level} wbits {wbits} mem {mem}, cap {cap}", data.len());
+        match line.strip_prefix("end ") {
+            Some(n) => {
+                let n: usize = n.parse().unwrap();
+                assert_eq!(got, Some(n), "{what}: zlib finished");
+                assert_eq!(
+                    out[..n],
+                    std::fs::read(dir.join(format!("out{i}"))).unwrap()[..],
+                    "{what}"
+                );
+                fits += 1;
+            }
+            None => {
+                assert_eq!(got, None, "{what}: zlib did not finish ({line})");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(fits + refused, jobs.len());
+    eprintln!("bound: {} calls, {fits} finished, {refused} did not, all as zlib", jobs.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The output bound: qemu gives zlib `cluster_size - 1` bytes and stores a
 /// cluster uncompressed unless zlib finishes within them.
 #[test]
