@@ -129,7 +129,7 @@ impl Matcher {
 
     /// Hashes the string at `pos` into its chain; returns the chain's
     /// previous head (NIL: none).
-    #[inline]
+    #[inline(always)]
     pub fn insert_string(&mut self, pos: usize) -> usize {
         self.ins_h = self.roll(self.ins_h, self.window[pos + MIN_MATCH - 1]);
         let head = self.head[self.ins_h];
