@@ -17,6 +17,7 @@
 
 use crate::chain::Chain;
 use crate::open::Target;
+use crate::progress::Progress;
 use instar_core::{Diagnostic, Error, OpenFlags, QemuDialect, Status};
 
 /// qemu-img's `IO_BUF_SIZE`: the most bytes compared per read.
@@ -70,47 +71,11 @@ pub struct Comparison {
     pub code: u8,
 }
 
-/// qemu's `qemu-progress.c` for one run: the percentage done and when it
-/// was last printed, in C's `float` arithmetic.
-#[derive(Debug)]
-struct Progress {
-    enabled: bool,
-    current: f32,
-    last_print: f32,
-}
-
-impl Progress {
-    /// `qemu_progress_print(delta, 100)`.
-    fn advance(&mut self, delta: f32, out: &mut String) {
-        if !self.enabled {
-            return;
-        }
-        let current = (self.current + delta / 100.0 * 100.0).min(100.0);
-        self.current = current;
-        #[allow(clippy::float_cmp, reason = "qemu compares the floats exactly")]
-        let due = current > self.last_print + PROGRESS_MIN_SKIP
-            || current < self.last_print - PROGRESS_MIN_SKIP
-            || current == 100.0
-            || current == 0.0;
-        if due {
-            self.last_print = current;
-            out.push_str(&format!("    ({:.2}/100%)\r", f64::from(current)));
-        }
-    }
-
-    /// The share of `total` that `chunk` bytes are, as qemu-img computes
-    /// it: `((float) chunk / total) * 100`.
-    #[allow(clippy::cast_precision_loss, reason = "C's conversions to float, on purpose")]
-    fn share(chunk: u64, total: u64) -> f32 {
-        (chunk as f32) / (total as f32) * 100.0
-    }
-
-    /// `qemu_progress_end`.
-    fn end(&self, out: &mut String) {
-        if self.enabled {
-            out.push('\n');
-        }
-    }
+/// The share of `total` that `chunk` bytes are, as qemu-img's compare
+/// computes it: `((float) chunk / total) * 100`.
+#[allow(clippy::cast_precision_loss, reason = "C's conversions to float, on purpose")]
+fn share(chunk: u64, total: u64) -> f32 {
+    (chunk as f32) / (total as f32) * 100.0
 }
 
 /// One side of the compare: the chain and the name qemu-img's messages
@@ -132,8 +97,7 @@ enum Stop {
 /// reported after the first's warnings) and compares them.
 pub fn compare(args: &CompareArgs<'_>) -> Comparison {
     let mut result = Comparison::default();
-    let mut progress =
-        Progress { enabled: args.progress && !args.quiet, current: 0.0, last_print: 0.0 };
+    let mut progress = Progress::new(args.progress && !args.quiet, PROGRESS_MIN_SKIP);
     let flags = OpenFlags::READ.in_dialect(args.dialect);
     let opened = Chain::open(args.first, flags).and_then(|(first, warnings, _)| {
         result.stderr.extend(warnings);
@@ -153,7 +117,7 @@ pub fn compare(args: &CompareArgs<'_>) -> Comparison {
             result.code = EXIT_OPEN;
         }
     }
-    progress.end(&mut result.stdout);
+    result.stdout.extend(progress.end());
     result
 }
 
@@ -167,7 +131,7 @@ pub fn compare_opened(
     strict: bool,
 ) -> Comparison {
     let mut result = Comparison::default();
-    let mut progress = Progress { enabled: false, current: 0.0, last_print: 0.0 };
+    let mut progress = Progress::new(false, PROGRESS_MIN_SKIP);
     let a = Side { chain: first, name: names.0 };
     let b = Side { chain: second, name: names.1 };
     let mode = Mode { strict, quiet: false };
@@ -206,7 +170,7 @@ fn walk(
     };
     let (len_a, len_b) = (a.chain.len(), b.chain.len());
     let total = len_a.max(len_b);
-    progress.advance(0.0, stdout);
+    stdout.extend(progress.print(0.0, 100));
     if mode.strict && len_a != len_b {
         say(stdout, "Strict mode: Image size mismatch!");
         return EXIT_DIFFERENT;
@@ -339,7 +303,7 @@ fn common(
             check_empty(holder, offset, chunk, buf_a)?;
         }
         offset += chunk;
-        progress.advance(Progress::share(chunk, total), stdout);
+        stdout.extend(progress.print(share(chunk, total), 100));
     }
     Ok(offset)
 }
@@ -382,7 +346,7 @@ fn tail(
             check_empty(over, offset, chunk, buf)?;
         }
         offset += chunk;
-        progress.advance(Progress::share(chunk, total), stdout);
+        stdout.extend(progress.print(share(chunk, total), 100));
     }
     Ok(())
 }
@@ -538,17 +502,5 @@ mod tests {
         assert_eq!(first_difference(&a, &b), Some(4096));
         b[0] = 1;
         assert_eq!(first_difference(&a, &b), Some(0));
-    }
-
-    #[test]
-    fn progress_prints_as_qemu_does() {
-        let mut out = String::new();
-        let mut p = Progress { enabled: true, current: 0.0, last_print: 0.0 };
-        p.advance(0.0, &mut out);
-        p.advance(Progress::share(1, 100), &mut out);
-        p.advance(Progress::share(2, 100), &mut out);
-        p.advance(Progress::share(97, 100), &mut out);
-        p.end(&mut out);
-        assert_eq!(out, "    (0.00/100%)\r    (3.00/100%)\r    (100.00/100%)\r\n");
     }
 }

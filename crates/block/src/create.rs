@@ -179,6 +179,25 @@ fn warning_texts(options: &Options) -> Vec<String> {
 }
 
 impl PreparedCreate {
+    /// The create `img_convert` runs (`bdrv_create`): `options` already
+    /// parsed and completed by convert, no `Formatting` line, the backing
+    /// file not opened.
+    pub(crate) fn for_convert(
+        format: &'static dyn Format,
+        filename: &str,
+        options: &Options,
+        dialect: QemuDialect,
+    ) -> Result<PreparedCreate, Error> {
+        Ok(PreparedCreate {
+            format,
+            filename: filename.to_string(),
+            path: local_path(filename)?.to_string(),
+            options: options.clone(),
+            dialect,
+            rereading: Vec::new(),
+        })
+    }
+
     /// What qemu-img warned while it read the options (without the
     /// program name), printed before the `Formatting` line.
     pub fn warnings(&self) -> Vec<String> {

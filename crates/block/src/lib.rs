@@ -9,18 +9,21 @@
 
 pub mod chain;
 pub mod compare;
+pub mod convert;
 pub mod create;
 pub mod image_opts;
 pub mod map;
 pub mod measure;
 pub mod open;
 pub mod probe;
+mod progress;
 pub mod protocol;
 pub mod registry;
 pub mod unsupported;
 
 pub use chain::{BlockStatus, Chain};
 pub use compare::{compare, compare_opened, CompareArgs, Comparison};
+pub use convert::{convert, ConvertArgs, ConvertFailure, ConvertOutput};
 pub use create::{option_help, CreateArgs, PreparedCreate};
 pub use map::{write_map, MapError, MapFormat, MapRequest};
 pub use measure::{measure, MeasureArgs, MeasureError};

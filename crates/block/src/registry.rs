@@ -92,6 +92,12 @@ pub fn lookup(name: &str, unknown: impl FnOnce() -> Error) -> Result<&'static dy
     Err(unknown())
 }
 
+/// qemu's `block_driver_can_compress`: whether the format's driver takes
+/// compressed writes (`bdrv_co_pwritev_compressed`).
+pub fn can_compress(name: &str) -> bool {
+    matches!(name, "qcow2" | "vmdk" | "qcow")
+}
+
 /// The format `create -f name` makes, or qemu-img's error for it.
 ///
 /// A driver qemu has but cannot create gets qemu's `Format driver '<name>'

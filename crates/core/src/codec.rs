@@ -125,6 +125,42 @@ pub fn inflate_zero_padded(
     }
 }
 
+/// A codec and its parameters as a qemu driver compresses with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compressor {
+    /// qcow2's deflate clusters: raw deflate, 4 KiB window.
+    Qcow2Deflate,
+    /// qcow2's zstd clusters: libzstd's defaults, one frame.
+    Qcow2Zstd,
+    /// vmdk's streamOptimized grains: zlib's `compress()`.
+    VmdkDeflate,
+}
+
+impl Compressor {
+    /// Compresses `input` in one go; `None` when the result would not fit
+    /// in `capacity` bytes (qemu then stores the data uncompressed).
+    pub fn compress(&self, input: &[u8], capacity: usize) -> Option<Vec<u8>> {
+        let out = match self {
+            Compressor::Qcow2Deflate | Compressor::VmdkDeflate => {
+                let zlib_header = *self == Compressor::VmdkDeflate;
+                let window = if zlib_header { 15 } else { 12 };
+                let mut c = flate2::Compress::new_with_window_bits(
+                    flate2::Compression::new(6),
+                    zlib_header,
+                    window,
+                );
+                let mut out = Vec::with_capacity(capacity);
+                match c.compress_vec(input, &mut out, flate2::FlushCompress::Finish) {
+                    Ok(flate2::Status::StreamEnd) => out,
+                    _ => return None,
+                }
+            }
+            Compressor::Qcow2Zstd => zstd::bulk::compress(input, 3).ok()?,
+        };
+        (out.len() <= capacity).then_some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

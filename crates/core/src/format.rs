@@ -14,6 +14,7 @@ use crate::info::ImageInfo;
 use crate::measure::{MeasureSource, Measurement, Secrets, SourceBitmap};
 use crate::opts::{OptDesc, Options};
 use crate::read::{Mapping, Status};
+use crate::write::{GuestRead, ImageWriter};
 use crate::Error;
 
 /// The block layer's probe, for a format whose create must know the
@@ -162,6 +163,26 @@ pub trait Format: Sync {
     fn measurer(&self) -> Option<Measurer> {
         None
     }
+
+    /// Opens the image in the file `name` for writing, as convert opens
+    /// its target (qemu's `BDRV_O_RDWR`): a writer that allocates as this
+    /// format's qemu driver does. `req` brings the dialect and the
+    /// target's backing disk.
+    fn open_writer(&self, name: &str, req: WriterRequest) -> Result<Box<dyn ImageWriter>, Error> {
+        let _ = (name, req);
+        Err(Error::not_supported(format!(
+            "Format driver '{}' does not support writing",
+            self.name()
+        )))
+    }
+}
+
+/// What opening an image for writing needs besides its file name.
+pub struct WriterRequest {
+    /// Whose qemu-img's writes to reproduce, where versions differ.
+    pub dialect: QemuDialect,
+    /// The disk below the target, when it has a backing file.
+    pub backing: Option<Box<dyn GuestRead>>,
 }
 
 /// An opened image: what the commands ask of it.
@@ -220,6 +241,12 @@ pub trait Image {
         bytes: u64,
     ) -> Result<Mapping<'_>, Error> {
         Ok(Mapping::unmapped(Status::DATA, bytes))
+    }
+
+    /// qemu's `bdrv_get_info` cluster size: `Some(0)` for a format
+    /// without clusters, `None` where the driver's get_info fails.
+    fn info_cluster_size(&self) -> Option<u64> {
+        Some(0)
     }
 
     /// qemu's `bs->bl.request_alignment` for this image: the unit its

@@ -27,15 +27,19 @@ pub mod rawtext;
 pub mod read;
 pub mod size;
 pub mod table;
+pub mod write;
 
 pub use check::{CheckReport, Lines};
 pub use diag::Diagnostic;
 pub use dialect::{Backported, QemuDialect, QemuVersion, Release};
 pub use error::{Error, ErrorKind};
 pub use file::ImageFile;
-pub use format::{BackingRef, CreateRequest, Format, Image, Measurer, OpenFlags, SnapshotRef};
+pub use format::{
+    BackingRef, CreateRequest, Format, Image, Measurer, OpenFlags, SnapshotRef, WriterRequest,
+};
 pub use info::{ChildInfo, ImageInfo, SnapshotInfo};
 pub use json::Json;
 pub use measure::{MeasureSource, Measurement, Secrets, SourceBitmap};
 pub use opts::{OptDesc, OptType, Options};
 pub use read::{Host, Mapping, Status};
+pub use write::{GuestRead, ImageWriter, TargetFile, WriteLimits};

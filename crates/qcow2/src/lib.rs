@@ -100,6 +100,11 @@ impl Image for open::Qcow2Image {
         self.block_status_at(offset, bytes)
     }
 
+    /// qemu's `qcow2_co_get_info`: the cluster size.
+    fn info_cluster_size(&self) -> Option<u64> {
+        Some(self.cluster_size())
+    }
+
     /// qemu sets the crypto sector size as the alignment of an encrypted
     /// image (which instar cannot open to read), and 1 otherwise.
     fn request_alignment(&self) -> u64 {

@@ -8,7 +8,8 @@
 use instar_core::file::{FileOptions, NewFile};
 use instar_core::opts::{OptDesc, OptType};
 use instar_core::{
-    CreateRequest, Error, Format, Image, ImageFile, ImageInfo, Mapping, OpenFlags, Status,
+    CreateRequest, Error, Format, Image, ImageFile, ImageInfo, ImageWriter, Mapping, OpenFlags,
+    Status, TargetFile, WriterRequest,
 };
 
 /// The raw format driver.
@@ -47,6 +48,42 @@ impl Format for Raw {
 
     fn measurer(&self) -> Option<instar_core::Measurer> {
         Some(measure)
+    }
+
+    fn open_writer(&self, name: &str, _req: WriterRequest) -> Result<Box<dyn ImageWriter>, Error> {
+        let file = TargetFile::open(name).map_err(|e| Error::open_errno(name, e))?;
+        Ok(Box::new(RawWriter { file }))
+    }
+}
+
+/// A raw image opened for writing: guest offsets are file offsets.
+#[derive(Debug)]
+pub struct RawWriter {
+    file: TargetFile,
+}
+
+impl ImageWriter for RawWriter {
+    /// The file's length in whole sectors, as qemu measures it.
+    fn len(&self) -> u64 {
+        self.file.len().map_or(0, instar_core::bytes::round_up_to_sector)
+    }
+
+    /// A regular file reads as zeros where nothing was written
+    /// (file-posix's `bdrv_has_zero_init` for a regular file).
+    fn has_zero_init(&self) -> bool {
+        true
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        self.file.write_at(offset, data).map_err(Error::errno)
+    }
+
+    fn write_zeroes(&mut self, offset: u64, bytes: u64) -> Result<(), Error> {
+        self.file.zero_range(offset, bytes).map_err(Error::errno)
+    }
+
+    fn close(self: Box<Self>) -> Result<(), Error> {
+        Ok(())
     }
 }
 

@@ -318,6 +318,11 @@ impl instar_core::Image for VhdxImage {
         self.disk_bytes()
     }
 
+    /// qemu's `vhdx_co_get_info`: the block size.
+    fn info_cluster_size(&self) -> Option<u64> {
+        Some(u64::from(self.block_size))
+    }
+
     /// qemu's vhdx driver reads whole sectors only.
     fn request_alignment(&self) -> u64 {
         crate::read::REQUEST_ALIGNMENT

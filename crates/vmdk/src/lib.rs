@@ -209,6 +209,21 @@ impl Image for image::Image {
         self.status(offset, bytes)
     }
 
+    /// qemu's `vmdk_co_get_info`: the first extent's grain size (0 for a
+    /// flat one); it fails when the extents are not all of one kind.
+    fn info_cluster_size(&self) -> Option<u64> {
+        let first = self.extents.first()?;
+        let same = |e: &image::Extent| {
+            e.is_flat() == first.is_flat()
+                && e.compressed() == first.compressed()
+                && (e.is_flat() || e.cluster_sectors == first.cluster_sectors)
+        };
+        if !self.extents.iter().all(same) {
+            return None;
+        }
+        Some(if first.is_flat() { 0 } else { first.cluster_sectors.saturating_mul(512) })
+    }
+
     /// vmdk reads at any byte (its driver has `bdrv_co_preadv`).
     fn request_alignment(&self) -> u64 {
         1

@@ -209,6 +209,11 @@ impl Image for VpcImage {
         self.total_sectors * SECTOR_SIZE
     }
 
+    /// qemu's `vpc_co_get_info`: the block size, 0 for a fixed disk.
+    fn info_cluster_size(&self) -> Option<u64> {
+        Some(self.cluster_size().unwrap_or(0))
+    }
+
     fn has_block_status(&self) -> bool {
         true
     }
