@@ -4,7 +4,11 @@
 //! converted by instar to qcow2 and to raw. instar must not panic or run
 //! away: where it fails it exits 1 with qemu-img's error (one line where
 //! qemu-img never answers), leaves no target, and it never needs more
-//! than [`MAX_RSS_KIB`] of memory.
+//! than [`MAX_RSS_KIB`] of memory. Each conversion runs with `-m 1`, where
+//! qemu-img's messages come in a fixed order and instar's must be the
+//! same, and with the default 8 coroutines, where qemu-img reports the
+//! read errors in the order they happen (it varies): there each of
+//! instar's lines must be one of qemu-img's.
 
 use super::{make_recipes, qemu_as_instar};
 use crate::util::{instar, oracle_or_skip, tempdir, Run, Transcript};
@@ -69,10 +73,14 @@ fn run_instar(t: &Transcript, dir: &Path, args: &[String]) -> (Run, Option<u64>)
 /// each target format and checks the module's rules.
 fn check_source(what: &str, input: &str, prepare: &dyn Fn(&Path)) {
     let t = Transcript::default();
-    for format in ["qcow2", "raw"] {
+    for (format, serial) in [("qcow2", true), ("raw", true), ("qcow2", false), ("raw", false)] {
         let target = format!("t.{format}");
-        let args: Vec<String> =
-            ["convert", "-O", format, input, &target].iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<&str> = vec!["convert", "-O", format, input, &target];
+        if serial {
+            args.splice(1..1, ["-m", "1"]);
+        }
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let format = if serial { format!("{format} -m 1") } else { format.to_string() };
         let dir = tempdir();
         prepare(dir.path());
         let before = crate::util::files_in(dir.path());
@@ -95,11 +103,21 @@ fn check_source(what: &str, input: &str, prepare: &dyn Fn(&Path)) {
         match &theirs {
             Some(theirs) => {
                 let named = |s: &str| s.replace(&instar().display().to_string(), "instar");
-                t.assert_same(
-                    &format!("{what} -O {format}: stderr (qemu-img left, instar right)"),
-                    &qemu_as_instar(&theirs.stderr),
-                    &named(&mine.stderr),
-                );
+                let want = qemu_as_instar(&theirs.stderr);
+                let got = named(&mine.stderr);
+                if serial {
+                    t.assert_same(
+                        &format!("{what} -O {format}: stderr (qemu-img left, instar right)"),
+                        &want,
+                        &got,
+                    );
+                } else {
+                    // qemu-img's coroutines report their read errors in
+                    // the order they fail, which varies run to run.
+                    t.check(got.lines().all(|l| want.lines().any(|w| w == l)), || {
+                        format!("{what} -O {format}: instar's lines are not qemu-img's")
+                    });
+                }
                 t.check(theirs.code == mine.code, || {
                     format!(
                         "{what} -O {format}: qemu-img exited {:?}, instar {:?}",

@@ -3,7 +3,7 @@
 //! check that owns it reports it.
 
 use super::{
-    assert_same_files, assert_same_output, case, make_recipes, sums, touched, Mine, Outcome,
+    assert_same_files, assert_same_output, case, make_twins, sums, touched, Mine, Outcome,
 };
 use crate::util::{oracle_or_skip, tempdir, Transcript};
 use instar_matrix::ConvertCase;
@@ -17,8 +17,7 @@ fn with_two_runs(row: &str, then: &dyn Fn(&Transcript, &ConvertCase, &mut Outcom
     let case = case(row);
     let t = Transcript::default();
     let (qd, md) = (tempdir(), tempdir());
-    make_recipes(&t, oracle, case.recipes, qd.path());
-    make_recipes(&t, oracle, case.recipes, md.path());
+    make_twins(&t, oracle, case.recipes, qd.path(), md.path());
     let (qb, mb) = (sums(qd.path()), sums(md.path()));
     let args = case.convert_args();
     let theirs = t.run(&oracle.path, &args, qd.path());

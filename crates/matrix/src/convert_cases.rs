@@ -36,7 +36,10 @@
 //!   follows the host allocation of a raw source (holes, `-p`), so the
 //!   row compares bytes and `qemu-img map`, never allocation; `old`, the
 //!   target keeps data of its own after the conversion (`-n` into a larger
-//!   target), so it is not compared with the source.
+//!   target), so it is not compared with the source; `away`, qemu-img never
+//!   answers (it opens a looping backing chain without end): after
+//!   [`QEMU_RUNS_AWAY_AFTER`] it is stopped, and instar must fail with one
+//!   line and leave nothing (docs/compat.md §8).
 
 use crate::cases::Target;
 use crate::recipes::{Recipe, Step};
@@ -476,8 +479,8 @@ macro_rules! convert_cases {
             Raw raw_err_bitmaps_c "raw-err-bitmaps-c" "--bitmaps -c -O raw SRC TGT" [Qcow2Bitmaps] one ();
             Qcow2 qcow2_err_target_is_source "qcow2-err-target-is-source" "-O qcow2 SRC SRC" [RawOdd] all ();
             Raw raw_err_corrupt_compressed_cluster "raw-err-corrupt-compressed-cluster" "-O raw SRC TGT" [Qcow2CorruptCompressed] all ();
-            Raw raw_err_truncated_compressed_cluster "raw-err-truncated-compressed-cluster" "-O raw SRC TGT" [Qcow2TruncatedCompressed] one ();
-            Raw raw_err_chain_loop "raw-err-chain-loop" "-O raw SRC TGT" [Qcow2Loop] one ();
+            Raw raw_err_truncated_compressed_cluster "raw-err-truncated-compressed-cluster" "-m 1 -O raw SRC TGT" [Qcow2TruncatedCompressed] one ();
+            Raw raw_err_chain_loop "raw-err-chain-loop" "-O raw SRC TGT" [Qcow2Loop] one (away);
             Qcow2 qcow2_err_n_c_into_allocated "qcow2-err-n-c-into-allocated" "-n -c -O qcow2 SRC TGT" [RawGaps, TgtQcow2Filled] one ();
             Raw raw_salvage_corrupt_compressed_cluster "raw-salvage-corrupt-compressed-cluster" "--salvage -O raw SRC TGT" [Qcow2CorruptCompressed] all ();
             Raw raw_salvage_q_corrupt_compressed_cluster "raw-salvage-q-corrupt-compressed-cluster" "--salvage -q -O raw SRC TGT" [Qcow2CorruptCompressed] one ();
@@ -516,8 +519,12 @@ macro_rules! convert_table {
 
 convert_cases!(convert_table);
 
+/// How long a row flagged `away` gives qemu-img before it counts as never
+/// answering.
+pub const QEMU_RUNS_AWAY_AFTER: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The flags a row may carry (see the module's documentation).
-pub const FLAGS: [&str; 3] = ["zstd", "fs", "old"];
+pub const FLAGS: [&str; 4] = ["zstd", "fs", "old", "away"];
 
 /// One row of the table: a convert command line and what it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,6 +64,10 @@ pub const VHDX_LOG_SECTOR: u64 = 4096;
 /// vhdx: a log entry's header (signature, checksum, length, tail,
 /// sequence number, descriptor count, reserved, LogGuid, file offsets).
 pub const VHDX_LOG_ENTRY_HEADER: u64 = 64;
+/// vhdx log entry: the descriptor count (u32 little-endian).
+pub const VHDX_LOG_DESCRIPTOR_COUNT: usize = 24;
+/// vhdx: the size of a log descriptor (zero or data).
+pub const VHDX_LOG_DESCRIPTOR_SIZE: u64 = 32;
 /// vhdx log entry checksum (CRC-32C of the whole entry, so it follows the GUID).
 pub const VHDX_LOG_ENTRY_CHECKSUM: Range<u64> = 4..8;
 /// vhdx log entry LogGuid, random per log (qemu's vhdx_guid_generate).
@@ -284,8 +288,26 @@ fn vhdx_masks<S: ImageSource + ?Sized>(image: &S) -> Result<Masks, MaskError> {
     for entry in vhdx_log_entries(image)? {
         ignored.push(shift(&VHDX_LOG_ENTRY_CHECKSUM, entry));
         ignored.push(shift(&VHDX_LOG_ENTRY_GUID, entry));
+        ignored.push(vhdx_log_descriptor_tail(image, entry)?);
     }
     Ok(Masks { ignored, descriptor: None })
+}
+
+/// The bytes of a log entry's descriptor sectors after its last
+/// descriptor: qemu allocates the entry's buffer without clearing it
+/// (qemu_blockalign in vhdx_log_write) and writes only the header and the
+/// descriptors there, so the rest holds whatever that memory held before
+/// (measured: guest data of earlier writes, different run to run).
+fn vhdx_log_descriptor_tail<S: ImageSource + ?Sized>(
+    image: &S,
+    entry: u64,
+) -> Result<Range<u64>, MaskError> {
+    let head = image.read(entry, VHDX_LOG_ENTRY_HEADER)?;
+    let descriptors = u64::from(u32_le(&head, VHDX_LOG_DESCRIPTOR_COUNT));
+    let used =
+        VHDX_LOG_ENTRY_HEADER.saturating_add(descriptors.saturating_mul(VHDX_LOG_DESCRIPTOR_SIZE));
+    let sectors_end = used.div_ceil(VHDX_LOG_SECTOR).saturating_mul(VHDX_LOG_SECTOR);
+    Ok(entry.saturating_add(used)..entry.saturating_add(sectors_end))
 }
 
 /// Where the log entries of a vhdx image start: walked from the log's
