@@ -18,12 +18,14 @@ fn with_two_runs(row: &str, then: &dyn Fn(&Transcript, &ConvertCase, &mut Outcom
     let t = Transcript::default();
     let (qd, md) = (tempdir(), tempdir());
     make_twins(&t, oracle, case.recipes, qd.path(), md.path());
-    let (qb, mb) = (sums(qd.path()), sums(md.path()));
     let args = case.convert_args();
+    let qb = sums(qd.path());
     let theirs = t.run(&oracle.path, &args, qd.path());
+    let theirs_touched = touched(&qb, qd.path());
+    let mb = sums(md.path());
     let mine = t.run(&oracle.path, &args, md.path());
     let mut out = Outcome {
-        touched: (touched(&qb, qd.path()), touched(&mb, md.path())),
+        touched: (theirs_touched, touched(&mb, md.path())),
         theirs,
         mine,
         theirs_dir: qd.path(),

@@ -169,13 +169,16 @@ fn make_recipes(t: &Transcript, oracle: &QemuImg, recipes: &[ConvertSource], dir
     }
 }
 
-/// Makes the row's recipes in `first`, then the same files in `second`:
-/// copied, not made again, since a made image carries random ids and
-/// times (a vmdk's CID, which an overlay records as its parentCID; a
-/// fixed vpc's footer, which its guest view ends with) that would make
-/// the two runs read different sources. The copy keeps the host layout:
-/// only the data ranges are written, so holes stay holes and written
-/// zeros stay data.
+/// Makes the row's recipes in `first`, then the same files in `second`,
+/// not made again: a made image carries random ids and times that reach
+/// the guest view or a converted file (a fixed vpc's guest view ends with
+/// its footer; a vmdk overlay records its parent's random CID), and its
+/// host layout (holes, unwritten extents) steers qemu's block status and
+/// so `-p`. Sources and helpers are hard links (the same inode: the same
+/// bytes and layout; the harness takes each folder's sums right before
+/// its own run, so a run that writes a source is seen); a pre-made
+/// target (`tgt.*`), which the run writes, is copied range of data by
+/// range of data.
 pub fn make_twins(
     t: &Transcript,
     oracle: &QemuImg,
@@ -186,7 +189,11 @@ pub fn make_twins(
     make_recipes(t, oracle, recipes, first);
     for name in crate::util::files_in(first) {
         let (from, to) = (first.join(&name), second.join(&name));
-        if let Err(e) = copy_layout(&from, &to) {
+        let made = match name.starts_with("tgt.") {
+            true => copy_layout(&from, &to),
+            false => std::fs::hard_link(&from, &to),
+        };
+        if let Err(e) = made {
             t.fail(&format!("copying {}: {e}", from.display()));
         }
     }
@@ -392,12 +399,14 @@ pub fn run_row(case: &ConvertCase, version: &str, mine: Mine) {
     let t = Transcript::default();
     let (qd, md) = (tempdir(), tempdir());
     make_twins(&t, oracle, case.recipes, qd.path(), md.path());
-    let (qb, mb) = (sums(qd.path()), sums(md.path()));
     let args = case.convert_args();
+    let qb = sums(qd.path());
     let theirs = match case.has("away") {
         true => t.run_for(&qemu.path, &args, qd.path(), QEMU_RUNS_AWAY_AFTER),
         false => t.run(&qemu.path, &args, qd.path()),
     };
+    let theirs_touched = touched(&qb, qd.path());
+    let mb = sums(md.path());
     let ours = mine.run(&t, &args, md.path(), version);
     if theirs.timed_out {
         let left = touched(&mb, md.path());
@@ -407,7 +416,7 @@ pub fn run_row(case: &ConvertCase, version: &str, mine: Mine) {
         return;
     }
     let out = Outcome {
-        touched: (touched(&qb, qd.path()), touched(&mb, md.path())),
+        touched: (theirs_touched, touched(&mb, md.path())),
         theirs,
         mine: ours,
         theirs_dir: qd.path(),
@@ -499,6 +508,7 @@ fn qemu_img_passes_against_itself() {
         "qcow2_c_from_qcow2_plain",
         "raw_from_qcow2_chain",
         "vmdk_from_raw_gaps",
+        "vmdk_from_qcow2_zlib",
         "vpc_from_qcow2_zero",
         "vhdx_from_vmdk_sparse",
         "vmdk_flat_from_qcow2_zero",

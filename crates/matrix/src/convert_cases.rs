@@ -477,7 +477,7 @@ macro_rules! convert_cases {
             Qcow2 qcow2_err_bitmaps_raw_source "qcow2-err-bitmaps-raw-source" "--bitmaps -O qcow2 SRC TGT" [RawOdd] all ();
             Raw raw_err_bitmaps_raw_target "raw-err-bitmaps-raw-target" "--bitmaps -O raw SRC TGT" [Qcow2Bitmaps] all ();
             Raw raw_err_bitmaps_c "raw-err-bitmaps-c" "--bitmaps -c -O raw SRC TGT" [Qcow2Bitmaps] one ();
-            Qcow2 qcow2_err_target_is_source "qcow2-err-target-is-source" "-O qcow2 SRC SRC" [RawOdd] all ();
+            Qcow2 qcow2_err_target_is_source "qcow2-err-target-is-source" "-O qcow2 TGT TGT" [TgtQcow2Fresh] all ();
             Raw raw_err_corrupt_compressed_cluster "raw-err-corrupt-compressed-cluster" "-O raw SRC TGT" [Qcow2CorruptCompressed] all ();
             Raw raw_err_truncated_compressed_cluster "raw-err-truncated-compressed-cluster" "-m 1 -O raw SRC TGT" [Qcow2TruncatedCompressed] one ();
             Raw raw_err_chain_loop "raw-err-chain-loop" "-O raw SRC TGT" [Qcow2Loop] one (away);

@@ -14,7 +14,9 @@
 //!   headers (0x10000, 0x20000) the checksum (+4, 4), sequence number
 //!   (+8, 8), FileWriteGuid (+16, 16) and DataWriteGuid (+32, 16); and the
 //!   Page 83 (virtual disk id) metadata item, wherever the metadata table
-//!   puts it.
+//!   puts it; in each log entry a written image holds (convert), its
+//!   checksum (+4, 4), LogGuid (+32, 16) and the uncleared rest of its
+//!   descriptor sectors (docs/compat.md §11.5).
 //!
 //! Masks are computed from the reference file (qemu-img's). If the other
 //! file lays its structures out elsewhere, its random bytes land outside the
