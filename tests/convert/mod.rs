@@ -20,7 +20,8 @@
 //!
 //! - stdout, stderr and the exit code are qemu-img's, program name aside
 //!   (`qemu-img:`, `qemu-img convert` and `Try 'qemu-img --help'` name
-//!   `instar`); where qemu-img printed its help, instar prints its own;
+//!   `instar`); where qemu-img printed its help, instar prints its own
+//!   (its whole help for qemu-img's whole help, else its convert help);
 //! - the files the run made or changed are the same names in both folders
 //!   (whether a target exists at all included), each byte-identical outside
 //!   the masks of create (the target under its format's masks, extents and
@@ -135,13 +136,16 @@ fn is_qemu_help(run: &Run) -> bool {
     run.ok() && (run.stdout.starts_with("qemu-img version ") || run.stdout.starts_with("Usage:\n"))
 }
 
-/// instar's own help for `convert`, printed where qemu-img prints its
-/// help (docs/compat.md §8.5a: qemu's help is qemu's prose); read when a
-/// row needs it, so the harness builds before the command exists.
-fn instar_help(t: &Transcript) -> String {
-    let file = qemu::repo_root().join("crates/cli/help/convert.txt");
+/// instar's own help where qemu-img printed its help (docs/compat.md
+/// §8.5a: qemu's help is qemu's prose): the whole help
+/// (`crates/cli/help/main.txt`) where qemu-img printed its whole help (5.2
+/// to 7.2, its version line first), the command's (`convert.txt`) where
+/// it printed the command's. Read when a row needs it.
+fn instar_help(t: &Transcript, qemu_help: &str) -> String {
+    let name = if qemu_help.starts_with("qemu-img version ") { "main" } else { "convert" };
+    let file = qemu::repo_root().join(format!("crates/cli/help/{name}.txt"));
     std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| t.fail(&format!("instar's convert help {}: {e}", file.display())))
+        .unwrap_or_else(|e| t.fail(&format!("instar's help {}: {e}", file.display())))
 }
 
 /// A folder's files with a checksum each (a file's length and CRC).
@@ -247,7 +251,7 @@ pub struct Outcome<'a> {
 pub fn assert_same_output(t: &Transcript, what: &str, qemu: &QemuImg, mine: Mine, out: &Outcome) {
     let theirs_text = |s: &str| mine.expects(&qemu_text(s, qemu, out.theirs_dir));
     let want_stdout = match (mine, is_qemu_help(&out.theirs)) {
-        (Mine::Instar, true) => instar_help(t),
+        (Mine::Instar, true) => instar_help(t, &out.theirs.stdout),
         _ => theirs_text(&out.theirs.stdout),
     };
     t.assert_same(
