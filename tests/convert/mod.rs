@@ -2,7 +2,7 @@
 //! (`crates/matrix/src/convert_cases.rs`, docs/compat.md §11.5):
 //!
 //! ```text
-//! convert::convert::<row>               the row under the oracle (10.0.2)
+//! convert::<row>                        the row under the oracle (10.0.2)
 //! convert::convert_v::<row>::<version>  the row under qemu-img V, instar speaking as V
 //! convert::round_trip::<a>_to_<b>       raw -> A -> B -> A by instar keeps the guest data,
 //!                                       and instar's B is qemu-img's B outside the masks
@@ -281,7 +281,7 @@ fn file_target(case: &ConvertCase, name: &str) -> Target {
 
 /// How two files of the row differ outside their masks (`None`: equal).
 pub fn file_differences(target: Target, reference: &Path, other: &Path) -> Option<String> {
-    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     if len(reference) == 0 || len(other) == 0 {
         let (a, b) = (len(reference), len(other));
         return (a != b).then(|| format!("lengths differ: reference {a} bytes, other {b} bytes"));
@@ -492,9 +492,7 @@ macro_rules! convert_rows_all {
     };
 }
 
-mod convert {
-    instar_matrix::convert_cases!(convert_rows_one);
-}
+instar_matrix::convert_cases!(convert_rows_one);
 
 mod convert_v {
     instar_matrix::convert_cases!(convert_rows_all);
