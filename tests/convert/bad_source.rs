@@ -25,7 +25,7 @@ const TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// How long qemu-img may take before it counts as never answering (it
 /// opens a looping chain without end).
-const QEMU_TIME_LIMIT: Duration = Duration::from_secs(20);
+const QEMU_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// GNU time, which reports the maximum resident set of what it runs.
 const TIME: &str = "/usr/bin/time";
@@ -73,6 +73,8 @@ fn run_instar(t: &Transcript, dir: &Path, args: &[String]) -> (Run, Option<u64>)
 /// each target format and checks the module's rules.
 fn check_source(what: &str, input: &str, prepare: &dyn Fn(&Path)) {
     let t = Transcript::default();
+    // Once qemu-img has not answered on this input, it is not asked again.
+    let mut qemu_answers = true;
     for (format, serial) in [("qcow2", true), ("raw", true), ("qcow2", false), ("raw", false)] {
         let target = format!("t.{format}");
         let mut args: Vec<&str> = vec!["convert", "-O", format, input, &target];
@@ -98,8 +100,10 @@ fn check_source(what: &str, input: &str, prepare: &dyn Fn(&Path)) {
         let qdir = tempdir();
         prepare(qdir.path());
         let theirs = oracle_or_skip()
+            .filter(|_| qemu_answers)
             .map(|q| t.run_for(&q.path, &args, qdir.path(), QEMU_TIME_LIMIT))
             .filter(|r| !r.timed_out);
+        qemu_answers = theirs.is_some();
         match &theirs {
             Some(theirs) => {
                 let named = |s: &str| s.replace(&instar().display().to_string(), "instar");

@@ -509,7 +509,7 @@ convert_cases!(convert_table);
 
 /// How long a row flagged `away` gives qemu-img before it counts as never
 /// answering.
-pub const QEMU_RUNS_AWAY_AFTER: std::time::Duration = std::time::Duration::from_secs(20);
+pub const QEMU_RUNS_AWAY_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The flags a row may carry (see the module's documentation).
 pub const FLAGS: [&str; 4] = ["zstd", "fs", "old", "away"];
