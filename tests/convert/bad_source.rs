@@ -153,26 +153,14 @@ fn hostile_corpus() {
     }
     let inputs = corpus_inputs();
     assert!(!inputs.is_empty(), "no image in {CORPUS}");
-    let failures: Vec<String> = inputs
-        .iter()
-        .filter_map(|input| {
-            let name = input.file_name().expect("a file name").to_string_lossy().into_owned();
-            let copy = |dir: &Path| {
-                std::fs::copy(input, dir.join(&name)).expect("a copy of the input");
-            };
-            let outcome = std::panic::catch_unwind(|| check_source(&name, &name, &copy));
-            outcome.err().map(|e| {
-                let why = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                    .unwrap_or_default();
-                format!("=== {} ===\n{why}", input.display())
-            })
-        })
-        .collect();
-    eprintln!("convert of the hostile corpus: {} inputs, {} failed", inputs.len(), failures.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let label = |input: &PathBuf| input.display().to_string();
+    crate::util::check_each("convert of the hostile corpus", &inputs, label, |input| {
+        let name = input.file_name().expect("a file name").to_string_lossy().into_owned();
+        let copy = |dir: &Path| {
+            std::fs::copy(input, dir.join(&name)).expect("a copy of the input");
+        };
+        check_source(&name, &name, &copy);
+    });
 }
 
 /// A source made by a recipe of CONVERT_CASES.

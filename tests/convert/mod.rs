@@ -556,23 +556,13 @@ fn qemu_text_becomes_instar_text() {
 #[ignore = "the harness's own check over the whole table; minutes"]
 fn whole_table_against_itself() {
     let Some(oracle) = oracle_or_skip() else { return };
-    let failures: Vec<String> = instar_matrix::CONVERT_CASES
-        .iter()
-        .filter_map(|case| {
-            let outcome = std::panic::catch_unwind(|| {
-                run_row(case, qemu::oracle_version(), Mine::Qemu(oracle));
-            });
-            outcome.err().map(|e| {
-                let why = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                    .unwrap_or_default();
-                let head: String = why.lines().take(12).collect::<Vec<_>>().join("\n");
-                format!("=== {} ===\n{head}", case.name)
-            })
-        })
-        .collect();
-    eprintln!("{} rows, {} failed", instar_matrix::CONVERT_CASES.len(), failures.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let label = |case: &ConvertCase| case.name.to_string();
+    crate::util::check_each(
+        "convert rows, qemu-img as instar",
+        instar_matrix::CONVERT_CASES,
+        label,
+        |case| {
+            run_row(case, qemu::oracle_version(), Mine::Qemu(oracle));
+        },
+    );
 }
