@@ -524,6 +524,8 @@ fn qemu_img_passes_against_itself() {
         "raw_err_unknown_short",
         "qcow2_err_b_missing_backing",
         "raw_err_corrupt_compressed_cluster",
+        "qcow2_err_bitmaps_broken_from_qcow2_broken_bitmap",
+        "qcow2_bitmaps_skip_broken_from_qcow2_broken_bitmap",
     ] {
         eprintln!("{}: {ident}", test_name());
         run_row(case(ident), qemu::oracle_version(), Mine::Qemu(oracle));

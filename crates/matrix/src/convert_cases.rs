@@ -356,6 +356,9 @@ macro_rules! convert_cases {
             Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_bitmaps "qcow2-bitmaps-skip-broken-from-qcow2-bitmaps" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2Bitmaps] all ();
             Qcow2 qcow2_bitmaps_cs_4k_from_qcow2_bitmaps "qcow2-bitmaps-cs-4k-from-qcow2-bitmaps" "-O qcow2 -o cluster_size=4k --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
             Qcow2 qcow2_from_qcow2_bitmaps "qcow2-from-qcow2-bitmaps" "-O qcow2 SRC TGT" [Qcow2Bitmaps] one ();
+            Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_broken_bitmap "qcow2-bitmaps-skip-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
+            Qcow2 qcow2_err_bitmaps_broken_from_qcow2_broken_bitmap "qcow2-err-bitmaps-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
+            Qcow2 qcow2_from_qcow2_broken_bitmap "qcow2-from-qcow2-broken-bitmap" "-O qcow2 SRC TGT" [Qcow2BrokenBitmap] one ();
             Qcow2 qcow2_m_1_from_qcow2_plain "qcow2-m-1-from-qcow2-plain" "-O qcow2 -m 1 SRC TGT" [Qcow2Plain] one ();
             Qcow2 qcow2_m_16_from_qcow2_plain "qcow2-m-16-from-qcow2-plain" "-O qcow2 -m 16 SRC TGT" [Qcow2Plain] one ();
             Qcow2 qcow2_m_hex_from_qcow2_plain "qcow2-m-hex-from-qcow2-plain" "-O qcow2 -m 0x10 SRC TGT" [Qcow2Plain] one ();
@@ -686,6 +689,9 @@ pub enum ConvertSource {
     Qcow2Snap,
     /// Data and two persistent bitmaps.
     Qcow2Bitmaps,
+    /// Data and two persistent bitmaps, the first (`bm1`) marked in use
+    /// (inconsistent, as after a crash), the second (`good`) whole.
+    Qcow2BrokenBitmap,
     /// 5 MiB of data (three 2 MiB copy chunks: `-p` steps).
     Qcow2P5,
     /// An empty qcow2.
@@ -755,6 +761,11 @@ const GAPS: &[(u64, u64, u8)] = &[
 /// 1 MiB.
 const MIB: u64 = 1 << 20;
 
+/// Where [`ConvertSource::Qcow2BrokenBitmap`]'s first bitmap keeps its
+/// flags: qemu-img puts the bitmap directory of that recipe at 0xa0000
+/// (measured with 10.0.2; the recipe's `qemu-img info` shows `in-use`).
+const BROKEN_BITMAP_FLAGS: u64 = 0xa_000c;
+
 /// What the compressed sources hold: 0x11 with zero runs, a cluster of
 /// another byte, and a tail that does not compress (written as plain
 /// clusters by a compressing convert).
@@ -789,6 +800,7 @@ impl ConvertSource {
             S::Qcow2Short => "short.qcow2",
             S::Qcow2Snap => "snap.qcow2",
             S::Qcow2Bitmaps => "bm.qcow2",
+            S::Qcow2BrokenBitmap => "broken.qcow2",
             S::Qcow2P5 => "p5.qcow2",
             S::Qcow2Empty => "empty.qcow2",
             S::Qcow2Truncated => "cut.qcow2",
@@ -824,7 +836,7 @@ impl ConvertSource {
     }
 
     /// Every recipe, in declaration order.
-    pub const ALL: [ConvertSource; 44] = {
+    pub const ALL: [ConvertSource; 45] = {
         use ConvertSource as S;
         [
             S::RawSparse,
@@ -846,6 +858,7 @@ impl ConvertSource {
             S::Qcow2Short,
             S::Qcow2Snap,
             S::Qcow2Bitmaps,
+            S::Qcow2BrokenBitmap,
             S::Qcow2P5,
             S::Qcow2Empty,
             S::Qcow2Truncated,
@@ -1084,6 +1097,15 @@ impl Recipe for ConvertSource {
                 },
                 Img(&["bitmap", "--add", "-g", "64k", "bm.qcow2", "bm1"]),
                 Img(&["bitmap", "--add", "-g", "512", "--disable", "bm.qcow2", "bm2"]),
+            ],
+            S::Qcow2BrokenBitmap => &[
+                Img(&["create", "-q", "-f", "qcow2", "broken.qcow2", "4M"]),
+                Io { format: "qcow2", file: "broken.qcow2", commands: &["write -P 0xaa 0 64k"] },
+                Img(&["bitmap", "--add", "-g", "64k", "broken.qcow2", "bm1"]),
+                Img(&["bitmap", "--add", "-g", "64k", "broken.qcow2", "good"]),
+                // bm1's flags (its directory entry at 0xa0000 + 12): in use
+                // and auto, as qemu leaves a bitmap it did not close.
+                Poke("broken.qcow2", BROKEN_BITMAP_FLAGS, &[0, 0, 0, 3]),
             ],
             S::Qcow2P5 => &[
                 Img(&["create", "-q", "-f", "qcow2", "p5.qcow2", "5M"]),
