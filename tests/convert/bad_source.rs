@@ -75,7 +75,7 @@ fn check_source(what: &str, input: &str, prepare: &dyn Fn(&Path)) {
     let t = Transcript::default();
     // Once qemu-img has not answered on this input, it is not asked again.
     let mut qemu_answers = true;
-    for (format, serial) in [("qcow2", true), ("raw", true), ("qcow2", false), ("raw", false)] {
+    for (format, serial) in [("raw", true), ("raw", false), ("qcow2", true), ("qcow2", false)] {
         let target = format!("t.{format}");
         let mut args: Vec<&str> = vec!["convert", "-O", format, input, &target];
         if serial {
