@@ -3,7 +3,7 @@
 //! cut inside a compressed payload, and a backing chain that loops,
 //! converted by instar to qcow2 and to raw. instar must not panic or run
 //! away: where it fails it exits 1 with qemu-img's error (one line where
-//! qemu-img never answers), leaves no target, and it never needs more
+//! qemu-img never answers or aborts), leaves no target, and it never needs more
 //! than [`MAX_RSS_KIB`] of memory. Each conversion runs with `-m 1`, where
 //! qemu-img's messages come in a fixed order and instar's must be the
 //! same, and with the default 8 coroutines, where qemu-img reports the
@@ -102,7 +102,9 @@ fn check_source(what: &str, input: &str, prepare: &dyn Fn(&Path)) {
         let theirs = oracle_or_skip()
             .filter(|_| qemu_answers)
             .map(|q| t.run_for(&q.path, &args, qdir.path(), QEMU_TIME_LIMIT))
-            .filter(|r| !r.timed_out);
+            // A run stopped or killed by a signal (qemu-img's assertions
+            // abort) is no answer to match (docs/compat.md §8).
+            .filter(|r| !r.timed_out && r.code.is_some());
         qemu_answers = theirs.is_some();
         match &theirs {
             Some(theirs) => {
