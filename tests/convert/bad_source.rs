@@ -133,7 +133,7 @@ fn check_source(what: &str, input: &str, prepare: &dyn Fn(&Path)) {
             }
             None => t.check(mine.code == Some(1) && mine.stderr.lines().count() == 1, || {
                 format!(
-                    "{what} -O {format}: qemu-img never answers; instar must fail with one line"
+                    "{what} -O {format}: qemu-img never answers or aborts; instar must fail with one line"
                 )
             }),
         }
