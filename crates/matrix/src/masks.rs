@@ -14,7 +14,9 @@
 //!   headers (0x10000, 0x20000) the checksum (+4, 4), sequence number
 //!   (+8, 8), FileWriteGuid (+16, 16) and DataWriteGuid (+32, 16); and the
 //!   Page 83 (virtual disk id) metadata item, wherever the metadata table
-//!   puts it.
+//!   puts it; in each log entry a written image holds (convert), its
+//!   checksum (+4, 4), LogGuid (+32, 16) and the uncleared rest of its
+//!   descriptor sectors (docs/compat.md §11.5).
 //!
 //! Masks are computed from the reference file (qemu-img's). If the other
 //! file lays its structures out elsewhere, its random bytes land outside the
@@ -55,6 +57,23 @@ pub const VHDX_HEADER_SEQUENCE: Range<u64> = 8..16;
 pub const VHDX_HEADER_FILE_WRITE_GUID: Range<u64> = 16..32;
 /// vhdx header DataWriteGuid.
 pub const VHDX_HEADER_DATA_WRITE_GUID: Range<u64> = 32..48;
+/// vhdx header: the log's length (u32 little-endian).
+pub const VHDX_HEADER_LOG_LENGTH: usize = 68;
+/// vhdx header: the log's offset (u64 little-endian).
+pub const VHDX_HEADER_LOG_OFFSET: usize = 72;
+/// vhdx: the log's unit, and the alignment of its entries.
+pub const VHDX_LOG_SECTOR: u64 = 4096;
+/// vhdx: a log entry's header (signature, checksum, length, tail,
+/// sequence number, descriptor count, reserved, LogGuid, file offsets).
+pub const VHDX_LOG_ENTRY_HEADER: u64 = 64;
+/// vhdx log entry: the descriptor count (u32 little-endian).
+pub const VHDX_LOG_DESCRIPTOR_COUNT: usize = 24;
+/// vhdx: the size of a log descriptor (zero or data).
+pub const VHDX_LOG_DESCRIPTOR_SIZE: u64 = 32;
+/// vhdx log entry checksum (CRC-32C of the whole entry, so it follows the GUID).
+pub const VHDX_LOG_ENTRY_CHECKSUM: Range<u64> = 4..8;
+/// vhdx log entry LogGuid, random per log (qemu's vhdx_guid_generate).
+pub const VHDX_LOG_ENTRY_GUID: Range<u64> = 32..48;
 /// vhdx: the first region table.
 pub const VHDX_REGION_TABLE_OFFSET: u64 = 0x3_0000;
 /// vhdx: region table entries start after the 16-byte table header.
@@ -268,7 +287,54 @@ fn vhdx_masks<S: ImageSource + ?Sized>(image: &S) -> Result<Masks, MaskError> {
         }
     }
     ignored.push(vhdx_page83(image)?);
+    for entry in vhdx_log_entries(image)? {
+        ignored.push(shift(&VHDX_LOG_ENTRY_CHECKSUM, entry));
+        ignored.push(shift(&VHDX_LOG_ENTRY_GUID, entry));
+        ignored.push(vhdx_log_descriptor_tail(image, entry)?);
+    }
     Ok(Masks { ignored, descriptor: None })
+}
+
+/// The bytes of a log entry's descriptor sectors after its last
+/// descriptor: qemu allocates the entry's buffer without clearing it
+/// (qemu_blockalign in vhdx_log_write) and writes only the header and the
+/// descriptors there, so the rest holds whatever that memory held before
+/// (measured: guest data of earlier writes, different run to run).
+fn vhdx_log_descriptor_tail<S: ImageSource + ?Sized>(
+    image: &S,
+    entry: u64,
+) -> Result<Range<u64>, MaskError> {
+    let head = image.read(entry, VHDX_LOG_ENTRY_HEADER)?;
+    let descriptors = u64::from(u32_le(&head, VHDX_LOG_DESCRIPTOR_COUNT));
+    let used =
+        VHDX_LOG_ENTRY_HEADER.saturating_add(descriptors.saturating_mul(VHDX_LOG_DESCRIPTOR_SIZE));
+    let sectors_end = used.div_ceil(VHDX_LOG_SECTOR).saturating_mul(VHDX_LOG_SECTOR);
+    Ok(entry.saturating_add(used)..entry.saturating_add(sectors_end))
+}
+
+/// Where the log entries of a vhdx image start: walked from the log's
+/// offset (first header) while each 4 KiB-aligned position holds an entry
+/// (`loge`), each entry as long as it says, within the log's length.
+/// qemu's create writes no entry; its first write after an open (convert's
+/// copy) logs the metadata it changes under a LogGuid it makes at random.
+fn vhdx_log_entries<S: ImageSource + ?Sized>(image: &S) -> Result<Vec<u64>, MaskError> {
+    let header = image.read(VHDX_HEADER_OFFSETS[0], VHDX_HEADER_SIZE)?;
+    let length = u64::from(u32_le(&header, VHDX_HEADER_LOG_LENGTH));
+    let start = u64_le(&header, VHDX_HEADER_LOG_OFFSET);
+    let mut entries = Vec::new();
+    let mut at = start;
+    while at < start.saturating_add(length)
+        && at.saturating_add(VHDX_LOG_ENTRY_HEADER) <= image.len()
+    {
+        let entry = image.read(at, VHDX_LOG_ENTRY_HEADER)?;
+        let size = u64::from(u32_le(&entry, 8));
+        if &entry[..4] != b"loge" || size == 0 || size % VHDX_LOG_SECTOR != 0 {
+            break;
+        }
+        entries.push(at);
+        at = at.saturating_add(size);
+    }
+    Ok(entries)
 }
 
 /// Where the Page 83 item's bytes are: region table -> metadata region ->
@@ -571,6 +637,19 @@ pub fn masked_field_problems<S: ImageSource + ?Sized>(target: Target, image: &S)
                         format!(
                             "vhdx header at {h:#x}: checksum {stored:#010x}, expected {want:#010x}"
                         )
+                    })
+                }));
+            }
+            for at in vhdx_log_entries(image).unwrap_or_default() {
+                check(image.read(at, VHDX_LOG_ENTRY_HEADER).and_then(|head| {
+                    let size = u64::from(u32_le(&head, 8)).min(MAX_METADATA_READ);
+                    image.read(at, size).map(|entry| {
+                        let field = VHDX_LOG_ENTRY_CHECKSUM.start as usize;
+                        let stored = u32_le(&entry, field);
+                        let want = vhdx_checksum(&entry, field);
+                        (stored != want).then(|| {
+                            format!("vhdx log entry at {at:#x}: checksum {stored:#010x}, expected {want:#010x}")
+                        })
                     })
                 }));
             }
