@@ -50,6 +50,7 @@
 
 mod cli;
 mod compare;
+mod convert_formats;
 mod damage;
 mod faults;
 mod hostile;

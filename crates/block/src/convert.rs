@@ -651,7 +651,14 @@ impl Copy<'_> {
                 status = Blk::Data;
                 buf[..len].fill(0);
             }
-            self.write(target, sector_num, &buf[..len], status).map_err(|e| {
+            let written = if status == Blk::Data {
+                self.write(target, sector_num, &buf[..len], status)
+            } else {
+                // A zero or backing chunk is not read, and may be longer
+                // than the buffer (qemu's `n` is only capped for data).
+                self.write_unread(target, sector_num, n, status)
+            };
+            written.map_err(|e| {
                 Stop::reported(format!(
                     "error while writing at byte {}: {}",
                     sector_num * SECTOR,
@@ -767,6 +774,22 @@ impl Copy<'_> {
             {
                 buf = &buf[(n * SECTOR) as usize..];
             }
+        }
+        Ok(())
+    }
+
+    /// `convert_co_write` of a chunk that was not read: a zero chunk is
+    /// written as zeros unless the target already reads as zeros; a
+    /// chunk left to the target's backing file is not written.
+    fn write_unread(
+        &self,
+        target: &mut dyn ImageWriter,
+        sector_num: u64,
+        n: u64,
+        status: Blk,
+    ) -> Result<(), Error> {
+        if status == Blk::Zero && !self.has_zero_init {
+            target.write_zeroes(sector_num * SECTOR, n * SECTOR)?;
         }
         Ok(())
     }

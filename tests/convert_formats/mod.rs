@@ -1,0 +1,294 @@
+//! convert into vmdk, vpc and vhdx targets: for each case, qemu-img
+//! convert and instar's convert write their targets from the same source
+//! with the same options, and the two files must be the same outside the
+//! masks of docs/compat.md §3 (random ids, timestamps, creator strings).
+//! `-n` cases start both runs from one copy of a target qemu-img created,
+//! so nothing random differs before the copy. Hostile `-n` targets must
+//! fail with qemu-img's message and exit code.
+//!
+//! instar's side runs the copy engine (`instar_block::convert`) in this
+//! process, with the sources opened as the binary opens them.
+
+use crate::util::{self, path_str, Transcript};
+use instar_block::chain::Chain;
+use instar_block::convert::{self, ConvertArgs, ConvertOutput};
+use instar_block::open::Target as OpenTarget;
+use instar_core::dialect::{QemuDialect, QemuVersion};
+use instar_core::{Diagnostic, OpenFlags};
+use instar_matrix::masks;
+use instar_matrix::qemu::QemuImg;
+use instar_matrix::Target;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A source image, as its bytes: guest data written into a raw file.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// facts §2.3: 1 MiB of 0x11 with zero runs of 512 B @0x1000, 2 KiB
+    /// @0x3000, 4 KiB @0x5000.
+    Gaps,
+    /// 4 MiB: data 0..64 KiB, 4 KiB @192 KiB, 512 B at the end; the rest
+    /// a hole.
+    Src,
+    /// 3 MiB + 1536 B (not a multiple of any grain or block): data in
+    /// the first block, a 64 KiB hole, data across the 2 MiB boundary,
+    /// and data in the last partial sector run.
+    Odd,
+    /// 2 MiB + 512 B of zeros (a hole).
+    Zero,
+}
+
+impl Source {
+    /// Writes the source to `path`: `Gaps` written in full (its zero
+    /// runs are data), the others as holes with data runs.
+    fn write(self, path: &Path) {
+        let (size, runs): (u64, Vec<(u64, u64, u8)>) = match self {
+            Source::Gaps => (
+                1 << 20,
+                vec![
+                    (0, 0x1000, 0x11),
+                    (0x1200, 0x3000, 0x11),
+                    (0x3800, 0x5000, 0x11),
+                    (0x6000, 1 << 20, 0x11),
+                ],
+            ),
+            Source::Src => (
+                4 << 20,
+                vec![(0, 0x10000, 0x5a), (0x30000, 0x31000, 0xa5), ((4 << 20) - 512, 4 << 20, 0x77)],
+            ),
+            Source::Odd => (
+                (3 << 20) + 1536,
+                vec![
+                    (0, 0x9000, 0x21),
+                    (0x19000, 0x20000, 0x22),
+                    ((2 << 20) - 0x3000, (2 << 20) + 0x3000, 0x23),
+                    ((3 << 20) + 512, (3 << 20) + 1536, 0x24),
+                ],
+            ),
+            Source::Zero => ((2 << 20) + 512, vec![]),
+        };
+        if let Source::Gaps = self {
+            let mut data = vec![0u8; size as usize];
+            for (start, end, byte) in runs {
+                data[start as usize..end as usize].fill(byte);
+            }
+            std::fs::write(path, data).expect("the source");
+            return;
+        }
+        let file = std::fs::File::create(path).expect("the source");
+        file.set_len(size).expect("its size");
+        for (start, end, byte) in runs {
+            file.write_all_at(&vec![byte; (end - start) as usize], start).expect("its data");
+        }
+    }
+}
+
+/// Collects what instar's convert prints.
+#[derive(Default)]
+struct Printed {
+    stdout: String,
+    stderr: Vec<String>,
+}
+
+impl ConvertOutput for Printed {
+    fn stdout(&mut self, text: &str) {
+        self.stdout.push_str(text);
+    }
+    fn stderr(&mut self, line: Diagnostic) {
+        self.stderr.push(line.render("qemu-img"));
+    }
+}
+
+/// The convert options a case uses, in qemu-img's spelling.
+fn parse_args(args: &[&str], version: &str) -> (ConvertArgs, String, Option<String>) {
+    let mut a = ConvertArgs {
+        min_sparse: convert::DEFAULT_MIN_SPARSE,
+        cache: "unsafe".to_string(),
+        dialect: QemuDialect::new(QemuVersion::parse(version).expect("a version")),
+        ..ConvertArgs::default()
+    };
+    let mut positional = Vec::new();
+    let mut src_fmt = None;
+    let mut it = args.iter();
+    while let Some(&arg) = it.next() {
+        let mut value = || it.next().expect("an option value").to_string();
+        match arg {
+            "-f" => src_fmt = Some(value()),
+            "-O" => a.out_fmt = value(),
+            "-o" => a.options = Some(value()),
+            "-n" => a.no_create = true,
+            "-c" => a.compress = true,
+            "-S" => {
+                let v = value();
+                let bytes: u64 = match v.strip_suffix('k') {
+                    Some(k) => k.parse::<u64>().expect("a size") * 1024,
+                    None => v.parse().expect("a size"),
+                };
+                a.min_sparse = bytes / 512;
+            }
+            other => positional.push(other.to_string()),
+        }
+    }
+    assert_eq!(positional.len(), 2, "a case names a source and a target");
+    a.target = positional[1].clone();
+    (a, positional[0].clone(), src_fmt)
+}
+
+/// Runs instar's convert with `args` (qemu-img's syntax) in `dir`, as
+/// qemu-img `version`; returns the exit code and stderr.
+fn instar_convert(dir: &Path, args: &[&str], version: &str) -> (i32, String) {
+    let _back = Cwd::enter(dir);
+    let (conv, src, src_fmt) = parse_args(args, version);
+    let flags = OpenFlags::READ.in_dialect(conv.dialect);
+    let result = Chain::open(OpenTarget::file(&src, src_fmt.as_deref()), flags)
+        .map_err(|e| e.to_string())
+        .and_then(|(chain, _, _)| {
+            let mut out = Printed::default();
+            convert::convert(&conv, &[chain], &mut out).map(|()| out.stderr.concat()).map_err(
+                |f| {
+                    let mut lines = out.stderr;
+                    lines.extend(f.lines.iter().map(|d| d.render("qemu-img")));
+                    lines.concat()
+                },
+            )
+        });
+    match result {
+        Ok(err) => (0, err),
+        Err(err) => (1, err),
+    }
+}
+
+/// Runs in a folder until dropped, then goes back (also when a panic
+/// unwinds), so that one failing case does not strand the others.
+struct Cwd(std::path::PathBuf);
+
+impl Cwd {
+    fn enter(dir: &Path) -> Cwd {
+        let here = std::env::current_dir().expect("a cwd");
+        std::env::set_current_dir(dir).expect("cd");
+        Cwd(here)
+    }
+}
+
+impl Drop for Cwd {
+    fn drop(&mut self) {
+        let _ = std::env::set_current_dir(&self.0);
+    }
+}
+
+/// The working directory is per process: the cases that change it run
+/// one at a time.
+static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A case: `source` converted with `args` (`SRC` and `TGT` stand for the
+/// two files) by qemu-img `version` and by instar speaking as it; with
+/// `pre`, the target is first made by qemu-img with those arguments
+/// (`TGT` for its name) and both runs write into copies of it (`-n`).
+fn case(version: &str, target: Target, source: Source, pre: Option<&[&str]>, args: &[&str]) {
+    let Some(qemu) = util::qemu_if_installed(version) else { return };
+    let _cwd = CWD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = util::tempdir();
+    let t = Transcript::default();
+    source.write(&dir.path().join("src.img"));
+    let names = |tgt: &str| -> Vec<String> {
+        args.iter()
+            .map(|a| match *a {
+                "SRC" => "src.img".to_string(),
+                "TGT" => tgt.to_string(),
+                other => other.to_string(),
+            })
+            .collect()
+    };
+    if let Some(pre) = pre {
+        let mut create: Vec<String> = vec!["create".into()];
+        create.extend(
+            pre.iter().map(|a| if *a == "TGT" { "made".to_string() } else { a.to_string() }),
+        );
+        t.run_ok(&qemu.path, &create, dir.path());
+        copy_target(dir.path(), "made", "q.tgt");
+        copy_target(dir.path(), "made", "i.tgt");
+    }
+    let mut theirs = vec!["convert".to_string()];
+    theirs.extend(names("q.tgt"));
+    let q = t.run(&qemu.path, &theirs, dir.path());
+    let mine = names("i.tgt");
+    let mine: Vec<&str> = mine.iter().map(String::as_str).collect();
+    let (code, stderr) = instar_convert(dir.path(), &mine, version);
+    let expected_err = q.stderr.replace("q.tgt", "i.tgt");
+    t.check(q.code == Some(code), || {
+        format!("exit codes: qemu-img {:?}, instar {code} ({stderr})", q.code)
+    });
+    t.assert_same("stderr", expected_err.trim_end(), stderr.trim_end());
+    if code == 0 {
+        for (q_file, i_file) in target_files(dir.path(), qemu) {
+            t.assert_same_bytes(
+                target,
+                &dir.path().join(&q_file),
+                &dir.path().join(&i_file),
+                &format!("{q_file} / {i_file}"),
+            );
+        }
+    }
+}
+
+/// The files of a target named `q.tgt` and their instar twins: the
+/// target and its extent files (`q-flat.tgt`, `q-s001.tgt`, ...).
+fn target_files(dir: &Path, _qemu: &QemuImg) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("the sandbox") {
+        let name = entry.expect("an entry").file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix('q') {
+            if rest.starts_with('.') || rest.starts_with('-') {
+                out.push((name.clone(), format!("i{rest}")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Copies a target (and its extent files) to a new name.
+fn copy_target(dir: &Path, from: &str, to: &str) {
+    for entry in std::fs::read_dir(dir).expect("the sandbox") {
+        let name = entry.expect("an entry").file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(from) {
+            let stem = to.trim_end_matches(".tgt");
+            let new = if rest.is_empty() { to.to_string() } else { format!("{stem}{rest}") };
+            std::fs::copy(dir.join(&name), dir.join(new)).expect("copy");
+        }
+    }
+    let _ = path_str;
+    let _ = masks::VMDK_SECTOR;
+}
+
+/// The default dialect's qemu-img.
+const V10: &str = "10.0.2";
+
+macro_rules! cases {
+    ($($name:ident: $version:expr, $target:ident, $source:ident, $pre:expr, [$($arg:literal),*];)*) => {
+        $(
+            #[test]
+            fn $name() {
+                case($version, Target::$target, Source::$source, $pre, &[$($arg),*]);
+            }
+        )*
+    };
+}
+
+mod vpc {
+    use super::*;
+    cases! {
+        dynamic_gaps: V10, Vhd, Gaps, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        dynamic_src: V10, Vhd, Src, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        dynamic_odd: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        dynamic_odd_s0: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-S", "0", "SRC", "TGT"];
+        dynamic_gaps_s64k: V10, Vhd, Gaps, None, ["-f", "raw", "-O", "vpc", "-S", "64k", "SRC", "TGT"];
+        dynamic_zero: V10, Vhd, Zero, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        fixed_odd: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-o", "subformat=fixed", "SRC", "TGT"];
+        fixed_gaps_s0: V10, Vhd, Gaps, None, ["-f", "raw", "-O", "vpc", "-o", "subformat=fixed", "-S", "0", "SRC", "TGT"];
+        dynamic_n: V10, Vhd, Odd, Some(&["-f", "vpc", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        fixed_n: V10, Vhd, Src, Some(&["-f", "vpc", "-o", "subformat=fixed", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        dynamic_src_5_2: "5.2.0", Vhd, Src, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        dynamic_src_11_1: "11.1.3", Vhd, Src, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+    }
+}
