@@ -9,14 +9,12 @@
 //! instar's side runs the copy engine (`instar_block::convert`) in this
 //! process, with the sources opened as the binary opens them.
 
-use crate::util::{self, path_str, Transcript};
+use crate::util::{self, Transcript};
 use instar_block::chain::Chain;
 use instar_block::convert::{self, ConvertArgs, ConvertOutput};
 use instar_block::open::Target as OpenTarget;
 use instar_core::dialect::{QemuDialect, QemuVersion};
 use instar_core::{Diagnostic, OpenFlags};
-use instar_matrix::masks;
-use instar_matrix::qemu::QemuImg;
 use instar_matrix::Target;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -181,84 +179,70 @@ impl Drop for Cwd {
 static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A case: `source` converted with `args` (`SRC` and `TGT` stand for the
-/// two files) by qemu-img `version` and by instar speaking as it; with
-/// `pre`, the target is first made by qemu-img with those arguments
-/// (`TGT` for its name) and both runs write into copies of it (`-n`).
+/// two files) by qemu-img `version` and by instar speaking as it, each in
+/// its own folder (`q/`, `i/`) so that the names inside the targets
+/// (vmdk extent names) are the same; with `pre`, the target is first
+/// made by qemu-img with those arguments (`TGT` for its name) and both
+/// runs write into copies of it (`-n`).
 fn case(version: &str, target: Target, source: Source, pre: Option<&[&str]>, args: &[&str]) {
     let Some(qemu) = util::qemu_if_installed(version) else { return };
     let _cwd = CWD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = util::tempdir();
     let t = Transcript::default();
     source.write(&dir.path().join("src.img"));
-    let names = |tgt: &str| -> Vec<String> {
-        args.iter()
-            .map(|a| match *a {
-                "SRC" => "src.img".to_string(),
-                "TGT" => tgt.to_string(),
-                other => other.to_string(),
-            })
-            .collect()
-    };
+    let (q_dir, i_dir) = (dir.path().join("q"), dir.path().join("i"));
+    let made = dir.path().join("made");
+    for d in [&q_dir, &i_dir, &made] {
+        std::fs::create_dir(d).expect("a folder");
+    }
     if let Some(pre) = pre {
         let mut create: Vec<String> = vec!["create".into()];
-        create.extend(
-            pre.iter().map(|a| if *a == "TGT" { "made".to_string() } else { a.to_string() }),
-        );
-        t.run_ok(&qemu.path, &create, dir.path());
-        copy_target(dir.path(), "made", "q.tgt");
-        copy_target(dir.path(), "made", "i.tgt");
+        create.extend(pre.iter().map(|a| if *a == "TGT" { TARGET } else { a }.to_string()));
+        t.run_ok(&qemu.path, &create, &made);
+        for d in [&q_dir, &i_dir] {
+            copy_files(&made, d);
+        }
     }
-    let mut theirs = vec!["convert".to_string()];
-    theirs.extend(names("q.tgt"));
-    let q = t.run(&qemu.path, &theirs, dir.path());
-    let mine = names("i.tgt");
-    let mine: Vec<&str> = mine.iter().map(String::as_str).collect();
-    let (code, stderr) = instar_convert(dir.path(), &mine, version);
-    let expected_err = q.stderr.replace("q.tgt", "i.tgt");
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| match *a {
+            "SRC" => "../src.img",
+            "TGT" => TARGET,
+            other => other,
+        })
+        .collect();
+    let mut theirs = vec!["convert"];
+    theirs.extend(&args);
+    let q = t.run(&qemu.path, &theirs, &q_dir);
+    let (code, stderr) = instar_convert(&i_dir, &args, version);
     t.check(q.code == Some(code), || {
         format!("exit codes: qemu-img {:?}, instar {code} ({stderr})", q.code)
     });
-    t.assert_same("stderr", expected_err.trim_end(), stderr.trim_end());
+    t.assert_same("stderr", q.stderr.trim_end(), stderr.trim_end());
     if code == 0 {
-        for (q_file, i_file) in target_files(dir.path(), qemu) {
-            t.assert_same_bytes(
-                target,
-                &dir.path().join(&q_file),
-                &dir.path().join(&i_file),
-                &format!("{q_file} / {i_file}"),
-            );
-        }
-    }
-}
-
-/// The files of a target named `q.tgt` and their instar twins: the
-/// target and its extent files (`q-flat.tgt`, `q-s001.tgt`, ...).
-fn target_files(dir: &Path, _qemu: &QemuImg) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("the sandbox") {
-        let name = entry.expect("an entry").file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name.strip_prefix('q') {
-            if rest.starts_with('.') || rest.starts_with('-') {
-                out.push((name.clone(), format!("i{rest}")));
+        let names = util::files_in(&q_dir);
+        t.assert_same("target files", &names.join(" "), &util::files_in(&i_dir).join(" "));
+        for name in names {
+            // Extent files have no random field: compared in full.
+            let kind = if name == TARGET { target } else { Target::Raw };
+            if std::env::var_os("KEEP_CONVERT_CASE").is_some() {
+                let _ = std::fs::remove_dir_all("/tmp/fw/kept");
+                let _ = std::process::Command::new("cp").arg("-a").arg(dir.path()).arg("/tmp/fw/kept").status();
             }
+            t.assert_same_bytes(kind, &q_dir.join(&name), &i_dir.join(&name), &name);
         }
     }
-    out.sort();
-    out
 }
 
-/// Copies a target (and its extent files) to a new name.
-fn copy_target(dir: &Path, from: &str, to: &str) {
-    for entry in std::fs::read_dir(dir).expect("the sandbox") {
-        let name = entry.expect("an entry").file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name.strip_prefix(from) {
-            let stem = to.trim_end_matches(".tgt");
-            let new = if rest.is_empty() { to.to_string() } else { format!("{stem}{rest}") };
-            std::fs::copy(dir.join(&name), dir.join(new)).expect("copy");
-        }
+/// The target's name in both folders.
+const TARGET: &str = "t.img";
+
+/// Copies every file of `from` into `to`.
+fn copy_files(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("a folder") {
+        let entry = entry.expect("an entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
     }
-    let _ = path_str;
-    let _ = masks::VMDK_SECTOR;
 }
 
 /// The default dialect's qemu-img.
@@ -290,5 +274,31 @@ mod vpc {
         fixed_n: V10, Vhd, Src, Some(&["-f", "vpc", "-o", "subformat=fixed", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
         dynamic_src_5_2: "5.2.0", Vhd, Src, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
         dynamic_src_11_1: "11.1.3", Vhd, Src, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+    }
+}
+
+mod vmdk {
+    use super::*;
+    cases! {
+        sparse_gaps: V10, Vmdk, Gaps, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_src: V10, Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_odd_s0: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-S", "0", "SRC", "TGT"];
+        sparse_gaps_s64k: V10, Vmdk, Gaps, None, ["-f", "raw", "-O", "vmdk", "-S", "64k", "SRC", "TGT"];
+        sparse_zero: V10, Vmdk, Zero, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_odd_c: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-c", "SRC", "TGT"];
+        sparse_n: V10, Vmdk, Odd, Some(&["-f", "vmdk", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_n_zeroed_grain: V10, Vmdk, Odd, Some(&["-f", "vmdk", "-o", "zeroed_grain=on", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        flat_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat", "SRC", "TGT"];
+        flat_n: V10, Vmdk, Src, Some(&["-f", "vmdk", "-o", "subformat=monolithicFlat", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        two_gb_sparse_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", "SRC", "TGT"];
+        two_gb_flat_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentFlat", "SRC", "TGT"];
+        stream_gaps: V10, Vmdk, Gaps, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "TGT"];
+        stream_src: V10, Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "TGT"];
+        stream_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "TGT"];
+        stream_odd_s0: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "-S", "0", "SRC", "TGT"];
+        sparse_src_5_2: "5.2.0", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_src_11_1: "11.1.3", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        stream_src_5_2: "5.2.0", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "TGT"];
     }
 }

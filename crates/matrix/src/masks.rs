@@ -326,8 +326,18 @@ fn vmdk_masks<S: ImageSource + ?Sized>(image: &S) -> Result<Masks, MaskError> {
     Err(MaskError("neither a vmdk sparse header nor a descriptor file".to_string()))
 }
 
+/// The most bytes of an older, longer text that a CID rewrite leaves
+/// after the new text's NUL: qemu's `vmdk_write_cid` writes the new CID
+/// (1 to 8 hex digits, random) over the old one in place, so when it is
+/// shorter, up to 7 bytes of the old text's end stay behind the NUL.
+pub const CID_REWRITE_LEFTOVER: usize = 7;
+
 /// A descriptor region as compared: its text (up to the first NUL) with
-/// the CID value replaced, and whether everything after the text is zero.
+/// the CID value replaced, and whether what follows the text is what
+/// qemu may leave there: zeros, or, right after the NUL, at most
+/// [`CID_REWRITE_LEFTOVER`] bytes repeating the text's own last bytes
+/// (the end of the text before a CID rewrite shortened it) and then
+/// zeros.
 pub fn normalise_descriptor(region: &[u8]) -> (String, bool) {
     let text_len = region.iter().position(|&b| b == 0).unwrap_or(region.len());
     let text = String::from_utf8_lossy(&region[..text_len]);
@@ -341,7 +351,17 @@ pub fn normalise_descriptor(region: &[u8]) -> (String, bool) {
             }
         })
         .collect();
-    (lines.join("\n"), region[text_len..].iter().all(|&b| b == 0))
+    (lines.join("\n"), padded_after_cid_rewrite(&region[..text_len], &region[text_len..]))
+}
+
+/// Whether `after` (from the NUL ending `text` on) is zeros, or the NUL,
+/// a repeat of the last bytes of `text` no longer than
+/// [`CID_REWRITE_LEFTOVER`], and zeros.
+fn padded_after_cid_rewrite(text: &[u8], after: &[u8]) -> bool {
+    let rest = after.get(1..).unwrap_or_default();
+    let left = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    let zeros = rest[left..].iter().all(|&b| b == 0);
+    zeros && left <= CID_REWRITE_LEFTOVER && text.ends_with(&rest[..left])
 }
 
 /// The CID values of a descriptor region.
@@ -790,6 +810,28 @@ mod tests {
         let mut tail = a.clone();
         tail.extend_from_slice(b"RW 8 ZERO\n");
         assert!(!compare_bytes(Target::Vmdk, &a, &tail).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_shorter_rewritten_cid_may_leave_the_old_text_end_behind() {
+        // qemu's CID rewrite on the first write: "5e1c77a3" -> "3f0" over
+        // a 512-byte descriptor file leaves the old text's last 4 bytes
+        // after the new text's NUL.
+        let mut region = vmdk_descriptor_file("3f0", "img-flat.vmdk");
+        region.push(0);
+        region.extend_from_slice(b"k\" 0\n"[..].get(1..).unwrap());
+        region.resize(512, 0);
+        let (_, padded) = normalise_descriptor(&region);
+        assert!(padded);
+        let mut other_bytes = region.clone();
+        let nul = other_bytes.iter().position(|&b| b == 0).unwrap();
+        other_bytes[nul + 1] = b'x';
+        assert!(!normalise_descriptor(&other_bytes).1, "not the text's own end");
+        let mut too_long = vmdk_descriptor_file("3f0", "img-flat.vmdk");
+        too_long.push(0);
+        too_long.extend_from_slice(b"vmdk\" 0\n");
+        too_long.resize(512, 0);
+        assert!(!normalise_descriptor(&too_long).1, "more than 7 bytes");
     }
 
     #[test]
