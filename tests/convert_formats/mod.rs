@@ -52,7 +52,11 @@ impl Source {
             ),
             Source::Src => (
                 4 << 20,
-                vec![(0, 0x10000, 0x5a), (0x30000, 0x31000, 0xa5), ((4 << 20) - 512, 4 << 20, 0x77)],
+                vec![
+                    (0, 0x10000, 0x5a),
+                    (0x30000, 0x31000, 0xa5),
+                    ((4 << 20) - 512, 4 << 20, 0x77),
+                ],
             ),
             Source::Odd => (
                 (3 << 20) + 1536,
@@ -142,13 +146,11 @@ fn instar_convert(dir: &Path, args: &[&str], version: &str) -> (i32, String) {
         .map_err(|e| e.to_string())
         .and_then(|(chain, _, _)| {
             let mut out = Printed::default();
-            convert::convert(&conv, &[chain], &mut out).map(|()| out.stderr.concat()).map_err(
-                |f| {
-                    let mut lines = out.stderr;
-                    lines.extend(f.lines.iter().map(|d| d.render("qemu-img")));
-                    lines.concat()
-                },
-            )
+            convert::convert(&conv, &[chain], &mut out).map(|()| out.stderr.concat()).map_err(|f| {
+                let mut lines = out.stderr;
+                lines.extend(f.lines.iter().map(|d| d.render("qemu-img")));
+                lines.concat()
+            })
         });
     match result {
         Ok(err) => (0, err),
@@ -227,9 +229,16 @@ fn case(version: &str, target: Target, source: Source, pre: Option<&[&str]>, arg
             let kind = if name == TARGET { target } else { Target::Raw };
             if std::env::var_os("KEEP_CONVERT_CASE").is_some() {
                 let _ = std::fs::remove_dir_all("/tmp/fw/kept");
-                let _ = std::process::Command::new("cp").arg("-a").arg(dir.path()).arg("/tmp/fw/kept").status();
+                let _ = std::process::Command::new("cp")
+                    .arg("-a")
+                    .arg(dir.path())
+                    .arg("/tmp/fw/kept")
+                    .status();
             }
             t.assert_same_bytes(kind, &q_dir.join(&name), &i_dir.join(&name), &name);
+            if name == TARGET {
+                t.assert_masked_fields(target, &i_dir.join(&name), "instar's target");
+            }
         }
     }
 }
@@ -300,5 +309,26 @@ mod vmdk {
         sparse_src_5_2: "5.2.0", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         sparse_src_11_1: "11.1.3", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         stream_src_5_2: "5.2.0", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "TGT"];
+    }
+}
+
+mod vhdx {
+    use super::*;
+    cases! {
+        dynamic_gaps: V10, Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_src: V10, Vhdx, Src, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_odd: V10, Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_odd_s0: V10, Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-S", "0", "SRC", "TGT"];
+        dynamic_gaps_s64k: V10, Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "-S", "64k", "SRC", "TGT"];
+        dynamic_zero: V10, Vhdx, Zero, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_small_blocks: V10, Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        fixed_odd: V10, Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "subformat=fixed", "SRC", "TGT"];
+        dynamic_n: V10, Vhdx, Odd, Some(&["-f", "vhdx", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_n_block_state_zero_off: V10, Vhdx, Odd, Some(&["-f", "vhdx", "-o", "block_state_zero=off", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        fixed_n: V10, Vhdx, Src, Some(&["-f", "vhdx", "-o", "subformat=fixed", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_gaps_5_2: "5.2.0", Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_small_blocks_5_2: "5.2.0", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        dynamic_gaps_7_2_18: "7.2.18", Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_gaps_11_1: "11.1.3", Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
     }
 }

@@ -14,7 +14,8 @@
 //!   headers (0x10000, 0x20000) the checksum (+4, 4), sequence number
 //!   (+8, 8), FileWriteGuid (+16, 16) and DataWriteGuid (+32, 16); and the
 //!   Page 83 (virtual disk id) metadata item, wherever the metadata table
-//!   puts it.
+//!   puts it; in each log entry (a 4 KiB log sector starting `loge`), its
+//!   checksum (+4, 4) and LogGuid (+32, 16), random per entry written.
 //!
 //! Masks are computed from the reference file (qemu-img's). If the other
 //! file lays its structures out elsewhere, its random bytes land outside the
@@ -55,6 +56,21 @@ pub const VHDX_HEADER_SEQUENCE: Range<u64> = 8..16;
 pub const VHDX_HEADER_FILE_WRITE_GUID: Range<u64> = 16..32;
 /// vhdx header DataWriteGuid.
 pub const VHDX_HEADER_DATA_WRITE_GUID: Range<u64> = 32..48;
+/// vhdx: a header's LogLength field (u32).
+pub const VHDX_HEADER_LOG_LENGTH: usize = 68;
+/// vhdx: a header's LogOffset field (u64).
+pub const VHDX_HEADER_LOG_OFFSET: usize = 72;
+/// vhdx: log sectors are 4 KiB; an entry starts on one.
+pub const VHDX_LOG_SECTOR: u64 = 4096;
+/// vhdx: a log entry header's signature.
+pub const VHDX_LOG_ENTRY_SIGNATURE: &[u8; 4] = b"loge";
+/// vhdx log entry checksum (CRC-32C over the entry, so over its GUID).
+pub const VHDX_LOG_ENTRY_CHECKSUM: Range<u64> = 4..8;
+/// vhdx log entry LogGuid: random, drawn by qemu for each entry it
+/// writes (`vhdx_log_write`).
+pub const VHDX_LOG_ENTRY_GUID: Range<u64> = 32..48;
+/// vhdx: the longest log entry whose checksum is checked (a 1 MiB log).
+pub const VHDX_LOG_MAX_ENTRY: u64 = 1 << 20;
 /// vhdx: the first region table.
 pub const VHDX_REGION_TABLE_OFFSET: u64 = 0x3_0000;
 /// vhdx: region table entries start after the 16-byte table header.
@@ -268,7 +284,34 @@ fn vhdx_masks<S: ImageSource + ?Sized>(image: &S) -> Result<Masks, MaskError> {
         }
     }
     ignored.push(vhdx_page83(image)?);
+    ignored.extend(vhdx_log_entries(image)?);
     Ok(Masks { ignored, descriptor: None })
+}
+
+/// The random fields of each entry in the log region (named by the first
+/// header): a written image (convert) keeps its log entries, each with a
+/// random LogGuid and a checksum over it. An entry is a 4 KiB log sector
+/// starting with `loge`.
+fn vhdx_log_entries<S: ImageSource + ?Sized>(image: &S) -> Result<Vec<Range<u64>>, MaskError> {
+    let header = image.read(VHDX_HEADER_OFFSETS[0], VHDX_HEADER_SIZE)?;
+    let length = u64::from(u32_le(&header, VHDX_HEADER_LOG_LENGTH));
+    let start = u64_le(&header, VHDX_HEADER_LOG_OFFSET);
+    let end = start.saturating_add(length).min(image.len());
+    let mut ranges = Vec::new();
+    let mut at = start;
+    while at < end {
+        let n = (end - at).min(CHUNK);
+        let chunk = image.read(at, n)?;
+        for (i, sector) in chunk.chunks(VHDX_LOG_SECTOR as usize).enumerate() {
+            if sector.starts_with(VHDX_LOG_ENTRY_SIGNATURE) {
+                let entry = at + i as u64 * VHDX_LOG_SECTOR;
+                ranges.push(shift(&VHDX_LOG_ENTRY_CHECKSUM, entry));
+                ranges.push(shift(&VHDX_LOG_ENTRY_GUID, entry));
+            }
+        }
+        at += n;
+    }
+    Ok(ranges)
 }
 
 /// Where the Page 83 item's bytes are: region table -> metadata region ->
@@ -594,6 +637,22 @@ pub fn masked_field_problems<S: ImageSource + ?Sized>(target: Target, image: &S)
                     })
                 }));
             }
+            // Each log entry's checksum covers the entry (its length at +8).
+            let entries = vhdx_log_entries(image).unwrap_or_default();
+            for checksum in entries.iter().filter(|r| r.end - r.start == 4) {
+                let at = checksum.start - VHDX_LOG_ENTRY_CHECKSUM.start;
+                check(image.read(at, 12).and_then(|head| {
+                    let length = u64::from(u32_le(&head, 8)).min(VHDX_LOG_MAX_ENTRY);
+                    image.read(at, length.max(12))
+                }).map(|entry| {
+                    let field = VHDX_LOG_ENTRY_CHECKSUM.start as usize;
+                    let stored = u32_le(&entry, field);
+                    let want = vhdx_checksum(&entry, field);
+                    (stored != want).then(|| {
+                        format!("vhdx log entry at {at:#x}: checksum {stored:#010x}, expected {want:#010x}")
+                    })
+                }));
+            }
         }
         Target::Vmdk => {
             if let Some(range) = &masks.descriptor {
@@ -755,6 +814,44 @@ mod tests {
         let d = compare_bytes(Target::Vhdx, &a, &b).unwrap();
         assert!(d.is_empty(), "{d}");
         assert!(masked_field_problems(Target::Vhdx, &b[..]).is_empty());
+    }
+
+    /// `vhdx(creator, seed)` with a 64 KiB log at 0x80000 holding one
+    /// 8 KiB entry whose LogGuid is `seed`.
+    fn vhdx_with_log(creator: u8, seed: u8) -> Vec<u8> {
+        let mut img = vhdx(creator, seed);
+        for h in VHDX_HEADER_OFFSETS {
+            let h = h as usize;
+            img[h + 68..h + 72].copy_from_slice(&0x1_0000u32.to_le_bytes()); // log length
+            img[h + 72..h + 80].copy_from_slice(&0x8_0000u64.to_le_bytes()); // log offset
+            img[h + 4..h + 8].fill(0);
+            let crc = crc32c::crc32c(&img[h..h + 4096]);
+            img[h + 4..h + 8].copy_from_slice(&crc.to_le_bytes());
+        }
+        let e = 0x8_0000usize;
+        img[e..e + 4].copy_from_slice(b"loge");
+        img[e + 8..e + 12].copy_from_slice(&8192u32.to_le_bytes()); // entry length
+        img[e + 16..e + 24].copy_from_slice(&1u64.to_le_bytes()); // sequence
+        img[e + 32..e + 48].fill(seed); // log guid
+        img[e + 4096..e + 4100].copy_from_slice(b"data");
+        let crc = crc32c::crc32c(&img[e..e + 8192]);
+        img[e + 4..e + 8].copy_from_slice(&crc.to_le_bytes());
+        img
+    }
+
+    #[test]
+    fn vhdx_log_entries_mask_their_guid_and_checksum_only() {
+        let a = vhdx_with_log(b'q', 1);
+        let b = vhdx_with_log(b'i', 7);
+        let d = compare_bytes(Target::Vhdx, &a, &b).unwrap();
+        assert!(d.is_empty(), "{d}");
+        assert!(masked_field_problems(Target::Vhdx, &b[..]).is_empty());
+        let mut seq = b.clone();
+        seq[0x8_0010] = 2; // the entry's sequence number
+        assert!(!compare_bytes(Target::Vhdx, &a, &seq).unwrap().is_empty());
+        let mut sum = b.clone();
+        sum[0x8_0004] ^= 1;
+        assert!(!masked_field_problems(Target::Vhdx, &sum[..]).is_empty());
     }
 
     #[test]

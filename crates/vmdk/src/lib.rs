@@ -37,8 +37,8 @@ use instar_core::bytes::be32;
 use instar_core::dialect::VMDK_TOOLS_VERSION;
 use instar_core::opts::{OptDesc, OptType};
 use instar_core::{
-    BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo, ImageWriter,
-    Lines, OpenFlags, WriterRequest,
+    BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo,
+    ImageWriter, Lines, OpenFlags, WriterRequest,
 };
 
 /// The vmdk format driver.

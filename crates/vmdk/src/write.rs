@@ -360,8 +360,7 @@ impl VmdkWriter {
             let cluster = match found {
                 Found::At(at) => Some(at),
                 Found::Unallocated | Found::Zeroed if allocate || (compressed && !zeroed) => {
-                    let skip =
-                        if allocate { (in_cluster, in_cluster + n) } else { (0, 0) };
+                    let skip = if allocate { (in_cluster, in_cluster + n) } else { (0, 0) };
                     new_allocation = true;
                     Some(self.allocate(ei, offset, skip, found == Found::Zeroed)?)
                 }

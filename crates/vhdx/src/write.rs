@@ -1,0 +1,450 @@
+//! Writing a VHDX as convert's target, as qemu's `vhdx_co_writev` writes.
+//!
+//! A payload block not yet present is allocated the first time a write
+//! touches it: the file grows to the next MiB boundary plus one block
+//! (qemu's truncate, which reads as zeros), the data goes in, and the new
+//! BAT entry goes to the file through the log (`vhdx_log_write_and_flush`):
+//! a log entry holding the BAT's whole 4 KiB sector is appended to the
+//! log, then that sector is written in place. The log keeps every entry
+//! written (qemu's read and write positions end up after each entry), so
+//! it is part of the file qemu-img leaves.
+//!
+//! The headers change too: on the first guest write (a new data write
+//! GUID), and around each log entry (its log GUID, then none). Their
+//! sequence numbers and GUIDs are random or count updates, so only their
+//! shape is reproduced. qemu's own BAT in memory is what the writes
+//! consult; the file's BAT is what the log entries copy from (5.2.0's
+//! log misplaces the rest of a sector whose first entry changes:
+//! [`VHDX_LOG_TRAILING_SECTOR_FIX`]).
+
+use crate::bat::{
+    BAT_ENTRY_SIZE, BAT_FILE_OFFSET_MASK, BAT_STATE_BIT_MASK, PAYLOAD_BLOCK_FULLY_PRESENT,
+    PAYLOAD_BLOCK_NOT_PRESENT, PAYLOAD_BLOCK_UNDEFINED, PAYLOAD_BLOCK_UNMAPPED,
+    PAYLOAD_BLOCK_UNMAPPED_V095, PAYLOAD_BLOCK_ZERO,
+};
+use crate::guid::Guid;
+use crate::header::{self, Header, HEADER1_OFFSET, HEADER2_OFFSET, HEADER_SIZE};
+use crate::log::{LOG_DESC_SIGNATURE, LOG_DESC_SIZE, LOG_HDR_SIZE, LOG_SECTOR_SIZE, LOG_SIGNATURE};
+use instar_core::dialect::VHDX_LOG_TRAILING_SECTOR_FIX;
+use instar_core::{Error, ImageFile, ImageWriter, OpenFlags, QemuDialect, TargetFile, WriteLimits};
+use std::collections::BTreeMap;
+use std::io;
+
+/// qemu's `BDRV_SECTOR_SIZE`: the unit of its sector-based write call.
+const SECTOR: u64 = 512;
+
+/// Payload blocks start on 1 MiB boundaries, past the header section.
+const MIB: u64 = 1 << 20;
+
+/// The log's 4 KiB sector, as a length.
+const LOG_SECTOR: u64 = LOG_SECTOR_SIZE as u64;
+
+/// A data sector's signature (`VHDX_LOG_DATA_SIGNATURE`).
+const LOG_DATA_SIGNATURE: u32 = u32::from_le_bytes(*b"data");
+
+/// Bytes of a sector a data sector carries itself (the first 8 and the
+/// last 4 go in the descriptor).
+const DATA_SECTOR_PAYLOAD: usize = 4084;
+
+/// qemu's bounce buffer for zero writes the driver cannot do itself
+/// (`MAX_WRITE_ZEROES_BOUNCE_BUFFER`).
+const ZERO_CHUNK: u64 = 32768 * SECTOR;
+
+/// errno values of qemu's vhdx write path.
+const EIO: i32 = 5;
+const EFAULT: i32 = 14;
+const EINVAL: i32 = 22;
+const ENOTSUP: i32 = 95;
+
+fn errno(code: i32) -> Error {
+    Error::errno(io::Error::from_raw_os_error(code))
+}
+
+/// The log's cursor (`VHDXLogEntries`).
+#[derive(Debug, Default, Clone, Copy)]
+struct LogCursor {
+    offset: u64,
+    length: u64,
+    read: u64,
+    write: u64,
+    tail: u64,
+    sequence: u64,
+}
+
+/// A VHDX opened for writing.
+#[derive(Debug)]
+pub struct VhdxWriter {
+    file: TargetFile,
+    dialect: QemuDialect,
+    /// Both headers as qemu holds them, and which one is current.
+    headers: [Header; 2],
+    current: usize,
+    /// The GUID each header update writes as FileWriteGuid.
+    session_guid: Guid,
+    /// `first_visible_write`.
+    first_write: bool,
+    log: LogCursor,
+    /// Where the BAT is, and how many entries qemu holds.
+    bat_offset: u64,
+    bat_entries: u64,
+    /// qemu's in-memory BAT where it differs from, or can no longer be
+    /// read back from, the file as opened.
+    held: BTreeMap<u64, u64>,
+    /// The file's length when opened: the BAT read then saw zeros past it.
+    opened_len: u64,
+    block_size: u64,
+    chunk_ratio_bits: u32,
+    logical_sector_size: u32,
+    disk_bytes: u64,
+}
+
+impl VhdxWriter {
+    /// Opens the VHDX `name` for writing with `vhdx_open`'s checks.
+    pub fn open(name: &str, dialect: QemuDialect) -> Result<VhdxWriter, Error> {
+        let read = ImageFile::open(name).map_err(|e| Error::open_errno(name, e))?;
+        let flags = OpenFlags::READ.in_dialect(dialect);
+        let image = crate::open::open(read, flags).map_err(|f| f.into_error(name))?;
+        let file = TargetFile::open(name).map_err(|e| Error::open_errno(name, e))?;
+        let mut h = [vec![0u8; HEADER_SIZE], vec![0u8; HEADER_SIZE]];
+        image.file.read_at(HEADER1_OFFSET, &mut h[0]).map_err(Error::errno)?;
+        image.file.read_at(HEADER2_OFFSET, &mut h[1]).map_err(Error::errno)?;
+        let (current, _) = header::choose_current(&h[0], &h[1]).ok_or_else(|| errno(EINVAL))?;
+        let headers = [Header::from_bytes(&h[0]), Header::from_bytes(&h[1])];
+        let log = LogCursor {
+            offset: image.header.log_offset,
+            length: u64::from(image.header.log_length),
+            ..LogCursor::default()
+        };
+        Ok(VhdxWriter {
+            file,
+            dialect,
+            headers,
+            current,
+            session_guid: Guid::random().map_err(Error::errno)?,
+            first_write: true,
+            log,
+            bat_offset: image.bat_region.file_offset,
+            bat_entries: u64::from(image.geometry.entries),
+            held: BTreeMap::new(),
+            opened_len: image.file.len(),
+            block_size: u64::from(image.block_size),
+            chunk_ratio_bits: image.geometry.chunk_ratio_bits,
+            logical_sector_size: image.logical_sector_size,
+            disk_bytes: image.disk_bytes(),
+        })
+    }
+
+    /// BAT entry `index` as qemu holds it.
+    fn bat(&self, index: u64) -> Result<u64, Error> {
+        if let Some(&v) = self.held.get(&index) {
+            return Ok(v);
+        }
+        if index >= self.bat_entries {
+            return Ok(0);
+        }
+        let at = self.bat_offset + index * BAT_ENTRY_SIZE;
+        let mut raw = [0u8; 8];
+        self.file.read_at(at, &mut raw).map_err(Error::errno)?;
+        for (i, b) in raw.iter_mut().enumerate() {
+            if at + i as u64 >= self.opened_len {
+                *b = 0;
+            }
+        }
+        Ok(u64::from_le_bytes(raw))
+    }
+
+    /// Writes `buf` at `offset` of the file, first keeping the BAT entries
+    /// it covers as qemu holds them (it read the BAT once, at open).
+    fn put(&mut self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        let table_end = self.bat_offset + self.bat_entries * BAT_ENTRY_SIZE;
+        let end = offset.saturating_add(buf.len() as u64);
+        if end > self.bat_offset && offset < table_end {
+            let first = offset.saturating_sub(self.bat_offset) / BAT_ENTRY_SIZE;
+            let last = (end.min(table_end) - self.bat_offset).div_ceil(BAT_ENTRY_SIZE);
+            for index in first..last {
+                if !self.held.contains_key(&index) {
+                    let value = self.bat(index)?;
+                    self.held.insert(index, value);
+                }
+            }
+        }
+        self.file.write_at(offset, buf).map_err(Error::errno)
+    }
+
+    /// `vhdx_update_header`: the other header becomes current, one
+    /// sequence number on, written over its 4 KiB as read.
+    fn update_header(&mut self, new_data_guid: bool, log_guid: Option<Guid>) -> Result<(), Error> {
+        let next = 1 - self.current;
+        let seq = self.headers[self.current].sequence_number.wrapping_add(1);
+        let mut h = self.headers[next];
+        h.sequence_number = seq;
+        h.file_write_guid = self.session_guid;
+        if new_data_guid {
+            h.data_write_guid = Guid::random().map_err(Error::errno)?;
+        }
+        if let Some(g) = log_guid {
+            h.log_guid = g;
+        }
+        let at = if next == 0 { HEADER1_OFFSET } else { HEADER2_OFFSET };
+        let mut block = vec![0u8; HEADER_SIZE];
+        self.file.read_at(at, &mut block).map_err(Error::errno)?;
+        let fields = h.to_bytes();
+        block[..header::HEADER_STRUCT_LEN].copy_from_slice(&fields[..header::HEADER_STRUCT_LEN]);
+        header::update_checksum(&mut block, header::CHECKSUM_OFFSET);
+        self.put(at, &block)?;
+        self.headers[next] = h;
+        self.current = next;
+        Ok(())
+    }
+
+    /// `vhdx_update_headers`: both, one after the other.
+    fn update_headers(&mut self, new_data_guid: bool, log_guid: Option<Guid>) -> Result<(), Error> {
+        self.update_header(new_data_guid, log_guid)?;
+        self.update_header(new_data_guid, log_guid)
+    }
+
+    /// `vhdx_user_visible_write`.
+    fn visible_write(&mut self) -> Result<(), Error> {
+        if self.first_write {
+            self.first_write = false;
+            self.update_headers(true, None)?;
+        }
+        Ok(())
+    }
+
+    /// `vhdx_allocate_block`: the file grown to the next MiB plus a block;
+    /// returns where the block starts.
+    fn allocate_block(&mut self) -> Result<u64, Error> {
+        let len = self.file.len().map_err(Error::errno)?;
+        let at = len.div_ceil(MIB).checked_mul(MIB).ok_or_else(|| errno(EINVAL))?;
+        let end = at.checked_add(self.block_size).ok_or_else(|| errno(EINVAL))?;
+        if end > i64::MAX as u64 {
+            return Err(errno(EINVAL));
+        }
+        self.file.set_len(end).map_err(Error::errno)?;
+        Ok(at)
+    }
+
+    /// `vhdx_log_write_and_flush` of `data` (a BAT entry) at `offset`:
+    /// one log entry appended, then the sector it carries written home,
+    /// then the log marked empty in the headers.
+    fn log_write_and_flush(&mut self, data: &[u8; 8], offset: u64) -> Result<(), Error> {
+        if self.headers[self.current].log_guid != Guid::ZERO {
+            // qemu flushes its log after every entry: one left over means
+            // a log it did not write.
+            return Err(errno(ENOTSUP));
+        }
+        if (data.len() as u64) > u64::from(self.headers[self.current].log_length) {
+            return Err(errno(EINVAL));
+        }
+        let guid = Guid::random().map_err(Error::errno)?;
+        self.update_headers(false, Some(guid))?;
+        if self.log.sequence == 0 {
+            self.log.sequence = 1;
+        }
+        let sector_offset = offset % LOG_SECTOR;
+        let home = offset - sector_offset;
+        #[allow(clippy::cast_possible_truncation, reason = "within a 4 KiB sector")]
+        let at = sector_offset as usize;
+        let mut merged = vec![0u8; LOG_SECTOR_SIZE as usize];
+        if at != 0 {
+            // The entry inside the sector: the sector as the file has it,
+            // the entry put in.
+            self.file.read_at(home, &mut merged).map_err(Error::errno)?;
+            merged[at..at + data.len()].copy_from_slice(data);
+        } else {
+            // The entry first: the rest of the sector from the file after
+            // it, or, before qemu's fix, from the sector's start.
+            let from = if self.dialect.has(VHDX_LOG_TRAILING_SECTOR_FIX) {
+                home + data.len() as u64
+            } else {
+                home
+            };
+            self.file.read_at(from, &mut merged[data.len()..]).map_err(Error::errno)?;
+            merged[..data.len()].copy_from_slice(data);
+        }
+        let file_length = self.file.len().map_err(Error::errno)?;
+        let entry = log_entry(&self.log, &guid, &merged, home, file_length);
+        // vhdx_log_write_sectors: sector by sector, refusing to fill the
+        // log up to its read position.
+        let mut write = self.log.write;
+        for sector in entry.chunks(LOG_SECTOR_SIZE as usize) {
+            let at = self.log.offset + write;
+            write += LOG_SECTOR;
+            if write >= self.log.length {
+                write = 0;
+            }
+            if write == self.log.read {
+                return Err(errno(EINVAL));
+            }
+            self.put(at, sector)?;
+            self.log.write = write;
+        }
+        self.log.sequence += 1;
+        self.log.tail = self.log.write;
+        // The flush replays the entry just written: its sector goes home,
+        // and the log reads up to where it was written.
+        self.put(home, &merged)?;
+        self.log.read = self.log.write;
+        self.update_headers(false, Some(Guid::ZERO))
+    }
+
+    /// `vhdx_co_writev` of whole sectors.
+    fn writev(&mut self, mut offset: u64, mut data: &[u8]) -> Result<(), Error> {
+        self.visible_write()?;
+        if self.logical_sector_size as u64 != SECTOR {
+            // qemu counts the block layer's 512-byte sectors as logical
+            // sectors; instar writes only the 512-byte kind it creates.
+            return Err(errno(ENOTSUP));
+        }
+        while !data.is_empty() {
+            let block = offset / self.block_size;
+            let index = block + block.checked_shr(self.chunk_ratio_bits).unwrap_or(0);
+            let within = offset % self.block_size;
+            #[allow(clippy::cast_possible_truncation, reason = "at most the data's length")]
+            let n = (self.block_size - within).min(data.len() as u64) as usize;
+            let entry = self.bat(index)?;
+            let state = entry & BAT_STATE_BIT_MASK;
+            let mut new_entry = None;
+            let host = match state {
+                PAYLOAD_BLOCK_ZERO
+                | PAYLOAD_BLOCK_NOT_PRESENT
+                | PAYLOAD_BLOCK_UNMAPPED
+                | PAYLOAD_BLOCK_UNMAPPED_V095
+                | PAYLOAD_BLOCK_UNDEFINED => {
+                    let at = self.allocate_block()?;
+                    let value = at | PAYLOAD_BLOCK_FULLY_PRESENT;
+                    self.held.insert(index, value);
+                    new_entry = Some(value);
+                    at + within
+                }
+                PAYLOAD_BLOCK_FULLY_PRESENT => (entry & BAT_FILE_OFFSET_MASK) + within,
+                _ => return Err(errno(EIO)),
+            };
+            if host < MIB {
+                if new_entry.is_some() {
+                    self.held.insert(index, entry);
+                }
+                return Err(errno(EFAULT));
+            }
+            if let Err(e) = self.put(host, &data[..n]) {
+                if new_entry.is_some() {
+                    self.held.insert(index, entry);
+                }
+                return Err(e);
+            }
+            if let Some(value) = new_entry {
+                let at = self.bat_offset + index * BAT_ENTRY_SIZE;
+                self.log_write_and_flush(&value.to_le_bytes(), at)?;
+            }
+            offset += n as u64;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+}
+
+/// A log entry of one data sector (`vhdx_log_write`): the entry header and
+/// its descriptor in the first 4 KiB, the data sector in the second; the
+/// checksum over both.
+fn log_entry(log: &LogCursor, guid: &Guid, sector: &[u8], home: u64, file_length: u64) -> Vec<u8> {
+    let total = 2 * LOG_SECTOR_SIZE as usize;
+    let mut e = vec![0u8; total];
+    let seq = log.sequence;
+    #[allow(clippy::cast_possible_truncation, reason = "qemu's uint32_t tail")]
+    let tail = log.tail as u32;
+    e[0..4].copy_from_slice(&LOG_SIGNATURE.to_le_bytes());
+    e[8..12].copy_from_slice(&(LOG_SECTOR_SIZE * 2).to_le_bytes());
+    e[12..16].copy_from_slice(&tail.to_le_bytes());
+    e[16..24].copy_from_slice(&seq.to_le_bytes());
+    e[24..28].copy_from_slice(&1u32.to_le_bytes());
+    e[32..48].copy_from_slice(&guid.0);
+    e[48..56].copy_from_slice(&file_length.to_le_bytes());
+    e[56..64].copy_from_slice(&file_length.to_le_bytes());
+    let d = LOG_HDR_SIZE;
+    e[d..d + 4].copy_from_slice(&LOG_DESC_SIGNATURE.to_le_bytes());
+    e[d + 4..d + 8].copy_from_slice(&sector[4092..4096]);
+    e[d + 8..d + 16].copy_from_slice(&sector[..8]);
+    e[d + 16..d + 24].copy_from_slice(&home.to_le_bytes());
+    e[d + 24..d + LOG_DESC_SIZE].copy_from_slice(&seq.to_le_bytes());
+    let s = LOG_SECTOR_SIZE as usize;
+    #[allow(clippy::cast_possible_truncation, reason = "the high and low halves")]
+    let (high, low) = ((seq >> 32) as u32, seq as u32);
+    e[s..s + 4].copy_from_slice(&LOG_DATA_SIGNATURE.to_le_bytes());
+    e[s + 4..s + 8].copy_from_slice(&high.to_le_bytes());
+    e[s + 8..s + 8 + DATA_SECTOR_PAYLOAD].copy_from_slice(&sector[8..8 + DATA_SECTOR_PAYLOAD]);
+    e[total - 4..].copy_from_slice(&low.to_le_bytes());
+    header::update_checksum(&mut e, header::CHECKSUM_OFFSET);
+    e
+}
+
+impl ImageWriter for VhdxWriter {
+    fn len(&self) -> u64 {
+        self.disk_bytes
+    }
+
+    /// `vhdx_has_zero_init`: a dynamic image reads zeros where nothing was
+    /// written; a fixed one (first entry present) is its file, a regular
+    /// file: zeros too.
+    fn has_zero_init(&self) -> bool {
+        true
+    }
+
+    /// vhdx writes whole sectors only (`bdrv_co_writev`).
+    fn limits(&self) -> WriteLimits {
+        WriteLimits { request_alignment: SECTOR, pdiscard_alignment: 0 }
+    }
+
+    /// `vhdx_co_get_info`: the block size.
+    fn cluster_size(&self) -> Option<u64> {
+        Some(self.block_size)
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        self.writev(offset, data)
+    }
+
+    /// The block layer's zero write for a driver without one: zeros
+    /// through the write path, a bounce buffer at a time.
+    fn write_zeroes(&mut self, mut offset: u64, bytes: u64) -> Result<(), Error> {
+        let end = offset.saturating_add(bytes);
+        #[allow(clippy::cast_possible_truncation, reason = "ZERO_CHUNK is 16 MiB")]
+        let zeros = vec![0u8; bytes.min(ZERO_CHUNK) as usize];
+        while offset < end {
+            #[allow(clippy::cast_possible_truncation, reason = "at most ZERO_CHUNK")]
+            let n = (end - offset).min(ZERO_CHUNK) as usize;
+            self.writev(offset, &zeros[..n])?;
+            offset += n as u64;
+        }
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_entry_is_header_descriptor_and_data_sector() {
+        let log = LogCursor { tail: 8192, sequence: 2, ..LogCursor::default() };
+        let mut sector = vec![0u8; 4096];
+        sector[..8].copy_from_slice(&0x80_0006u64.to_le_bytes());
+        sector[4092..].copy_from_slice(b"TAIL");
+        let e = log_entry(&log, &Guid([7; 16]), &sector, 0x20_0000, 0x100_0000);
+        assert_eq!(&e[0..4], b"loge");
+        assert_eq!(u32::from_le_bytes(e[8..12].try_into().unwrap()), 8192);
+        assert_eq!(u32::from_le_bytes(e[12..16].try_into().unwrap()), 8192);
+        assert_eq!(u64::from_le_bytes(e[16..24].try_into().unwrap()), 2);
+        assert_eq!(&e[64..68], b"desc");
+        assert_eq!(&e[68..72], b"TAIL");
+        assert_eq!(u64::from_le_bytes(e[72..80].try_into().unwrap()), 0x80_0006);
+        assert_eq!(u64::from_le_bytes(e[80..88].try_into().unwrap()), 0x20_0000);
+        assert_eq!(&e[4096..4100], b"data");
+        assert_eq!(u32::from_le_bytes(e[8188..8192].try_into().unwrap()), 2);
+        assert!(header::checksum_is_valid(&e, 4));
+    }
+}
