@@ -187,7 +187,31 @@ static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// made by qemu-img with those arguments (`TGT` for its name) and both
 /// runs write into copies of it (`-n`).
 fn case(version: &str, target: Target, source: Source, pre: Option<&[&str]>, args: &[&str]) {
-    let Some(qemu) = util::qemu_if_installed(version) else { return };
+    damaged_case(version, target, source, pre, |_| {}, args);
+}
+
+/// A hostile case must fail in qemu-img, with `message` in its stderr.
+fn refused(outcome: Outcome, message: &str) {
+    if let Some((code, stderr)) = outcome {
+        assert_eq!(code, Some(1), "qemu-img accepted the damaged target: {stderr}");
+        assert!(stderr.contains(message), "qemu-img said: {stderr}");
+    }
+}
+
+/// What qemu-img printed and how it exited, when it ran.
+type Outcome = Option<(Option<i32>, String)>;
+
+/// [`case`] with the pre-made target damaged by `damage` (given its path)
+/// before both runs write into it.
+fn damaged_case(
+    version: &str,
+    target: Target,
+    source: Source,
+    pre: Option<&[&str]>,
+    damage: impl Fn(&Path),
+    args: &[&str],
+) -> Outcome {
+    let qemu = util::qemu_if_installed(version)?;
     let _cwd = CWD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = util::tempdir();
     let t = Transcript::default();
@@ -201,6 +225,7 @@ fn case(version: &str, target: Target, source: Source, pre: Option<&[&str]>, arg
         let mut create: Vec<String> = vec!["create".into()];
         create.extend(pre.iter().map(|a| if *a == "TGT" { TARGET } else { a }.to_string()));
         t.run_ok(&qemu.path, &create, &made);
+        damage(&made.join(TARGET));
         for d in [&q_dir, &i_dir] {
             copy_files(&made, d);
         }
@@ -241,6 +266,7 @@ fn case(version: &str, target: Target, source: Source, pre: Option<&[&str]>, arg
             }
         }
     }
+    Some((q.code, q.stderr))
 }
 
 /// The target's name in both folders.
@@ -330,5 +356,103 @@ mod vhdx {
         dynamic_small_blocks_5_2: "5.2.0", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
         dynamic_gaps_7_2_18: "7.2.18", Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
         dynamic_gaps_11_1: "11.1.3", Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+    }
+}
+
+/// `-n` into damaged targets: qemu-img's error and exit code, whatever
+/// the file says.
+mod hostile {
+    use super::*;
+    use crate::util::edit::ImageFile;
+
+    #[test]
+    fn vmdk_grain_directory_past_the_end() {
+        // The sparse header's gdOffset (u64 at 56, sectors) far past the
+        // end: every directory entry reads as 0.
+        let damage = |p: &Path| ImageFile { path: p.to_path_buf() }.set_le64(56, 0x10_0000);
+        refused(
+            damaged_case(
+                V10,
+                Target::Vmdk,
+                Source::Gaps,
+                Some(&["-f", "vmdk", "TGT", "8M"]),
+                damage,
+                &["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"],
+            ),
+            "error while writing at byte 0: Invalid argument",
+        );
+    }
+
+    #[test]
+    fn vpc_bat_entry_past_the_end() {
+        // BAT[0] (big-endian u32 at 1536) names a block far past the end.
+        let damage = |p: &Path| ImageFile { path: p.to_path_buf() }.set_be32(1536, 0x10_0000);
+        refused(
+            damaged_case(
+                V10,
+                Target::Vhd,
+                Source::Gaps,
+                Some(&["-f", "vpc", "TGT", "8M"]),
+                damage,
+                &["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"],
+            ),
+            "free_data_block_offset points after the end of file",
+        );
+    }
+
+    #[test]
+    fn vhdx_bat_entry_past_the_end() {
+        // BAT[0] says fully present at 64 MiB, past the 8 MiB file.
+        let damage =
+            |p: &Path| ImageFile { path: p.to_path_buf() }.set_le64(0x20_0000, (64 << 20) | 6);
+        refused(
+            damaged_case(
+                V10,
+                Target::Vhdx,
+                Source::Gaps,
+                Some(&["-f", "vhdx", "TGT", "8M"]),
+                damage,
+                &["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"],
+            ),
+            "points after end of file",
+        );
+    }
+
+    #[test]
+    fn vhdx_bat_entry_in_the_headers() {
+        // BAT[0] fully present at offset 0: the block would overlap the
+        // headers, the log, the BAT and the metadata, and the open's BAT
+        // check says so.
+        let damage = |p: &Path| ImageFile { path: p.to_path_buf() }.set_le64(0x20_0000, 6);
+        refused(
+            damaged_case(
+                V10,
+                Target::Vhdx,
+                Source::Gaps,
+                Some(&["-f", "vhdx", "TGT", "8M"]),
+                damage,
+                &["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"],
+            ),
+            "VHDX region 0-8388608 overlaps with region",
+        );
+    }
+
+    #[test]
+    fn vmdk_grain_table_entry_into_the_header() {
+        // The first grain table's first entry names sector 1 (the
+        // descriptor): qemu writes the guest data there.
+        let damage = |p: &Path| {
+            let img = ImageFile { path: p.to_path_buf() };
+            let gt = img.le32(26 * 512) as u64 * 512;
+            img.set_le32(gt, 1);
+        };
+        damaged_case(
+            V10,
+            Target::Vmdk,
+            Source::Src,
+            Some(&["-f", "vmdk", "TGT", "8M"]),
+            damage,
+            &["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"],
+        );
     }
 }

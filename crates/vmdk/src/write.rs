@@ -380,9 +380,10 @@ impl VmdkWriter {
                     return Err(errno(ENOTSUP));
                 }
             } else {
-                // A grain with no table: qemu would write at an offset it
-                // never set; instar refuses.
-                let cluster = cluster.ok_or_else(|| errno(EIO))?;
+                // A grain with no table: qemu writes at an offset it never
+                // set (`cluster_offset` uninitialised), which its block
+                // layer refuses with EINVAL; instar refuses the same way.
+                let cluster = cluster.ok_or_else(|| errno(EINVAL))?;
                 let data = data.ok_or_else(|| errno(EIO))?;
                 #[allow(clippy::cast_possible_truncation, reason = "within the request")]
                 let piece = &data[done as usize..(done + n) as usize];
