@@ -118,6 +118,8 @@ fn parse_args(args: &[&str], version: &str) -> (ConvertArgs, String, Option<Stri
             "-f" => src_fmt = Some(value()),
             "-O" => a.out_fmt = value(),
             "-o" => a.options = Some(value()),
+            "-B" => a.backing = Some(value()),
+            "-F" => a.backing_fmt = Some(value()),
             "-n" => a.no_create = true,
             "-c" => a.compress = true,
             "-S" => {
@@ -201,7 +203,7 @@ fn refused(outcome: Outcome, message: &str) {
 /// What qemu-img printed and how it exited, when it ran.
 type Outcome = Option<(Option<i32>, String)>;
 
-/// [`case`] with the pre-made target damaged by `damage` (given its path)
+/// [`case`] with the pre-made files (the target, a backing file) damaged by `damage` (given its path)
 /// before both runs write into it.
 fn damaged_case(
     version: &str,
@@ -222,8 +224,15 @@ fn damaged_case(
         std::fs::create_dir(d).expect("a folder");
     }
     if let Some(pre) = pre {
-        let mut create: Vec<String> = vec!["create".into()];
-        create.extend(pre.iter().map(|a| if *a == "TGT" { TARGET } else { a }.to_string()));
+        let create: Vec<String> = pre
+            .iter()
+            .map(|a| match *a {
+                "TGT" => TARGET,
+                "SRC" => "../src.img",
+                other => other,
+            })
+            .map(str::to_string)
+            .collect();
         t.run_ok(&qemu.path, &create, &made);
         damage(&made.join(TARGET));
         for d in [&q_dir, &i_dir] {
@@ -305,8 +314,8 @@ mod vpc {
         dynamic_zero: V10, Vhd, Zero, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
         fixed_odd: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-o", "subformat=fixed", "SRC", "TGT"];
         fixed_gaps_s0: V10, Vhd, Gaps, None, ["-f", "raw", "-O", "vpc", "-o", "subformat=fixed", "-S", "0", "SRC", "TGT"];
-        dynamic_n: V10, Vhd, Odd, Some(&["-f", "vpc", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
-        fixed_n: V10, Vhd, Src, Some(&["-f", "vpc", "-o", "subformat=fixed", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        dynamic_n: V10, Vhd, Odd, Some(&["create", "-f", "vpc", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        fixed_n: V10, Vhd, Src, Some(&["create", "-f", "vpc", "-o", "subformat=fixed", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
         dynamic_src_5_2: "5.2.0", Vhd, Src, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
         dynamic_src_11_1: "11.1.3", Vhd, Src, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
     }
@@ -322,10 +331,10 @@ mod vmdk {
         sparse_gaps_s64k: V10, Vmdk, Gaps, None, ["-f", "raw", "-O", "vmdk", "-S", "64k", "SRC", "TGT"];
         sparse_zero: V10, Vmdk, Zero, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         sparse_odd_c: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-c", "SRC", "TGT"];
-        sparse_n: V10, Vmdk, Odd, Some(&["-f", "vmdk", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
-        sparse_n_zeroed_grain: V10, Vmdk, Odd, Some(&["-f", "vmdk", "-o", "zeroed_grain=on", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_n: V10, Vmdk, Odd, Some(&["create", "-f", "vmdk", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        sparse_n_zeroed_grain: V10, Vmdk, Odd, Some(&["create", "-f", "vmdk", "-o", "zeroed_grain=on", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         flat_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat", "SRC", "TGT"];
-        flat_n: V10, Vmdk, Src, Some(&["-f", "vmdk", "-o", "subformat=monolithicFlat", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        flat_n: V10, Vmdk, Src, Some(&["create", "-f", "vmdk", "-o", "subformat=monolithicFlat", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         two_gb_sparse_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", "SRC", "TGT"];
         two_gb_flat_odd: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentFlat", "SRC", "TGT"];
         stream_gaps: V10, Vmdk, Gaps, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "TGT"];
@@ -349,9 +358,9 @@ mod vhdx {
         dynamic_zero: V10, Vhdx, Zero, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
         dynamic_small_blocks: V10, Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
         fixed_odd: V10, Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "subformat=fixed", "SRC", "TGT"];
-        dynamic_n: V10, Vhdx, Odd, Some(&["-f", "vhdx", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
-        dynamic_n_block_state_zero_off: V10, Vhdx, Odd, Some(&["-f", "vhdx", "-o", "block_state_zero=off", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
-        fixed_n: V10, Vhdx, Src, Some(&["-f", "vhdx", "-o", "subformat=fixed", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_n: V10, Vhdx, Odd, Some(&["create", "-f", "vhdx", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        dynamic_n_block_state_zero_off: V10, Vhdx, Odd, Some(&["create", "-f", "vhdx", "-o", "block_state_zero=off", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        fixed_n: V10, Vhdx, Src, Some(&["create", "-f", "vhdx", "-o", "subformat=fixed", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
         dynamic_gaps_5_2: "5.2.0", Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
         dynamic_small_blocks_5_2: "5.2.0", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
         dynamic_gaps_7_2_18: "7.2.18", Vhdx, Gaps, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
@@ -375,7 +384,7 @@ mod hostile {
                 V10,
                 Target::Vmdk,
                 Source::Gaps,
-                Some(&["-f", "vmdk", "TGT", "8M"]),
+                Some(&["create", "-f", "vmdk", "TGT", "8M"]),
                 damage,
                 &["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"],
             ),
@@ -392,7 +401,7 @@ mod hostile {
                 V10,
                 Target::Vhd,
                 Source::Gaps,
-                Some(&["-f", "vpc", "TGT", "8M"]),
+                Some(&["create", "-f", "vpc", "TGT", "8M"]),
                 damage,
                 &["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"],
             ),
@@ -410,7 +419,7 @@ mod hostile {
                 V10,
                 Target::Vhdx,
                 Source::Gaps,
-                Some(&["-f", "vhdx", "TGT", "8M"]),
+                Some(&["create", "-f", "vhdx", "TGT", "8M"]),
                 damage,
                 &["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"],
             ),
@@ -429,7 +438,7 @@ mod hostile {
                 V10,
                 Target::Vhdx,
                 Source::Gaps,
-                Some(&["-f", "vhdx", "TGT", "8M"]),
+                Some(&["create", "-f", "vhdx", "TGT", "8M"]),
                 damage,
                 &["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"],
             ),
@@ -450,9 +459,35 @@ mod hostile {
             V10,
             Target::Vmdk,
             Source::Src,
-            Some(&["-f", "vmdk", "TGT", "8M"]),
+            Some(&["create", "-f", "vmdk", "TGT", "8M"]),
             damage,
             &["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"],
         );
+    }
+}
+
+/// Cases beyond the plain copy: other sources, backing files, `-c`, and
+/// `-n` into a stream.
+mod more {
+    use super::*;
+    cases! {
+        // A streamOptimized source read back and written as a stream.
+        vmdk_stream_to_stream: V10, Vmdk, Src, Some(&["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "base.vmdk"]), ["-f", "vmdk", "-O", "vmdk", "-o", "subformat=streamOptimized", "base.vmdk", "TGT"];
+        vmdk_stream_to_sparse: V10, Vmdk, Odd, Some(&["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "base.vmdk"]), ["-f", "vmdk", "-O", "vmdk", "base.vmdk", "TGT"];
+        // New grains are filled from the backing disk around the data.
+        vmdk_backing: V10, Vmdk, Odd, Some(&["convert", "-f", "raw", "-O", "vmdk", "SRC", "base.vmdk"]), ["-f", "raw", "-O", "vmdk", "-B", "base.vmdk", "-F", "vmdk", "SRC", "TGT"];
+        vmdk_stream_c: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-c", "-o", "subformat=streamOptimized", "SRC", "TGT"];
+        vmdk_flat_c: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-c", "-o", "subformat=monolithicFlat", "SRC", "TGT"];
+        vmdk_stream_n: V10, Vmdk, Odd, Some(&["create", "-f", "vmdk", "-o", "subformat=streamOptimized", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        vmdk_two_gb_sparse_n: V10, Vmdk, Src, Some(&["create", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        vmdk_sparse_src_7_2_22: "7.2.22", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        vmdk_sparse_src_10_0_13: "10.0.13", Vmdk, Src, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        vpc_dynamic_odd_7_2_22: "7.2.22", Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        vpc_dynamic_odd_10_0_13: "10.0.13", Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        vhdx_small_blocks_7_2_22: "7.2.22", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        vhdx_small_blocks_10_0_13: "10.0.13", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        vhdx_small_blocks_11_1: "11.1.3", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        vpc_c_refused: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-c", "SRC", "TGT"];
+        vhdx_n_smaller: V10, Vhdx, Src, Some(&["create", "-f", "vhdx", "TGT", "1M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
     }
 }
