@@ -517,6 +517,8 @@ def main():
                 corpus.add("vmdk_descriptor", descriptor, label + "-alone")
             else:
                 data = read(path)
+                # write_formats: byte 0 picks vmdk; a sparse file only.
+                corpus.add("write_formats", b"\x00" + data, label)
                 off, size = struct.unpack_from("<QQ", data, 28)
                 text = data[off * 512:(off + size) * 512].rstrip(b"\0")
                 if text:
@@ -529,6 +531,7 @@ def main():
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             corpus.add("read_vpc", vpc_read_input(data), label)
+            corpus.add("write_formats", b"\x01" + data, label)
             vpc_slices(corpus, label, data)
 
         for label, path in luks_images(tmp):
@@ -546,6 +549,7 @@ def main():
                 corpus.add(t, trimmed(data), label)
             add_map(corpus, trimmed(data), label)
             corpus.add("read_vhdx", vhdx_read_input(data), label)
+            corpus.add("write_formats", b"\x02" + data, label)
             vhdx_slices(corpus, label, data)
 
     for i, s in enumerate(SIZES):
