@@ -44,6 +44,10 @@ const MAX_DESC_FILE: u64 = 16 << 20;
 /// (`MAX_WRITE_ZEROES_BOUNCE_BUFFER`, 32768 sectors).
 const ZERO_CHUNK: u64 = 32768 * SECTOR;
 
+/// The most of a new grain filled with one write (zeros or the backing
+/// disk's data).
+const FILL_CHUNK: u64 = 1 << 20;
+
 /// errno values qemu's vmdk write path returns.
 const EIO: i32 = 5;
 const EINVAL: i32 = 22;
@@ -244,25 +248,21 @@ impl VmdkWriter {
         let start = rel / bytes * bytes;
         let file = e.file;
         let (skip_start, skip_end) = skip;
-        #[allow(clippy::cast_possible_truncation, reason = "a grain: at most 32 MiB")]
-        let mut grain = vec![0u8; bytes as usize];
         let from_backing = !zeroed && self.backing.is_some();
-        #[allow(clippy::cast_possible_truncation, reason = "within the grain")]
-        let (head, tail) = (skip_start as usize, skip_end as usize);
-        if let (true, Some(b)) = (from_backing, self.backing.as_ref()) {
-            if head > 0 {
-                b.read_guest(start, &mut grain[..head])?;
+        // The grain's two other parts, a bounded piece at a time (a
+        // grain may be up to 1 GiB).
+        for (part_start, part_end) in [(0, skip_start), (skip_end, bytes)] {
+            let mut pos = part_start;
+            while pos < part_end {
+                let n = (part_end - pos).min(FILL_CHUNK);
+                #[allow(clippy::cast_possible_truncation, reason = "at most FILL_CHUNK")]
+                let mut piece = vec![0u8; n as usize];
+                if let (true, Some(b)) = (from_backing, self.backing.as_ref()) {
+                    b.read_guest(start + pos, &mut piece)?;
+                }
+                self.file(file)?.write_at(at + pos, &piece).map_err(Error::errno)?;
+                pos += n;
             }
-            if tail < grain.len() {
-                b.read_guest(start + skip_end, &mut grain[tail..])?;
-            }
-        }
-        let f = self.file(file)?;
-        if head > 0 {
-            f.write_at(at, &grain[..head]).map_err(Error::errno)?;
-        }
-        if tail < grain.len() {
-            f.write_at(at + skip_end, &grain[tail..]).map_err(Error::errno)?;
         }
         Ok(at)
     }
@@ -303,7 +303,12 @@ impl VmdkWriter {
             if !matches!(e.kind, ExtentKind::Sparse(s) if s.has_marker) {
                 return Err(errno(EINVAL));
             }
-            let capacity = usize::try_from(e.cluster_bytes() * 2).map_err(|_| errno(EINVAL))?;
+            // qemu's buffer is twice the grain; no stream of `n` bytes is
+            // longer than zlib's `compressBound(n)`, so the smaller of the
+            // two gives the same answer without taking a huge grain's room.
+            let bound = n + (n >> 12) + (n >> 14) + (n >> 25) + 13;
+            let room = (e.cluster_bytes() * 2).min(bound);
+            let capacity = usize::try_from(room).map_err(|_| errno(EINVAL))?;
             let deflated =
                 Compressor::VmdkDeflate.compress(data, capacity).ok_or_else(|| errno(EINVAL))?;
             packed = grain_record(offset / SECTOR, &deflated)?;
