@@ -6,15 +6,11 @@
 //! so nothing random differs before the copy. Hostile `-n` targets must
 //! fail with qemu-img's message and exit code.
 //!
-//! instar's side runs the copy engine (`instar_block::convert`) in this
-//! process, with the sources opened as the binary opens them.
+//! instar runs as the binary, speaking as the qemu-img version of the
+//! case (`INSTAR_QEMU_VERSION`).
 
 use crate::util::{self, Transcript};
-use instar_block::chain::Chain;
-use instar_block::convert::{self, ConvertArgs, ConvertOutput};
-use instar_block::open::Target as OpenTarget;
-use instar_core::dialect::{QemuDialect, QemuVersion};
-use instar_core::{Diagnostic, OpenFlags};
+use instar_cli::QEMU_VERSION_VAR;
 use instar_matrix::Target;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -85,103 +81,6 @@ impl Source {
     }
 }
 
-/// Collects what instar's convert prints.
-#[derive(Default)]
-struct Printed {
-    stdout: String,
-    stderr: Vec<String>,
-}
-
-impl ConvertOutput for Printed {
-    fn stdout(&mut self, text: &str) {
-        self.stdout.push_str(text);
-    }
-    fn stderr(&mut self, line: Diagnostic) {
-        self.stderr.push(line.render("qemu-img"));
-    }
-}
-
-/// The convert options a case uses, in qemu-img's spelling.
-fn parse_args(args: &[&str], version: &str) -> (ConvertArgs, String, Option<String>) {
-    let mut a = ConvertArgs {
-        min_sparse: convert::DEFAULT_MIN_SPARSE,
-        cache: "unsafe".to_string(),
-        dialect: QemuDialect::new(QemuVersion::parse(version).expect("a version")),
-        ..ConvertArgs::default()
-    };
-    let mut positional = Vec::new();
-    let mut src_fmt = None;
-    let mut it = args.iter();
-    while let Some(&arg) = it.next() {
-        let mut value = || it.next().expect("an option value").to_string();
-        match arg {
-            "-f" => src_fmt = Some(value()),
-            "-O" => a.out_fmt = value(),
-            "-o" => a.options = Some(value()),
-            "-B" => a.backing = Some(value()),
-            "-F" => a.backing_fmt = Some(value()),
-            "-n" => a.no_create = true,
-            "-c" => a.compress = true,
-            "-S" => {
-                let v = value();
-                let bytes: u64 = match v.strip_suffix('k') {
-                    Some(k) => k.parse::<u64>().expect("a size") * 1024,
-                    None => v.parse().expect("a size"),
-                };
-                a.min_sparse = bytes / 512;
-            }
-            other => positional.push(other.to_string()),
-        }
-    }
-    assert_eq!(positional.len(), 2, "a case names a source and a target");
-    a.target = positional[1].clone();
-    (a, positional[0].clone(), src_fmt)
-}
-
-/// Runs instar's convert with `args` (qemu-img's syntax) in `dir`, as
-/// qemu-img `version`; returns the exit code and stderr.
-fn instar_convert(dir: &Path, args: &[&str], version: &str) -> (i32, String) {
-    let _back = Cwd::enter(dir);
-    let (conv, src, src_fmt) = parse_args(args, version);
-    let flags = OpenFlags::READ.in_dialect(conv.dialect);
-    let result = Chain::open(OpenTarget::file(&src, src_fmt.as_deref()), flags)
-        .map_err(|e| e.to_string())
-        .and_then(|(chain, _, _)| {
-            let mut out = Printed::default();
-            convert::convert(&conv, &[chain], &mut out).map(|()| out.stderr.concat()).map_err(|f| {
-                let mut lines = out.stderr;
-                lines.extend(f.lines.iter().map(|d| d.render("qemu-img")));
-                lines.concat()
-            })
-        });
-    match result {
-        Ok(err) => (0, err),
-        Err(err) => (1, err),
-    }
-}
-
-/// Runs in a folder until dropped, then goes back (also when a panic
-/// unwinds), so that one failing case does not strand the others.
-struct Cwd(std::path::PathBuf);
-
-impl Cwd {
-    fn enter(dir: &Path) -> Cwd {
-        let here = std::env::current_dir().expect("a cwd");
-        std::env::set_current_dir(dir).expect("cd");
-        Cwd(here)
-    }
-}
-
-impl Drop for Cwd {
-    fn drop(&mut self) {
-        let _ = std::env::set_current_dir(&self.0);
-    }
-}
-
-/// The working directory is per process: the cases that change it run
-/// one at a time.
-static CWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// A case: `source` converted with `args` (`SRC` and `TGT` stand for the
 /// two files) by qemu-img `version` and by instar speaking as it, each in
 /// its own folder (`q/`, `i/`) so that the names inside the targets
@@ -214,7 +113,6 @@ fn damaged_case(
     args: &[&str],
 ) -> Outcome {
     let qemu = util::qemu_if_installed(version)?;
-    let _cwd = CWD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = util::tempdir();
     let t = Transcript::default();
     source.write(&dir.path().join("src.img"));
@@ -247,15 +145,12 @@ fn damaged_case(
             other => other,
         })
         .collect();
-    let mut theirs = vec!["convert"];
-    theirs.extend(&args);
-    let q = t.run(&qemu.path, &theirs, &q_dir);
-    let (code, stderr) = instar_convert(&i_dir, &args, version);
-    t.check(q.code == Some(code), || {
-        format!("exit codes: qemu-img {:?}, instar {code} ({stderr})", q.code)
-    });
-    t.assert_same("stderr", q.stderr.trim_end(), stderr.trim_end());
-    if code == 0 {
+    let mut argv = vec!["convert"];
+    argv.extend(&args);
+    let q = t.run(&qemu.path, &argv, &q_dir);
+    let mine = t.run_env(util::instar(), &argv, &i_dir, &[(QEMU_VERSION_VAR, version)]);
+    t.assert_same_run("convert", &q, &mine);
+    if q.code == Some(0) {
         let names = util::files_in(&q_dir);
         t.assert_same("target files", &names.join(" "), &util::files_in(&i_dir).join(" "));
         for name in names {

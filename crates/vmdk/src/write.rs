@@ -135,6 +135,8 @@ pub struct VmdkWriter {
     cid_updated: bool,
     /// The disk below, copied into new grains.
     backing: Option<Box<dyn GuestRead>>,
+    /// The extent files' names, as opened (`files[1..]`).
+    extent_names: Vec<String>,
 }
 
 impl std::fmt::Debug for VmdkWriter {
@@ -158,6 +160,7 @@ impl VmdkWriter {
                 }
             }
         }
+        let extent_names = image.files.iter().skip(1).map(|f| f.file.name().to_string()).collect();
         let mut files = Vec::with_capacity(image.files.len());
         for f in &image.files {
             let n = f.file.name();
@@ -172,7 +175,15 @@ impl VmdkWriter {
         let sparse_top = image.extents.first().is_some_and(|e| e.file == 0 && !e.is_flat())
             && image.files[0].file.read_vec(0, 4).is_ok_and(|m| is_sparse_magic(&m));
         let desc_offset = if sparse_top { SPARSE_DESC_OFFSET } else { 0 };
-        Ok(VmdkWriter { files, extents, total_sectors, desc_offset, cid_updated: false, backing })
+        Ok(VmdkWriter {
+            files,
+            extents,
+            total_sectors,
+            desc_offset,
+            cid_updated: false,
+            backing,
+            extent_names,
+        })
     }
 
     fn file(&self, index: usize) -> Result<&TargetFile, Error> {
@@ -610,6 +621,11 @@ impl ImageWriter for VmdkWriter {
             }
         }
         Ok(())
+    }
+
+    /// The extent files beside the descriptor.
+    fn other_files(&self) -> Vec<String> {
+        self.extent_names.clone()
     }
 
     fn close(self: Box<Self>) -> Result<(), Error> {
