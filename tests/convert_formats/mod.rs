@@ -30,6 +30,9 @@ enum Source {
     Odd,
     /// 2 MiB + 512 B of zeros (a hole).
     Zero,
+    /// 140 MiB with 512 B of data at the start of every MiB: with 1 MiB
+    /// blocks, more vhdx log entries than the 1 MiB log holds (it wraps).
+    EveryMib,
 }
 
 impl Source {
@@ -64,6 +67,9 @@ impl Source {
                 ],
             ),
             Source::Zero => ((2 << 20) + 512, vec![]),
+            Source::EveryMib => {
+                (140 << 20, (0..140u64).map(|k| (k << 20, (k << 20) + 512, 0x42)).collect())
+            }
         };
         if let Source::Gaps = self {
             let mut data = vec![0u8; size as usize];
@@ -382,6 +388,10 @@ mod more {
         vhdx_small_blocks_7_2_22: "7.2.22", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
         vhdx_small_blocks_10_0_13: "10.0.13", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
         vhdx_small_blocks_11_1: "11.1.3", Vhdx, Odd, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        vhdx_log_wraps: V10, Vhdx, EveryMib, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        vhdx_log_wraps_5_2: "5.2.0", Vhdx, EveryMib, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
+        vpc_many_blocks: V10, Vhd, EveryMib, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        vmdk_many_grains_n_zeroed: V10, Vmdk, EveryMib, Some(&["create", "-f", "vmdk", "-o", "zeroed_grain=on", "TGT", "140M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         vpc_c_refused: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-c", "SRC", "TGT"];
         vhdx_n_smaller: V10, Vhdx, Src, Some(&["create", "-f", "vhdx", "TGT", "1M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
     }
