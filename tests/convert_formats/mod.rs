@@ -33,6 +33,9 @@ enum Source {
     /// 140 MiB with 512 B of data at the start of every MiB: with 1 MiB
     /// blocks, more vhdx log entries than the 1 MiB log holds (it wraps).
     EveryMib,
+    /// 2 GiB + 3 MiB: data at the start, across the 2 GiB boundary (where
+    /// a twoGbMaxExtent image changes extent) and in the last sector.
+    Across2G,
 }
 
 impl Source {
@@ -67,6 +70,14 @@ impl Source {
                 ],
             ),
             Source::Zero => ((2 << 20) + 512, vec![]),
+            Source::Across2G => (
+                (2 << 30) + (3 << 20),
+                vec![
+                    (0, 0x8000, 0x31),
+                    ((2 << 30) - 0x3000, (2 << 30) + 0x3000, 0x32),
+                    ((2 << 30) + (3 << 20) - 512, (2 << 30) + (3 << 20), 0x33),
+                ],
+            ),
             Source::EveryMib => {
                 (140 << 20, (0..140u64).map(|k| (k << 20, (k << 20) + 512, 0x42)).collect())
             }
@@ -392,6 +403,8 @@ mod more {
         vhdx_log_wraps_5_2: "5.2.0", Vhdx, EveryMib, None, ["-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"];
         vpc_many_blocks: V10, Vhd, EveryMib, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
         vmdk_many_grains_n_zeroed: V10, Vmdk, EveryMib, Some(&["create", "-f", "vmdk", "-o", "zeroed_grain=on", "TGT", "140M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        vmdk_two_gb_sparse_across: V10, Vmdk, Across2G, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", "SRC", "TGT"];
+        vmdk_two_gb_flat_across: V10, Vmdk, Across2G, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentFlat", "SRC", "TGT"];
         vpc_c_refused: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-c", "SRC", "TGT"];
         vhdx_n_smaller: V10, Vhdx, Src, Some(&["create", "-f", "vhdx", "TGT", "1M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
     }
