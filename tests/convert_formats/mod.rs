@@ -405,6 +405,12 @@ mod more {
         vmdk_many_grains_n_zeroed: V10, Vmdk, EveryMib, Some(&["create", "-f", "vmdk", "-o", "zeroed_grain=on", "TGT", "140M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         vmdk_two_gb_sparse_across: V10, Vmdk, Across2G, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", "SRC", "TGT"];
         vmdk_two_gb_flat_across: V10, Vmdk, Across2G, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=twoGbMaxExtentFlat", "SRC", "TGT"];
+        // Into files already written: the vhdx log starts again at its
+        // start, over the entries there; allocated blocks are rewritten
+        // in place.
+        vhdx_n_into_written: V10, Vhdx, Odd, Some(&["convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
+        vmdk_n_into_written: V10, Vmdk, Odd, Some(&["convert", "-f", "raw", "-O", "vmdk", "SRC", "TGT"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        vpc_n_into_written: V10, Vhd, Odd, Some(&["convert", "-f", "raw", "-O", "vpc", "SRC", "TGT"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
         vpc_c_refused: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-c", "SRC", "TGT"];
         vhdx_n_smaller: V10, Vhdx, Src, Some(&["create", "-f", "vhdx", "TGT", "1M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
     }
