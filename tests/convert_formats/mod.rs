@@ -358,6 +358,35 @@ mod hostile {
         );
     }
 
+    /// A vhdx written by qemu-img convert, its headers made to name the
+    /// first log entry's GUID (so the log needs replaying) and its first
+    /// BAT entry cleared (so that only the replay brings it back).
+    fn vhdx_log_to_replay(p: &Path) {
+        let img = ImageFile { path: p.to_path_buf() };
+        let guid = img.read(0x10_0000 + 32, 16);
+        for h in [0x1_0000u64, 0x2_0000] {
+            img.write(h + 48, &guid);
+            img.write(h + 4, &[0; 4]);
+            let crc = crc32c::crc32c(&img.read(h, 4096));
+            img.set_le32(h + 4, crc);
+        }
+        img.set_le64(0x20_0000, 2);
+    }
+
+    #[test]
+    fn vhdx_log_replayed_on_open() {
+        // qemu replays the log when it opens the target for writing, then
+        // writes on (instar before this refused the image).
+        damaged_case(
+            V10,
+            Target::Vhdx,
+            Source::Odd,
+            Some(&["convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"]),
+            vhdx_log_to_replay,
+            &["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"],
+        );
+    }
+
     #[test]
     fn vmdk_grain_table_entry_into_the_header() {
         // The first grain table's first entry names sector 1 (the

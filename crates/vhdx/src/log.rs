@@ -4,7 +4,9 @@
 //! before it may trust the file; instar opens images read-only, as
 //! `qemu-img info` and `check` do, so it only has to find out whether such
 //! a sequence exists (qemu's `vhdx_log_search`), and refuses the image if
-//! it does, as qemu does.
+//! it does, as qemu does. A writer (convert's target) replays it as qemu
+//! does when it opens for writing ([`active_sequence`], then
+//! `write::replay`).
 
 use crate::error::OpenError;
 use crate::guid::Guid;
@@ -284,6 +286,70 @@ fn search(file: &ImageFile, mut log: LogCursor, log_guid: &Guid) -> Result<bool,
             return Err(OpenError::EndlessLog);
         }
     }
+}
+
+/// The active sequence qemu's `vhdx_log_search` chooses: where its first
+/// entry starts and where its last one ends in the log, its entries, and
+/// its first entry's sequence number (the one candidates are ranked by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequence {
+    /// Log position of the first entry.
+    pub read: u32,
+    /// Log position after the last entry.
+    pub write: u32,
+    /// Entries in the sequence.
+    pub count: u64,
+    /// The first entry's sequence number.
+    pub first_sequence: u64,
+}
+
+/// The sequence a replay of the log described by `header` flushes
+/// (qemu's `vhdx_log_search`), `None` when the log is empty or holds no
+/// valid sequence; errors as [`needs_replay`]'s.
+pub fn active_sequence(file: &ImageFile, header: &Header) -> Result<Option<Sequence>, OpenError> {
+    if !needs_replay(file, header)? {
+        return Ok(None);
+    }
+    let length = u64::from(header.log_length);
+    let sectors = length / u64::from(LOG_SECTOR_SIZE);
+    let budget = sectors.saturating_mul(LOG_SEARCH_MAX_PASSES);
+    let mut log =
+        LogCursor { offset: header.log_offset, length, read: 0, write: header.log_length, budget };
+    let guid = header.log_guid;
+    let mut candidate: Option<Sequence> = None;
+    loop {
+        let tail = log.read;
+        if let Some(first) = validate_entry(file, &mut log, 0, &guid)? {
+            let mut current = Sequence {
+                read: tail,
+                write: log.read,
+                count: 1,
+                first_sequence: first.sequence_number,
+            };
+            // qemu's inner loop starts again from sequence 0: the second
+            // entry may have any number.
+            let mut seq = 0;
+            while let Some(h) = validate_entry(file, &mut log, seq, &guid)? {
+                current.write = log.read;
+                current.count += 1;
+                seq = h.sequence_number;
+            }
+            if candidate.is_none_or(|c| current.first_sequence > c.first_sequence) {
+                candidate = Some(current);
+            }
+        }
+        if log.read < tail {
+            return Ok(candidate);
+        }
+        if log.read == tail {
+            return Err(OpenError::EndlessLog);
+        }
+    }
+}
+
+/// qemu's `vhdx_compute_desc_sectors`, for the replay.
+pub fn descriptor_sectors(desc_count: u32) -> u32 {
+    desc_sectors(desc_count)
 }
 
 #[cfg(test)]

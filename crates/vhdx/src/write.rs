@@ -22,6 +22,7 @@ use crate::bat::{
     PAYLOAD_BLOCK_NOT_PRESENT, PAYLOAD_BLOCK_UNDEFINED, PAYLOAD_BLOCK_UNMAPPED,
     PAYLOAD_BLOCK_UNMAPPED_V095, PAYLOAD_BLOCK_ZERO,
 };
+use crate::error::OpenError;
 use crate::guid::Guid;
 use crate::header::{self, Header, HEADER1_OFFSET, HEADER2_OFFSET, HEADER_SIZE};
 use crate::log::{LOG_DESC_SIGNATURE, LOG_DESC_SIZE, LOG_HDR_SIZE, LOG_SECTOR_SIZE, LOG_SIGNATURE};
@@ -101,37 +102,158 @@ pub struct VhdxWriter {
 impl VhdxWriter {
     /// Opens the VHDX `name` for writing with `vhdx_open`'s checks.
     pub fn open(name: &str, dialect: QemuDialect) -> Result<VhdxWriter, Error> {
-        let read = ImageFile::open(name).map_err(|e| Error::open_errno(name, e))?;
         let flags = OpenFlags::READ.in_dialect(dialect);
-        let image = crate::open::open(read, flags).map_err(|f| f.into_error(name))?;
-        let file = TargetFile::open(name).map_err(|e| Error::open_errno(name, e))?;
-        let mut h = [vec![0u8; HEADER_SIZE], vec![0u8; HEADER_SIZE]];
-        image.file.read_at(HEADER1_OFFSET, &mut h[0]).map_err(Error::errno)?;
-        image.file.read_at(HEADER2_OFFSET, &mut h[1]).map_err(Error::errno)?;
-        let (current, _) = header::choose_current(&h[0], &h[1]).ok_or_else(|| errno(EINVAL))?;
-        let headers = [Header::from_bytes(&h[0]), Header::from_bytes(&h[1])];
-        let log = LogCursor {
-            offset: image.header.log_offset,
-            length: u64::from(image.header.log_length),
-            ..LogCursor::default()
-        };
-        Ok(VhdxWriter {
-            file,
+        let read = ImageFile::open(name).map_err(|e| Error::open_errno(name, e))?;
+        let mut writer = VhdxWriter {
+            file: TargetFile::open(name).map_err(|e| Error::open_errno(name, e))?,
             dialect,
-            headers,
-            current,
+            headers: [Header::from_bytes(&[0; HEADER_SIZE]); 2],
+            current: 0,
+            // qemu draws it before it reads the headers, and uses it for
+            // every header update, the log replay's included.
             session_guid: Guid::random().map_err(Error::errno)?,
             first_write: true,
-            log,
-            bat_offset: image.bat_region.file_offset,
-            bat_entries: u64::from(image.geometry.entries),
+            log: LogCursor::default(),
+            bat_offset: 0,
+            bat_entries: 0,
             held: BTreeMap::new(),
-            opened_len: image.file.len(),
-            block_size: u64::from(image.block_size),
-            chunk_ratio_bits: image.geometry.chunk_ratio_bits,
-            logical_sector_size: image.logical_sector_size,
-            disk_bytes: image.disk_bytes(),
-        })
+            opened_len: 0,
+            block_size: 0,
+            chunk_ratio_bits: 0,
+            logical_sector_size: 0,
+            disk_bytes: 0,
+        };
+        let image = match crate::open::open(read, flags) {
+            Err(f) if matches!(f.error, OpenError::NeedsReplay) => {
+                // Opened for writing, qemu replays the log (before it
+                // reads the region tables), then opens on.
+                writer.read_headers()?;
+                writer.replay(name).map_err(|e| e.into_error(name))?;
+                let again = ImageFile::open(name).map_err(|e| Error::open_errno(name, e))?;
+                crate::open::open(again, flags).map_err(|f| f.into_error(name))?
+            }
+            other => other.map_err(|f| f.into_error(name))?,
+        };
+        writer.read_headers()?;
+        writer.log.offset = image.header.log_offset;
+        writer.log.length = u64::from(image.header.log_length);
+        writer.bat_offset = image.bat_region.file_offset;
+        writer.bat_entries = u64::from(image.geometry.entries);
+        writer.opened_len = image.file.len();
+        writer.block_size = u64::from(image.block_size);
+        writer.chunk_ratio_bits = image.geometry.chunk_ratio_bits;
+        writer.logical_sector_size = image.logical_sector_size;
+        writer.disk_bytes = image.disk_bytes();
+        Ok(writer)
+    }
+
+    /// Both headers from the file, and which is current.
+    fn read_headers(&mut self) -> Result<(), Error> {
+        let mut h = [vec![0u8; HEADER_SIZE], vec![0u8; HEADER_SIZE]];
+        self.file.read_at(HEADER1_OFFSET, &mut h[0]).map_err(Error::errno)?;
+        self.file.read_at(HEADER2_OFFSET, &mut h[1]).map_err(Error::errno)?;
+        let (current, _) = header::choose_current(&h[0], &h[1]).ok_or_else(|| errno(EINVAL))?;
+        self.headers = [Header::from_bytes(&h[0]), Header::from_bytes(&h[1])];
+        self.current = current;
+        Ok(())
+    }
+
+    /// qemu's replay of the log at an open for writing (`vhdx_parse_log`,
+    /// `vhdx_log_flush`): the active sequence's sectors written home
+    /// (data sectors rebuilt from their descriptors, zero descriptors as
+    /// zeros), the file grown to the last entry's `LastFileOffset` where
+    /// that is not a whole MiB, the headers updated (the first guest
+    /// write's update among them), the log marked empty. Later log
+    /// entries continue the replayed sequence's numbers.
+    fn replay(&mut self, name: &str) -> Result<(), OpenError> {
+        let h = self.headers[self.current];
+        let read = ImageFile::open(name)?;
+        let Some(seq) = crate::log::active_sequence(&read, &h)? else { return Ok(()) };
+        let (offset, length) = (h.log_offset, u64::from(h.log_length));
+        let invalid = || OpenError::Invalid;
+        self.visible_write().map_err(|_| invalid())?;
+        let mut pos = u64::from(seq.read);
+        let end = u64::from(seq.write);
+        let next = |p: u64| if p + LOG_SECTOR >= length { 0 } else { p + LOG_SECTOR };
+        let mut sector = vec![0u8; LOG_SECTOR_SIZE as usize];
+        for _ in 0..seq.count {
+            if pos + LOG_HDR_SIZE as u64 > length {
+                pos = 0;
+            }
+            if pos == end {
+                return Err(invalid());
+            }
+            let mut head = [0u8; LOG_HDR_SIZE];
+            self.file.read_at(offset + pos, &mut head)?;
+            let file_length = self.file.len()?;
+            let flushed = u64::from_le_bytes(head[48..56].try_into().map_err(|_| invalid())?);
+            let last = u64::from_le_bytes(head[56..64].try_into().map_err(|_| invalid())?);
+            if flushed > file_length {
+                return Err(invalid());
+            }
+            let entry = crate::log::LogEntryHeader::from_bytes(&head);
+            let n_desc = crate::log::descriptor_sectors(entry.descriptor_count);
+            // The descriptor sectors, bounded by the log's length.
+            let mut descs = Vec::new();
+            for _ in 0..n_desc {
+                if pos == end {
+                    return Err(invalid());
+                }
+                self.file.read_at(offset + pos, &mut sector)?;
+                descs.extend_from_slice(&sector);
+                pos = next(pos);
+            }
+            let count = usize::try_from(entry.descriptor_count).map_err(|_| invalid())?;
+            for i in 0..count {
+                let at = LOG_HDR_SIZE + i * LOG_DESC_SIZE;
+                let d = descs.get(at..at + LOG_DESC_SIZE).ok_or_else(invalid)?;
+                let signature = u32::from_le_bytes(d[0..4].try_into().map_err(|_| invalid())?);
+                let home = u64::from_le_bytes(d[16..24].try_into().map_err(|_| invalid())?);
+                let dseq = u64::from_le_bytes(d[24..32].try_into().map_err(|_| invalid())?);
+                if signature == LOG_DESC_SIGNATURE {
+                    if pos == end {
+                        return Err(invalid());
+                    }
+                    self.file.read_at(offset + pos, &mut sector)?;
+                    pos = next(pos);
+                    let high = u32::from_le_bytes(sector[4..8].try_into().map_err(|_| invalid())?);
+                    let low = u32::from_le_bytes(sector[4092..].try_into().map_err(|_| invalid())?);
+                    if (u64::from(high) << 32 | u64::from(low)) != dseq {
+                        return Err(invalid());
+                    }
+                    let mut out = vec![0u8; LOG_SECTOR_SIZE as usize];
+                    out[..8].copy_from_slice(&d[8..16]);
+                    out[8..8 + DATA_SECTOR_PAYLOAD].copy_from_slice(&sector[8..4092]);
+                    out[4092..].copy_from_slice(&d[4..8]);
+                    self.file.write_at(home, &out)?;
+                } else {
+                    let zero_length =
+                        u64::from_le_bytes(d[8..16].try_into().map_err(|_| invalid())?);
+                    // qemu writes the zeros a sector at a time wherever the
+                    // descriptor says; instar refuses a range past what the
+                    // file is or the entry says it grows to, which qemu
+                    // would take hours or days to fill.
+                    let limit = file_length.max(last);
+                    if home.checked_add(zero_length).is_none_or(|e| e > limit) {
+                        return Err(invalid());
+                    }
+                    let zeros = vec![0u8; LOG_SECTOR_SIZE as usize];
+                    for k in 0..zero_length / LOG_SECTOR {
+                        self.file.write_at(home + k * LOG_SECTOR, &zeros)?;
+                    }
+                }
+            }
+            if file_length < last && last % MIB != 0 {
+                let grown = last.div_ceil(MIB).checked_mul(MIB).ok_or_else(invalid)?;
+                if grown > i64::MAX as u64 {
+                    return Err(invalid());
+                }
+                self.file.set_len(grown)?;
+            }
+        }
+        self.update_headers(false, Some(Guid::ZERO)).map_err(|_| invalid())?;
+        self.log.sequence = seq.first_sequence.wrapping_add(1);
+        Ok(())
     }
 
     /// BAT entry `index` as qemu holds it.
