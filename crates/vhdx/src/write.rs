@@ -25,7 +25,7 @@ use crate::bat::{
 use crate::error::OpenError;
 use crate::guid::Guid;
 use crate::header::{self, Header, HEADER1_OFFSET, HEADER2_OFFSET, HEADER_SIZE};
-use crate::log::{LOG_DESC_SIGNATURE, LOG_DESC_SIZE, LOG_HDR_SIZE, LOG_SECTOR_SIZE, LOG_SIGNATURE};
+use crate::log::{LOG_DESC_SIGNATURE, LOG_DESC_SIZE, LOG_HDR_SIZE, LOG_SECTOR_SIZE};
 use instar_core::dialect::VHDX_LOG_TRAILING_SECTOR_FIX;
 use instar_core::{Error, ImageFile, ImageWriter, OpenFlags, QemuDialect, TargetFile, WriteLimits};
 use std::collections::BTreeMap;
@@ -39,13 +39,6 @@ const MIB: u64 = 1 << 20;
 
 /// The log's 4 KiB sector, as a length.
 const LOG_SECTOR: u64 = LOG_SECTOR_SIZE as u64;
-
-/// A data sector's signature (`VHDX_LOG_DATA_SIGNATURE`).
-const LOG_DATA_SIGNATURE: u32 = u32::from_le_bytes(*b"data");
-
-/// Bytes of a sector a data sector carries itself (the first 8 and the
-/// last 4 go in the descriptor).
-const DATA_SECTOR_PAYLOAD: usize = 4084;
 
 /// qemu's bounce buffer for zero writes the driver cannot do itself
 /// (`MAX_WRITE_ZEROES_BOUNCE_BUFFER`).
@@ -221,11 +214,7 @@ impl VhdxWriter {
                     if (u64::from(high) << 32 | u64::from(low)) != dseq {
                         return Err(invalid());
                     }
-                    let mut out = vec![0u8; LOG_SECTOR_SIZE as usize];
-                    out[..8].copy_from_slice(&d[8..16]);
-                    out[8..8 + DATA_SECTOR_PAYLOAD].copy_from_slice(&sector[8..4092]);
-                    out[4092..].copy_from_slice(&d[4..8]);
-                    self.file.write_at(home, &out)?;
+                    self.file.write_at(home, &crate::log::rebuild_sector(d, &sector))?;
                 } else {
                     let zero_length =
                         u64::from_le_bytes(d[8..16].try_into().map_err(|_| invalid())?);
@@ -386,7 +375,14 @@ impl VhdxWriter {
             merged[..data.len()].copy_from_slice(data);
         }
         let file_length = self.file.len().map_err(Error::errno)?;
-        let entry = log_entry(&self.log, &guid, &merged, home, file_length);
+        let entry = crate::log::data_entry(
+            self.log.tail,
+            self.log.sequence,
+            &guid,
+            &merged,
+            home,
+            file_length,
+        );
         // vhdx_log_write_sectors: sector by sector, refusing to fill the
         // log up to its read position.
         let mut write = self.log.write;
@@ -466,40 +462,6 @@ impl VhdxWriter {
     }
 }
 
-/// A log entry of one data sector (`vhdx_log_write`): the entry header and
-/// its descriptor in the first 4 KiB, the data sector in the second; the
-/// checksum over both.
-fn log_entry(log: &LogCursor, guid: &Guid, sector: &[u8], home: u64, file_length: u64) -> Vec<u8> {
-    let total = 2 * LOG_SECTOR_SIZE as usize;
-    let mut e = vec![0u8; total];
-    let seq = log.sequence;
-    #[allow(clippy::cast_possible_truncation, reason = "qemu's uint32_t tail")]
-    let tail = log.tail as u32;
-    e[0..4].copy_from_slice(&LOG_SIGNATURE.to_le_bytes());
-    e[8..12].copy_from_slice(&(LOG_SECTOR_SIZE * 2).to_le_bytes());
-    e[12..16].copy_from_slice(&tail.to_le_bytes());
-    e[16..24].copy_from_slice(&seq.to_le_bytes());
-    e[24..28].copy_from_slice(&1u32.to_le_bytes());
-    e[32..48].copy_from_slice(&guid.0);
-    e[48..56].copy_from_slice(&file_length.to_le_bytes());
-    e[56..64].copy_from_slice(&file_length.to_le_bytes());
-    let d = LOG_HDR_SIZE;
-    e[d..d + 4].copy_from_slice(&LOG_DESC_SIGNATURE.to_le_bytes());
-    e[d + 4..d + 8].copy_from_slice(&sector[4092..4096]);
-    e[d + 8..d + 16].copy_from_slice(&sector[..8]);
-    e[d + 16..d + 24].copy_from_slice(&home.to_le_bytes());
-    e[d + 24..d + LOG_DESC_SIZE].copy_from_slice(&seq.to_le_bytes());
-    let s = LOG_SECTOR_SIZE as usize;
-    #[allow(clippy::cast_possible_truncation, reason = "the high and low halves")]
-    let (high, low) = ((seq >> 32) as u32, seq as u32);
-    e[s..s + 4].copy_from_slice(&LOG_DATA_SIGNATURE.to_le_bytes());
-    e[s + 4..s + 8].copy_from_slice(&high.to_le_bytes());
-    e[s + 8..s + 8 + DATA_SECTOR_PAYLOAD].copy_from_slice(&sector[8..8 + DATA_SECTOR_PAYLOAD]);
-    e[total - 4..].copy_from_slice(&low.to_le_bytes());
-    header::update_checksum(&mut e, header::CHECKSUM_OFFSET);
-    e
-}
-
 impl ImageWriter for VhdxWriter {
     fn len(&self) -> u64 {
         self.disk_bytes
@@ -546,27 +508,3 @@ impl ImageWriter for VhdxWriter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_log_entry_is_header_descriptor_and_data_sector() {
-        let log = LogCursor { tail: 8192, sequence: 2, ..LogCursor::default() };
-        let mut sector = vec![0u8; 4096];
-        sector[..8].copy_from_slice(&0x80_0006u64.to_le_bytes());
-        sector[4092..].copy_from_slice(b"TAIL");
-        let e = log_entry(&log, &Guid([7; 16]), &sector, 0x20_0000, 0x100_0000);
-        assert_eq!(&e[0..4], b"loge");
-        assert_eq!(u32::from_le_bytes(e[8..12].try_into().unwrap()), 8192);
-        assert_eq!(u32::from_le_bytes(e[12..16].try_into().unwrap()), 8192);
-        assert_eq!(u64::from_le_bytes(e[16..24].try_into().unwrap()), 2);
-        assert_eq!(&e[64..68], b"desc");
-        assert_eq!(&e[68..72], b"TAIL");
-        assert_eq!(u64::from_le_bytes(e[72..80].try_into().unwrap()), 0x80_0006);
-        assert_eq!(u64::from_le_bytes(e[80..88].try_into().unwrap()), 0x20_0000);
-        assert_eq!(&e[4096..4100], b"data");
-        assert_eq!(u32::from_le_bytes(e[8188..8192].try_into().unwrap()), 2);
-        assert!(header::checksum_is_valid(&e, 4));
-    }
-}
