@@ -507,4 +507,3 @@ impl ImageWriter for VhdxWriter {
         Ok(())
     }
 }
-
