@@ -36,6 +36,9 @@ enum Source {
     /// 2 GiB + 3 MiB: data at the start, across the 2 GiB boundary (where
     /// a twoGbMaxExtent image changes extent) and in the last sector.
     Across2G,
+    /// 1000 bytes of data: not even whole sectors (convert rounds the
+    /// disk up to 1024 bytes).
+    Tiny,
 }
 
 impl Source {
@@ -78,6 +81,7 @@ impl Source {
                     ((2 << 30) + (3 << 20) - 512, (2 << 30) + (3 << 20), 0x33),
                 ],
             ),
+            Source::Tiny => (1000, vec![(0, 1000, 0x44)]),
             Source::EveryMib => {
                 (140 << 20, (0..140u64).map(|k| (k << 20, (k << 20) + 512, 0x42)).collect())
             }
@@ -440,6 +444,11 @@ mod more {
         vhdx_n_into_written: V10, Vhdx, Odd, Some(&["convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", "SRC", "TGT"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
         vmdk_n_into_written: V10, Vmdk, Odd, Some(&["convert", "-f", "raw", "-O", "vmdk", "SRC", "TGT"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
         vpc_n_into_written: V10, Vhd, Odd, Some(&["convert", "-f", "raw", "-O", "vpc", "SRC", "TGT"]), ["-n", "-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        vmdk_tiny: V10, Vmdk, Tiny, None, ["-f", "raw", "-O", "vmdk", "SRC", "TGT"];
+        vmdk_stream_tiny: V10, Vmdk, Tiny, None, ["-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "TGT"];
+        vpc_tiny: V10, Vhd, Tiny, None, ["-f", "raw", "-O", "vpc", "SRC", "TGT"];
+        vpc_fixed_tiny: V10, Vhd, Tiny, None, ["-f", "raw", "-O", "vpc", "-o", "subformat=fixed", "SRC", "TGT"];
+        vhdx_tiny: V10, Vhdx, Tiny, None, ["-f", "raw", "-O", "vhdx", "SRC", "TGT"];
         vpc_c_refused: V10, Vhd, Odd, None, ["-f", "raw", "-O", "vpc", "-c", "SRC", "TGT"];
         vhdx_n_smaller: V10, Vhdx, Src, Some(&["create", "-f", "vhdx", "TGT", "1M"]), ["-n", "-f", "raw", "-O", "vhdx", "SRC", "TGT"];
     }
