@@ -421,6 +421,8 @@ mod more {
         vmdk_stream_to_sparse: V10, Vmdk, Odd, Some(&["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "SRC", "base.vmdk"]), ["-f", "vmdk", "-O", "vmdk", "base.vmdk", "TGT"];
         // New grains are filled from the backing disk around the data.
         vmdk_backing: V10, Vmdk, Odd, Some(&["convert", "-f", "raw", "-O", "vmdk", "SRC", "base.vmdk"]), ["-f", "raw", "-O", "vmdk", "-B", "base.vmdk", "-F", "vmdk", "SRC", "TGT"];
+        // 5.2.0 has no -F: without it, it warns and copies on.
+        vmdk_backing_5_2: "5.2.0", Vmdk, Odd, Some(&["convert", "-f", "raw", "-O", "vmdk", "SRC", "base.vmdk"]), ["-f", "raw", "-O", "vmdk", "-B", "base.vmdk", "SRC", "TGT"];
         vmdk_stream_c: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-c", "-o", "subformat=streamOptimized", "SRC", "TGT"];
         vmdk_flat_c: V10, Vmdk, Odd, None, ["-f", "raw", "-O", "vmdk", "-c", "-o", "subformat=monolithicFlat", "SRC", "TGT"];
         vmdk_stream_n: V10, Vmdk, Odd, Some(&["create", "-f", "vmdk", "-o", "subformat=streamOptimized", "TGT", "8M"]), ["-n", "-f", "raw", "-O", "vmdk", "SRC", "TGT"];
