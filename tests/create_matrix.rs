@@ -51,6 +51,7 @@
 mod cli;
 mod compare;
 mod convert;
+mod convert_formats;
 mod damage;
 mod faults;
 mod hostile;
