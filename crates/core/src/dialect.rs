@@ -354,6 +354,15 @@ pub const CONVERT_BACKING_FORMAT_OPTION: Release = Release::new(6, 1);
 /// 6.2.0). Measured: unknown to 5.2.0, known to 7.2.18.
 pub const CONVERT_SKIP_BROKEN_BITMAPS: Release = Release::new(6, 2);
 
+/// The qemu-img builds measured from this release on have zstd (qcow2's
+/// `compression_type=zstd`, qemu's `CONFIG_ZSTD`); Debian's 5.2.0 build
+/// lacks it: its create refuses the value (`Invalid parameter 'zstd'`)
+/// and its open refuses an image of that type (`qcow2: unknown compression
+/// type: 1`). A build property rather than a change of qemu's (zstd came
+/// in 5.1), kept as the releases measured show it: absent in 5.2.0,
+/// present in 7.2.18 and every later build.
+pub const ZSTD_BUILT: Release = Release::new(6, 0);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -20,7 +20,7 @@ use crate::layout::{
 };
 use crate::tables::SUBCLUSTERS_PER_CLUSTER;
 use instar_core::dialect::{
-    DATA_FILE_RAW_PREALLOCATES, KEEP_DATA_FILE, QCOW2_CREATE_FAILURE_DELETES,
+    DATA_FILE_RAW_PREALLOCATES, KEEP_DATA_FILE, QCOW2_CREATE_FAILURE_DELETES, ZSTD_BUILT,
 };
 use instar_core::file::{FileOptions, NewFile, MAX_LENGTH};
 use instar_core::{CreateRequest, Error, OptDesc, OptType, Options};
@@ -229,7 +229,7 @@ pub fn validate(opts: &Options) -> Result<CreateSpec, Qcow2Error> {
     let refcount_bits = opts.get_number("refcount_bits").unwrap_or(DEFAULT_REFCOUNT_BITS);
     let compression_type = match opts.get_str("compression_type") {
         None | Some("zlib") => COMPRESSION_ZLIB,
-        Some("zstd") => COMPRESSION_ZSTD,
+        Some("zstd") if opts.dialect().since(ZSTD_BUILT) => COMPRESSION_ZSTD,
         Some(other) => return Err(refuse_value(opts, "compression-type", other)),
     };
 

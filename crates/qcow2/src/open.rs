@@ -20,7 +20,7 @@ use crate::tables::{
 };
 use instar_core::bytes::SECTOR_SIZE;
 use instar_core::dialect::{
-    FILE_DRIVER_NAMES_THE_FILE, INFO_SKIPS_DATA_FILE, RECORDED_NAMES_LITERAL,
+    FILE_DRIVER_NAMES_THE_FILE, INFO_SKIPS_DATA_FILE, RECORDED_NAMES_LITERAL, ZSTD_BUILT,
 };
 use instar_core::{Diagnostic, Error, ImageFile, OpenFlags, QemuDialect};
 
@@ -171,7 +171,8 @@ fn open_printing(
     let first_cluster = file.read_vec(0, cluster_size).map_err(read_error)?;
 
     let compression = h.compression_type;
-    if compression != COMPRESSION_ZLIB && compression != COMPRESSION_ZSTD {
+    let zstd = compression == COMPRESSION_ZSTD && flags.dialect.since(ZSTD_BUILT);
+    if compression != COMPRESSION_ZLIB && !zstd {
         return Err(corrupt(format!("qcow2: unknown compression type: {compression}")));
     }
     let incompatible = h.incompatible_features;
