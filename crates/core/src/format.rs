@@ -244,9 +244,10 @@ pub trait Image {
     }
 
     /// qemu's `bdrv_get_info` cluster size: `Some(0)` for a format
-    /// without clusters, `None` where the driver's get_info fails.
-    fn info_cluster_size(&self) -> Option<u64> {
-        Some(0)
+    /// without clusters, `None` where the driver's get_info fails; an
+    /// error where qemu aborts (instar says why instead).
+    fn info_cluster_size(&self) -> Result<Option<u64>, Error> {
+        Ok(Some(0))
     }
 
     /// qemu's `bs->bl.request_alignment` for this image: the unit its

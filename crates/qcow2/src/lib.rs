@@ -101,8 +101,8 @@ impl Image for open::Qcow2Image {
     }
 
     /// qemu's `qcow2_co_get_info`: the cluster size.
-    fn info_cluster_size(&self) -> Option<u64> {
-        Some(self.cluster_size())
+    fn info_cluster_size(&self) -> Result<Option<u64>, Error> {
+        Ok(Some(self.cluster_size()))
     }
 
     /// qemu sets the crypto sector size as the alignment of an encrypted

@@ -319,8 +319,8 @@ impl instar_core::Image for VhdxImage {
     }
 
     /// qemu's `vhdx_co_get_info`: the block size.
-    fn info_cluster_size(&self) -> Option<u64> {
-        Some(u64::from(self.block_size))
+    fn info_cluster_size(&self) -> Result<Option<u64>, Error> {
+        Ok(Some(u64::from(self.block_size)))
     }
 
     /// qemu's vhdx driver reads whole sectors only.

@@ -216,18 +216,21 @@ impl Image for image::Image {
     }
 
     /// qemu's `vmdk_co_get_info`: the first extent's grain size (0 for a
-    /// flat one); it fails when the extents are not all of one kind.
-    fn info_cluster_size(&self) -> Option<u64> {
-        let first = self.extents.first()?;
+    /// flat one); it fails when the extents are not all of one kind, and
+    /// qemu aborts when there is none (instar says so).
+    fn info_cluster_size(&self) -> Result<Option<u64>, Error> {
+        let Some(first) = self.extents.first() else {
+            return Err(crate::error::VmdkError::NoExtents(self.filename.clone()).into());
+        };
         let same = |e: &image::Extent| {
             e.is_flat() == first.is_flat()
                 && e.compressed() == first.compressed()
                 && (e.is_flat() || e.cluster_sectors == first.cluster_sectors)
         };
         if !self.extents.iter().all(same) {
-            return None;
+            return Ok(None);
         }
-        Some(if first.is_flat() { 0 } else { first.cluster_sectors.saturating_mul(512) })
+        Ok(Some(if first.is_flat() { 0 } else { first.cluster_sectors.saturating_mul(512) }))
     }
 
     /// vmdk reads at any byte (its driver has `bdrv_co_preadv`).

@@ -210,8 +210,8 @@ impl Image for VpcImage {
     }
 
     /// qemu's `vpc_co_get_info`: the block size, 0 for a fixed disk.
-    fn info_cluster_size(&self) -> Option<u64> {
-        Some(self.cluster_size().unwrap_or(0))
+    fn info_cluster_size(&self) -> Result<Option<u64>, Error> {
+        Ok(Some(self.cluster_size().unwrap_or(0)))
     }
 
     fn has_block_status(&self) -> bool {

@@ -170,6 +170,11 @@ impl Copy<'_> {
                 } else {
                     source.chain.status_above(0, true, offset, asked).map(|(st, _)| st)
                 };
+                // What the drivers printed as they answered (qcow2's
+                // corruption notice) comes first.
+                for line in source.chain.take_printed() {
+                    output.stderr(line);
+                }
                 match answer {
                     Ok(st) if st.bytes > 0 || asked == 0 => break (st.status, st.bytes),
                     Ok(_) => {
@@ -180,6 +185,9 @@ impl Copy<'_> {
                     }
                     Err(e) => {
                         let text = errno_text(&e);
+                        for line in e.notes() {
+                            output.stderr(line.clone());
+                        }
                         if !self.read_mode.salvage {
                             return Err(Stop::reported(format!(
                                 "error while reading block status at offset {offset}: {text}"

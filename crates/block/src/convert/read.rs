@@ -42,7 +42,9 @@ impl<'a> Disk<'a> {
                 let bytes = chain.byte_length().map_err(|e| ConvertFailure::from_error(&e))?;
                 let top = chain.layer(0);
                 let request = top.map_or(1, |t| t.request_alignment()).div_ceil(SECTOR);
-                let cluster = top.and_then(|t| t.info_cluster_size()).unwrap_or(0) / SECTOR;
+                let info = top.map(|t| t.info_cluster_size()).transpose();
+                let info = info.map_err(|e| ConvertFailure::from_error(&e))?;
+                let cluster = info.flatten().unwrap_or(0) / SECTOR;
                 Ok(Source {
                     chain,
                     bytes,
@@ -98,7 +100,10 @@ impl<'a> Disk<'a> {
             }
             #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
             let part = &mut buf[done..done + (n * SECTOR) as usize];
-            if let Err(e) = source.chain.read_guest(offset, part) {
+            let read = source.chain.read_guest(offset, part);
+            warnings.extend(source.chain.take_printed());
+            if let Err(e) = read {
+                warnings.extend(e.notes().iter().cloned());
                 if !mode.salvage {
                     return Err(ConvertFailure::reported(format!(
                         "error while reading at byte {}: {}",
