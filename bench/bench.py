@@ -18,6 +18,12 @@ under GNU time, /usr/bin/time, when installed), and the goal of the project for 
 - compare of two 2 GiB images with 1 GiB of data each: at most 0.7x.
 - measure, of a size and of a 20 GiB metadata-preallocated qcow2: at most
   0.5x, peak resident memory below 64 MiB.
+- convert of a cloud image (a minimal Debian root file system in a 2 GiB
+  ext4 raw image, made once with debootstrap and mkfs.ext4 -d and cached,
+  see cloud_image): compressed qcow2 to raw at most 0.5x; raw to qcow2,
+  raw to compressed qcow2, streamOptimized vmdk to raw and vhdx to qcow2
+  at most 0.7x; peak resident memory below 64 MiB, also for a 20 GiB
+  source.
 
 Usage: bench.py [--instar PATH] [--qemu-img PATH] [--runs N] [--strict]
        [--dir DIR] [--only SUBSTRING]
@@ -85,14 +91,35 @@ CASES = [
      "preallocation=metadata", "20G", "measure", 11),
     ("measure qcow2 20G 4k prealloc=metadata", "measure", "qcow2",
      "cluster_size=4k,preallocation=metadata", "20G", "measure", 5),
+    # convert: (name, "convert", target format, extra arguments, source
+    # kind, kind, runs); the sources are made from the cached cloud image
+    # (see convert_source).
+    ("convert cloud qcow2 -c to raw", "convert", "raw", "", "qcow2-c", "convert-inflate", 5),
+    ("convert cloud raw to qcow2", "convert", "qcow2", "", "raw", "convert", 5),
+    ("convert cloud raw to qcow2 -c", "convert", "qcow2", "-c", "raw", "convert", 3),
+    ("convert cloud vmdk stream to raw", "convert", "raw", "", "vmdk-stream", "convert", 5),
+    ("convert cloud vhdx to qcow2", "convert", "qcow2", "", "vhdx", "convert", 5),
+    ("convert 20G qcow2 to qcow2", "convert", "qcow2", "", "qcow2-20G", "convert", 3),
 ]
 
 GOALS = {
     "metadata": 0.5, "prealloc": 1.0, "read": 1.0, "map": 0.5, "compare": 0.7, "measure": 0.5,
+    "convert-inflate": 0.5, "convert": 0.7,
 }
 
 # Peak resident memory goals (KiB) of instar, by kind.
-MEMORY_GOALS = {"map": 64 * 1024, "compare": 64 * 1024, "measure": 64 * 1024}
+MEMORY_GOALS = {
+    "map": 64 * 1024, "compare": 64 * 1024, "measure": 64 * 1024,
+    "convert-inflate": 64 * 1024, "convert": 64 * 1024,
+}
+
+# Where the cloud image is kept between runs (making it takes minutes).
+CLOUD_CACHE = os.environ.get(
+    "INSTAR_BENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "instar-bench"))
+# The Debian release and mirror debootstrap installs from.
+CLOUD_SUITE = "bookworm"
+CLOUD_MIRROR = "http://deb.debian.org/debian"
+CLOUD_SIZE = "2G"
 
 
 # The secret an encrypted image is made with (`key-secret=sec0`).
@@ -138,6 +165,57 @@ def make_pair(qemu, fmt, variant, a, b, size):
         end = int(size[:-1]) << {"M": 20, "G": 30}[size[-1]]
         writes = ["write -P 1 0 1G", f"write -P {last} {end - 65536} 64k"]
         run_one([qemu_io, "-f", fmt] + [arg for w in writes for arg in ("-c", w)] + [path])
+
+
+def cloud_image():
+    """The cloud image, made once and cached in CLOUD_CACHE: a minimal
+    Debian root file system (debootstrap --variant=minbase, as root) in a
+    2 GiB ext4 raw image (mkfs.ext4 -d)."""
+    raw = os.path.join(CLOUD_CACHE, "cloud.raw")
+    if os.path.exists(raw):
+        return raw
+    os.makedirs(CLOUD_CACHE, exist_ok=True)
+    for tool in ("debootstrap", "mkfs.ext4"):
+        if not shutil.which(tool):
+            raise RuntimeError(f"the cloud image needs {tool} (apt-get install debootstrap e2fsprogs)")
+    root = tempfile.mkdtemp(prefix="rootfs-", dir=CLOUD_CACHE)
+    try:
+        run_one(["debootstrap", "--variant=minbase", CLOUD_SUITE, root, CLOUD_MIRROR])
+        partial = raw + ".part"
+        run_one(["truncate", "-s", CLOUD_SIZE, partial])
+        run_one(["mkfs.ext4", "-q", "-F", "-d", root, partial])
+        os.rename(partial, raw)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return raw
+
+
+def convert_source(qemu, kind, workdir):
+    """The source of a convert case, made by qemu-img from the cloud image
+    (cached beside it, except the 20 GiB one, made in `workdir`)."""
+    raw = cloud_image()
+    if kind == "raw":
+        return raw
+    if kind == "qcow2-20G":
+        path = os.path.join(workdir, "src20g.qcow2")
+        if not os.path.exists(path):
+            # The cloud data at the start of a 20 GiB disk, and 1 GiB more
+            # at its end: 2 GiB of guest data in a 20 GiB image.
+            run_one([qemu, "convert", "-q", "-O", "qcow2", raw, path])
+            run_one([qemu, "resize", "-q", path, "20G"])
+            qemu_io = os.path.join(os.path.dirname(qemu), "qemu-io")
+            run_one([qemu_io, "-c", "write -P 7 19G 1G", path])
+        return path
+    made = {
+        "qcow2-c": ("cloud-c.qcow2", ["-c", "-O", "qcow2"]),
+        "vmdk-stream": ("cloud-stream.vmdk", ["-O", "vmdk", "-o", "subformat=streamOptimized"]),
+        "vhdx": ("cloud.vhdx", ["-O", "vhdx"]),
+    }[kind]
+    path = os.path.join(CLOUD_CACHE, made[0])
+    if not os.path.exists(path):
+        run_one([qemu, "convert", "-q"] + made[1] + [raw, path + ".part"])
+        os.rename(path + ".part", path)
+    return path
 
 
 def read_argv(program, command, fmt, path):
@@ -197,6 +275,14 @@ def bench_case(instar, qemu, workdir, case, runs):
         # Exit 1 is the verdict "different", not a failure.
         def once(program, measure=run_one):
             return measure([program, "compare", "-f", fmt, "-F", fmt, path, other], (0, 1))
+    elif command == "convert":
+        source = convert_source(qemu, size, workdir)
+        extra = options.split()
+
+        def once(program, measure=run_one):
+            measured = measure([program, "convert"] + extra + ["-O", fmt, source, path])
+            os.remove(path)
+            return measured
     elif command == "measure-size":
         def once(program, measure=run_one):
             return measure([program, "measure", "-O", fmt, "--size", size])

@@ -497,19 +497,20 @@ def main():
         add_map(corpus, read(raw), "raw")
         corpus.add("compare", read(raw), "raw")
         corpus.add("measure", read(raw), "raw")
+        corpus.add("convert", read(raw), "raw")
 
         for label, path, others in qcow2_images(tmp):
             data = read(path)
             files = [(n, trimmed(read(os.path.join(tmp, n)))) for n in others]
             image = bundle(trimmed(data), files)
-            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare", "measure", "read_qcow2"):
+            for t in ("info_qcow2", "check_qcow2", "info_probe", "compare", "measure", "convert", "read_qcow2"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             qcow2_slices(corpus, label, data)
 
         for label, path in vmdk_images(tmp):
             image, descriptor = vmdk_input(path)
-            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare", "measure", "read_vmdk"):
+            for t in ("info_vmdk", "check_vmdk", "info_probe", "compare", "measure", "convert", "read_vmdk"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             if descriptor is not None:
@@ -525,7 +526,7 @@ def main():
         for label, path in vpc_images(tmp):
             data = read(path)
             image = data if data[:8] != b"conectix" else trimmed(data[:-512]) + data[-512:]
-            for t in ("info_vpc", "check_vpc", "info_probe", "compare", "measure"):
+            for t in ("info_vpc", "check_vpc", "info_probe", "compare", "measure", "convert"):
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             corpus.add("read_vpc", vpc_read_input(data), label)
@@ -542,7 +543,7 @@ def main():
 
         for label, path in vhdx_images(tmp):
             data = read(path)
-            for t in ("info_vhdx", "check_vhdx", "info_probe", "compare", "measure"):
+            for t in ("info_vhdx", "check_vhdx", "info_probe", "compare", "measure", "convert"):
                 corpus.add(t, trimmed(data), label)
             add_map(corpus, trimmed(data), label)
             corpus.add("read_vhdx", vhdx_read_input(data), label)

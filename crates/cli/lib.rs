@@ -9,6 +9,7 @@
 //! with `qemu-img` is prefixed with `instar`.
 
 mod compare;
+mod convert;
 pub mod getopt;
 mod map;
 mod measure;
@@ -254,6 +255,8 @@ pub enum Command {
     Compare(compare::Compare),
     /// `measure`.
     Measure(Box<measure::MeasureCommand>),
+    /// `convert`.
+    Convert(Box<convert::ConvertCommand>),
     /// Print `stderr` on stderr and `stdout` on stdout, and exit 0 (a
     /// usage error qemu-img answers with its help).
     Diagnosed {
@@ -309,6 +312,19 @@ enum Opt {
     Size,
     TargetFormat,
     Snapshot,
+    TargetImageOpts,
+    Salvage,
+    TargetIsZero,
+    Bitmaps,
+    SkipBrokenBitmaps,
+    CopyRange,
+    Compress,
+    Sparse,
+    TargetCache,
+    NoCreate,
+    Parallel,
+    OutOfOrder,
+    RateLimit,
 }
 
 /// A table of options: getopt's [`Spec`] and what each means, in the
@@ -433,10 +449,11 @@ pub fn parse_in(
         "map" => map::parse(argv0, rest, env_version),
         "compare" => compare::parse(argv0, rest, env_version),
         "measure" => measure::parse(argv0, rest, env_version),
-        "amend" | "bench" | "bitmap" | "commit" | "convert" | "dd" | "rebase" | "resize" => {
+        "convert" => convert::parse(argv0, rest, env_version),
+        "amend" | "bench" | "bitmap" | "commit" | "dd" | "rebase" | "resize" => {
             Err(Failure::new(format!(
                 "{PROG}: '{cmd}' is a qemu-img command that instar does not implement \
-                 (instar implements create, info, check, snapshot -l, map, compare and measure)"
+                 (instar implements create, info, check, snapshot -l, map, compare, measure and convert)"
             )))
         }
         _ => Err(usage.error(format_args!("Command not found: {cmd}"))),
@@ -470,6 +487,7 @@ pub fn execute(command: Command) -> Result<u8, Failure> {
         Command::Map(m) => map::execute(&m),
         Command::Compare(c) => Ok(c.run()),
         Command::Measure(m) => measure::execute(&m),
+        Command::Convert(c) => convert::execute(&c),
         Command::Diagnosed { stderr, stdout } => {
             err(&stderr);
             out(&stdout);

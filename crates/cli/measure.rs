@@ -40,7 +40,7 @@ pub enum Snapshot {
 }
 
 impl Snapshot {
-    fn as_ref(&self) -> SnapshotRef<'_> {
+    pub(crate) fn as_ref(&self) -> SnapshotRef<'_> {
         match self {
             Snapshot::IdOrName(x) => SnapshotRef::IdOrName(x),
             Snapshot::Exact { id, name } => {
@@ -135,7 +135,7 @@ fn measure_table(dialect: QemuDialect) -> Table {
 
 /// `-l`'s value: an option list when it starts with `snapshot.`, with
 /// qemu's two messages for one it cannot parse.
-fn parse_snapshot(value: &str) -> Result<Snapshot, Failure> {
+pub(crate) fn parse_snapshot(value: &str) -> Result<Snapshot, Failure> {
     if !value.starts_with(SNAPSHOT_OPT_BASE) {
         return Ok(Snapshot::IdOrName(value.to_string()));
     }

@@ -332,6 +332,17 @@ pub const MAP_COMPRESSED: Release = Release::new(8, 2);
 /// warning in 5.2.0, the refusal in 7.2.18.
 pub const CONVERT_BACKING_FORMAT_REQUIRED: Release = Release::new(6, 1);
 
+/// `convert -F`, the backing file's format on the command line (Eric
+/// Blake's commit 1899bf47, "qemu-img: Add -F shorthand to convert",
+/// 6.1.0). Measured: `unrecognized option '-F'` in 5.2.0, accepted in
+/// 7.2.18.
+pub const CONVERT_BACKING_FORMAT_OPTION: Release = Release::new(6, 1);
+
+/// `convert --skip-broken-bitmaps` (Eric Blake's commit 955171e4,
+/// "qemu-img: Add --skip-broken-bitmaps for 'convert --bitmaps'",
+/// 6.2.0). Measured: unknown to 5.2.0, known to 7.2.18.
+pub const CONVERT_SKIP_BROKEN_BITMAPS: Release = Release::new(6, 2);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

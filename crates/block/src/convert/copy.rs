@@ -1,0 +1,502 @@
+//! The copy: qemu-img's `convert_do_copy` for one run. The chunks are
+//! cut in guest order as `convert_iteration_sectors` cuts them (on this
+//! thread, which also prints the progress as each chunk is taken);
+//! worker threads read the data chunks (and compress them for `-c`), as
+//! qemu-img's coroutines and its thread pool do; the chunks are written
+//! strictly in guest order, as qemu-img writes them without `-W`, so the
+//! target's allocation follows the same sequence.
+//!
+//! Memory: at most [`QUEUE_BYTES`] of chunks in flight, whatever the
+//! images' sizes.
+
+use super::read::{Disk, ReadMode};
+use super::sparse::{allocated_sectors_min, is_zero};
+use super::{errno_text, ConvertFailure, ConvertOutput, SECTOR};
+use crate::chain::Chain;
+use crate::progress::Progress;
+use instar_core::error::strerror;
+use instar_core::write::Compression;
+use instar_core::{Diagnostic, Error, ImageWriter, Status};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::sync::{mpsc, Mutex};
+
+/// qemu's `BDRV_REQUEST_MAX_SECTORS`: the longest range one block status
+/// query asks about (`INT_MAX >> 9`).
+const REQUEST_MAX_SECTORS: u64 = (i32::MAX as u64) >> 9;
+
+/// The most bytes of chunks read ahead of the writes.
+const QUEUE_BYTES: u64 = 32 << 20;
+
+/// The most reader threads (qemu-img runs 8 coroutines over a thread pool
+/// the size of the machine).
+const MAX_READERS: usize = 4;
+
+/// Opens the sources again, for a reader thread of its own.
+pub type Reopen<'a> = &'a (dyn Fn() -> Result<Vec<Chain>, ConvertFailure> + Sync);
+
+/// qemu-img's `ImgConvertBlockStatus`: what a chunk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Blk {
+    /// Read and written (unless it reads as zeros and may be skipped).
+    Data,
+    /// Reads as zeros: written as zeros unless the target already is.
+    Zero,
+    /// Left to the target's backing file: not written.
+    BackingFile,
+}
+
+/// The copy's settings and state: qemu-img's `ImgConvertState` for one
+/// run.
+pub(super) struct Copy<'a> {
+    pub(super) disk: &'a Disk<'a>,
+    pub(super) total_sectors: u64,
+    pub(super) status: Blk,
+    pub(super) sector_next_status: u64,
+    /// The target's backing disk's length in sectors, when known.
+    pub(super) target_backing_sectors: Option<u64>,
+    pub(super) target_has_backing: bool,
+    pub(super) compressed: bool,
+    pub(super) compression: Option<Compression>,
+    pub(super) min_sparse: u64,
+    pub(super) alignment: u64,
+    pub(super) buf_sectors: u64,
+    pub(super) cluster_sectors: u64,
+    pub(super) has_zero_init: bool,
+    pub(super) read_mode: ReadMode,
+}
+
+/// Why the copy stopped: the line qemu-img reports.
+type Stop = ConvertFailure;
+
+/// A chunk taken, in guest order.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    sector_num: u64,
+    n: u64,
+    status: Blk,
+    /// Whether its data are read (a data chunk) rather than known.
+    read: bool,
+}
+
+/// A chunk a reader thread is asked for.
+struct Job {
+    seq: u64,
+    chunk: Chunk,
+    buf: Vec<u8>,
+}
+
+/// What a reader thread gives back.
+struct Done {
+    seq: u64,
+    buf: Vec<u8>,
+    /// The chunk compressed, for a compressed write (`None`: it did not
+    /// fit, or is not compressed).
+    packed: Option<Vec<u8>>,
+    warnings: Vec<Diagnostic>,
+    result: Result<(), ConvertFailure>,
+}
+
+/// How a reader thread prepares a chunk besides reading it.
+#[derive(Clone, Copy)]
+struct Prepare {
+    mode: ReadMode,
+    /// For `-c`: the codec, and whether an all-zero chunk is skipped
+    /// (`-S` not 0) rather than compressed.
+    compression: Option<(Compression, bool)>,
+}
+
+impl Prepare {
+    /// Reads `chunk` of `disk` into `buf` and compresses it if asked.
+    fn run(&self, disk: &Disk<'_>, chunk: Chunk, mut buf: Vec<u8>, seq: u64) -> Done {
+        let mut warnings = Vec::new();
+        #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
+        let len = (chunk.n * SECTOR) as usize;
+        buf.resize(len, 0);
+        let result = disk.read(chunk.sector_num, &mut buf, self.mode, &mut warnings);
+        let mut packed = None;
+        if let (Ok(()), Some((c, skip_zero))) = (&result, self.compression) {
+            if !(skip_zero && is_zero(&buf)) {
+                packed = if c.pad_to > buf.len() {
+                    let mut padded = buf.clone();
+                    padded.resize(c.pad_to, 0);
+                    c.codec.compress(&padded, c.capacity)
+                } else {
+                    c.codec.compress(&buf, c.capacity)
+                };
+            }
+        }
+        Done { seq, buf, packed, warnings, result }
+    }
+}
+
+impl Copy<'_> {
+    /// qemu's `convert_iteration_sectors`: the length of the chunk at
+    /// `sector_num`, with `self.status` set to what it is.
+    fn iteration_sectors(
+        &mut self,
+        sector_num: u64,
+        output: &mut dyn ConvertOutput,
+    ) -> Result<u64, Stop> {
+        let (src_cur, src_start) = self.disk.select_part(sector_num);
+        let mut n = (self.total_sectors - sector_num).min(REQUEST_MAX_SECTORS);
+        let mut post_backing_zero = false;
+        if let Some(backing) = self.target_backing_sectors {
+            if sector_num >= backing {
+                post_backing_zero = true;
+            } else if sector_num + n > backing {
+                n = backing - sector_num;
+            }
+        }
+        if self.sector_next_status <= sector_num {
+            let Some(source) = self.disk.sources.get(src_cur) else {
+                return Err(Stop::reported("no source"));
+            };
+            let offset = (sector_num - src_start) * SECTOR;
+            let (status, count) = loop {
+                let asked = (n * SECTOR).min(source.bytes.saturating_sub(offset));
+                let answer = if self.target_has_backing {
+                    source.chain.layer_status(0, true, offset, asked)
+                } else {
+                    source.chain.status_above(0, true, offset, asked).map(|(st, _)| st)
+                };
+                match answer {
+                    Ok(st) if st.bytes > 0 || asked == 0 => break (st.status, st.bytes),
+                    Ok(_) => {
+                        return Err(Stop::reported(format!(
+                            "error while reading block status at offset {offset}: {}",
+                            strerror(&io::Error::from_raw_os_error(5))
+                        )))
+                    }
+                    Err(e) => {
+                        let text = errno_text(&e);
+                        if !self.read_mode.salvage {
+                            return Err(Stop::reported(format!(
+                                "error while reading block status at offset {offset}: {text}"
+                            )));
+                        }
+                        if n == 1 {
+                            if !self.read_mode.quiet {
+                                output.stderr(Diagnostic::Reported(format!(
+                                    "warning: error while reading block status at offset \
+                                     {offset}: {text}"
+                                )));
+                            }
+                            break (Status::DATA, SECTOR);
+                        }
+                        n = n.div_ceil(4);
+                    }
+                }
+            };
+            n = count.div_ceil(SECTOR).max(1);
+            let tail = (sector_num - src_start + n) % source.alignment;
+            if n > tail {
+                n -= tail;
+            }
+            self.status = if status.contains(Status::ZERO) {
+                if post_backing_zero {
+                    Blk::BackingFile
+                } else {
+                    Blk::Zero
+                }
+            } else if status.contains(Status::DATA) {
+                Blk::Data
+            } else if self.target_has_backing {
+                Blk::BackingFile
+            } else {
+                Blk::Data
+            };
+            self.sector_next_status = sector_num + n;
+        }
+        n = n.min(self.sector_next_status - sector_num);
+        if self.status == Blk::Data {
+            n = n.min(self.buf_sectors);
+        }
+        if self.compressed {
+            if n < self.cluster_sectors {
+                n = self.cluster_sectors.min(self.total_sectors - sector_num);
+                self.status = Blk::Data;
+            } else {
+                n -= n % self.cluster_sectors;
+            }
+        }
+        Ok(n)
+    }
+
+    /// `convert_do_copy`: counts the sectors to copy, then copies chunk by
+    /// chunk in guest order, the data read by reader threads that open
+    /// the sources again through `reopen`.
+    pub(super) fn run(
+        &mut self,
+        target: &mut dyn ImageWriter,
+        progress: &mut Progress,
+        output: &mut dyn ConvertOutput,
+        reopen: Reopen<'_>,
+    ) -> Result<(), Stop> {
+        if self.compressed {
+            if self.cluster_sectors == 0 || self.cluster_sectors > self.buf_sectors {
+                return Err(Stop::reported("invalid cluster size"));
+            }
+            self.buf_sectors = self.cluster_sectors;
+        }
+        let mut allocated_sectors = 0u64;
+        let mut sector_num = 0;
+        while sector_num < self.total_sectors {
+            let n = self.iteration_sectors(sector_num, output)?;
+            if self.status == Blk::Data || (self.min_sparse == 0 && self.status == Blk::Zero) {
+                allocated_sectors += n;
+            }
+            sector_num += n;
+        }
+        if allocated_sectors == 0 && self.min_sparse != 0 {
+            // Nothing to read: no reader needed.
+            return self.copy_with(target, progress, output, allocated_sectors, None);
+        }
+        let prepare = Prepare {
+            mode: self.read_mode,
+            compression: self
+                .compression
+                .filter(|_| self.compressed)
+                .map(|c| (c, self.min_sparse != 0)),
+        };
+        let readers =
+            std::thread::available_parallelism().map_or(1, usize::from).clamp(1, MAX_READERS);
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let job_rx = Mutex::new(job_rx);
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        std::thread::scope(|scope| {
+            for _ in 0..readers {
+                let done_tx = done_tx.clone();
+                let job_rx = &job_rx;
+                scope.spawn(move || reader(reopen, prepare, job_rx, &done_tx));
+            }
+            drop(done_tx);
+            let pool = Pool { jobs: job_tx, done: done_rx };
+            self.copy_with(target, progress, output, allocated_sectors, Some(pool))
+        })
+    }
+
+    /// The second pass of `convert_do_copy`: takes the chunks in order,
+    /// prints the progress as each is taken, has the data chunks read by
+    /// `pool` and writes every chunk in order.
+    fn copy_with(
+        &mut self,
+        target: &mut dyn ImageWriter,
+        progress: &mut Progress,
+        output: &mut dyn ConvertOutput,
+        allocated_sectors: u64,
+        pool: Option<Pool>,
+    ) -> Result<(), Stop> {
+        self.sector_next_status = 0;
+        let chunk_bytes = self.buf_sectors * SECTOR;
+        #[allow(clippy::cast_possible_truncation, reason = "a small count")]
+        let depth = (QUEUE_BYTES / chunk_bytes.max(1)).max(2) as usize;
+        let mut queue: VecDeque<(u64, Chunk)> = VecDeque::new();
+        let mut arrived: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut allocated_done = 0u64;
+        let mut sector_num = 0;
+        let mut seq = 0u64;
+        let zeros = Vec::new();
+        loop {
+            while queue.len() < depth && sector_num < self.total_sectors {
+                let mut n = self.iteration_sectors(sector_num, output)?;
+                let status = self.status;
+                if self.min_sparse == 0 && status == Blk::Zero {
+                    n = n.min(self.buf_sectors);
+                }
+                if status == Blk::Data || (self.min_sparse == 0 && status == Blk::Zero) {
+                    allocated_done += n;
+                    #[allow(clippy::cast_possible_truncation, reason = "C's double to float")]
+                    #[allow(clippy::cast_precision_loss, reason = "C's conversions, on purpose")]
+                    let share = (100.0 * allocated_done as f64 / allocated_sectors as f64) as f32;
+                    if let Some(line) = progress.print(share, 0) {
+                        output.stdout(&line);
+                    }
+                }
+                let chunk = Chunk { sector_num, n, status, read: status == Blk::Data };
+                if chunk.read {
+                    let buf = spare.pop().unwrap_or_default();
+                    let sent =
+                        pool.as_ref().is_some_and(|p| p.jobs.send(Job { seq, chunk, buf }).is_ok());
+                    if !sent {
+                        return Err(Stop::reported("error while reading: no reader"));
+                    }
+                }
+                queue.push_back((seq, chunk));
+                seq += 1;
+                sector_num += n;
+            }
+            let Some((front, chunk)) = queue.pop_front() else {
+                break;
+            };
+            let mut done = None;
+            if chunk.read {
+                while !arrived.contains_key(&front) {
+                    let got = pool.as_ref().and_then(|p| p.done.recv().ok());
+                    let Some(d) = got else {
+                        return Err(Stop::reported("error while reading: reader stopped"));
+                    };
+                    arrived.insert(d.seq, d);
+                }
+                let d = arrived.remove(&front);
+                if let Some(d) = &d {
+                    for w in &d.warnings {
+                        output.stderr(w.clone());
+                    }
+                    if let Err(f) = &d.result {
+                        return Err(ConvertFailure { lines: f.lines.clone(), code: f.code });
+                    }
+                }
+                done = d;
+            }
+            let written = self.write_chunk(target, chunk, done.as_ref(), &zeros);
+            if let Some(d) = done {
+                spare.push(d.buf);
+            }
+            written.map_err(|e| {
+                Stop::reported(format!(
+                    "error while writing at byte {}: {}",
+                    chunk.sector_num * SECTOR,
+                    errno_text(&e)
+                ))
+            })?;
+        }
+        if self.compressed {
+            target.end_compressed().map_err(|e| ConvertFailure::from_error(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes one chunk: read data from `done`, zeros written as data under
+    /// `-S 0`, or no data.
+    fn write_chunk(
+        &self,
+        target: &mut dyn ImageWriter,
+        chunk: Chunk,
+        done: Option<&Done>,
+        zeros: &Vec<u8>,
+    ) -> Result<(), Error> {
+        let _ = zeros;
+        match done {
+            Some(d) => self.write(
+                target,
+                chunk.sector_num,
+                chunk.n,
+                Some(&d.buf),
+                d.packed.as_deref(),
+                Blk::Data,
+            ),
+            None if self.min_sparse == 0 && chunk.status == Blk::Zero => {
+                #[allow(clippy::cast_possible_truncation, reason = "at most buf_sectors sectors")]
+                let data = vec![0u8; (chunk.n * SECTOR) as usize];
+                let packed = match self.compression.filter(|_| self.compressed) {
+                    Some(c) => {
+                        let mut padded = data.clone();
+                        padded.resize(c.pad_to.max(data.len()), 0);
+                        c.codec.compress(&padded, c.capacity)
+                    }
+                    None => None,
+                };
+                self.write(
+                    target,
+                    chunk.sector_num,
+                    chunk.n,
+                    Some(&data),
+                    packed.as_deref(),
+                    Blk::Data,
+                )
+            }
+            None => self.write(target, chunk.sector_num, chunk.n, None, None, chunk.status),
+        }
+    }
+
+    /// `convert_co_write`: writes the chunk of `n` sectors at `sector_num`
+    /// as its status says (`data`: its bytes, for a data chunk), leaving
+    /// out the zero runs `-S` allows.
+    fn write(
+        &self,
+        target: &mut dyn ImageWriter,
+        mut sector_num: u64,
+        mut n_left: u64,
+        mut data: Option<&[u8]>,
+        packed: Option<&[u8]>,
+        status: Blk,
+    ) -> Result<(), Error> {
+        while n_left > 0 {
+            let mut n = n_left;
+            let mut zero = status == Blk::Zero;
+            if let (Blk::Data, Some(buf)) = (status, data) {
+                let write_data = if self.min_sparse == 0 {
+                    true
+                } else if !self.compressed {
+                    let (allocated, pnum) =
+                        allocated_sectors_min(buf, self.min_sparse, sector_num, self.alignment);
+                    n = pnum;
+                    allocated
+                } else {
+                    !is_zero(buf)
+                };
+                #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
+                let (head, rest) = buf.split_at((n * SECTOR) as usize);
+                if write_data {
+                    if self.compressed {
+                        target.write_compressed(sector_num * SECTOR, head, packed)?;
+                    } else {
+                        target.write(sector_num * SECTOR, head)?;
+                    }
+                } else {
+                    zero = true;
+                }
+                data = Some(rest);
+            }
+            if zero && !self.has_zero_init {
+                target.write_zeroes(sector_num * SECTOR, n * SECTOR)?;
+            }
+            sector_num += n;
+            n_left -= n;
+        }
+        Ok(())
+    }
+}
+
+/// The reader threads' two queues, as the writing thread holds them.
+struct Pool {
+    jobs: mpsc::Sender<Job>,
+    done: mpsc::Receiver<Done>,
+}
+
+/// A reader thread: opens the sources for itself, then reads (and
+/// compresses) the chunks it is given until the queue closes.
+fn reader(
+    reopen: Reopen<'_>,
+    prepare: Prepare,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    done: &mpsc::Sender<Done>,
+) {
+    let chains = reopen();
+    let disk = chains
+        .as_ref()
+        .map_err(|f| ConvertFailure { lines: f.lines.clone(), code: f.code })
+        .and_then(|c| Disk::of(c));
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let result = match &disk {
+            Ok(disk) => prepare.run(disk, job.chunk, job.buf, job.seq),
+            Err(f) => Done {
+                seq: job.seq,
+                buf: job.buf,
+                packed: None,
+                warnings: Vec::new(),
+                result: Err(ConvertFailure { lines: f.lines.clone(), code: f.code }),
+            },
+        };
+        if done.send(result).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! `convert`: what qemu-img's `img_convert` does once its sources are
+//! open: the target's format and options checked in qemu's order, the
+//! target created (`bdrv_create`, without `create`'s `Formatting` line)
+//! and opened for writing, and the copy (`convert_do_copy`): the sources
+//! walked as one disk in the chunks qemu's `convert_iteration_sectors`
+//! cuts, each chunk read, split by the sparse rules (`-S`) and written in
+//! guest order. qemu-img's writes without `-W` are in guest order too, so
+//! the same chunks written through a writer that allocates as qemu's
+//! driver does give qemu-img's file, byte for byte.
+//!
+//! Memory: one chunk buffer (at most qemu's 16 MiB `MAX_BUF_SECTORS`,
+//! 2 MiB by default), whatever the images' sizes.
+
+mod copy;
+mod read;
+mod sparse;
+
+use crate::chain::Chain;
+use crate::create::PreparedCreate;
+use crate::open::Target;
+use crate::progress::Progress;
+use crate::registry::lookup_create;
+pub use copy::Reopen;
+use copy::{Blk, Copy};
+use instar_core::error::strerror;
+use instar_core::opts::FILE_PROTOCOL_OPTS;
+use instar_core::{
+    dialect, Diagnostic, Error, GuestRead, ImageWriter, OpenFlags, Options, QemuDialect,
+    WriterRequest,
+};
+use read::{Disk, ReadMode};
+use sparse::pow2floor;
+use std::io;
+
+/// qemu's `BDRV_SECTOR_SIZE`: convert counts in sectors.
+pub(super) const SECTOR: u64 = 512;
+
+/// qemu-img's default buffer: 4096 sectors (2 MiB) per data chunk.
+const DEFAULT_BUF_SECTORS: u64 = 4096;
+
+/// qemu-img's `MAX_BUF_SECTORS`: the buffer grows to the target's
+/// discard alignment, up to 16 MiB.
+const MAX_BUF_SECTORS: u64 = 32768;
+
+/// `qemu_progress_init(progress, 1.0)`: convert prints every point.
+const PROGRESS_MIN_SKIP: f32 = 1.0;
+
+/// The cache modes qemu's `bdrv_parse_cache_mode` knows.
+const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
+
+/// The default `-S`: 4 KiB, in sectors.
+pub const DEFAULT_MIN_SPARSE: u64 = 8;
+
+/// What convert was asked to do with its target, the sources already
+/// open.
+#[derive(Debug, Clone, Default)]
+pub struct ConvertArgs {
+    /// The target file name as given.
+    pub target: String,
+    /// `-O` (qemu-img's default: raw).
+    pub out_fmt: String,
+    /// `-o`, the lists given joined by commas.
+    pub options: Option<String>,
+    /// `-B` (11.1: `-b`).
+    pub backing: Option<String>,
+    /// `-F`.
+    pub backing_fmt: Option<String>,
+    /// `-n`: write into the existing target.
+    pub no_create: bool,
+    /// `--target-is-zero`.
+    pub target_is_zero: bool,
+    /// `-c`.
+    pub compress: bool,
+    /// `-S` in sectors: zero runs this long are not written (0: write
+    /// everything).
+    pub min_sparse: u64,
+    /// `--salvage`: read errors become zeros, with a warning.
+    pub salvage: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `-p` (without `-q`).
+    pub progress: bool,
+    /// `--bitmaps`.
+    pub bitmaps: bool,
+    /// `--skip-broken-bitmaps`.
+    pub skip_broken_bitmaps: bool,
+    /// `-t` (qemu-img's default: unsafe).
+    pub cache: String,
+    /// Whose checks, messages and bytes to follow.
+    pub dialect: QemuDialect,
+}
+
+/// Where convert's output goes as it is made: progress lines on stdout,
+/// warnings on stderr, printed at once as qemu-img prints them.
+pub trait ConvertOutput {
+    /// Text for stdout (a progress line, or the final newline).
+    fn stdout(&mut self, text: &str);
+    /// A line for stderr.
+    fn stderr(&mut self, line: Diagnostic);
+}
+
+/// How convert ended when it did not succeed: what it printed last and
+/// its exit code (qemu-img exits 0 after a few of its refusals).
+#[derive(Debug)]
+pub struct ConvertFailure {
+    /// The lines for stderr.
+    pub lines: Vec<Diagnostic>,
+    /// The exit code.
+    pub code: u8,
+}
+
+impl ConvertFailure {
+    fn reported(text: impl Into<String>) -> Self {
+        ConvertFailure { lines: vec![Diagnostic::Reported(text.into())], code: 1 }
+    }
+
+    fn from_error(e: &Error) -> Self {
+        let mut lines = e.notes().to_vec();
+        lines.push(Diagnostic::Reported(e.to_string()));
+        ConvertFailure { lines, code: 1 }
+    }
+}
+
+/// Runs `img_convert` from the start of its progress meter to the end:
+/// `open_sources` opens the sources in order (and loads a snapshot, if
+/// asked), then come the target's checks, its creation and open, the
+/// copy, and the final progress.
+///
+/// `open_sources` is called again by each reader thread of the copy, to
+/// read through sources of its own (with an output that prints nothing).
+pub fn convert(
+    args: &ConvertArgs,
+    open_sources: OpenSources<'_>,
+    output: &mut dyn ConvertOutput,
+) -> Result<(), ConvertFailure> {
+    let mut progress = Progress::new(args.progress && !args.quiet, PROGRESS_MIN_SKIP);
+    if let Some(line) = progress.print(0.0, 100) {
+        output.stdout(&line);
+    }
+    let reopen = || open_sources(&mut Silent);
+    let result = open_sources(output)
+        .and_then(|sources| run(args, &sources, output, &mut progress, &reopen));
+    if result.is_ok() {
+        if let Some(line) = progress.print(100.0, 0) {
+            output.stdout(&line);
+        }
+    }
+    if let Some(end) = progress.end() {
+        output.stdout(end);
+    }
+    result
+}
+
+/// The target's options as `img_convert` builds them before `bdrv_create`:
+/// the format's create options and the file protocol's, `-o`, the size
+/// of all sources, `-B` and `-F`.
+struct TargetPlan {
+    format: &'static dyn instar_core::Format,
+    options: Options,
+}
+
+fn plan_target(args: &ConvertArgs, total_sectors: u64) -> Result<TargetPlan, ConvertFailure> {
+    let format = lookup_create(&args.out_fmt, Some(&args.target), args.dialect)
+        .map_err(|e| ConvertFailure::from_error(&e))?;
+    crate::protocol::local_path(&args.target).map_err(|e| ConvertFailure::from_error(&e))?;
+    let mut options =
+        Options::in_dialect(&[format.create_opts(), FILE_PROTOCOL_OPTS], args.dialect);
+    if let Some(list) = &args.options {
+        options.parse(list).map_err(|e| ConvertFailure::from_error(&e))?;
+    }
+    options.set_number("size", total_sectors * SECTOR);
+    let names: Vec<&str> = options.descs().iter().map(|d| d.name).collect();
+    let has = |name: &str| names.contains(&name);
+    if let Some(b) = &args.backing {
+        if !has("backing_file") {
+            return Err(ConvertFailure::reported(format!(
+                "Backing file not supported for file format '{}'",
+                args.out_fmt
+            )));
+        }
+        options.set("backing_file", b).map_err(|e| ConvertFailure::from_error(&e))?;
+    }
+    if let Some(f) = &args.backing_fmt {
+        if !has("backing_fmt") {
+            return Err(ConvertFailure::reported(format!(
+                "Backing file format not supported for file format '{}'",
+                args.out_fmt
+            )));
+        }
+        options.set("backing_fmt", f).map_err(|e| ConvertFailure::from_error(&e))?;
+    }
+    Ok(TargetPlan { format, options })
+}
+
+/// Opens the sources in order (and loads a snapshot, if asked), printing
+/// what opening them prints to the output given.
+pub type OpenSources<'a> =
+    &'a (dyn Fn(&mut dyn ConvertOutput) -> Result<Vec<Chain>, ConvertFailure> + Sync);
+
+/// An output for reader threads, which print nothing.
+struct Silent;
+
+impl ConvertOutput for Silent {
+    fn stdout(&mut self, _text: &str) {}
+    fn stderr(&mut self, _line: Diagnostic) {}
+}
+
+fn run(
+    args: &ConvertArgs,
+    chains: &[Chain],
+    output: &mut dyn ConvertOutput,
+    progress: &mut Progress,
+    reopen: Reopen<'_>,
+) -> Result<(), ConvertFailure> {
+    let disk = Disk::of(chains)?;
+    let sources = &disk.sources;
+    let total_sectors = disk.sectors();
+    let plan = if args.no_create { None } else { Some(plan_target(args, total_sectors)?) };
+    let backing_param = plan.as_ref().and_then(|p| p.options.get_str("backing_file"));
+    let backing_name = backing_param.map(str::to_string).or_else(|| args.backing.clone());
+    let target_has_backing = backing_name.is_some();
+    if args.target_is_zero && target_has_backing {
+        // qemu-img reports this and exits 0 (its `ret` is still 0).
+        return Err(ConvertFailure {
+            code: 0,
+            ..ConvertFailure::reported(
+                "Cannot use --target-is-zero when the destination image has a backing file",
+            )
+        });
+    }
+    if sources.len() > 1 && target_has_backing {
+        return Err(ConvertFailure::reported(
+            "Having a backing file for the target makes no sense when concatenating multiple \
+             input images",
+        ));
+    }
+    if let Some(p) = &plan {
+        if backing_param.is_some() && p.options.get_str("backing_fmt").is_none() {
+            if args.dialect.since(dialect::CONVERT_BACKING_FORMAT_REQUIRED) {
+                return Err(ConvertFailure::reported(
+                    "Use of backing file requires explicit backing format",
+                ));
+            }
+            output.stderr(Diagnostic::Reported(
+                "warning: Deprecated use of backing file without explicit backing format"
+                    .to_string(),
+            ));
+        }
+    }
+    if args.compress {
+        if let Some(p) = &plan {
+            check_compression(p)?;
+        }
+    }
+    if args.bitmaps {
+        if sources.len() > 1 {
+            return Err(ConvertFailure::reported(
+                "Copying bitmaps only possible with single source",
+            ));
+        }
+        check_bitmaps(&sources[0], args.skip_broken_bitmaps)?;
+    }
+    if let Some(p) = &plan {
+        create_target(args, p)?;
+    }
+    if !CACHE_MODES.contains(&args.cache.as_str()) {
+        return Err(ConvertFailure::reported(format!("Invalid cache option: {}", args.cache)));
+    }
+    let fmt = if args.out_fmt.is_empty() { "raw" } else { args.out_fmt.as_str() };
+    let (mut writer, backing_sectors) = open_target(args, fmt, backing_name.as_deref())?;
+    if args.bitmaps {
+        return Err(ConvertFailure::reported(format!(
+            "Format driver '{fmt}' does not support bitmaps"
+        )));
+    }
+    let compressed = args.compress;
+    if compressed && writer.compression().is_none() {
+        return Err(ConvertFailure::reported("Compression not supported for this file format"));
+    }
+    if args.no_create && writer.len().div_ceil(SECTOR) < total_sectors {
+        return Err(ConvertFailure::reported("output file is smaller than input file"));
+    }
+    let settings = CopySettings {
+        compress: args.compress,
+        min_sparse: args.min_sparse,
+        salvage: args.salvage,
+        quiet: args.quiet,
+        target_is_zero: args.target_is_zero,
+        target_is_new: !args.no_create,
+        target_backing_sectors: if args.no_create { None } else { backing_sectors },
+        target_has_backing,
+    };
+    let copied = copy_into(&disk, writer.as_mut(), &settings, progress, output, reopen);
+    let closed = match copied {
+        Ok(()) => writer.close().map_err(|e| ConvertFailure::from_error(&e)),
+        Err(f) => {
+            drop(writer);
+            Err(f)
+        }
+    };
+    if closed.is_err() && !args.no_create {
+        // qemu-img leaves a half-written target behind; instar does not
+        // leave one that could pass for whole (docs/compat.md §11).
+        remove_created(&args.target);
+    }
+    closed
+}
+
+/// What the copy needs to know besides its source and target.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopySettings {
+    /// `-c`.
+    pub compress: bool,
+    /// `-S` in sectors.
+    pub min_sparse: u64,
+    /// `--salvage`.
+    pub salvage: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--target-is-zero`.
+    pub target_is_zero: bool,
+    /// Whether convert created the target (no `-n`).
+    pub target_is_new: bool,
+    /// The target's backing disk's length in sectors, when it has one
+    /// and convert created the target.
+    pub target_backing_sectors: Option<u64>,
+    /// Whether the target has a backing file.
+    pub target_has_backing: bool,
+}
+
+/// Copies the disk `sources` show into `target` as `convert_do_copy`
+/// does (progress lines through `output` when `progress` is on); reader
+/// threads read through sources `reopen` opens for each.
+pub fn copy(
+    sources: &[Chain],
+    target: &mut dyn ImageWriter,
+    settings: &CopySettings,
+    progress: bool,
+    output: &mut dyn ConvertOutput,
+    reopen: Reopen<'_>,
+) -> Result<(), ConvertFailure> {
+    let disk = Disk::of(sources)?;
+    let mut meter = Progress::new(progress, PROGRESS_MIN_SKIP);
+    copy_into(&disk, target, settings, &mut meter, output, reopen)
+}
+
+/// The copy of `disk` into `target` with the settings convert read from
+/// the target (its limits, cluster size, compression, zero init).
+fn copy_into(
+    disk: &Disk<'_>,
+    target: &mut dyn ImageWriter,
+    settings: &CopySettings,
+    progress: &mut Progress,
+    output: &mut dyn ConvertOutput,
+    reopen: Reopen<'_>,
+) -> Result<(), ConvertFailure> {
+    let limits = target.limits();
+    let buf_sectors =
+        DEFAULT_BUF_SECTORS.max(limits.pdiscard_alignment / SECTOR).min(MAX_BUF_SECTORS);
+    let alignment = pow2floor(settings.min_sparse).max(limits.request_alignment.div_ceil(SECTOR));
+    let cluster_info = target.cluster_size();
+    let compressed = match cluster_info {
+        None if settings.compress => {
+            return Err(ConvertFailure::reported("could not get block driver info"));
+        }
+        None => false,
+        Some(_) => settings.compress || target.needs_compressed_writes(),
+    };
+    let mut copy = Copy {
+        disk,
+        total_sectors: disk.sectors(),
+        status: Blk::Data,
+        sector_next_status: 0,
+        target_backing_sectors: settings.target_backing_sectors,
+        target_has_backing: settings.target_has_backing,
+        compressed,
+        compression: target.compression(),
+        min_sparse: settings.min_sparse,
+        alignment,
+        buf_sectors,
+        cluster_sectors: cluster_info.unwrap_or(0) / SECTOR,
+        has_zero_init: settings.target_is_zero,
+        read_mode: ReadMode { salvage: settings.salvage, quiet: settings.quiet },
+    };
+    if !copy.has_zero_init
+        && settings.target_is_new
+        && settings.min_sparse != 0
+        && !settings.target_has_backing
+    {
+        copy.has_zero_init = target.has_zero_init();
+    }
+    copy.run(target, progress, output, reopen)
+}
+
+/// `-c`'s checks against the target's options and driver.
+fn check_compression(plan: &TargetPlan) -> Result<(), ConvertFailure> {
+    if !crate::registry::can_compress(plan.format.name()) {
+        return Err(ConvertFailure::reported("Compression not supported for this file format"));
+    }
+    let encrypted = plan.options.get_bool("encryption").unwrap_or(false)
+        || plan.options.get_str("encrypt.format").is_some();
+    if encrypted {
+        return Err(ConvertFailure::reported(
+            "Compression and encryption not supported at the same time",
+        ));
+    }
+    if plan.options.get_str("preallocation").is_some_and(|p| p != "off") {
+        return Err(ConvertFailure::reported(
+            "Compression and preallocation not supported at the same time",
+        ));
+    }
+    Ok(())
+}
+
+/// `convert_check_bitmaps`: the source must hold persistent bitmaps, each
+/// consistent unless broken ones are skipped.
+fn check_bitmaps(source: &read::Source<'_>, skip_broken: bool) -> Result<(), ConvertFailure> {
+    let bitmaps = source.chain.layer(0).and_then(|top| top.persistent_bitmaps());
+    let Some(bitmaps) = bitmaps else {
+        return Err(ConvertFailure::reported("Source lacks bitmap support"));
+    };
+    let _ = (bitmaps, skip_broken);
+    Ok(())
+}
+
+/// `bdrv_create` of the target, its failure worded as `img_convert`
+/// words it.
+fn create_target(args: &ConvertArgs, plan: &TargetPlan) -> Result<(), ConvertFailure> {
+    let prepared =
+        PreparedCreate::for_convert(plan.format, &args.target, &plan.options, args.dialect)
+            .map_err(|e| ConvertFailure::from_error(&e))?;
+    prepared.run().map_err(|e| {
+        let mut lines = e.notes().to_vec();
+        lines.push(Diagnostic::Reported(format!(
+            "{}: error while converting {}: {e}",
+            args.target, args.out_fmt
+        )));
+        ConvertFailure { lines, code: 1 }
+    })
+}
+
+/// Opens the target for writing, with the disk below it when it has a
+/// backing file; returns the writer and the backing disk's length in
+/// sectors.
+fn open_target(
+    args: &ConvertArgs,
+    fmt: &str,
+    backing: Option<&str>,
+) -> Result<(Box<dyn ImageWriter>, Option<u64>), ConvertFailure> {
+    let could_not_open = |e: &Error| {
+        let mut lines = e.notes().to_vec();
+        lines.push(Diagnostic::Reported(format!("Could not open '{}': {e}", args.target)));
+        ConvertFailure { lines, code: 1 }
+    };
+    let format = crate::registry::find_format(fmt)
+        .ok_or_else(|| ConvertFailure::reported(format!("Unknown driver '{fmt}'")))?;
+    let mut below = None;
+    if let Some(name) = backing {
+        let full = instar_core::path::full_backing_filename(&args.target, name)
+            .unwrap_or_else(|| name.to_string());
+        let flags = OpenFlags::READ.in_dialect(args.dialect);
+        let (chain, _, _) = Chain::open(Target::file(&full, args.backing_fmt.as_deref()), flags)
+            .map_err(|e| {
+                let inner = e.to_string();
+                let inner = inner
+                    .strip_prefix(&format!("Could not open '{full}': "))
+                    .map(str::to_string)
+                    .unwrap_or(inner);
+                ConvertFailure::reported(format!(
+                    "Could not open '{}': Could not open backing file: Could not open '{name}': {inner}",
+                    args.target
+                ))
+            })?;
+        below = Some(chain);
+    }
+    let backing_sectors = below.as_ref().map(|c| c.len().div_ceil(SECTOR));
+    let req = WriterRequest {
+        dialect: args.dialect,
+        backing: below.map(|c| Box::new(c) as Box<dyn GuestRead>),
+    };
+    let writer = format.open_writer(&args.target, req).map_err(|e| could_not_open(&e))?;
+    Ok((writer, backing_sectors))
+}
+
+/// Removes the target file this run created after a failed copy.
+fn remove_created(target: &str) {
+    if let Ok(path) = crate::protocol::local_path(target) {
+        let _ = std::fs::remove_file(instar_core::rawtext::to_path(path));
+    }
+}
+
+impl GuestRead for Chain {
+    fn guest_len(&self) -> u64 {
+        self.len()
+    }
+
+    fn read_guest(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let len = self.len();
+        let inside = len.saturating_sub(offset).min(buf.len() as u64);
+        #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
+        let (head, tail) = buf.split_at_mut(inside as usize);
+        if !head.is_empty() {
+            self.read_at(offset, head)?;
+        }
+        tail.fill(0);
+        Ok(())
+    }
+}
+/// The text qemu-img prints for a failed operation: `strerror` of its
+/// errno.
+pub(super) fn errno_text(e: &Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => strerror(&io::Error::from_raw_os_error(code)),
+        None => e.message().to_string(),
+    }
+}
