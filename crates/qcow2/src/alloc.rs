@@ -364,8 +364,7 @@ impl Refcounts {
         // The table is full: new self-describing refcount structures go
         // at the next refcount block boundary past everything in use.
         let entries = self.g.refcount_block_entries();
-        let blocks_used =
-            (index + 1).max((new_block >> self.g.cluster_bits) + 1).div_ceil(entries);
+        let blocks_used = (index + 1).max((new_block >> self.g.cluster_bits) + 1).div_ceil(entries);
         let meta_offset = blocks_used * entries * cs;
         self.refcount_area(file, meta_offset, 0, false, Some((ti, new_block)))?;
         Err(Fail::Again)
@@ -398,9 +397,10 @@ impl Refcounts {
         }
         let area_index = (start_offset / cs) / entries;
         let per_cluster = cs / REFTABLE_ENTRY_SIZE;
-        let table_size = if exact_size { total_blocks } else { total_blocks + total_blocks.div_ceil(2) }
-            .div_ceil(per_cluster)
-            * per_cluster;
+        let table_size =
+            if exact_size { total_blocks } else { total_blocks + total_blocks.div_ceil(2) }
+                .div_ceil(per_cluster)
+                * per_cluster;
         if table_size > QCOW_MAX_REFTABLE_SIZE {
             return Err(Fail::TooLarge);
         }
@@ -434,8 +434,11 @@ impl Refcounts {
             };
             let first_covered = i as u64 * entries * cs;
             if first_covered < end_offset {
-                let from =
-                    if first_covered < start_offset { (start_offset - first_covered) / cs } else { 0 };
+                let from = if first_covered < start_offset {
+                    (start_offset - first_covered) / cs
+                } else {
+                    0
+                };
                 let to = ((end_offset - first_covered) / cs).min(entries);
                 let order = self.g.refcount_order;
                 let data = self.blocks.get(file, block)?;
@@ -474,7 +477,10 @@ mod tests {
 
     /// A fresh image as qemu creates it (header, table, one block), in a
     /// temporary file.
-    fn fresh(cluster_bits: u32, refcount_order: u32) -> (tempfile::TempPath, TargetFile, Refcounts) {
+    fn fresh(
+        cluster_bits: u32,
+        refcount_order: u32,
+    ) -> (tempfile::TempPath, TargetFile, Refcounts) {
         let g = Geometry { cluster_bits, refcount_order, extended_l2: false };
         let cs = g.cluster_size();
         let path = tempfile::NamedTempFile::new().unwrap().into_temp_path();

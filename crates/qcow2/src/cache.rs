@@ -43,8 +43,7 @@ impl TableCache {
         if self.entries.len() < self.capacity {
             return Ok(());
         }
-        let Some((oldest, _)) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.used)
-        else {
+        let Some((oldest, _)) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.used) else {
             return Ok(());
         };
         let e = self.entries.swap_remove(oldest);

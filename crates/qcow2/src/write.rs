@@ -33,9 +33,7 @@ use instar_core::bytes::{be64, put_be64, SECTOR_SIZE};
 use instar_core::codec::Compressor;
 use instar_core::file::REQUEST_MAX_BYTES;
 use instar_core::write::{Compression, WriteLimits};
-use instar_core::{
-    Error, GuestRead, ImageFile, ImageWriter, OpenFlags, TargetFile, WriterRequest,
-};
+use instar_core::{Error, GuestRead, ImageFile, ImageWriter, OpenFlags, TargetFile, WriterRequest};
 use std::io;
 
 /// How many L2 tables the writer keeps in memory: the ones being filled
@@ -289,8 +287,11 @@ impl Qcow2Writer {
         if new == 0 {
             return Err(errno(5));
         }
-        let old =
-            if old_offset != 0 { Some(self.l2.get(&self.file, old_offset).map_err(Error::errno)?.clone()) } else { None };
+        let old = if old_offset != 0 {
+            Some(self.l2.get(&self.file, old_offset).map_err(Error::errno)?.clone())
+        } else {
+            None
+        };
         let table = self.l2.get_empty(&self.file, new).map_err(Error::errno)?;
         if let Some(old) = old {
             table.copy_from_slice(&old);
@@ -473,7 +474,9 @@ impl Qcow2Writer {
             (false, SubclusterType::Compressed) => 0,
             (
                 false,
-                SubclusterType::Normal | SubclusterType::ZeroAlloc | SubclusterType::UnallocatedAlloc,
+                SubclusterType::Normal
+                | SubclusterType::ZeroAlloc
+                | SubclusterType::UnallocatedAlloc,
             ) => {
                 if self.g.extended_l2 {
                     u64::from(sc.min(alloc_bitmap.trailing_zeros().min(32))) << sc_bits
@@ -498,7 +501,9 @@ impl Qcow2Writer {
             (false, SubclusterType::Compressed) => cow_end_from.div_ceil(cs) * cs,
             (
                 false,
-                SubclusterType::Normal | SubclusterType::ZeroAlloc | SubclusterType::UnallocatedAlloc,
+                SubclusterType::Normal
+                | SubclusterType::ZeroAlloc
+                | SubclusterType::UnallocatedAlloc,
             ) => {
                 let mut to = cow_end_from.div_ceil(cs) * cs;
                 if self.g.extended_l2 {
@@ -594,7 +599,19 @@ impl Qcow2Writer {
                         None => part.fill(0),
                     }
                 }
-                SubclusterType::Compressed => return Err(errno(ENOTSUP)),
+                SubclusterType::Compressed => {
+                    // The whole cluster, decompressed (its stream is at
+                    // most two clusters long, as the entry's field allows).
+                    let d =
+                        crate::tables::CompressedDescriptor::from_entry(entry, self.g.cluster_bits);
+                    let mut input = vec![0u8; small(d.len)];
+                    self.file.read_at(d.offset, &mut input).map_err(Error::errno)?;
+                    let mut cluster = vec![0u8; small(self.cs)];
+                    crate::read::decompress(self.compression_type, &input, &mut cluster)
+                        .map_err(|_| errno(5))?;
+                    let from = small(at & (self.cs - 1));
+                    part.copy_from_slice(&cluster[from..from + run]);
+                }
                 SubclusterType::Invalid => return Err(errno(5)),
             }
             done += run;
@@ -663,10 +680,24 @@ impl Qcow2Writer {
     /// qemu's `qcow2_co_pwritev_part`: the write cut into the pieces its
     /// allocation allows, each written with its copy-on-write parts and
     /// then entered into the L2 tables.
-    pub(crate) fn write_data(&mut self, mut offset: u64, mut data: &[u8]) -> Result<(), Error> {
-        while !data.is_empty() {
-            let want = (data.len() as u64).min(INT_MAX);
-            let (host, cur, metas) = self.alloc_host_offset(offset, want)?;
+    ///
+    /// qemu hands each piece to a task of its own once it is allocated and
+    /// goes on allocating the next; the tasks link their clusters (and
+    /// free what they replace) when their data is written, which is after
+    /// the whole request is allocated. So the allocation of every piece
+    /// comes first here too: a cluster freed by the first piece is not
+    /// reused by the second.
+    pub(crate) fn write_data(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        let mut pieces = Vec::new();
+        let mut at = offset;
+        let mut left = data.len() as u64;
+        while left > 0 {
+            let (host, cur, metas) = self.alloc_host_offset(at, left.min(INT_MAX))?;
+            pieces.push((at, host, cur, metas));
+            at += cur;
+            left -= cur;
+        }
+        for (at, host, cur, metas) in pieces {
             // Every copy reads the old mapping, before anything changes.
             let mut copies = Vec::new();
             for m in &metas {
@@ -678,16 +709,15 @@ impl Qcow2Writer {
                     }
                 }
             }
-            let (part, rest) = data.split_at(small(cur));
+            let start = small(at - offset);
+            let part = &data[start..start + small(cur)];
             self.data_target().write_at(host, part).map_err(Error::errno)?;
-            for (at, buf) in &copies {
-                self.data_target().write_at(*at, buf).map_err(Error::errno)?;
+            for (to, buf) in &copies {
+                self.data_target().write_at(*to, buf).map_err(Error::errno)?;
             }
             for m in metas.iter().rev() {
                 self.link_l2(m)?;
             }
-            offset += cur;
-            data = rest;
         }
         Ok(())
     }

@@ -67,8 +67,10 @@ impl Qcow2Writer {
             bytes = sc;
             let kind = self.subcluster_kind(offset)?;
             use crate::tables::SubclusterType as S;
-            if !matches!(kind, S::UnallocatedPlain | S::UnallocatedAlloc | S::ZeroPlain | S::ZeroAlloc)
-            {
+            if !matches!(
+                kind,
+                S::UnallocatedPlain | S::UnallocatedAlloc | S::ZeroPlain | S::ZeroAlloc
+            ) {
                 return Ok(Zeroed::Fallback);
             }
         }
