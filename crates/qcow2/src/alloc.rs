@@ -423,6 +423,7 @@ impl Refcounts {
         let end_offset = table_offset + table_clusters * cs;
 
         let mut block_offset = start_offset;
+        #[allow(clippy::needless_range_loop, reason = "the index is also a block number")]
         for i in area..total {
             let block = if new_table[i] == 0 {
                 self.blocks.get_empty(file, block_offset)?;

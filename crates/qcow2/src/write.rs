@@ -509,7 +509,8 @@ impl Qcow2Writer {
                 if self.g.extended_l2 {
                     #[allow(clippy::cast_possible_truncation, reason = "the low 32 bits")]
                     let lz = (alloc_bitmap as u32).leading_zeros();
-                    to -= u64::from((SUBCLUSTERS_PER_CLUSTER as u32 - sc - 1).min(lz)) << sc_bits;
+                    to -=
+                        (SUBCLUSTERS_PER_CLUSTER - u64::from(sc) - 1).min(u64::from(lz)) << sc_bits;
                 }
                 to
             }
