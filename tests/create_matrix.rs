@@ -50,6 +50,7 @@
 
 mod cli;
 mod compare;
+mod convert_qcow2;
 mod damage;
 mod faults;
 mod hostile;
