@@ -261,14 +261,16 @@ struct Case {
     /// (each a qemu-img or qemu-io argument list, qemu-io ones starting
     /// with `io`).
     target: &'static [&'static [&'static str]],
+    /// Bytes written over the target made for `-n` (a damaged target).
+    patch: &'static [(u64, &'static [u8])],
 }
 
 const fn case(source: Source, args: &'static [&'static str]) -> Case {
-    Case { source, args, backing: None, target: &[] }
+    Case { source, args, backing: None, target: &[], patch: &[] }
 }
 
 const fn with_backing(source: Source, backing: Backing, args: &'static [&'static str]) -> Case {
-    Case { source, args, backing: Some(backing), target: &[] }
+    Case { source, args, backing: Some(backing), target: &[], patch: &[] }
 }
 
 const fn into(
@@ -276,7 +278,17 @@ const fn into(
     target: &'static [&'static [&'static str]],
     args: &'static [&'static str],
 ) -> Case {
-    Case { source, args, backing: None, target }
+    Case { source, args, backing: None, target, patch: &[] }
+}
+
+/// `-n` into `target` damaged by `patch`: the open refuses it, or the
+/// copy finds the damage, marks the image corrupt and stops, as qemu's.
+const fn damaged(
+    source: Source,
+    target: &'static [&'static [&'static str]],
+    patch: &'static [(u64, &'static [u8])],
+) -> Case {
+    Case { source, args: &["-n", "-f", "raw", "-O", "qcow2"], backing: None, target, patch }
 }
 
 /// Runs `case`: the oracle in `q/`, instar in `i/`, then compares.
@@ -293,6 +305,15 @@ fn run(case: &Case) {
             s.t.run_ok(&io, &cmd[1..], &q);
         } else {
             s.t.run_ok(&s.qemu.path, cmd, &q);
+        }
+    }
+    if !case.patch.is_empty() {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(q.join("target.qcow2"))
+            .expect("the target");
+        for (at, bytes) in case.patch {
+            std::os::unix::fs::FileExt::write_all_at(&f, bytes, *at).expect("a patch");
         }
     }
     if !case.target.is_empty() {
@@ -457,4 +478,12 @@ cases! {
     compressed_64k_v2: case(Source::Clusters(160, 65536), &["-c", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10"]);
     compressed_noise: case(Source::Noise, &["-c", "-f", "raw", "-O", "qcow2"]);
     compressed_noise_sparse_0: case(Source::Noise, &["-c", "-S", "0", "-f", "raw", "-O", "qcow2"]);
+    // Damaged targets for -n (header at 0, refcount table at 0x10000,
+    // refcount block at 0x20000, L1 at 0x30000, L2 at 0x40000, data from
+    // 0x50000).
+    damaged_reftable_offset: damaged(Source::Gaps, FULL1, &[(48, &[0, 0, 0, 0, 0, 1, 2, 0])]);
+    damaged_l1_size: damaged(Source::Gaps, FULL1, &[(36, &[0x7f, 0xff, 0xff, 0xff])]);
+    damaged_refblock_offset: damaged(Source::Gaps, FULL1, &[(0x10000, &[0, 0, 0, 0, 0, 2, 2, 0])]);
+    damaged_l2_offset: damaged(Source::Gaps, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 4, 2, 0])]);
+    damaged_data_offset: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])]);
 }

@@ -39,10 +39,10 @@ pub enum Fail {
     Again,
     /// The image would grow past what qcow2 can address (`-EFBIG`).
     TooLarge,
-    /// The image's metadata is inconsistent (qemu's `-EIO` after
-    /// `qcow2_signal_corruption`), or a refcount would leave its range
-    /// (`-EINVAL`).
-    Corrupt(&'static str),
+    /// The image's metadata is inconsistent: qemu marks the image corrupt
+    /// with this message (`qcow2_signal_corruption`) and fails with
+    /// `-EIO`.
+    Corrupt(String),
     /// A refcount would overflow or underflow (`-EINVAL`).
     Invalid,
 }
@@ -87,15 +87,23 @@ pub struct Refcounts {
     /// (0: start a new cluster).
     free_byte_offset: u64,
     blocks: TableCache,
+    /// The L2 table cache. The writer fills it; it lives here because
+    /// placing a new refcount block writes the changed L2 tables first, as
+    /// qemu's does (what a write that fails later leaves in the file
+    /// depends on it).
+    pub l2: TableCache,
     /// Whether clusters freed by a discard request are discarded in the
     /// file (the image was opened with `BDRV_O_UNMAP`).
     pub discard: bool,
+    /// Frees that failed since the writer last looked (qemu prints
+    /// `qcow2_free_clusters failed` and carries on).
+    pub failed_frees: Vec<Fail>,
 }
 
 impl Refcounts {
     /// The refcount state of an image opened with the refcount table
     /// `table` read from `table_offset`.
-    pub fn new(g: Geometry, table: Vec<u64>, table_offset: u64) -> Refcounts {
+    pub fn new(g: Geometry, table: Vec<u64>, table_offset: u64, l2: TableCache) -> Refcounts {
         let cs = g.cluster_size();
         let max_table_index = table.iter().rposition(|&e| e & REFT_OFFSET_MASK != 0).unwrap_or(0);
         #[allow(clippy::cast_possible_truncation, reason = "at most 2 MiB (MAX_CLUSTER_BITS)")]
@@ -109,12 +117,21 @@ impl Refcounts {
             free_cluster_index: 0,
             free_byte_offset: 0,
             blocks,
+            l2,
             discard: false,
+            failed_frees: Vec::new(),
         }
     }
 
     /// Writes the refcount blocks still held in memory.
+    pub fn flush_blocks(&mut self, file: &TargetFile) -> io::Result<()> {
+        self.blocks.flush(file)
+    }
+
+    /// Writes the L2 tables, then the refcount blocks, still held in
+    /// memory (qemu's flush order).
     pub fn flush(&mut self, file: &TargetFile) -> io::Result<()> {
+        self.l2.flush(file)?;
         self.blocks.flush(file)
     }
 
@@ -123,7 +140,11 @@ impl Refcounts {
         let Some(&entry) = slot(ti).and_then(|i| self.table.get(i)) else { return Ok(0) };
         let off = entry & REFT_OFFSET_MASK;
         if off & (self.cs - 1) != 0 {
-            return Err(Fail::Corrupt("refcount block offset unaligned"));
+            return Err(Fail::Corrupt(format!(
+                "Refblock offset {} unaligned (reftable index: {})",
+                crate::write::c_hex(off),
+                crate::write::c_hex(ti)
+            )));
         }
         Ok(off)
     }
@@ -198,9 +219,12 @@ impl Refcounts {
     /// Drops a reference on the clusters of `[offset, offset + size)`
     /// (qemu's `qcow2_free_clusters`); with `request`, a cluster that
     /// becomes free is discarded in the file when the image allows it.
-    /// qemu only reports a failure here, so the caller goes on.
+    /// qemu only reports a failure here and goes on: the failure is kept
+    /// in [`Refcounts::failed_frees`] for the writer to report.
     pub fn free(&mut self, file: &TargetFile, offset: u64, size: u64, request: bool) {
-        let _ = self.update(file, offset, size, 1, true, request);
+        if let Err(e) = self.update(file, offset, size, 1, true, request) {
+            self.failed_frees.push(e);
+        }
     }
 
     /// `size` bytes (at most a cluster) for a compressed payload, right
@@ -219,7 +243,9 @@ impl Refcounts {
                 let mask = (1u64 << (62 - (self.g.cluster_bits - 8))) - 1;
                 let new = self.alloc_noref(file, cs, mask.min(QCOW_MAX_CLUSTER_OFFSET))?;
                 if new == 0 {
-                    return Err(Fail::Corrupt("compressed cluster at offset 0"));
+                    return Err(Fail::Corrupt(
+                        "Preventing invalid allocation of compressed cluster at offset 0".into(),
+                    ));
                 }
                 if offset == 0 || offset.div_ceil(cs) * cs != new {
                     offset = new;
@@ -334,10 +360,14 @@ impl Refcounts {
         if existing != 0 {
             return Ok(existing);
         }
+        // The refcount table is about to change: L2 tables first.
+        self.l2.flush(file)?;
         let cs = self.cs;
         let new_block = self.alloc_noref(file, cs, i64::MAX as u64)?;
         if new_block == 0 {
-            return Err(Fail::Corrupt("refcount block at offset 0"));
+            return Err(Fail::Corrupt(
+                "Preventing invalid allocation of refcount block at offset 0".into(),
+            ));
         }
         let block_shift = self.g.cluster_bits + rb_bits;
         if new_block >> block_shift == (index << self.g.cluster_bits) >> block_shift {
@@ -413,7 +443,7 @@ impl Refcounts {
         new_table[..keep].copy_from_slice(&self.table[..keep]);
         if let Some((index, offset)) = new_refblock {
             let i = slot(index).filter(|_| index < total_blocks);
-            let Some(i) = i else { return Err(Fail::Corrupt("new refcount block outside table")) };
+            let Some(i) = i else { return Err(Fail::TooLarge) };
             new_table[i] = offset;
         }
         let total = slot(total_blocks).ok_or(Fail::TooLarge)?;
@@ -488,7 +518,7 @@ mod tests {
         let file = TargetFile::open(path.to_str().unwrap()).unwrap();
         let mut table = vec![0u64; (cs / 8) as usize];
         table[0] = 2 * cs;
-        let mut refs = Refcounts::new(g, table, cs);
+        let mut refs = Refcounts::new(g, table, cs, TableCache::new(cs as usize, 1));
         // Header, table and block, counted as create counts them.
         refs.alloc(&file, 3 * cs).unwrap();
         (path, file, refs)

@@ -36,7 +36,7 @@ impl Qcow2Writer {
             // Compression never overwrites a cluster.
             return Err(errno(5));
         }
-        let host = self.refs.alloc_bytes(&self.file, len).map_err(crate::write::fail)?;
+        let host = self.refs.alloc_bytes(&self.file, len).map_err(|e| self.fail(e))?;
         let sectors = (host + len - 1) / COMPRESSED_SECTOR_SIZE - host / COMPRESSED_SECTOR_SIZE;
         let csize_shift = 62 - (self.g.cluster_bits - 8);
         let entry = host | QCOW_OFLAG_COMPRESSED | (sectors << csize_shift);

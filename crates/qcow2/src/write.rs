@@ -33,7 +33,9 @@ use instar_core::bytes::{be64, put_be64, SECTOR_SIZE};
 use instar_core::codec::Compressor;
 use instar_core::file::REQUEST_MAX_BYTES;
 use instar_core::write::{Compression, WriteLimits};
-use instar_core::{Error, GuestRead, ImageFile, ImageWriter, OpenFlags, TargetFile, WriterRequest};
+use instar_core::{
+    Diagnostic, Error, GuestRead, ImageFile, ImageWriter, OpenFlags, TargetFile, WriterRequest,
+};
 use std::io;
 
 /// How many L2 tables the writer keeps in memory: the ones being filled
@@ -81,9 +83,18 @@ pub struct Qcow2Writer {
     pub(crate) l1: Vec<u64>,
     pub(crate) l1_offset: u64,
     pub(crate) refs: Refcounts,
-    pub(crate) l2: TableCache,
     pub(crate) backing: Option<Box<dyn GuestRead>>,
     compression_type: u8,
+    /// Whether the first block status query has looked for metadata
+    /// preallocation yet.
+    prealloc_checked: bool,
+    /// What qemu printed on stderr while requests still succeeded (a
+    /// corruption found while freeing), shown before the next failure.
+    pending: Vec<Diagnostic>,
+    /// qemu made the image unusable after marking it corrupt
+    /// (`bs->drv = NULL`): every later request fails, and nothing more is
+    /// written, not even the cached tables at close.
+    pub(crate) broken: bool,
 }
 
 impl std::fmt::Debug for Qcow2Writer {
@@ -92,9 +103,16 @@ impl std::fmt::Debug for Qcow2Writer {
     }
 }
 
-/// An allocation failure as the error convert reports (`strerror`).
-pub(crate) fn fail(e: Fail) -> Error {
-    Error::errno(e.into_io())
+/// Where the header keeps the incompatible feature bits.
+const HEADER_INCOMPATIBLE_FEATURES: u64 = 72;
+
+/// A number as C's `%#x` prints it: `0x` and hex digits, but `0` alone.
+pub(crate) fn c_hex(v: u64) -> String {
+    if v == 0 {
+        "0".to_string()
+    } else {
+        format!("{v:#x}")
+    }
 }
 
 /// An errno as an error.
@@ -149,7 +167,8 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
     };
     let cs = g.cluster_size();
     let file = TargetFile::open(name).map_err(|e| Error::open_errno(name, e))?;
-    let mut refs = Refcounts::new(g, image.reftable.clone(), h.refcount_table_offset);
+    let l2 = TableCache::new(small(cs), L2_CACHE_ENTRIES);
+    let mut refs = Refcounts::new(g, image.reftable.clone(), h.refcount_table_offset, l2);
     // convert opens its target with BDRV_O_UNMAP whenever it may write
     // zeros (`-S` other than 0): freed clusters are discarded.
     refs.discard = true;
@@ -164,13 +183,116 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
         l1: image.l1_table.clone(),
         l1_offset: h.l1_table_offset,
         refs,
-        l2: TableCache::new(small(cs), L2_CACHE_ENTRIES),
         backing: req.backing,
         compression_type: h.compression_type,
+        broken: false,
+        prealloc_checked: false,
+        pending: Vec::new(),
     })
 }
 
 impl Qcow2Writer {
+    /// An allocation failure as the error convert reports: its `strerror`,
+    /// after qemu's corruption message when the image was found corrupt.
+    pub(crate) fn fail(&mut self, e: Fail) -> Error {
+        match e {
+            Fail::Corrupt(message) => self.corrupt(&message),
+            e => Error::errno(e.into_io()),
+        }
+    }
+
+    /// qemu's `qcow2_signal_corruption` for a fatal problem found while
+    /// writing: the message on stderr, the corrupt bit set in the header,
+    /// the image unusable from then on; the request fails with `EIO`.
+    pub(crate) fn corrupt(&mut self, message: &str) -> Error {
+        if !self.broken {
+            self.pending.push(Diagnostic::Plain(format!(
+                "qcow2: Marking image as corrupt: {message}; further corruption events will be \
+                 suppressed\n"
+            )));
+            let mut field = [0u8; 8];
+            let marked =
+                self.file.read_at(HEADER_INCOMPATIBLE_FEATURES, &mut field).and_then(|()| {
+                    let bits = be64(&field, 0) | INCOMPAT_CORRUPT;
+                    put_be64(&mut field, 0, bits);
+                    self.file.write_at(HEADER_INCOMPATIBLE_FEATURES, &field)
+                });
+            // qemu goes on if the header cannot be written.
+            let _ = marked;
+            self.broken = true;
+        }
+        errno(5)
+    }
+
+    /// Reports the frees that failed since the last look, as qemu's
+    /// `qcow2_free_clusters` does (a corruption first, if that was why).
+    pub(crate) fn report_failed_frees(&mut self) {
+        for e in std::mem::take(&mut self.refs.failed_frees) {
+            let text = match e {
+                Fail::Corrupt(message) => {
+                    self.corrupt(&message);
+                    instar_core::error::strerror(&io::Error::from_raw_os_error(5))
+                }
+                e => instar_core::error::strerror(&e.into_io()),
+            };
+            self.pending.push(Diagnostic::Plain(format!("qcow2_free_clusters failed: {text}\n")));
+        }
+    }
+
+    /// The answer to a request: a failure comes after what qemu printed
+    /// on the way.
+    fn answer(&mut self, result: Result<(), Error>) -> Result<(), Error> {
+        self.report_failed_frees();
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.after(std::mem::take(&mut self.pending))),
+        }
+    }
+
+    /// What qemu's first block status query on the image does before
+    /// anything else (`qcow2_detect_metadata_preallocation`): it reads the
+    /// refcounts of the file's clusters, which is where a damaged refcount
+    /// structure is first found. Its answer only changes what the block
+    /// status says about data clusters whose host clusters are holes,
+    /// which no decision of the writer depends on; the scan is kept for
+    /// its side effect. (qemu stops counting at 10/9 of the clusters the
+    /// file system has allocated; instar reads them all.)
+    pub(crate) fn detect_prealloc(&mut self) {
+        if self.prealloc_checked {
+            return;
+        }
+        self.prealloc_checked = true;
+        let Ok(len) = self.file.len() else { return };
+        for i in 0..self.g.size_to_clusters(len) {
+            match self.refs.get(&self.file, i) {
+                Ok(_) => {}
+                Err(Fail::Corrupt(m)) => {
+                    self.corrupt(&m);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Whether `[offset, offset + bytes)` of the disk reads as zeros
+    /// (qemu's `is_zero`, for the copy-on-write parts): only its side
+    /// effect matters here (the writer writes zeros either way).
+    fn query_status(&mut self, offset: u64, bytes: u64) {
+        if offset.saturating_add(bytes).min(self.size) > offset {
+            self.detect_prealloc();
+        }
+    }
+
+    /// Fails every request once the image is unusable (`-ENOMEDIUM`).
+    pub(crate) fn usable(&self) -> Result<(), Error> {
+        if self.broken {
+            Err(errno(123))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The L2 entry layout.
     pub(crate) fn format(&self) -> L2Format {
         L2Format { extended: self.g.extended_l2, data_file: self.data.is_some() }
@@ -219,7 +341,7 @@ impl Qcow2Writer {
     /// the table at `table`.
     pub(crate) fn entry(&mut self, table: u64, index: u64) -> Result<(u64, u64), Error> {
         let esize = self.g.l2_entry_size();
-        let data = self.l2.get(&self.file, table).map_err(Error::errno)?;
+        let data = self.refs.l2.get(&self.file, table).map_err(Error::errno)?;
         let at = small(index * esize);
         let bitmap = if esize == 16 { be64(data, at + 8) } else { 0 };
         Ok((be64(data, at), bitmap))
@@ -234,13 +356,13 @@ impl Qcow2Writer {
         bitmap: Option<u64>,
     ) -> Result<(), Error> {
         let esize = self.g.l2_entry_size();
-        let data = self.l2.get(&self.file, table).map_err(Error::errno)?;
+        let data = self.refs.l2.get(&self.file, table).map_err(Error::errno)?;
         let at = small(index * esize);
         put_be64(data, at, entry);
         if let (Some(b), 16) = (bitmap, esize) {
             put_be64(data, at + 8, b);
         }
-        self.l2.mark_dirty(table);
+        self.refs.l2.mark_dirty(table);
         Ok(())
     }
 
@@ -268,12 +390,17 @@ impl Qcow2Writer {
         let old = self.l1[slot];
         let old_offset = old & L1E_OFFSET_MASK;
         if old_offset & (self.cs - 1) != 0 {
-            return Err(errno(5));
+            return Err(self.corrupt(&format!(
+                "L2 table offset {} unaligned (L1 index: {})",
+                c_hex(old_offset),
+                c_hex(l1_index)
+            )));
         }
         if old & QCOW_OFLAG_COPIED == 0 {
             self.l2_allocate(slot, old_offset)?;
             if old_offset != 0 {
                 self.refs.free(&self.file, old_offset, self.cs, false);
+                self.report_failed_frees();
             }
         }
         let table = self.l1[slot] & L1E_OFFSET_MASK;
@@ -283,16 +410,18 @@ impl Qcow2Writer {
     /// A new L2 table for L1 entry `slot`, a copy of the old one at
     /// `old_offset` if any (qemu's `l2_allocate`).
     fn l2_allocate(&mut self, slot: usize, old_offset: u64) -> Result<(), Error> {
-        let new = self.refs.alloc(&self.file, self.cs).map_err(fail)?;
+        let new = self.refs.alloc(&self.file, self.cs).map_err(|e| self.fail(e))?;
         if new == 0 {
-            return Err(errno(5));
+            return Err(self.corrupt("Preventing invalid allocation of L2 table at offset 0"));
         }
+        // The L2 table will point at counted clusters: counts first.
+        self.refs.flush_blocks(&self.file).map_err(Error::errno)?;
         let old = if old_offset != 0 {
-            Some(self.l2.get(&self.file, old_offset).map_err(Error::errno)?.clone())
+            Some(self.refs.l2.get(&self.file, old_offset).map_err(Error::errno)?.clone())
         } else {
             None
         };
-        let table = self.l2.get_empty(&self.file, new).map_err(Error::errno)?;
+        let table = self.refs.l2.get_empty(&self.file, new).map_err(Error::errno)?;
         if let Some(old) = old {
             table.copy_from_slice(&old);
         }
@@ -358,7 +487,12 @@ impl Qcow2Writer {
             return Ok(false);
         }
         if cluster_offset & (self.cs - 1) != 0 {
-            return Err(errno(5));
+            let what = if entry & QCOW_OFLAG_ZERO != 0 { "Preallocated zero" } else { "Data" };
+            return Err(self.corrupt(&format!(
+                "{what} cluster offset {} unaligned (guest offset: {})",
+                c_hex(cluster_offset),
+                c_hex(guest)
+            )));
         }
         let in_cluster = guest & (self.cs - 1);
         if let Some(h) = *host {
@@ -394,10 +528,10 @@ impl Qcow2Writer {
             guest & !(cs - 1)
         } else {
             match *host {
-                None => self.refs.alloc(&self.file, n * cs).map_err(fail)?,
+                None => self.refs.alloc(&self.file, n * cs).map_err(|e| self.fail(e))?,
                 Some(h) => {
                     let at = h & !(cs - 1);
-                    n = self.refs.alloc_at(&self.file, at, n).map_err(fail)?;
+                    n = self.refs.alloc_at(&self.file, at, n).map_err(|e| self.fail(e))?;
                     at
                 }
             }
@@ -461,7 +595,13 @@ impl Qcow2Writer {
                 fmt.subcluster_type(entry, bitmap, 0)
             };
             if kind == SubclusterType::Invalid {
-                return Err(errno(5));
+                let (l2, _) = self.find_table(guest);
+                let at = index + i;
+                return Err(self.corrupt(&format!(
+                    "Invalid cluster entry found (L2 offset: {}, L2 index: {})",
+                    c_hex(l2),
+                    c_hex(at)
+                )));
             }
         }
         if skip_cow {
@@ -676,6 +816,7 @@ impl Qcow2Writer {
             }
             ClusterType::ZeroPlain | ClusterType::Unallocated => {}
         }
+        self.report_failed_frees();
     }
 
     /// qemu's `qcow2_co_pwritev_part`: the write cut into the pieces its
@@ -694,6 +835,15 @@ impl Qcow2Writer {
         let mut left = data.len() as u64;
         while left > 0 {
             let (host, cur, metas) = self.alloc_host_offset(at, left.min(INT_MAX))?;
+            // `handle_alloc_space` asks whether the copied parts read as
+            // zeros (`is_zero_cow`).
+            for m in &metas {
+                self.query_status(m.guest + m.cow_start.0, m.cow_start.1);
+                if self.prealloc_checked {
+                    break;
+                }
+                self.query_status(m.guest + m.cow_end.0, m.cow_end.1);
+            }
             pieces.push((at, host, cur, metas));
             at += cur;
             left -= cur;
@@ -726,7 +876,6 @@ impl Qcow2Writer {
     /// Writes the tables held in memory: L2 tables, then refcount blocks
     /// (qemu's cache flush order).
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
-        self.l2.flush(&self.file).map_err(Error::errno)?;
         self.refs.flush(&self.file).map_err(Error::errno)
     }
 }
@@ -764,11 +913,13 @@ impl ImageWriter for Qcow2Writer {
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
-        self.write_data(offset, data)
+        let r = self.usable().and_then(|()| self.write_data(offset, data));
+        self.answer(r)
     }
 
     fn write_zeroes(&mut self, offset: u64, bytes: u64) -> Result<(), Error> {
-        self.zero_request(offset, bytes)
+        let r = self.usable().and_then(|()| self.zero_request(offset, bytes));
+        self.answer(r)
     }
 
     fn write_compressed(
@@ -777,14 +928,19 @@ impl ImageWriter for Qcow2Writer {
         data: &[u8],
         packed: Option<&[u8]>,
     ) -> Result<(), Error> {
-        self.compressed_cluster(offset, data, packed)
+        let r = self.usable().and_then(|()| self.compressed_cluster(offset, data, packed));
+        self.answer(r)
     }
 
     fn end_compressed(&mut self) -> Result<(), Error> {
-        self.trim_to_sectors()
+        let r = self.usable().and_then(|()| self.trim_to_sectors());
+        self.answer(r)
     }
 
     fn close(mut self: Box<Self>) -> Result<(), Error> {
+        if self.broken {
+            return Ok(());
+        }
         self.flush()
     }
 }

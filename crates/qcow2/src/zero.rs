@@ -41,6 +41,9 @@ impl Qcow2Writer {
                 num -= tail;
             }
             if let Zeroed::Fallback = self.pwrite_zeroes(offset, num)? {
+                // The block layer's own write checks that the driver is
+                // still there (a corruption may have removed it).
+                self.usable()?;
                 num = num.min(MAX_BOUNCE_BUFFER);
                 let zeros = vec![0u8; small(num)];
                 self.write_data(offset, &zeros)?;
@@ -91,6 +94,13 @@ impl Qcow2Writer {
     /// unallocated subclusters over no backing file or over zeros of it.
     fn reads_zero(&mut self, offset: u64, bytes: u64) -> Result<bool, Error> {
         let end = (offset + bytes).min(self.size);
+        if end > offset {
+            self.detect_prealloc();
+            if self.broken {
+                // The block status query failed.
+                return Ok(false);
+            }
+        }
         let mut at = offset;
         let sc = self.g.subcluster_size();
         while at < end {
