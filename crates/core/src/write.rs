@@ -127,6 +127,13 @@ pub trait ImageWriter {
         Ok(())
     }
 
+    /// The files the image writes besides the one it was opened from
+    /// (vmdk's extents, a qcow2 data file), by the names it opened them
+    /// under: what a failed convert removes with the target.
+    fn other_files(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Writes what the writer still holds (tables, counts, headers) and
     /// closes the image, as qemu's close flushes its caches.
     fn close(self: Box<Self>) -> Result<(), Error>;

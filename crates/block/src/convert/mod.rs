@@ -260,6 +260,9 @@ fn run(
         }
         check_bitmaps(&sources[0], args.skip_broken_bitmaps)?;
     }
+    let path = crate::protocol::local_path(&args.target).ok();
+    let existed =
+        path.is_some_and(|p| std::fs::symlink_metadata(instar_core::rawtext::to_path(p)).is_ok());
     if let Some(p) = &plan {
         create_target(args, p)?;
     }
@@ -290,6 +293,7 @@ fn run(
         target_backing_sectors: if args.no_create { None } else { backing_sectors },
         target_has_backing,
     };
+    let others = writer.other_files();
     let copied = copy_into(&disk, writer.as_mut(), &settings, progress, output, reopen);
     let closed = match copied {
         Ok(()) => writer.close().map_err(|e| ConvertFailure::from_error(&e)),
@@ -298,10 +302,10 @@ fn run(
             Err(f)
         }
     };
-    if closed.is_err() && !args.no_create {
+    if let (Err(_), false, Some(path)) = (&closed, args.no_create, path) {
         // qemu-img leaves a half-written target behind; instar does not
-        // leave one that could pass for whole (docs/compat.md §11).
-        remove_created(&args.target);
+        // leave one that could pass for whole (docs/compat.md §8.7).
+        undo_create(path, existed, &others);
     }
     closed
 }
@@ -482,10 +486,21 @@ fn open_target(
     Ok((writer, backing_sectors))
 }
 
-/// Removes the target file this run created after a failed copy.
-fn remove_created(target: &str) {
-    if let Ok(path) = crate::protocol::local_path(target) {
-        let _ = std::fs::remove_file(instar_core::rawtext::to_path(path));
+/// Undoes the create of a target whose copy failed: the file at `path`
+/// is removed if this run made it, or left empty if it was there before
+/// (its old bytes went when create emptied it, as qemu empties it); the
+/// image's other files (`others`, made by the create) are removed.
+fn undo_create(path: &str, existed: bool, others: &[String]) {
+    let target = instar_core::rawtext::to_path(path);
+    if existed {
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&target) {
+            let _ = f.set_len(0);
+        }
+    } else {
+        let _ = std::fs::remove_file(&target);
+    }
+    for other in others {
+        let _ = std::fs::remove_file(instar_core::rawtext::to_path(other));
     }
 }
 

@@ -7,9 +7,7 @@ use super::SECTOR;
 const SECTOR_LEN: usize = 512;
 
 /// qemu's `buffer_is_zero`.
-pub(super) fn is_zero(buf: &[u8]) -> bool {
-    buf.iter().all(|&b| b == 0)
-}
+pub(super) use instar_core::bytes::is_zero;
 
 /// qemu's `is_allocated_sectors`: whether the first sector of `buf` holds
 /// data, and how many sectors from it share its state, with the run's end
