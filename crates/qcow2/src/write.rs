@@ -937,6 +937,11 @@ impl ImageWriter for Qcow2Writer {
         self.answer(r)
     }
 
+    /// The external data file, when the image has one.
+    fn other_files(&self) -> Vec<String> {
+        self.data.iter().map(|d| d.name().to_string()).collect()
+    }
+
     fn close(mut self: Box<Self>) -> Result<(), Error> {
         if self.broken {
             return Ok(());
