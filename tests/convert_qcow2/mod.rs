@@ -484,6 +484,9 @@ cases! {
     damaged_reftable_offset: damaged(Source::Gaps, FULL1, &[(48, &[0, 0, 0, 0, 0, 1, 2, 0])]);
     damaged_l1_size: damaged(Source::Gaps, FULL1, &[(36, &[0x7f, 0xff, 0xff, 0xff])]);
     damaged_refblock_offset: damaged(Source::Gaps, FULL1, &[(0x10000, &[0, 0, 0, 0, 0, 2, 2, 0])]);
+    damaged_no_refblock: damaged(Source::Mix(8, 1), FULL8, &[(0x10000, &[0; 8])]);
     damaged_l2_offset: damaged(Source::Gaps, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 4, 2, 0])]);
     damaged_data_offset: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])]);
+    damaged_data_on_l1: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 3, 0, 0])]);
+    damaged_data_on_header: damaged(Source::Gaps, FULL1, &[(0x40008, &[0x80, 0, 0, 0, 0, 0, 0, 0])]);
 }

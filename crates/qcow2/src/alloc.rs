@@ -12,8 +12,9 @@
 //! `QCOW_MAX_REFTABLE_SIZE` entries, checked at open); refcount blocks go
 //! through a small [`TableCache`].
 
-use crate::cache::TableCache;
+use crate::cache::{FlushError, TableCache};
 use crate::layout::{refcount_metadata_size, Geometry};
+use crate::overlap::{Fixed, Metadata, OL_ACTIVE_L2, OL_REFCOUNT_BLOCK};
 use crate::tables::{
     get_refcount, set_refcount, QCOW_MAX_CLUSTER_OFFSET, QCOW_MAX_REFTABLE_SIZE,
     REFTABLE_ENTRY_SIZE, REFT_OFFSET_MASK,
@@ -53,6 +54,20 @@ impl From<io::Error> for Fail {
     }
 }
 
+impl From<FlushError> for Fail {
+    fn from(e: FlushError) -> Self {
+        match e {
+            FlushError::Io(e) => Fail::Io(e),
+            FlushError::Refused(why) => Fail::Corrupt(why),
+        }
+    }
+}
+
+/// qemu's message for a write refused by the overlap check.
+pub fn overlap_message(name: &str) -> String {
+    format!("Preventing invalid write on metadata (overlaps with {name})")
+}
+
 impl Fail {
     /// The errno qemu's write path returns for this failure.
     pub fn into_io(self) -> io::Error {
@@ -62,6 +77,27 @@ impl Fail {
             Fail::Invalid => io::Error::from_raw_os_error(22),
             Fail::Again | Fail::Corrupt(_) => io::Error::from_raw_os_error(5),
         }
+    }
+}
+
+/// The overlap check's view of the metadata: the refcount table is
+/// searched for blocks up to its last used entry, as qemu's.
+fn view<'a>(
+    fixed: &'a Fixed,
+    l1: &'a [u64],
+    l1_offset: u64,
+    table: &'a [u64],
+    table_offset: u64,
+    max_table_index: usize,
+) -> Metadata<'a> {
+    let used = (max_table_index + 1).min(table.len());
+    Metadata {
+        fixed,
+        l1,
+        l1_offset,
+        reftable: &table[..used],
+        reftable_offset: table_offset,
+        reftable_len: table.len() as u64,
     }
 }
 
@@ -92,6 +128,13 @@ pub struct Refcounts {
     /// qemu's does (what a write that fails later leaves in the file
     /// depends on it).
     pub l2: TableCache,
+    /// The active L1 table (the writer keeps it here, where the overlap
+    /// check of every table write can see it).
+    pub l1: Vec<u64>,
+    /// Where the active L1 table is.
+    pub l1_offset: u64,
+    /// The metadata a convert does not move, for the overlap check.
+    pub fixed: Fixed,
     /// Whether clusters freed by a discard request are discarded in the
     /// file (the image was opened with `BDRV_O_UNMAP`).
     pub discard: bool,
@@ -104,6 +147,7 @@ impl Refcounts {
     /// The refcount state of an image opened with the refcount table
     /// `table` read from `table_offset`.
     pub fn new(g: Geometry, table: Vec<u64>, table_offset: u64, l2: TableCache) -> Refcounts {
+        let fixed = Fixed { cluster_size: g.cluster_size(), ..Fixed::default() };
         let cs = g.cluster_size();
         let max_table_index = table.iter().rposition(|&e| e & REFT_OFFSET_MASK != 0).unwrap_or(0);
         #[allow(clippy::cast_possible_truncation, reason = "at most 2 MiB (MAX_CLUSTER_BITS)")]
@@ -118,21 +162,64 @@ impl Refcounts {
             free_byte_offset: 0,
             blocks,
             l2,
+            l1: Vec::new(),
+            l1_offset: 0,
+            fixed,
             discard: false,
             failed_frees: Vec::new(),
         }
     }
 
-    /// Writes the refcount blocks still held in memory.
-    pub fn flush_blocks(&mut self, file: &TargetFile) -> io::Result<()> {
-        self.blocks.flush(file)
+    /// The metadata as the overlap check sees it now.
+    pub fn metadata(&self) -> Metadata<'_> {
+        view(
+            &self.fixed,
+            &self.l1,
+            self.l1_offset,
+            &self.table,
+            self.table_offset,
+            self.max_table_index,
+        )
+    }
+
+    /// Writes the refcount blocks still held in memory, each unless it
+    /// would overlap other metadata.
+    pub fn flush_blocks(&mut self, file: &TargetFile) -> Result<(), Fail> {
+        let m = view(
+            &self.fixed,
+            &self.l1,
+            self.l1_offset,
+            &self.table,
+            self.table_offset,
+            self.max_table_index,
+        );
+        let cs = self.cs;
+        let refuse = |off| m.overlap(OL_REFCOUNT_BLOCK, off, cs).map(overlap_message);
+        Ok(self.blocks.flush(file, refuse)?)
+    }
+
+    /// Writes the L2 tables still held in memory, each unless it would
+    /// overlap other metadata.
+    pub fn flush_l2(&mut self, file: &TargetFile) -> Result<(), Fail> {
+        let m = view(
+            &self.fixed,
+            &self.l1,
+            self.l1_offset,
+            &self.table,
+            self.table_offset,
+            self.max_table_index,
+        );
+        let cs = self.cs;
+        let refuse = |off| m.overlap(OL_ACTIVE_L2, off, cs).map(overlap_message);
+        Ok(self.l2.flush(file, refuse)?)
     }
 
     /// Writes the L2 tables, then the refcount blocks, still held in
     /// memory (qemu's flush order).
-    pub fn flush(&mut self, file: &TargetFile) -> io::Result<()> {
-        self.l2.flush(file)?;
-        self.blocks.flush(file)
+    pub fn flush(&mut self, file: &TargetFile) -> Result<(), Fail> {
+        let l2 = self.flush_l2(file);
+        let blocks = self.flush_blocks(file);
+        l2.and(blocks)
     }
 
     /// The refcount block offset for refcount table index `ti`, 0 if none.
@@ -142,8 +229,8 @@ impl Refcounts {
         if off & (self.cs - 1) != 0 {
             return Err(Fail::Corrupt(format!(
                 "Refblock offset {} unaligned (reftable index: {})",
-                crate::write::c_hex(off),
-                crate::write::c_hex(ti)
+                crate::read::c_hex(off),
+                crate::read::c_hex(ti)
             )));
         }
         Ok(off)
@@ -361,7 +448,7 @@ impl Refcounts {
             return Ok(existing);
         }
         // The refcount table is about to change: L2 tables first.
-        self.l2.flush(file)?;
+        self.flush_l2(file)?;
         let cs = self.cs;
         let new_block = self.alloc_noref(file, cs, i64::MAX as u64)?;
         if new_block == 0 {
@@ -380,7 +467,7 @@ impl Refcounts {
             self.update(file, new_block, cs, 1, false, false)?;
             self.blocks.get_empty(file, new_block)?;
         }
-        self.blocks.flush(file)?;
+        self.flush_blocks(file)?;
 
         if let Some(i) = slot(ti).filter(|&i| i < self.table.len()) {
             let mut entry = [0u8; 8];
@@ -480,7 +567,7 @@ impl Refcounts {
             }
             // Blocks fill one by one: write each before the next may
             // push it out of the cache.
-            self.blocks.flush(file)?;
+            self.flush_blocks(file)?;
         }
 
         let bytes = crate::tables::encode_table(&new_table);

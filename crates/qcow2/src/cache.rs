@@ -110,14 +110,35 @@ impl TableCache {
         }
     }
 
-    /// Writes every changed table to `file`.
-    pub fn flush(&mut self, file: &TargetFile) -> io::Result<()> {
+    /// Writes every changed table to `file`, except those `refuse`
+    /// names a reason for (they stay changed; the first reason is
+    /// returned after the others are written, as qemu's cache flush goes
+    /// on past a failed entry).
+    pub fn flush(
+        &mut self,
+        file: &TargetFile,
+        refuse: impl Fn(u64) -> Option<String>,
+    ) -> Result<(), FlushError> {
+        let mut first = None;
         for e in &mut self.entries {
             if e.dirty {
-                file.write_at(e.offset, &e.data)?;
+                if let Some(why) = refuse(e.offset) {
+                    first.get_or_insert(FlushError::Refused(why));
+                    continue;
+                }
+                file.write_at(e.offset, &e.data).map_err(FlushError::Io)?;
                 e.dirty = false;
             }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
+}
+
+/// Why a cache flush failed.
+#[derive(Debug)]
+pub enum FlushError {
+    /// The file could not be written.
+    Io(io::Error),
+    /// A table would have been written over other metadata.
+    Refused(String),
 }

@@ -41,6 +41,7 @@ impl Qcow2Writer {
         let csize_shift = 62 - (self.g.cluster_bits - 8);
         let entry = host | QCOW_OFLAG_COMPRESSED | (sectors << csize_shift);
         self.set_entry(table, index, entry, Some(0))?;
+        self.check_data_write(host, len)?;
         self.file.write_at(host, packed).map_err(Error::errno)
     }
 

@@ -25,6 +25,7 @@ pub mod info;
 pub mod layout;
 pub mod measure;
 pub mod open;
+pub mod overlap;
 pub mod read;
 pub mod snapshot;
 pub mod tables;

@@ -25,6 +25,7 @@ use crate::header::{
     Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY,
 };
 use crate::layout::Geometry;
+use crate::read::c_hex;
 use crate::tables::{
     L2Format, SubclusterType, L1E_OFFSET_MASK, L2E_OFFSET_MASK, QCOW_OFLAG_COMPRESSED,
     QCOW_OFLAG_COPIED, QCOW_OFLAG_ZERO, SUBCLUSTERS_PER_CLUSTER,
@@ -80,8 +81,6 @@ pub struct Qcow2Writer {
     pub(crate) version: u32,
     /// The guest size in whole sectors (qemu's `total_sectors` in bytes).
     pub(crate) size: u64,
-    pub(crate) l1: Vec<u64>,
-    pub(crate) l1_offset: u64,
     pub(crate) refs: Refcounts,
     pub(crate) backing: Option<Box<dyn GuestRead>>,
     compression_type: u8,
@@ -105,15 +104,6 @@ impl std::fmt::Debug for Qcow2Writer {
 
 /// Where the header keeps the incompatible feature bits.
 const HEADER_INCOMPATIBLE_FEATURES: u64 = 72;
-
-/// A number as C's `%#x` prints it: `0x` and hex digits, but `0` alone.
-pub(crate) fn c_hex(v: u64) -> String {
-    if v == 0 {
-        "0".to_string()
-    } else {
-        format!("{v:#x}")
-    }
-}
 
 /// An errno as an error.
 pub(crate) fn errno(code: i32) -> Error {
@@ -172,6 +162,13 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
     // convert opens its target with BDRV_O_UNMAP whenever it may write
     // zeros (`-S` other than 0): freed clusters are discarded.
     refs.discard = true;
+    refs.l1 = image.l1_table.clone();
+    refs.l1_offset = h.l1_table_offset;
+    if let Some(t) = &image.snapshots {
+        refs.fixed.snapshot_table = (t.offset, t.size);
+        refs.fixed.inactive_l1 =
+            t.snapshots.iter().map(|s| (s.l1_offset, u64::from(s.l1_size))).collect();
+    }
     Ok(Qcow2Writer {
         file,
         data,
@@ -180,8 +177,6 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
         cs,
         version: h.version,
         size: image.total_bytes(),
-        l1: image.l1_table.clone(),
-        l1_offset: h.l1_table_offset,
         refs,
         backing: req.backing,
         compression_type: h.compression_type,
@@ -372,7 +367,7 @@ impl Qcow2Writer {
         let l1_index = guest >> (self.g.l2_bits() + self.g.cluster_bits);
         let l2 = usize::try_from(l1_index)
             .ok()
-            .and_then(|i| self.l1.get(i))
+            .and_then(|i| self.refs.l1.get(i))
             .map_or(0, |e| e & L1E_OFFSET_MASK);
         (l2, (guest >> self.g.cluster_bits) & (self.g.l2_entries() - 1))
     }
@@ -384,10 +379,10 @@ impl Qcow2Writer {
         let l1_index = guest >> (self.g.l2_bits() + self.g.cluster_bits);
         // Writes stay within the disk, whose L1 table the open checked is
         // large enough; qemu would grow the table here.
-        let Some(slot) = usize::try_from(l1_index).ok().filter(|&i| i < self.l1.len()) else {
+        let Some(slot) = usize::try_from(l1_index).ok().filter(|&i| i < self.refs.l1.len()) else {
             return Err(errno(27));
         };
-        let old = self.l1[slot];
+        let old = self.refs.l1[slot];
         let old_offset = old & L1E_OFFSET_MASK;
         if old_offset & (self.cs - 1) != 0 {
             return Err(self.corrupt(&format!(
@@ -403,7 +398,7 @@ impl Qcow2Writer {
                 self.report_failed_frees();
             }
         }
-        let table = self.l1[slot] & L1E_OFFSET_MASK;
+        let table = self.refs.l1[slot] & L1E_OFFSET_MASK;
         Ok((table, (guest >> self.g.cluster_bits) & (self.g.l2_entries() - 1)))
     }
 
@@ -415,7 +410,7 @@ impl Qcow2Writer {
             return Err(self.corrupt("Preventing invalid allocation of L2 table at offset 0"));
         }
         // The L2 table will point at counted clusters: counts first.
-        self.refs.flush_blocks(&self.file).map_err(Error::errno)?;
+        self.refs.flush_blocks(&self.file).map_err(|e| self.fail(e))?;
         let old = if old_offset != 0 {
             Some(self.refs.l2.get(&self.file, old_offset).map_err(Error::errno)?.clone())
         } else {
@@ -425,10 +420,14 @@ impl Qcow2Writer {
         if let Some(old) = old {
             table.copy_from_slice(&old);
         }
-        self.l1[slot] = new | QCOW_OFLAG_COPIED;
+        self.refs.l1[slot] = new | QCOW_OFLAG_COPIED;
+        let at = self.refs.l1_offset + slot as u64 * 8;
+        if let Some(name) = self.refs.metadata().overlap(crate::overlap::OL_ACTIVE_L1, at, 8) {
+            return Err(self.corrupt(&crate::alloc::overlap_message(name)));
+        }
         let mut entry = [0u8; 8];
-        put_be64(&mut entry, 0, self.l1[slot]);
-        self.file.write_at(self.l1_offset + slot as u64 * 8, &entry).map_err(Error::errno)?;
+        put_be64(&mut entry, 0, self.refs.l1[slot]);
+        self.file.write_at(self.refs.l1_offset + slot as u64 * 8, &entry).map_err(Error::errno)?;
         Ok(())
     }
 
@@ -833,8 +832,23 @@ impl Qcow2Writer {
         let mut pieces = Vec::new();
         let mut at = offset;
         let mut left = data.len() as u64;
+        let mut refused = None;
         while left > 0 {
             let (host, cur, metas) = self.alloc_host_offset(at, left.min(INT_MAX))?;
+            if let Err(e) = self.check_data_write(host, cur) {
+                // qemu gives back what it allocated for this piece
+                // (`qcow2_alloc_cluster_abort`) and lets the pieces
+                // already under way finish.
+                for m in metas.iter().filter(|m| !m.keep_old) {
+                    let bytes = m.clusters * self.cs;
+                    if self.data.is_none() {
+                        self.refs.free(&self.file, m.host, bytes, false);
+                    }
+                }
+                self.report_failed_frees();
+                refused = Some(e);
+                break;
+            }
             // `handle_alloc_space` asks whether the copied parts read as
             // zeros (`is_zero_cow`).
             for m in &metas {
@@ -864,19 +878,34 @@ impl Qcow2Writer {
             let part = &data[start..start + small(cur)];
             self.data_target().write_at(host, part).map_err(Error::errno)?;
             for (to, buf) in &copies {
+                self.check_data_write(*to, buf.len() as u64)?;
                 self.data_target().write_at(*to, buf).map_err(Error::errno)?;
             }
             for m in metas.iter().rev() {
                 self.link_l2(m)?;
             }
         }
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 
     /// Writes the tables held in memory: L2 tables, then refcount blocks
     /// (qemu's cache flush order).
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
-        self.refs.flush(&self.file).map_err(Error::errno)
+        self.refs.flush(&self.file).map_err(|e| self.fail(e))
+    }
+
+    /// qemu's `qcow2_pre_write_overlap_check` for a write of guest data
+    /// (or a copy) at `host`: refused, and the image marked corrupt, if
+    /// it would land on metadata. Data in an external data file is not
+    /// checked.
+    pub(crate) fn check_data_write(&mut self, host: u64, len: u64) -> Result<(), Error> {
+        if self.data.is_some() {
+            return Ok(());
+        }
+        match self.refs.metadata().overlap(0, host, len) {
+            Some(name) => Err(self.corrupt(&crate::alloc::overlap_message(name))),
+            None => Ok(()),
+        }
     }
 }
 
