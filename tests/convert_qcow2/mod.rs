@@ -63,6 +63,10 @@ enum Source {
     /// A qcow2 image over a qcow2 base (the base has data at 0-3M and
     /// 5-6M; the top data, zero clusters, a partial cluster).
     Top,
+    /// [`Source::Top`] with 4 KiB clusters over the same base: a 64 KiB
+    /// target cluster is only partly written, the rest copied from the
+    /// base.
+    Top4k,
     /// A qcow2 image with data, zero clusters and a partial zero write.
     Zeros,
     /// The oracle's `convert -c` of `Mix(8, 1)`: compressed clusters and
@@ -170,6 +174,45 @@ impl Source {
                     ],
                 );
                 "top.qcow2"
+            }
+            Source::Top4k => {
+                s.qemu_ok(&["create", "-q", "-f", "qcow2", "base.qcow2", "8M"]);
+                qemu_io(
+                    s,
+                    &["-c", "write -P 0x55 0 3M", "-c", "write -P 0x66 5M 1M", "base.qcow2"],
+                );
+                s.qemu_ok(&[
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-o",
+                    "cluster_size=4k",
+                    "-b",
+                    "base.qcow2",
+                    "-F",
+                    "qcow2",
+                    "top4k.qcow2",
+                ]);
+                qemu_io(
+                    s,
+                    &[
+                        "-c",
+                        "write -P 0x77 4k 8k",
+                        "-c",
+                        "write -z 100k 4k",
+                        "-c",
+                        "write -P 0x78 1M 4k",
+                        "-c",
+                        "write -P 0x79 2100k 20k",
+                        "-c",
+                        "write -z 5M 12k",
+                        "-c",
+                        "write -P 0x7a 7M 4k",
+                        "top4k.qcow2",
+                    ],
+                );
+                "top4k.qcow2"
             }
             Source::Zeros => {
                 s.qemu_ok(&["create", "-q", "-f", "qcow2", "zeros.qcow2", "8M"]);
@@ -434,6 +477,9 @@ cases! {
     top_over_base_4k: case(Source::Top, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "cluster_size=4k"]);
     top_over_base_extended_l2: case(Source::Top, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "extended_l2=on"]);
     top_over_base_v2: case(Source::Top, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "compat=0.10"]);
+    top4k_over_base: case(Source::Top4k, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2"]);
+    top4k_over_base_extended_l2: case(Source::Top4k, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "extended_l2=on"]);
+    top4k_over_base_v2: case(Source::Top4k, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "compat=0.10"]);
     mix_over_short_backing: with_backing(Source::Mix(8, 1), Backing::Short, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw"]);
     gaps_over_short_backing: with_backing(Source::Gaps, Backing::Short, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw"]);
     gaps_over_short_backing_v2: with_backing(Source::Gaps, Backing::Short, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw", "-o", "compat=0.10"]);
