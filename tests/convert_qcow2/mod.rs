@@ -522,6 +522,16 @@ cases! {
     compressed_64k_sparse_0: case(Source::Clusters(160, 65536), &["-c", "-S", "0", "-f", "raw", "-O", "qcow2"]);
     compressed_64k_extended_l2: case(Source::Clusters(160, 65536), &["-c", "-f", "raw", "-O", "qcow2", "-o", "extended_l2=on"]);
     compressed_64k_v2: case(Source::Clusters(160, 65536), &["-c", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10"]);
+    compressed_into_larger: into(Source::Clusters(160, 65536), &[
+        &["create", "-q", "-f", "qcow2", "target.qcow2", "11M"],
+    ], &["-n", "-c", "-f", "raw", "-O", "qcow2"]);
+    compressed_into_full: into(Source::Clusters(160, 65536), &[
+        &["create", "-q", "-f", "qcow2", "target.qcow2", "11M"],
+        &["io", "-c", "write -P 0xaa 0 11M", "target.qcow2"],
+    ], &["-n", "-c", "-f", "raw", "-O", "qcow2"]);
+    compressed_2m: case(Source::Clusters(6, 2 << 20), &["-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=2M"]);
+    compressed_over_backing: with_backing(Source::Clusters(160, 65536), Backing::Patches, &["-c", "-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw"]);
+    mix_prealloc_full: case(Source::Mix(8, 1), &["-f", "raw", "-O", "qcow2", "-o", "preallocation=full"]);
     compressed_noise: case(Source::Noise, &["-c", "-f", "raw", "-O", "qcow2"]);
     compressed_noise_sparse_0: case(Source::Noise, &["-c", "-S", "0", "-f", "raw", "-O", "qcow2"]);
     // Damaged targets for -n (header at 0, refcount table at 0x10000,

@@ -23,11 +23,18 @@ impl Qcow2Writer {
         if self.data.is_some() {
             return Err(crate::zero::not_supported());
         }
+        // Whole clusters only, but for the disk's last one
+        // (`qcow2_co_pwritev_compressed_part`): a short last cluster of a
+        // smaller source written into a larger `-n` target is refused.
+        let len = data.len() as u64;
+        if offset & (self.cs - 1) != 0 || (len & (self.cs - 1) != 0 && offset + len != self.size) {
+            return Err(errno(22));
+        }
         let Some(packed) = packed else {
             return self.write_data(offset, data);
         };
         let len = packed.len() as u64;
-        if len == 0 || len > self.cs || offset & (self.cs - 1) != 0 {
+        if len == 0 || len > self.cs {
             return Err(errno(22));
         }
         let (table, index) = self.cluster_table(offset)?;

@@ -84,6 +84,8 @@ pub struct Qcow2Writer {
     pub(crate) refs: Refcounts,
     pub(crate) backing: Option<Box<dyn GuestRead>>,
     compression_type: u8,
+    /// Whether [`ImageWriter::close`] has run (and flushed).
+    closed: bool,
     /// Whether the first block status query has looked for metadata
     /// preallocation yet.
     prealloc_checked: bool,
@@ -181,6 +183,7 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
         backing: req.backing,
         compression_type: h.compression_type,
         broken: false,
+        closed: false,
         prealloc_checked: false,
         pending: Vec::new(),
     })
@@ -975,7 +978,21 @@ impl ImageWriter for Qcow2Writer {
         if self.broken {
             return Ok(());
         }
+        self.closed = true;
         self.flush()
+    }
+}
+
+/// A writer dropped without [`ImageWriter::close`] (a copy that failed)
+/// still writes the tables it holds: qemu-img closes its target after a
+/// failed copy too, and qcow2's close flushes its caches (what a `-n`
+/// target keeps depends on it). Nothing is written once the image was
+/// made unusable.
+impl Drop for Qcow2Writer {
+    fn drop(&mut self) {
+        if !self.broken && !self.closed {
+            let _ = self.flush();
+        }
     }
 }
 
