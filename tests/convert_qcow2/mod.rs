@@ -57,6 +57,9 @@ enum Source {
     Sparse200,
     /// 1 MiB of noise, 1 MiB of zeros, 512 KiB + 1000 bytes of noise.
     Noise,
+    /// 300 KiB + 1000 bytes (the disk ends inside a cluster and a
+    /// sector): 0x33, zeros from 200 KiB on.
+    Odd,
     /// `count` clusters of `cluster` bytes: a byte repeated, zeros, or
     /// noise, then 1000 bytes of 0x05 (a partial last cluster).
     Clusters(usize, usize),
@@ -122,6 +125,12 @@ impl Source {
                 r.fill(&mut b[2 * MIB..]);
                 write(s, "noise.raw", &b);
                 "noise.raw"
+            }
+            Source::Odd => {
+                let mut b = vec![0x33u8; 300 * 1024 + 1000];
+                b[200 * 1024..].fill(0);
+                write(s, "odd.raw", &b);
+                "odd.raw"
             }
             Source::Clusters(count, cluster) => {
                 let mut r = Lcg(5);
@@ -360,7 +369,11 @@ fn run(case: &Case) {
         }
     }
     if !case.target.is_empty() {
-        std::fs::copy(q.join("target.qcow2"), i.join("target.qcow2")).expect("a copy");
+        for name in ["target.qcow2", "target.data"] {
+            if q.join(name).exists() {
+                std::fs::copy(q.join(name), i.join(name)).expect("a copy");
+            }
+        }
     }
     let mut args = vec!["convert".to_string()];
     for a in case.args {
@@ -486,6 +499,10 @@ cases! {
     gaps_over_short_backing_extended_l2: with_backing(Source::Gaps, Backing::Short, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw", "-o", "extended_l2=on"]);
     mix_over_patches_sparse_64k: with_backing(Source::Mix(8, 1), Backing::Patches, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw", "-S", "64k"]);
     gaps_over_patches_sparse_512: with_backing(Source::Gaps, Backing::Patches, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw", "-S", "512"]);
+    odd_over_patches: with_backing(Source::Odd, Backing::Patches, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw"]);
+    odd_over_patches_extended_l2: with_backing(Source::Odd, Backing::Patches, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw", "-o", "extended_l2=on"]);
+    odd_over_patches_v2: with_backing(Source::Odd, Backing::Patches, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw", "-o", "compat=0.10"]);
+    odd_compressed: case(Source::Odd, &["-c", "-f", "raw", "-O", "qcow2"]);
     // -n into existing targets.
     into_fresh: into(Source::Mix(8, 1), FRESH8, &["-n", "-f", "raw", "-O", "qcow2"]);
     into_full: into(Source::Mix(8, 1), FULL8, &["-n", "-f", "raw", "-O", "qcow2"]);
@@ -498,6 +515,10 @@ cases! {
     into_full_extended_l2_gaps: into(Source::Gaps, &[
         &["create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "target.qcow2", "1M"],
         &["io", "-c", "write -P 0xaa 0 1M", "target.qcow2"],
+    ], &["-n", "-f", "raw", "-O", "qcow2"]);
+    odd_into_full_extended_l2: into(Source::Odd, &[
+        &["create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "target.qcow2", "301K"],
+        &["io", "-c", "write -P 0xaa 0 301K", "target.qcow2"],
     ], &["-n", "-f", "raw", "-O", "qcow2"]);
     into_fresh_extended_l2_gaps: into(Source::Gaps, &[
         &["create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "target.qcow2", "1M"],
@@ -515,6 +536,14 @@ cases! {
         &["create", "-q", "-f", "qcow2", "target.qcow2", "8M"],
         &["io", "-c", "write -P 0xaa 0 8M", "target.qcow2"],
         &["snapshot", "-c", "s1", "target.qcow2"],
+    ], &["-n", "-f", "raw", "-O", "qcow2"]);
+    into_data_file_full: into(Source::Mix(8, 1), &[
+        &["create", "-q", "-f", "qcow2", "-o", "data_file=target.data", "target.qcow2", "8M"],
+        &["io", "-c", "write -P 0xaa 0 8M", "target.qcow2"],
+    ], &["-n", "-f", "raw", "-O", "qcow2"]);
+    into_data_file_raw_full: into(Source::Mix(8, 1), &[
+        &["create", "-q", "-f", "qcow2", "-o", "data_file=target.data,data_file_raw=on", "target.qcow2", "8M"],
+        &["io", "-c", "write -P 0xaa 0 8M", "target.qcow2"],
     ], &["-n", "-f", "raw", "-O", "qcow2"]);
     // -c: payloads packed byte by byte, straddling clusters; clusters that
     // do not compress written plain; the file trimmed to whole sectors.
