@@ -27,6 +27,13 @@ use std::io;
 /// in clusters (4 bytes): `offsetof(QCowHeader, refcount_table_offset)`.
 const HEADER_REFTABLE_FIELDS: u64 = 48;
 
+/// How far past the end of the file the free cluster search goes before
+/// giving up. In a consistent image every cluster past the end is free, so
+/// the search stops within a few clusters of it; only refcount blocks
+/// that count clusters the file does not hold (a damaged image, where
+/// qemu's search can run for hours) get this far.
+const SEARCH_PAST_END: u64 = 1 << 24;
+
 /// How many refcount blocks the writer keeps in memory.
 const REFBLOCK_CACHE_ENTRIES: usize = 16;
 
@@ -250,9 +257,13 @@ impl Refcounts {
     /// index on, without counting them (qemu's `alloc_clusters_noref`).
     pub fn alloc_noref(&mut self, file: &TargetFile, size: u64, max: u64) -> Result<u64, Fail> {
         let n = self.g.size_to_clusters(size);
+        let limit = self.g.size_to_clusters(file.len()?) + n + SEARCH_PAST_END;
         'retry: loop {
             for _ in 0..n {
                 let idx = self.free_cluster_index;
+                if idx > limit {
+                    return Err(Fail::TooLarge);
+                }
                 self.free_cluster_index += 1;
                 if self.get(file, idx)? != 0 {
                     continue 'retry;
