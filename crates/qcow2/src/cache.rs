@@ -142,3 +142,33 @@ pub enum FlushError {
     /// A table would have been written over other metadata.
     Refused(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_table_pushed_out_is_written_and_read_back() {
+        let path = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+        let file = TargetFile::open(path.to_str().unwrap()).unwrap();
+        let mut cache = TableCache::new(512, 2);
+        cache.get_empty(&file, 0).unwrap()[0] = 1;
+        cache.get_empty(&file, 512).unwrap()[0] = 2;
+        // A third table pushes out the least recently used one (at 0),
+        // which is written.
+        cache.get_empty(&file, 1024).unwrap()[0] = 3;
+        let mut byte = [0u8; 1];
+        file.read_at(0, &mut byte).unwrap();
+        assert_eq!(byte[0], 1);
+        assert_eq!(cache.get(&file, 0).unwrap()[0], 1);
+        // A refused table stays unwritten and changed; the others are
+        // written.
+        let refused = cache.flush(&file, |off| (off == 1024).then(|| "no".to_string()));
+        assert!(matches!(refused, Err(FlushError::Refused(_))));
+        file.read_at(1024, &mut byte).unwrap();
+        assert_eq!(byte[0], 0);
+        assert!(cache.flush(&file, |_| None).is_ok());
+        file.read_at(1024, &mut byte).unwrap();
+        assert_eq!(byte[0], 3);
+    }
+}
