@@ -614,9 +614,10 @@ mod tests {
         let cs = g.cluster_size();
         let path = tempfile::NamedTempFile::new().unwrap().into_temp_path();
         let file = TargetFile::open(path.to_str().unwrap()).unwrap();
-        let mut table = vec![0u64; (cs / 8) as usize];
+        let len = usize::try_from(cs).unwrap();
+        let mut table = vec![0u64; len / 8];
         table[0] = 2 * cs;
-        let mut refs = Refcounts::new(g, table, cs, TableCache::new(cs as usize, 1));
+        let mut refs = Refcounts::new(g, table, cs, TableCache::new(len, 1));
         // Header, table and block, counted as create counts them.
         refs.alloc(&file, 3 * cs).unwrap();
         (path, file, refs)
