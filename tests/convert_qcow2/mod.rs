@@ -572,6 +572,16 @@ cases! {
     damaged_no_refblock: damaged(Source::Mix(8, 1), FULL8, &[(0x10000, &[0; 8])]);
     damaged_l2_offset: damaged(Source::Gaps, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 4, 2, 0])]);
     damaged_data_offset: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])]);
+    // A data cluster on the refcount table, met after new clusters were
+    // linked (lazy refcounts: the image was marked dirty by then).
+    damaged_later_on_reftable: damaged(Source::Mix(8, 1), &[
+        &["create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "target.qcow2", "8M"],
+        &["io", "-c", "write -P 0xaa 6M 4k", "target.qcow2"],
+    ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
+    damaged_later_on_reftable_lazy: damaged(Source::Mix(8, 1), &[
+        &["create", "-q", "-f", "qcow2", "-o", "cluster_size=4k,lazy_refcounts=on", "target.qcow2", "8M"],
+        &["io", "-c", "write -P 0xaa 6M 4k", "target.qcow2"],
+    ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
     damaged_data_on_l1: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 3, 0, 0])]);
     damaged_data_on_header: damaged(Source::Gaps, FULL1, &[(0x40008, &[0x80, 0, 0, 0, 0, 0, 0, 0])]);
 }

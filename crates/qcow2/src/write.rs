@@ -22,7 +22,8 @@
 use crate::alloc::{Fail, Refcounts};
 use crate::cache::TableCache;
 use crate::header::{
-    Header, AUTOCLEAR_DATA_FILE_RAW, COMPRESSION_ZSTD, INCOMPAT_CORRUPT, INCOMPAT_DIRTY,
+    Header, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT,
+    INCOMPAT_DIRTY,
 };
 use crate::layout::Geometry;
 use crate::read::c_hex;
@@ -84,6 +85,11 @@ pub struct Qcow2Writer {
     pub(crate) refs: Refcounts,
     pub(crate) backing: Option<Box<dyn GuestRead>>,
     compression_type: u8,
+    /// Whether the image has lazy refcounts: qemu marks it dirty before
+    /// the first new cluster is linked, and clean again at close.
+    lazy_refcounts: bool,
+    /// Whether the dirty bit is set.
+    marked_dirty: bool,
     /// Whether [`ImageWriter::close`] has run (and flushed).
     closed: bool,
     /// Whether the first block status query has looked for metadata
@@ -183,6 +189,8 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
         backing: req.backing,
         compression_type: h.compression_type,
         broken: false,
+        lazy_refcounts: h.version >= 3 && h.compatible_features & COMPAT_LAZY_REFCOUNTS != 0,
+        marked_dirty: false,
         closed: false,
         prealloc_checked: false,
         pending: Vec::new(),
@@ -197,6 +205,17 @@ impl Qcow2Writer {
             Fail::Corrupt(message) => self.corrupt(&message),
             e => Error::errno(e.into_io()),
         }
+    }
+
+    /// Sets or clears incompatible feature bits in the header (qemu's
+    /// `qcow2_mark_dirty`, `qcow2_mark_corrupt`, `qcow2_mark_clean`: the
+    /// rest of the header qemu rewrites the same as it was).
+    fn set_feature_bits(&self, set: u64, clear: u64) -> io::Result<()> {
+        let mut field = [0u8; 8];
+        self.file.read_at(HEADER_INCOMPATIBLE_FEATURES, &mut field)?;
+        let bits = (be64(&field, 0) | set) & !clear;
+        put_be64(&mut field, 0, bits);
+        self.file.write_at(HEADER_INCOMPATIBLE_FEATURES, &field)
     }
 
     /// qemu's `qcow2_signal_corruption` for a fatal problem found while
@@ -423,6 +442,10 @@ impl Qcow2Writer {
         if let Some(old) = old {
             table.copy_from_slice(&old);
         }
+        // qemu writes the new table at once, and with it every table
+        // still changed in its cache: a table is on disk once the writes
+        // have moved on to the next one's range.
+        self.refs.flush_l2(&self.file).map_err(|e| self.fail(e))?;
         self.refs.l1[slot] = new | QCOW_OFLAG_COPIED;
         let at = self.refs.l1_offset + slot as u64 * 8;
         if let Some(name) = self.refs.metadata().overlap(crate::overlap::OL_ACTIVE_L1, at, 8) {
@@ -765,6 +788,10 @@ impl Qcow2Writer {
     /// Enters a new run into its L2 table, freeing what it replaces
     /// (qemu's `qcow2_alloc_cluster_link_l2` after its copy-on-write).
     fn link_l2(&mut self, m: &L2Meta) -> Result<(), Error> {
+        if self.lazy_refcounts && !self.marked_dirty {
+            self.set_feature_bits(INCOMPAT_DIRTY, 0).map_err(Error::errno)?;
+            self.marked_dirty = true;
+        }
         let (table, index) = self.cluster_table(m.guest)?;
         let cs = self.cs;
         let mut old = Vec::new();
@@ -891,6 +918,15 @@ impl Qcow2Writer {
         refused.map_or(Ok(()), Err)
     }
 
+    /// qemu's `qcow2_mark_clean` at close, after the tables are written.
+    fn mark_clean(&mut self) -> Result<(), Error> {
+        if self.marked_dirty {
+            self.set_feature_bits(0, INCOMPAT_DIRTY).map_err(Error::errno)?;
+            self.marked_dirty = false;
+        }
+        Ok(())
+    }
+
     /// Writes the tables held in memory: L2 tables, then refcount blocks
     /// (qemu's cache flush order).
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
@@ -979,7 +1015,8 @@ impl ImageWriter for Qcow2Writer {
             return Ok(());
         }
         self.closed = true;
-        self.flush()
+        self.flush()?;
+        self.mark_clean()
     }
 }
 
@@ -990,8 +1027,8 @@ impl ImageWriter for Qcow2Writer {
 /// made unusable.
 impl Drop for Qcow2Writer {
     fn drop(&mut self) {
-        if !self.broken && !self.closed {
-            let _ = self.flush();
+        if !self.broken && !self.closed && self.flush().is_ok() {
+            let _ = self.mark_clean();
         }
     }
 }
