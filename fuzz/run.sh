@@ -41,6 +41,8 @@ max_len() {
         qcow2_snapshots | qcow2_bitmaps | vhdx_metadata) echo $((1 << 20)) ;;
         vhdx_region_table | qcow2_header) echo $((64 << 10)) ;;
         vmdk_descriptor) echo $((256 << 10)) ;;
+        # A 64 KiB cluster and more: several blocks, window slides.
+        deflate) echo $((256 << 10)) ;;
         vpc_footer) echo 8192 ;;
         *) echo 4096 ;;
     esac

@@ -380,6 +380,23 @@ def vhdx_slices(corpus, label, data):
         corpus.add("vhdx_log", guid + trimmed(log, 4096), label)
 
 
+def deflate_seeds(corpus):
+    """The compressor's inputs: four parameter bytes (level, window bits,
+    memory level, wrapper; fuzz_targets/deflate.rs), then data: qemu's
+    cluster parameters and vmdk's over text, a binary, zeros, repeats."""
+    try:
+        binary = read(QEMU_IMG)[100000:100000 + 70000]
+    except OSError:
+        binary = bytes(range(256)) * 200
+    text = b"".join(b"line %d of a text that compresses well\n" % i for i in range(1500))
+    datas = {"text": text, "bin": binary, "zeros": bytes(65536), "abc": b"abc" * 9000, "empty": b""}
+    params = {"qcow2": bytes([0, 3, 8, 0]), "vmdk": bytes([6, 6, 7, 1]), "l1w9m1": bytes([1, 0, 0, 0]),
+              "l9": bytes([9, 6, 8, 1]), "l4w13": bytes([4, 4, 4, 0])}
+    for pname, p in params.items():
+        for dname, d in datas.items():
+            corpus.add("deflate", p + d, f"{pname}-{dname}")
+
+
 def vpc_slices(corpus, label, data):
     if data[:8] == b"conectix":
         corpus.add("vpc_footer", data[:512] + trimmed(data[512:]), label)
@@ -549,6 +566,7 @@ def main():
             corpus.add("read_vhdx", vhdx_read_input(data), label)
             vhdx_slices(corpus, label, data)
 
+    deflate_seeds(corpus)
     for i, s in enumerate(SIZES):
         corpus.add("size", s.encode(), f"s{i}")
     corpus.add("size", b"1\xffk", "bytes")

@@ -125,39 +125,85 @@ pub fn inflate_zero_padded(
     }
 }
 
-/// A codec and its parameters as a qemu driver compresses with them.
+/// The compressed cluster and grain formats qemu writes, each with
+/// qemu's own parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compressor {
-    /// qcow2's deflate clusters: raw deflate, 4 KiB window.
+    /// A qcow2 deflate cluster (compression type 0): raw deflate,
+    /// `deflateInit2(-1, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY)`, one
+    /// `deflate(Z_FINISH)` (qemu's `qcow2_zlib_compress`).
     Qcow2Deflate,
-    /// qcow2's zstd clusters: libzstd's defaults, one frame.
+    /// A qcow2 zstd cluster (compression type 1): a fresh context with
+    /// default parameters (level 3), one `ZSTD_compressStream2(..,
+    /// ZSTD_e_end)` (qemu's `qcow2_zstd_compress`).
     Qcow2Zstd,
-    /// vmdk's streamOptimized grains: zlib's `compress()`.
+    /// A streamOptimized vmdk grain: zlib's `compress()` (level 6, zlib
+    /// wrapper, 32 KiB window, memLevel 8).
     VmdkDeflate,
 }
 
 impl Compressor {
-    /// Compresses `input` in one go; `None` when the result would not fit
-    /// in `capacity` bytes (qemu then stores the data uncompressed).
-    pub fn compress(&self, input: &[u8], capacity: usize) -> Option<Vec<u8>> {
-        let out = match self {
-            Compressor::Qcow2Deflate | Compressor::VmdkDeflate => {
-                let zlib_header = *self == Compressor::VmdkDeflate;
-                let window = if zlib_header { 15 } else { 12 };
-                let mut c = flate2::Compress::new_with_window_bits(
-                    flate2::Compression::new(6),
-                    zlib_header,
-                    window,
-                );
-                let mut out = Vec::with_capacity(capacity);
-                match c.compress_vec(input, &mut out, flate2::FlushCompress::Finish) {
-                    Ok(flate2::Status::StreamEnd) => out,
-                    _ => return None,
-                }
+    /// Compresses `input` as qemu does with an output buffer of `cap`
+    /// bytes (qcow2: `cluster_size - 1`; vmdk: twice the grain). None when
+    /// the stream does not fit, which qemu answers by writing the cluster
+    /// uncompressed (qcow2): for deflate, zlib not reaching
+    /// `Z_STREAM_END` (a raw stream that fills `cap` exactly does not
+    /// count as finished); for zstd, any non-zero return of the single
+    /// call (qemu tells `-ENOMEM` from `-EIO` by the size of that return,
+    /// but with `ZSTD_e_end` a non-zero return only comes with a full
+    /// buffer, the `-ENOMEM` case).
+    pub fn compress(&self, input: &[u8], cap: usize) -> Option<Vec<u8>> {
+        self.session().compress(input, cap)
+    }
+
+    /// A compressor whose tables are kept from one call to the next (the
+    /// output is the same as [`Compressor::compress`]'s).
+    pub fn session(&self) -> CompressSession {
+        let deflater = match self {
+            Compressor::Qcow2Deflate => {
+                Some(instar_deflate::Deflater::new(instar_deflate::Params::QCOW2))
             }
-            Compressor::Qcow2Zstd => zstd::bulk::compress(input, 3).ok()?,
+            Compressor::VmdkDeflate => {
+                Some(instar_deflate::Deflater::new(instar_deflate::Params::VMDK))
+            }
+            Compressor::Qcow2Zstd => None,
         };
-        (out.len() <= capacity).then_some(out)
+        CompressSession { deflater }
+    }
+}
+
+/// A [`Compressor`] ready for many clusters (one per thread).
+pub struct CompressSession {
+    /// The deflate state; None for zstd, whose context qemu creates
+    /// fresh for every cluster (kept fresh here too, so that no state can
+    /// carry over).
+    deflater: Option<instar_deflate::Deflater>,
+}
+
+impl CompressSession {
+    /// [`Compressor::compress`] with this session's tables.
+    pub fn compress(&mut self, input: &[u8], cap: usize) -> Option<Vec<u8>> {
+        let mut out = vec![0u8; cap];
+        let len = match &mut self.deflater {
+            Some(deflater) => deflater.compress_into(input, &mut out)?,
+            None => zstd_compress(input, &mut out)?,
+        };
+        out.truncate(len);
+        Some(out)
+    }
+}
+
+/// One `ZSTD_compressStream2(.., ZSTD_e_end)` call with a fresh default
+/// context into `out`; the length written, or None unless it returned 0
+/// (the frame complete).
+fn zstd_compress(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    use zstd::zstd_safe::{zstd_sys::ZSTD_EndDirective, CCtx, InBuffer, OutBuffer};
+    let mut cctx = CCtx::try_create()?;
+    let mut output = OutBuffer::around(out);
+    let mut input = InBuffer::around(input);
+    match cctx.compress_stream2(&mut output, &mut input, ZSTD_EndDirective::ZSTD_e_end) {
+        Ok(0) => Some(output.pos()),
+        _ => None,
     }
 }
 
@@ -251,5 +297,69 @@ mod tests {
         let whole = [0x78, 0x01, 0x01, 0x03, 0x00, 0xfc, 0xff, 0, 0, 0, 0x00, 0x03, 0x00, 0x01];
         assert_eq!(inflate_zero_padded(&whole, 0, &mut o, true), Ok((3, true)));
         assert_eq!(inflate_zero_padded(&whole[..7], 3, &mut o, true), Ok((3, false)));
+    }
+
+    /// Compressible and incompressible clusters.
+    fn clusters() -> (Vec<u8>, Vec<u8>) {
+        let text: Vec<u8> = b"qemu-img convert -c writes compressed clusters\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(65536)
+            .collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..65536)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect();
+        (text, noise)
+    }
+
+    #[test]
+    fn compressed_clusters_decode_back_and_noise_does_not_fit() {
+        let (text, noise) = clusters();
+        let cap = 65535;
+        let z = Compressor::Qcow2Deflate.compress(&text, cap).unwrap();
+        let mut out = vec![0u8; 65536];
+        assert_eq!(inflate(&z, &mut out, false), Ok((65536, true)));
+        assert_eq!(out, text);
+        let z = Compressor::VmdkDeflate.compress(&text, 2 * 65536).unwrap();
+        assert_eq!(inflate(&z, &mut out, true), Ok((65536, true)));
+        assert_eq!(out, text);
+        let z = Compressor::Qcow2Zstd.compress(&text, cap).unwrap();
+        // qemu's frame: magic, then a header with the content size.
+        assert_eq!(z[..4], [0x28, 0xb5, 0x2f, 0xfd]);
+        out.fill(0);
+        assert_eq!(zstd_fill(&z, &mut out), Ok(()));
+        assert_eq!(out, text);
+        for c in [Compressor::Qcow2Deflate, Compressor::Qcow2Zstd] {
+            assert_eq!(c.compress(&noise, cap), None, "{c:?}");
+        }
+        // The vmdk grain buffer is twice the grain: noise fits.
+        assert!(Compressor::VmdkDeflate.compress(&noise, 2 * 65536).is_some());
+        // A session gives the same bytes call after call.
+        let mut session = Compressor::Qcow2Deflate.session();
+        let once = Compressor::Qcow2Deflate.compress(&text, cap);
+        assert_eq!(session.compress(&noise, cap), None);
+        assert_eq!(session.compress(&text, cap), once);
+        assert_eq!(session.compress(&text, cap), once);
+    }
+
+    const QCOW2_AAA: &[u8] = &[75, 76, 132, 129, 164, 100, 8, 2, 0];
+    const VMDK_AAA: &[u8] = &[120, 156, 75, 76, 132, 129, 164, 100, 8, 2, 0, 65, 4, 6, 220];
+
+    /// The deflate bytes of a small input, as zlib 1.2.13 writes them
+    /// with qemu's parameters (python3: `zlib.compressobj(-1,
+    /// zlib.DEFLATED, -12, 9)` and `zlib.compress`).
+    #[test]
+    fn deflate_bytes_are_zlibs() {
+        let z = Compressor::Qcow2Deflate.compress(b"aaaaaaaaaabcabcabc", 100).unwrap();
+        assert_eq!(z, QCOW2_AAA);
+        let z = Compressor::VmdkDeflate.compress(b"aaaaaaaaaabcabcabc", 100).unwrap();
+        assert_eq!(z, VMDK_AAA);
     }
 }

@@ -14,6 +14,7 @@ use super::sparse::{allocated_sectors_min, is_zero};
 use super::{errno_text, ConvertFailure, ConvertOutput, SECTOR};
 use crate::chain::Chain;
 use crate::progress::Progress;
+use instar_core::codec::CompressSession;
 use instar_core::error::strerror;
 use instar_core::write::Compression;
 use instar_core::{Diagnostic, Error, ImageWriter, Status};
@@ -107,22 +108,31 @@ struct Prepare {
 }
 
 impl Prepare {
-    /// Reads `chunk` of `disk` into `buf` and compresses it if asked.
-    fn run(&self, disk: &Disk<'_>, chunk: Chunk, mut buf: Vec<u8>, seq: u64) -> Done {
+    /// Reads `chunk` of `disk` into `buf` and compresses it (through
+    /// `session`, the thread's compressor) if asked.
+    fn run(
+        &self,
+        disk: &Disk<'_>,
+        session: Option<&mut CompressSession>,
+        chunk: Chunk,
+        mut buf: Vec<u8>,
+        seq: u64,
+    ) -> Done {
         let mut warnings = Vec::new();
         #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
         let len = (chunk.n * SECTOR) as usize;
         buf.resize(len, 0);
         let result = disk.read(chunk.sector_num, &mut buf, self.mode, &mut warnings);
         let mut packed = None;
-        if let (Ok(()), Some((c, skip_zero))) = (&result, self.compression) {
+        if let (Ok(()), Some((c, skip_zero)), Some(session)) = (&result, self.compression, session)
+        {
             if !(skip_zero && is_zero(&buf)) {
                 packed = if c.pad_to > buf.len() {
                     let mut padded = buf.clone();
                     padded.resize(c.pad_to, 0);
-                    c.codec.compress(&padded, c.capacity)
+                    session.compress(&padded, c.capacity)
                 } else {
-                    c.codec.compress(&buf, c.capacity)
+                    session.compress(&buf, c.capacity)
                 };
             }
         }
@@ -478,6 +488,7 @@ fn reader(
     jobs: &Mutex<mpsc::Receiver<Job>>,
     done: &mpsc::Sender<Done>,
 ) {
+    let mut session = prepare.compression.map(|(c, _)| c.codec.session());
     let chains = reopen();
     let disk = chains
         .as_ref()
@@ -490,7 +501,7 @@ fn reader(
         };
         let Ok(job) = job else { return };
         let result = match &disk {
-            Ok(disk) => prepare.run(disk, job.chunk, job.buf, job.seq),
+            Ok(disk) => prepare.run(disk, session.as_mut(), job.chunk, job.buf, job.seq),
             Err(f) => Done {
                 seq: job.seq,
                 buf: job.buf,
