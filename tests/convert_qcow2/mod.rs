@@ -11,9 +11,9 @@
 //! A case with a target made beforehand (`-n`) makes it once with the
 //! oracle and copies it to both folders.
 //!
-//! Compressed cases use clusters whose compressed bytes instar's deflate
-//! already shares with qemu's zlib (constant, zero and incompressible
-//! clusters): the placement of the payloads is what they test.
+//! Compressed cases cover the payloads' placement (packing, straddling,
+//! clusters stored plain) and, with instar's deflate and the host's
+//! libzstd, their bytes.
 
 use crate::lived_in::qemu_io;
 use crate::util::{as_instar, instar, Sandbox};
@@ -561,6 +561,11 @@ cases! {
     compressed_2m: case(Source::Clusters(6, 2 << 20), &["-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=2M"]);
     compressed_over_backing: with_backing(Source::Clusters(160, 65536), Backing::Patches, &["-c", "-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw"]);
     mix_prealloc_full: case(Source::Mix(8, 1), &["-f", "raw", "-O", "qcow2", "-o", "preallocation=full"]);
+    compressed_mix: case(Source::Mix(8, 1), &["-c", "-f", "raw", "-O", "qcow2"]);
+    compressed_mix_4k: case(Source::Mix(40, 2), &["-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4k"]);
+    compressed_mix_512: case(Source::Mix(8, 1), &["-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=512"]);
+    compressed_mix_zstd: case(Source::Mix(8, 1), &["-c", "-f", "raw", "-O", "qcow2", "-o", "compression_type=zstd"]);
+    compressed_mix_into_full: into(Source::Mix(8, 1), FULL8, &["-n", "-c", "-f", "raw", "-O", "qcow2"]);
     compressed_noise: case(Source::Noise, &["-c", "-f", "raw", "-O", "qcow2"]);
     compressed_noise_sparse_0: case(Source::Noise, &["-c", "-S", "0", "-f", "raw", "-O", "qcow2"]);
     // Damaged targets for -n (header at 0, refcount table at 0x10000,
