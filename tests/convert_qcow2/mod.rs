@@ -16,7 +16,7 @@
 //! libzstd, their bytes.
 
 use crate::lived_in::qemu_io;
-use crate::util::{as_instar, instar, Sandbox};
+use crate::util::{as_instar, instar, qemu_or_skip, Sandbox};
 use std::path::Path;
 
 /// 1 MiB.
@@ -345,7 +345,21 @@ const fn damaged(
 
 /// Runs `case`: the oracle in `q/`, instar in `i/`, then compares.
 fn run(case: &Case) {
+    run_as(case, None);
+}
+
+/// Runs `case` with qemu-img `version` (the oracle when `None`) and
+/// instar speaking as that version; sources and `-n` targets are made by
+/// the oracle either way.
+fn run_as(case: &Case, version: Option<&str>) {
     let Some(s) = Sandbox::new() else { return };
+    let qemu = match version {
+        Some(v) => match qemu_or_skip(v) {
+            Some(q) => q,
+            None => return,
+        },
+        None => s.qemu,
+    };
     let src = format!("../{}", case.source.make(&s));
     let backing = case.backing.map(|b| format!("../{}", b.make(&s)));
     let (q, i) = (s.file("q"), s.file("i"));
@@ -382,8 +396,11 @@ fn run(case: &Case) {
     }
     args.push(src);
     args.push("target.qcow2".to_string());
-    let theirs = s.t.run(&s.qemu.path, &args, &q);
-    let mine = s.t.run(instar(), &args, &i);
+    let theirs = s.t.run(&qemu.path, &args, &q);
+    let mine = match version {
+        Some(v) => s.t.run_env(instar(), &args, &i, &[("INSTAR_QEMU_VERSION", v)]),
+        None => s.t.run(instar(), &args, &i),
+    };
     s.t.check(theirs.code == mine.code, || {
         format!("exit codes differ: qemu-img {:?}, instar {:?}", theirs.code, mine.code)
     });
@@ -589,4 +606,35 @@ cases! {
     ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
     damaged_data_on_l1: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 3, 0, 0])]);
     damaged_data_on_header: damaged(Source::Gaps, FULL1, &[(0x40008, &[0x80, 0, 0, 0, 0, 0, 0, 0])]);
+}
+
+/// Cases run with every qemu-img version (the placement is the same in
+/// all of them, convert-facts §2.4): `<case>::version_N___X_Y_Z__`.
+macro_rules! every_version {
+    ($($name:ident: $case:expr;)*) => {
+        $(
+            #[rstest::rstest]
+            fn $name(
+                #[values("5.2.0", "7.2.18", "7.2.22", "10.0.2", "10.0.13", "11.1.3")]
+                version: &str,
+            ) {
+                run_as(&$case, Some(version));
+            }
+        )*
+    };
+}
+
+mod versions {
+    use super::*;
+
+    every_version! {
+        mix_cluster_4k: case(Source::Mix(8, 1), &["-f", "raw", "-O", "qcow2", "-o", "cluster_size=4k"]);
+        gaps_extended_l2_16k: case(Source::Gaps, &["-f", "raw", "-O", "qcow2", "-o", "extended_l2=on,cluster_size=16k"]);
+        table_growth_512_64: case(Source::Mix(8, 2), &["-f", "raw", "-O", "qcow2", "-o", "cluster_size=512,refcount_bits=64"]);
+        compressed_mix_4k: case(Source::Mix(8, 1), &["-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4k"]);
+        into_full_gaps: into(Source::Gaps, FULL1, &["-n", "-f", "raw", "-O", "qcow2"]);
+        into_compressed: into(Source::Mix(8, 1), &[
+            &["convert", "-q", "-c", "-f", "raw", "-O", "qcow2", "../mix8_1.raw", "target.qcow2"],
+        ], &["-n", "-f", "raw", "-O", "qcow2"]);
+    }
 }
