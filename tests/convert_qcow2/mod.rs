@@ -70,6 +70,10 @@ enum Source {
     /// target cluster is only partly written, the rest copied from the
     /// base.
     Top4k,
+    /// A qcow2 image with 4 KiB clusters over a base whose first MiB is
+    /// written zeros (data to block status): zero clusters of the top
+    /// that leave the rest of a 64 KiB target cluster to the base.
+    ZerosOverWrittenZeros,
     /// A qcow2 image with data, zero clusters and a partial zero write.
     Zeros,
     /// The oracle's `convert -c` of `Mix(8, 1)`: compressed clusters and
@@ -222,6 +226,38 @@ impl Source {
                     ],
                 );
                 "top4k.qcow2"
+            }
+            Source::ZerosOverWrittenZeros => {
+                s.qemu_ok(&["create", "-q", "-f", "qcow2", "base.qcow2", "2M"]);
+                qemu_io(s, &["-c", "write -P 0 0 1M", "-c", "write -P 0x55 1M 1M", "base.qcow2"]);
+                s.qemu_ok(&[
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-o",
+                    "cluster_size=4k",
+                    "-b",
+                    "base.qcow2",
+                    "-F",
+                    "qcow2",
+                    "zt.qcow2",
+                ]);
+                qemu_io(
+                    s,
+                    &[
+                        "-c",
+                        "write -z 0 4k",
+                        "-c",
+                        "write -P 0x77 200k 4k",
+                        "-c",
+                        "write -z 1M 4k",
+                        "-c",
+                        "write -z 1600k 8k",
+                        "zt.qcow2",
+                    ],
+                );
+                "zt.qcow2"
             }
             Source::Zeros => {
                 s.qemu_ok(&["create", "-q", "-f", "qcow2", "zeros.qcow2", "8M"]);
@@ -510,6 +546,8 @@ cases! {
     top4k_over_base: case(Source::Top4k, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2"]);
     top4k_over_base_extended_l2: case(Source::Top4k, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "extended_l2=on"]);
     top4k_over_base_v2: case(Source::Top4k, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "compat=0.10"]);
+    zeros_over_written_zeros: case(Source::ZerosOverWrittenZeros, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2"]);
+    zeros_over_written_zeros_extended_l2: case(Source::ZerosOverWrittenZeros, &["-f", "qcow2", "-O", "qcow2", "-B", "../base.qcow2", "-F", "qcow2", "-o", "extended_l2=on,cluster_size=128k"]);
     mix_over_short_backing: with_backing(Source::Mix(8, 1), Backing::Short, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw"]);
     gaps_over_short_backing: with_backing(Source::Gaps, Backing::Short, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw"]);
     gaps_over_short_backing_v2: with_backing(Source::Gaps, Backing::Short, &["-f", "raw", "-O", "qcow2", "-B", "{B}", "-F", "raw", "-o", "compat=0.10"]);

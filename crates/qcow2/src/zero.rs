@@ -91,7 +91,8 @@ impl Qcow2Writer {
 
     /// qemu's `is_zero` on this image: whether `[offset, offset + bytes)`
     /// (clamped to the disk) reads as zeros by its block status: zero or
-    /// unallocated subclusters over no backing file or over zeros of it.
+    /// unallocated subclusters over no backing file, or over what the
+    /// backing file's block status calls zeros.
     fn reads_zero(&mut self, offset: u64, bytes: u64) -> Result<bool, Error> {
         let end = (offset + bytes).min(self.size);
         if end > offset {
@@ -111,9 +112,15 @@ impl Qcow2Writer {
                 S::UnallocatedPlain | S::UnallocatedAlloc => {
                     if let Some(b) = &self.backing {
                         if at < b.guest_len() {
-                            let mut buf = vec![0u8; small(run)];
-                            b.read_guest(at, &mut buf)?;
-                            if buf.iter().any(|&x| x != 0) {
+                            let zero = match b.status_is_zero(at, run)? {
+                                Some(zero) => zero,
+                                None => {
+                                    let mut buf = vec![0u8; small(run)];
+                                    b.read_guest(at, &mut buf)?;
+                                    buf.iter().all(|&x| x == 0)
+                                }
+                            };
+                            if !zero {
                                 return Ok(false);
                             }
                         }
