@@ -35,7 +35,7 @@ max_len() {
     case "$1" in
         # A vhdx with data: its payload starts 8 MiB in.
         read_vhdx) echo $((16 << 20)) ;;
-        info_vhdx | check_vhdx | map | read_vpc) echo $((10 << 20)) ;;
+        info_vhdx | check_vhdx | map | read_vpc | write_formats) echo $((10 << 20)) ;;
         info_* | check_* | compare | measure | convert | read_*) echo $((4 << 20)) ;;
         vhdx_log | vpc_bat | vpc_dynamic_header | luks_header) echo $((4 << 20)) ;;
         qcow2_snapshots | qcow2_bitmaps | vhdx_metadata) echo $((1 << 20)) ;;

@@ -353,6 +353,28 @@ def vhdx_images(tmp):
     return out
 
 
+def crc32c(data):
+    """CRC-32C (Castagnoli), bit by bit: only a few headers are summed."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def vhdx_log_to_replay(data):
+    """A written vhdx whose headers name its first log entry's GUID: the
+    log then needs replaying, which a writer's open does."""
+    out = bytearray(data)
+    guid = out[0x100000 + 32:0x100000 + 48]
+    for h in (0x10000, 0x20000):
+        out[h + 48:h + 64] = guid
+        out[h + 4:h + 8] = b"\0\0\0\0"
+        struct.pack_into("<I", out, h + 4, crc32c(bytes(out[h:h + 4096])))
+    return bytes(out)
+
+
 def vhdx_slices(corpus, label, data):
     table = data[192 * 1024:256 * 1024]
     corpus.add("vhdx_region_table", trimmed(table, 64), label)
@@ -535,6 +557,8 @@ def main():
                 corpus.add("vmdk_descriptor", descriptor, label + "-alone")
             else:
                 data = read(path)
+                # write_formats: byte 0 picks vmdk; a sparse file only.
+                corpus.add("write_formats", b"\x00" + data, label)
                 off, size = struct.unpack_from("<QQ", data, 28)
                 text = data[off * 512:(off + size) * 512].rstrip(b"\0")
                 if text:
@@ -547,6 +571,7 @@ def main():
                 corpus.add(t, image, label)
             add_map(corpus, image, label)
             corpus.add("read_vpc", vpc_read_input(data), label)
+            corpus.add("write_formats", b"\x01" + data, label)
             vpc_slices(corpus, label, data)
 
         for label, path in luks_images(tmp):
@@ -564,6 +589,9 @@ def main():
                 corpus.add(t, trimmed(data), label)
             add_map(corpus, trimmed(data), label)
             corpus.add("read_vhdx", vhdx_read_input(data), label)
+            corpus.add("write_formats", b"\x02" + data, label)
+            if data[0x100000:0x100004] == b"loge":
+                corpus.add("write_formats", b"\x02" + vhdx_log_to_replay(data), label + "-replay")
             vhdx_slices(corpus, label, data)
 
     deflate_seeds(corpus)

@@ -50,6 +50,8 @@
 
 mod cli;
 mod compare;
+mod convert;
+mod convert_formats;
 mod convert_qcow2;
 mod damage;
 mod faults;

@@ -365,3 +365,53 @@ pub fn read_of(format: &dyn Format, file: ImageFile) {
     }
     let _ = render_all(&chain.take_printed(), PROG);
 }
+
+/// The writers' share of a hostile image: the first byte picks vmdk, vpc
+/// or vhdx, the rest is written to a scratch file, which is opened for
+/// writing (`Format::open_writer`, qemu's `BDRV_O_RDWR` open) and given,
+/// at four offsets spread over the disk, a 64 KiB data write and a zero
+/// write of the same range, then one compressed write where the writer
+/// compresses, and closed. The writers work on files, so this target
+/// does too: one scratch file per process, removed after each input. A
+/// vmdk must be a sparse file (`KDMV` or `COWD`): a descriptor would name
+/// extent files that the writer opens for writing.
+pub fn write_of(data: &[u8]) {
+    let Some((&pick, image)) = data.split_first() else { return };
+    let formats: [&dyn Format; 3] = [&instar_vmdk::Vmdk, &instar_vpc::Vpc, &instar_vhdx::Vhdx];
+    let format = formats[usize::from(pick) % formats.len()];
+    if format.name() == "vmdk" && !(image.starts_with(b"KDMV") || image.starts_with(b"COWD")) {
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("instar-fuzz-write-{}", std::process::id()));
+    if std::fs::write(&path, image).is_err() {
+        return;
+    }
+    let name = path.to_string_lossy().into_owned();
+    let req = instar_core::WriterRequest { dialect: instar_core::QemuDialect::DEFAULT, backing: None };
+    if let Ok(mut writer) = format.open_writer(&name, req) {
+        const CHUNK: u64 = 64 * 1024;
+        let data = vec![0x5au8; CHUNK as usize];
+        let len = writer.len();
+        for i in 0..4 {
+            let at = (len / 4 * i) & !511;
+            let n = (len - at).min(CHUNK);
+            if n == 0 {
+                continue;
+            }
+            #[allow(clippy::cast_possible_truncation, reason = "at most CHUNK")]
+            let _ = writer.write(at, &data[..n as usize]);
+            let _ = writer.write_zeroes(at, n);
+        }
+        if let (Some(c), Some(cluster)) = (writer.compression(), writer.cluster_size()) {
+            if cluster > 0 && cluster <= CHUNK && cluster <= len {
+                #[allow(clippy::cast_possible_truncation, reason = "at most CHUNK")]
+                let grain = &data[..cluster as usize];
+                let packed = c.codec.compress(grain, c.capacity);
+                let _ = writer.write_compressed(len - len % cluster - cluster, grain, packed.as_deref());
+            }
+            let _ = writer.end_compressed();
+        }
+        let _ = writer.close();
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -238,22 +238,7 @@ fn corpus() {
         .collect();
     cases.sort();
     assert!(!cases.is_empty(), "no case in {CORPUS}");
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|path| {
-            let outcome = std::panic::catch_unwind(|| run_case(path));
-            outcome.err().map(|e| {
-                let why = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_string()))
-                    .unwrap_or_default();
-                format!("=== {} ===\n{why}", path.display())
-            })
-        })
-        .collect();
-    eprintln!("hostile corpus: {} cases, {} failed", cases.len(), failures.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    crate::util::check_each("hostile corpus", &cases, |p| p.display().to_string(), |p| run_case(p));
 }
 
 /// Runs the case in `path`, panicking (with the transcript) on failure.

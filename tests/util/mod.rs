@@ -594,6 +594,29 @@ pub fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
+/// Runs `check` on every item, each on its own (a panic fails the item,
+/// not the run), and fails once at the end naming every item that failed
+/// (`what`: the run, for the summary on stderr; `label`: an item's name)
+/// with its message.
+pub fn check_each<T>(what: &str, items: &[T], label: impl Fn(&T) -> String, check: impl Fn(&T)) {
+    let failures: Vec<String> = items
+        .iter()
+        .filter_map(|item| {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(item)));
+            outcome.err().map(|e| {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_default();
+                format!("=== {} ===\n{why}", label(item))
+            })
+        })
+        .collect();
+    eprintln!("{what}: {} checked, {} failed", items.len(), failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// The names of the files in `dir`, sorted (shown as [`shown`] does).
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

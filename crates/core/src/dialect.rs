@@ -223,6 +223,17 @@ pub const INFO_SKIPS_DATA_FILE: Backported = Backported {
 /// and carried back with it).
 pub const RECORDED_NAMES_LITERAL: Backported = INFO_SKIPS_DATA_FILE;
 
+/// vhdx's log entry for a BAT entry that starts a 4 KiB sector takes the
+/// rest of that sector from the file after the entry (Lukas Tschoke's
+/// commit 8af037fe4cfe, "block/vhdx: fix dynamic VHDX BAT corruption",
+/// 8.0.0, carried back to 7.2.2). Before it, the rest came from the
+/// sector's start, so the sector's other entries moved up one place in
+/// the file: measured, 5.2.0's `convert -O vhdx` of a 1 MiB disk leaves
+/// BAT entry 1 at `2` (the first entry's old state) where 7.2.18 and
+/// later leave `0`.
+pub const VHDX_LOG_TRAILING_SECTOR_FIX: Backported =
+    Backported { release: Release::new(8, 0), backports: &[QemuVersion::new(7, 2, 2)] };
+
 /// A qcow2 image created with `data_file_raw=on` gets at least
 /// `preallocation=metadata`, so that its L2 tables map every cluster to
 /// the same offset of the raw data file (commit 484108293d94, "qcow2:

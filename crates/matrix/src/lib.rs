@@ -19,6 +19,7 @@
 
 pub mod baseline;
 pub mod cases;
+pub mod convert_cases;
 pub mod create_baseline;
 pub mod files;
 pub mod info_json;
@@ -26,8 +27,10 @@ pub mod masks;
 pub mod measure_baseline;
 pub mod measure_cases;
 pub mod qemu;
+pub mod recipes;
 
 pub use cases::{Case, Target, CREATE_CASES};
+pub use convert_cases::{ConvertCase, ConvertSource, CONVERT_CASES};
 pub use measure_cases::{MeasureCase, MeasureTarget, Source, MEASURE_CASES};
 pub use qemu::{QemuImg, KNOWN_VERSIONS};
 pub use semver;

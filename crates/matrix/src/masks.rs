@@ -14,7 +14,9 @@
 //!   headers (0x10000, 0x20000) the checksum (+4, 4), sequence number
 //!   (+8, 8), FileWriteGuid (+16, 16) and DataWriteGuid (+32, 16); and the
 //!   Page 83 (virtual disk id) metadata item, wherever the metadata table
-//!   puts it.
+//!   puts it; in each log entry a written image holds (convert), its
+//!   checksum (+4, 4), LogGuid (+32, 16) and the uncleared rest of its
+//!   descriptor sectors (docs/compat.md §11.5).
 //!
 //! Masks are computed from the reference file (qemu-img's). If the other
 //! file lays its structures out elsewhere, its random bytes land outside the
@@ -55,6 +57,25 @@ pub const VHDX_HEADER_SEQUENCE: Range<u64> = 8..16;
 pub const VHDX_HEADER_FILE_WRITE_GUID: Range<u64> = 16..32;
 /// vhdx header DataWriteGuid.
 pub const VHDX_HEADER_DATA_WRITE_GUID: Range<u64> = 32..48;
+/// vhdx header: the log's length (u32 little-endian).
+pub const VHDX_HEADER_LOG_LENGTH: usize = 68;
+/// vhdx header: the log's offset (u64 little-endian).
+pub const VHDX_HEADER_LOG_OFFSET: usize = 72;
+/// vhdx: the log's unit, and the alignment of its entries.
+pub const VHDX_LOG_SECTOR: u64 = 4096;
+/// vhdx: a log entry's header (signature, checksum, length, tail,
+/// sequence number, descriptor count, reserved, LogGuid, file offsets).
+pub const VHDX_LOG_ENTRY_HEADER: u64 = 64;
+/// vhdx log entry: the descriptor count (u32 little-endian).
+pub const VHDX_LOG_DESCRIPTOR_COUNT: usize = 24;
+/// vhdx: the size of a log descriptor (zero or data).
+pub const VHDX_LOG_DESCRIPTOR_SIZE: u64 = 32;
+/// vhdx log entry checksum (CRC-32C of the whole entry, so it follows the GUID).
+pub const VHDX_LOG_ENTRY_CHECKSUM: Range<u64> = 4..8;
+/// vhdx log entry LogGuid, random per log (qemu's vhdx_guid_generate).
+pub const VHDX_LOG_ENTRY_GUID: Range<u64> = 32..48;
+/// vhdx: a log entry header's signature.
+pub const VHDX_LOG_ENTRY_SIGNATURE: &[u8; 4] = b"loge";
 /// vhdx: the first region table.
 pub const VHDX_REGION_TABLE_OFFSET: u64 = 0x3_0000;
 /// vhdx: region table entries start after the 16-byte table header.
@@ -268,7 +289,54 @@ fn vhdx_masks<S: ImageSource + ?Sized>(image: &S) -> Result<Masks, MaskError> {
         }
     }
     ignored.push(vhdx_page83(image)?);
+    for entry in vhdx_log_entries(image)? {
+        ignored.push(shift(&VHDX_LOG_ENTRY_CHECKSUM, entry));
+        ignored.push(shift(&VHDX_LOG_ENTRY_GUID, entry));
+        ignored.push(vhdx_log_descriptor_tail(image, entry)?);
+    }
     Ok(Masks { ignored, descriptor: None })
+}
+
+/// The bytes of a log entry's descriptor sectors after its last
+/// descriptor: qemu allocates the entry's buffer without clearing it
+/// (qemu_blockalign in vhdx_log_write) and writes only the header and the
+/// descriptors there, so the rest holds whatever that memory held before
+/// (measured: guest data of earlier writes, different run to run).
+fn vhdx_log_descriptor_tail<S: ImageSource + ?Sized>(
+    image: &S,
+    entry: u64,
+) -> Result<Range<u64>, MaskError> {
+    let head = image.read(entry, VHDX_LOG_ENTRY_HEADER)?;
+    let descriptors = u64::from(u32_le(&head, VHDX_LOG_DESCRIPTOR_COUNT));
+    let used =
+        VHDX_LOG_ENTRY_HEADER.saturating_add(descriptors.saturating_mul(VHDX_LOG_DESCRIPTOR_SIZE));
+    let sectors_end = used.div_ceil(VHDX_LOG_SECTOR).saturating_mul(VHDX_LOG_SECTOR);
+    Ok(entry.saturating_add(used)..entry.saturating_add(sectors_end))
+}
+
+/// Where the log entries of a vhdx image start: every 4 KiB log sector
+/// (of the log the first header names) that starts with `loge`. qemu's
+/// create writes no entry; its writes after an open (convert's copy) log
+/// the metadata they change, each entry under a LogGuid drawn at random,
+/// and the log wraps around, so entries are found sector by sector.
+fn vhdx_log_entries<S: ImageSource + ?Sized>(image: &S) -> Result<Vec<u64>, MaskError> {
+    let header = image.read(VHDX_HEADER_OFFSETS[0], VHDX_HEADER_SIZE)?;
+    let length = u64::from(u32_le(&header, VHDX_HEADER_LOG_LENGTH));
+    let start = u64_le(&header, VHDX_HEADER_LOG_OFFSET);
+    let end = start.saturating_add(length).min(image.len());
+    let mut entries = Vec::new();
+    let mut at = start;
+    while at < end {
+        let n = (end - at).min(CHUNK);
+        let chunk = image.read(at, n)?;
+        for (i, sector) in chunk.chunks(VHDX_LOG_SECTOR as usize).enumerate() {
+            if sector.starts_with(VHDX_LOG_ENTRY_SIGNATURE) {
+                entries.push(at + i as u64 * VHDX_LOG_SECTOR);
+            }
+        }
+        at += n;
+    }
+    Ok(entries)
 }
 
 /// Where the Page 83 item's bytes are: region table -> metadata region ->
@@ -326,8 +394,18 @@ fn vmdk_masks<S: ImageSource + ?Sized>(image: &S) -> Result<Masks, MaskError> {
     Err(MaskError("neither a vmdk sparse header nor a descriptor file".to_string()))
 }
 
+/// The most bytes of an older, longer text that a CID rewrite leaves
+/// after the new text's NUL: qemu's `vmdk_write_cid` writes the new CID
+/// (1 to 8 hex digits, random) over the old one in place, so when it is
+/// shorter, up to 7 bytes of the old text's end stay behind the NUL.
+pub const CID_REWRITE_LEFTOVER: usize = 7;
+
 /// A descriptor region as compared: its text (up to the first NUL) with
-/// the CID value replaced, and whether everything after the text is zero.
+/// the CID value replaced, and whether what follows the text is what
+/// qemu may leave there: zeros, or, right after the NUL, at most
+/// [`CID_REWRITE_LEFTOVER`] bytes repeating the text's own last bytes
+/// (the end of the text before a CID rewrite shortened it) and then
+/// zeros.
 pub fn normalise_descriptor(region: &[u8]) -> (String, bool) {
     let text_len = region.iter().position(|&b| b == 0).unwrap_or(region.len());
     let text = String::from_utf8_lossy(&region[..text_len]);
@@ -341,7 +419,17 @@ pub fn normalise_descriptor(region: &[u8]) -> (String, bool) {
             }
         })
         .collect();
-    (lines.join("\n"), region[text_len..].iter().all(|&b| b == 0))
+    (lines.join("\n"), padded_after_cid_rewrite(&region[..text_len], &region[text_len..]))
+}
+
+/// Whether `after` (from the NUL ending `text` on) is zeros, or the NUL,
+/// a repeat of the last bytes of `text` no longer than
+/// [`CID_REWRITE_LEFTOVER`], and zeros.
+fn padded_after_cid_rewrite(text: &[u8], after: &[u8]) -> bool {
+    let rest = after.get(1..).unwrap_or_default();
+    let left = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    let zeros = rest[left..].iter().all(|&b| b == 0);
+    zeros && left <= CID_REWRITE_LEFTOVER && text.ends_with(&rest[..left])
 }
 
 /// The CID values of a descriptor region.
@@ -574,6 +662,19 @@ pub fn masked_field_problems<S: ImageSource + ?Sized>(target: Target, image: &S)
                     })
                 }));
             }
+            for at in vhdx_log_entries(image).unwrap_or_default() {
+                check(image.read(at, VHDX_LOG_ENTRY_HEADER).and_then(|head| {
+                    let size = u64::from(u32_le(&head, 8)).min(MAX_METADATA_READ);
+                    image.read(at, size).map(|entry| {
+                        let field = VHDX_LOG_ENTRY_CHECKSUM.start as usize;
+                        let stored = u32_le(&entry, field);
+                        let want = vhdx_checksum(&entry, field);
+                        (stored != want).then(|| {
+                            format!("vhdx log entry at {at:#x}: checksum {stored:#010x}, expected {want:#010x}")
+                        })
+                    })
+                }));
+            }
         }
         Target::Vmdk => {
             if let Some(range) = &masks.descriptor {
@@ -737,6 +838,44 @@ mod tests {
         assert!(masked_field_problems(Target::Vhdx, &b[..]).is_empty());
     }
 
+    /// `vhdx(creator, seed)` with a 64 KiB log at 0x80000 holding one
+    /// 8 KiB entry whose LogGuid is `seed`.
+    fn vhdx_with_log(creator: u8, seed: u8) -> Vec<u8> {
+        let mut img = vhdx(creator, seed);
+        for h in VHDX_HEADER_OFFSETS {
+            let h = h as usize;
+            img[h + 68..h + 72].copy_from_slice(&0x1_0000u32.to_le_bytes()); // log length
+            img[h + 72..h + 80].copy_from_slice(&0x8_0000u64.to_le_bytes()); // log offset
+            img[h + 4..h + 8].fill(0);
+            let crc = crc32c::crc32c(&img[h..h + 4096]);
+            img[h + 4..h + 8].copy_from_slice(&crc.to_le_bytes());
+        }
+        let e = 0x8_0000usize;
+        img[e..e + 4].copy_from_slice(b"loge");
+        img[e + 8..e + 12].copy_from_slice(&8192u32.to_le_bytes()); // entry length
+        img[e + 16..e + 24].copy_from_slice(&1u64.to_le_bytes()); // sequence
+        img[e + 32..e + 48].fill(seed); // log guid
+        img[e + 4096..e + 4100].copy_from_slice(b"data");
+        let crc = crc32c::crc32c(&img[e..e + 8192]);
+        img[e + 4..e + 8].copy_from_slice(&crc.to_le_bytes());
+        img
+    }
+
+    #[test]
+    fn vhdx_log_entries_mask_their_guid_and_checksum_only() {
+        let a = vhdx_with_log(b'q', 1);
+        let b = vhdx_with_log(b'i', 7);
+        let d = compare_bytes(Target::Vhdx, &a, &b).unwrap();
+        assert!(d.is_empty(), "{d}");
+        assert!(masked_field_problems(Target::Vhdx, &b[..]).is_empty());
+        let mut seq = b.clone();
+        seq[0x8_0010] = 2; // the entry's sequence number
+        assert!(!compare_bytes(Target::Vhdx, &a, &seq).unwrap().is_empty());
+        let mut sum = b.clone();
+        sum[0x8_0004] ^= 1;
+        assert!(!masked_field_problems(Target::Vhdx, &sum[..]).is_empty());
+    }
+
     #[test]
     fn vhdx_catches_a_byte_outside_the_masks() {
         let a = vhdx(b'q', 1);
@@ -790,6 +929,28 @@ mod tests {
         let mut tail = a.clone();
         tail.extend_from_slice(b"RW 8 ZERO\n");
         assert!(!compare_bytes(Target::Vmdk, &a, &tail).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_shorter_rewritten_cid_may_leave_the_old_text_end_behind() {
+        // qemu's CID rewrite on the first write: "5e1c77a3" -> "3f0" over
+        // a 512-byte descriptor file leaves the old text's last 4 bytes
+        // after the new text's NUL.
+        let mut region = vmdk_descriptor_file("3f0", "img-flat.vmdk");
+        region.push(0);
+        region.extend_from_slice(b"k\" 0\n"[..].get(1..).unwrap());
+        region.resize(512, 0);
+        let (_, padded) = normalise_descriptor(&region);
+        assert!(padded);
+        let mut other_bytes = region.clone();
+        let nul = other_bytes.iter().position(|&b| b == 0).unwrap();
+        other_bytes[nul + 1] = b'x';
+        assert!(!normalise_descriptor(&other_bytes).1, "not the text's own end");
+        let mut too_long = vmdk_descriptor_file("3f0", "img-flat.vmdk");
+        too_long.push(0);
+        too_long.extend_from_slice(b"vmdk\" 0\n");
+        too_long.resize(512, 0);
+        assert!(!normalise_descriptor(&too_long).1, "more than 7 bytes");
     }
 
     #[test]

@@ -16,12 +16,14 @@
 //! `.qemu-matrix/` passes its own path, which is replaced), and the
 //! scratch folder, should it ever show, is [`SOURCES`].
 
-use crate::baseline::{code, io_err, Baseline, BaselineError, Kind, QEMU_IMG};
-use crate::measure_cases::{created, MeasureCase, MeasureTarget, Source, Step, MEASURE_CASES};
+use crate::baseline::{code, Baseline, BaselineError, Kind, QEMU_IMG};
+use crate::measure_cases::{MeasureCase, MeasureTarget, Source, MEASURE_CASES};
 use crate::qemu::{version_key, QemuImg};
+pub use crate::recipes::qemu_io_for;
+use crate::recipes::{self, Recipe as _};
 use serde::{Deserialize, Serialize};
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Where measure's baselines live, relative to the repository root.
@@ -103,75 +105,9 @@ impl Kind for Measure {
     }
 }
 
-/// The qemu-io beside the oracle's qemu-img.
-pub fn qemu_io_for(oracle: &QemuImg) -> PathBuf {
-    oracle.path.with_file_name("qemu-io")
-}
-
-/// Runs `program args` in `dir` with `LC_ALL=C`; a failure to start is an
-/// error, not an exit code.
-fn run(program: &Path, args: &[&str], dir: &Path) -> Result<Output, BaselineError> {
-    Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|e| BaselineError::Spawn(program.to_path_buf(), e))
-}
-
-/// Runs one step of a recipe in `dir`; it must succeed.
-fn run_step(
-    oracle: &QemuImg,
-    source: Source,
-    step: &Step,
-    dir: &Path,
-) -> Result<(), BaselineError> {
-    let fail = |why: String| BaselineError::Source(source.name(), why);
-    let out = match step {
-        Step::Img(args) => run(&oracle.path, args, dir)?,
-        Step::Create(target, name) => {
-            let case = created(*target, name);
-            let args = case.create_args(&case.file_name());
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run(&oracle.path, &args, dir)?
-        }
-        Step::Io { format, file, commands } => {
-            let mut args = vec!["-f", format];
-            for c in *commands {
-                args.extend(["-c", c]);
-            }
-            args.push(file);
-            run(&qemu_io_for(oracle), &args, dir)?
-        }
-        Step::Truncate(file, len) => {
-            let path = dir.join(file);
-            let f = std::fs::File::create(&path).map_err(io_err(&path))?;
-            f.set_len(*len).map_err(io_err(&path))?;
-            return Ok(());
-        }
-        Step::Fill(file, len, byte) => {
-            let path = dir.join(file);
-            let bytes = vec![*byte; usize::try_from(*len).expect("a recipe's length fits")];
-            std::fs::write(&path, bytes).map_err(io_err(&path))?;
-            return Ok(());
-        }
-    };
-    if !out.status.success() {
-        return Err(fail(format!(
-            "{step:?} exited {}: {}",
-            code(out.status),
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(())
-}
-
 /// Makes `source` in `dir` with the oracle's tools.
 pub fn make_source(oracle: &QemuImg, source: Source, dir: &Path) -> Result<(), BaselineError> {
-    for step in source.steps() {
-        run_step(oracle, source, step, dir)?;
-    }
-    Ok(())
+    recipes::make(oracle, source, dir)
 }
 
 /// Makes every source of the table in `dir` with the oracle's tools.

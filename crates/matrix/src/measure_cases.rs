@@ -31,7 +31,9 @@
 //!   the fully allocated size against the file's length. A unit test
 //!   holds the mark to the rule.
 
-use crate::cases::{self, Case, Target};
+use crate::cases::Target;
+use crate::recipes::Recipe;
+pub use crate::recipes::{created, Step};
 use std::fmt;
 
 /// Calls `$callback! { rows }` with every row of the measure table, each
@@ -564,28 +566,6 @@ pub enum Source {
     RawEmpty,
 }
 
-/// One step of a source recipe, run in the sources folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// `qemu-img ARGS` (the oracle's).
-    Img(&'static [&'static str]),
-    /// The `create` of a CREATE_CASES row (`<case>.<ext>`).
-    Create(Target, &'static str),
-    /// `qemu-io -f FORMAT -c CMD ... FILE` (the oracle's).
-    Io {
-        /// The image format.
-        format: &'static str,
-        /// The image.
-        file: &'static str,
-        /// The qemu-io commands, in order.
-        commands: &'static [&'static str],
-    },
-    /// A file of this length: a hole (`truncate`).
-    Truncate(&'static str, u64),
-    /// A file of this length written end to end with one byte value.
-    Fill(&'static str, u64, u8),
-}
-
 /// Three 64 KiB data clusters of the 10 MiB sources.
 const THREE_CLUSTERS: &[&str] =
     &["write -P 0xaa 0 64k", "write -P 0xbb 1M 64k", "write -P 0xcc 8M 64k"];
@@ -630,11 +610,6 @@ impl Source {
         Source::RawEmpty,
     ];
 
-    /// The recipe's name, as meta files record it (`Qcow2Data`).
-    pub fn name(self) -> String {
-        format!("{self:?}")
-    }
-
     /// The file the rows name (a backing file, if any, is made beside it).
     pub fn file_name(self) -> String {
         match self.steps().first() {
@@ -664,11 +639,13 @@ impl Source {
             _ => "",
         }
     }
+}
 
-    /// The steps that make the source, in order. Every file a step makes
-    /// is the source's file, its backing file, or starts with the source's
-    /// file name, so that two recipes never touch each other's files.
-    pub fn steps(self) -> &'static [Step] {
+/// Every file a step makes is the source's file, its backing file, or
+/// starts with the source's file name, so that two recipes never touch
+/// each other's files.
+impl Recipe for Source {
+    fn steps(self) -> &'static [Step] {
         use Step::{Create, Fill, Img, Io, Truncate};
         match self {
             Source::Qcow2Empty1M => &[Create(Target::Qcow2, "1M-default")],
@@ -794,12 +771,6 @@ impl Source {
             Source::RawEmpty => &[Truncate("empty.raw", 0)],
         }
     }
-}
-
-/// The CREATE_CASES row of `target` named `name` (a recipe's step).
-pub fn created(target: Target, name: &str) -> &'static Case {
-    cases::find(target, name)
-        .unwrap_or_else(|| panic!("{target}/{name} is not a row of CREATE_CASES"))
 }
 
 #[cfg(test)]

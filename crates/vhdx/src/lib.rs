@@ -17,9 +17,12 @@ pub mod metadata;
 pub mod open;
 pub mod read;
 pub mod region_table;
+pub mod write;
 
 use instar_core::opts::{OptDesc, OptType};
-use instar_core::{CreateRequest, Error, Format, Image, ImageFile, OpenFlags};
+use instar_core::{
+    CreateRequest, Error, Format, Image, ImageFile, ImageWriter, OpenFlags, WriterRequest,
+};
 
 /// The vhdx format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,5 +77,10 @@ impl Format for Vhdx {
         let name = file.name().to_string();
         let image = open::open(file, flags).map_err(|f| f.into_error(&name))?;
         Ok(Box::new(image))
+    }
+
+    /// qemu's vhdx write path ([`write::VhdxWriter`]).
+    fn open_writer(&self, name: &str, req: WriterRequest) -> Result<Box<dyn ImageWriter>, Error> {
+        Ok(Box::new(write::VhdxWriter::open(name, req.dialect)?))
     }
 }

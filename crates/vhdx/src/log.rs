@@ -4,11 +4,13 @@
 //! before it may trust the file; instar opens images read-only, as
 //! `qemu-img info` and `check` do, so it only has to find out whether such
 //! a sequence exists (qemu's `vhdx_log_search`), and refuses the image if
-//! it does, as qemu does.
+//! it does, as qemu does. A writer (convert's target) replays it as qemu
+//! does when it opens for writing ([`active_sequence`], then
+//! `write::replay`).
 
 use crate::error::OpenError;
 use crate::guid::Guid;
-use crate::header::{checksum, Header, CHECKSUM_OFFSET};
+use crate::header::{self, checksum, Header, CHECKSUM_OFFSET};
 use instar_core::bytes::{le32, le64};
 use instar_core::ImageFile;
 
@@ -24,6 +26,13 @@ pub const LOG_SIGNATURE: u32 = u32::from_le_bytes(*b"loge");
 pub const LOG_DESC_SIGNATURE: u32 = u32::from_le_bytes(*b"desc");
 /// `zero`: a zero descriptor.
 pub const LOG_ZERO_SIGNATURE: u32 = u32::from_le_bytes(*b"zero");
+
+/// A data sector's signature (`VHDX_LOG_DATA_SIGNATURE`).
+pub const LOG_DATA_SIGNATURE: u32 = u32::from_le_bytes(*b"data");
+
+/// Bytes of a sector a data sector carries itself (the first 8 and the
+/// last 4 go in its descriptor).
+pub const DATA_SECTOR_PAYLOAD: usize = 4084;
 
 /// Bytes of a log entry header, and of a descriptor.
 pub const LOG_HDR_SIZE: usize = 64;
@@ -286,6 +295,124 @@ fn search(file: &ImageFile, mut log: LogCursor, log_guid: &Guid) -> Result<bool,
     }
 }
 
+/// A log entry of one data sector, as `vhdx_log_write` makes it for a
+/// write within one 4 KiB sector: `tail` and `seq` from the log's cursor,
+/// `sector` the sector's new bytes, `home` where it goes, `file_length`
+/// the file's length then. The entry header and
+/// its descriptor in the first 4 KiB, the data sector in the second; the
+/// checksum over both.
+pub fn data_entry(
+    tail: u64,
+    seq: u64,
+    guid: &Guid,
+    sector: &[u8],
+    home: u64,
+    file_length: u64,
+) -> Vec<u8> {
+    let total = 2 * LOG_SECTOR_SIZE as usize;
+    let mut e = vec![0u8; total];
+    #[allow(clippy::cast_possible_truncation, reason = "qemu's uint32_t tail")]
+    let tail = tail as u32;
+    e[0..4].copy_from_slice(&LOG_SIGNATURE.to_le_bytes());
+    e[8..12].copy_from_slice(&(LOG_SECTOR_SIZE * 2).to_le_bytes());
+    e[12..16].copy_from_slice(&tail.to_le_bytes());
+    e[16..24].copy_from_slice(&seq.to_le_bytes());
+    e[24..28].copy_from_slice(&1u32.to_le_bytes());
+    e[32..48].copy_from_slice(&guid.0);
+    e[48..56].copy_from_slice(&file_length.to_le_bytes());
+    e[56..64].copy_from_slice(&file_length.to_le_bytes());
+    let d = LOG_HDR_SIZE;
+    e[d..d + 4].copy_from_slice(&LOG_DESC_SIGNATURE.to_le_bytes());
+    e[d + 4..d + 8].copy_from_slice(&sector[4092..4096]);
+    e[d + 8..d + 16].copy_from_slice(&sector[..8]);
+    e[d + 16..d + 24].copy_from_slice(&home.to_le_bytes());
+    e[d + 24..d + LOG_DESC_SIZE].copy_from_slice(&seq.to_le_bytes());
+    let s = LOG_SECTOR_SIZE as usize;
+    #[allow(clippy::cast_possible_truncation, reason = "the high and low halves")]
+    let (high, low) = ((seq >> 32) as u32, seq as u32);
+    e[s..s + 4].copy_from_slice(&LOG_DATA_SIGNATURE.to_le_bytes());
+    e[s + 4..s + 8].copy_from_slice(&high.to_le_bytes());
+    e[s + 8..s + 8 + DATA_SECTOR_PAYLOAD].copy_from_slice(&sector[8..8 + DATA_SECTOR_PAYLOAD]);
+    e[total - 4..].copy_from_slice(&low.to_le_bytes());
+    header::update_checksum(&mut e, header::CHECKSUM_OFFSET);
+    e
+}
+
+/// The 4 KiB sector a data descriptor `desc` (32 bytes) and its data
+/// sector `data` carry (`vhdx_log_flush_desc`): the first 8 bytes from the
+/// descriptor, 4084 from the data sector, the last 4 from the descriptor.
+pub fn rebuild_sector(desc: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; LOG_SECTOR_SIZE as usize];
+    out[..8].copy_from_slice(&desc[8..16]);
+    out[8..8 + DATA_SECTOR_PAYLOAD].copy_from_slice(&data[8..8 + DATA_SECTOR_PAYLOAD]);
+    out[8 + DATA_SECTOR_PAYLOAD..].copy_from_slice(&desc[4..8]);
+    out
+}
+
+/// The active sequence qemu's `vhdx_log_search` chooses: where its first
+/// entry starts and where its last one ends in the log, its entries, and
+/// its first entry's sequence number (the one candidates are ranked by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequence {
+    /// Log position of the first entry.
+    pub read: u32,
+    /// Log position after the last entry.
+    pub write: u32,
+    /// Entries in the sequence.
+    pub count: u64,
+    /// The first entry's sequence number.
+    pub first_sequence: u64,
+}
+
+/// The sequence a replay of the log described by `header` flushes
+/// (qemu's `vhdx_log_search`), `None` when the log is empty or holds no
+/// valid sequence; errors as [`needs_replay`]'s.
+pub fn active_sequence(file: &ImageFile, header: &Header) -> Result<Option<Sequence>, OpenError> {
+    if !needs_replay(file, header)? {
+        return Ok(None);
+    }
+    let length = u64::from(header.log_length);
+    let sectors = length / u64::from(LOG_SECTOR_SIZE);
+    let budget = sectors.saturating_mul(LOG_SEARCH_MAX_PASSES);
+    let mut log =
+        LogCursor { offset: header.log_offset, length, read: 0, write: header.log_length, budget };
+    let guid = header.log_guid;
+    let mut candidate: Option<Sequence> = None;
+    loop {
+        let tail = log.read;
+        if let Some(first) = validate_entry(file, &mut log, 0, &guid)? {
+            let mut current = Sequence {
+                read: tail,
+                write: log.read,
+                count: 1,
+                first_sequence: first.sequence_number,
+            };
+            // qemu's inner loop starts again from sequence 0: the second
+            // entry may have any number.
+            let mut seq = 0;
+            while let Some(h) = validate_entry(file, &mut log, seq, &guid)? {
+                current.write = log.read;
+                current.count += 1;
+                seq = h.sequence_number;
+            }
+            if candidate.is_none_or(|c| current.first_sequence > c.first_sequence) {
+                candidate = Some(current);
+            }
+        }
+        if log.read < tail {
+            return Ok(candidate);
+        }
+        if log.read == tail {
+            return Err(OpenError::EndlessLog);
+        }
+    }
+}
+
+/// qemu's `vhdx_compute_desc_sectors`, for the replay.
+pub fn descriptor_sectors(desc_count: u32) -> u32 {
+    desc_sectors(desc_count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +483,33 @@ mod tests {
         assert!(desc_is_valid(&d, &hdr));
         d[24] = 6;
         assert!(!desc_is_valid(&d, &hdr));
+    }
+
+    #[test]
+    fn a_log_entry_is_header_descriptor_and_data_sector() {
+        let mut sector = vec![0u8; 4096];
+        sector[..8].copy_from_slice(&0x80_0006u64.to_le_bytes());
+        sector[4092..].copy_from_slice(b"TAIL");
+        let e = data_entry(8192, 2, &Guid([7; 16]), &sector, 0x20_0000, 0x100_0000);
+        assert_eq!(&e[0..4], b"loge");
+        assert_eq!(u32::from_le_bytes(e[8..12].try_into().unwrap()), 8192);
+        assert_eq!(u32::from_le_bytes(e[12..16].try_into().unwrap()), 8192);
+        assert_eq!(u64::from_le_bytes(e[16..24].try_into().unwrap()), 2);
+        assert_eq!(&e[64..68], b"desc");
+        assert_eq!(&e[68..72], b"TAIL");
+        assert_eq!(u64::from_le_bytes(e[72..80].try_into().unwrap()), 0x80_0006);
+        assert_eq!(u64::from_le_bytes(e[80..88].try_into().unwrap()), 0x20_0000);
+        assert_eq!(&e[4096..4100], b"data");
+        assert_eq!(u32::from_le_bytes(e[8188..8192].try_into().unwrap()), 2);
+        assert!(header::checksum_is_valid(&e, 4));
+    }
+
+    #[test]
+    fn a_data_sector_is_rebuilt_from_its_descriptor() {
+        let mut sector = vec![3u8; 4096];
+        sector[..8].copy_from_slice(b"LEADING!");
+        sector[4092..].copy_from_slice(b"TAIL");
+        let e = data_entry(0, 1, &Guid([7; 16]), &sector, 0x20_0000, 0x100_0000);
+        assert_eq!(rebuild_sector(&e[64..96], &e[4096..]), sector);
     }
 }

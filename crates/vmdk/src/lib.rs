@@ -31,13 +31,14 @@ pub mod sesparse;
 pub mod sparse_header;
 pub mod stream;
 pub mod tables;
+pub mod write;
 
 use instar_core::bytes::be32;
 use instar_core::dialect::VMDK_TOOLS_VERSION;
 use instar_core::opts::{OptDesc, OptType};
 use instar_core::{
-    BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo, Lines,
-    OpenFlags,
+    BackingRef, CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageInfo,
+    ImageWriter, Lines, OpenFlags, WriterRequest,
 };
 
 /// The vmdk format driver.
@@ -154,6 +155,11 @@ impl Format for Vmdk {
     /// and checked (without the backing file, which the block layer opens).
     fn open(&self, file: ImageFile, _flags: OpenFlags) -> Result<Box<dyn Image>, Error> {
         Ok(Box::new(image::Image::open(file)?))
+    }
+
+    /// qemu's vmdk write path ([`write::VmdkWriter`]).
+    fn open_writer(&self, name: &str, req: WriterRequest) -> Result<Box<dyn ImageWriter>, Error> {
+        Ok(Box::new(write::VmdkWriter::open(name, req.backing)?))
     }
 }
 

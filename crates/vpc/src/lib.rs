@@ -22,9 +22,13 @@ pub mod footer;
 pub mod geometry;
 pub mod image;
 pub mod read;
+pub mod write;
 
 use instar_core::opts::{OptDesc, OptType};
-use instar_core::{CheckReport, CreateRequest, Error, Format, Image, ImageFile, Lines, OpenFlags};
+use instar_core::{
+    CheckReport, CreateRequest, Error, Format, Image, ImageFile, ImageWriter, Lines, OpenFlags,
+    WriterRequest,
+};
 
 /// The vpc format driver.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,6 +94,11 @@ impl Format for Vpc {
     /// instar's structural check ([`check`]).
     fn deep_check(&self, file: ImageFile, lines: Lines) -> Result<CheckReport, Error> {
         check::check(&file, lines).map_err(|e| e.into_open_error(file.name()))
+    }
+
+    /// qemu's vpc write path ([`write::VpcWriter`]).
+    fn open_writer(&self, name: &str, req: WriterRequest) -> Result<Box<dyn ImageWriter>, Error> {
+        Ok(Box::new(write::VpcWriter::open(name, req.dialect)?))
     }
 }
 

@@ -84,10 +84,7 @@ mod tests {
     use super::*;
 
     fn sectors(pattern: &str) -> Vec<u8> {
-        pattern
-            .bytes()
-            .flat_map(|c| std::iter::repeat(u8::from(c == b'D')).take(SECTOR_LEN))
-            .collect()
+        pattern.bytes().flat_map(|c| std::iter::repeat_n(u8::from(c == b'D'), SECTOR_LEN)).collect()
     }
 
     #[test]
