@@ -52,6 +52,7 @@ mod cli;
 mod compare;
 mod convert;
 mod convert_formats;
+mod convert_qcow2;
 mod damage;
 mod faults;
 mod hostile;

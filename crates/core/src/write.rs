@@ -26,6 +26,15 @@ pub trait GuestRead {
 
     /// Fills `buf` with the disk's data at `offset`; past the end, zeros.
     fn read_guest(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error>;
+
+    /// Whether `[offset, offset + bytes)` reads as zeros by the disk's
+    /// block status (zero clusters, holes, past its end), as qemu's
+    /// `is_zero` asks a target about the disk below it; `None` when the
+    /// disk cannot say, and the caller looks at the data instead.
+    fn status_is_zero(&self, offset: u64, bytes: u64) -> Result<Option<bool>, Error> {
+        let _ = (offset, bytes);
+        Ok(None)
+    }
 }
 
 /// The limits of qemu's `BlockLimits` that convert reads from its target.

@@ -8,10 +8,16 @@
 //! qemu's allocator) and [`create`] validates options and writes it.
 //! [`open`] is the one open every command goes through; the opened image
 //! answers [`info`] and [`check`] (qemu's consistency check), and
-//! [`read`] reads its guest data and answers block status.
+//! [`read`] reads its guest data and answers block status. [`write`]
+//! takes convert's writes as qemu's driver does ([`alloc`] allocates
+//! clusters and keeps refcounts, [`cache`] holds the tables being
+//! filled, [`zero`] and [`compressed`] the other kinds of writes).
 
+pub mod alloc;
 pub mod bitmap;
+pub mod cache;
 pub mod check;
+pub mod compressed;
 pub mod create;
 pub mod error;
 pub mod header;
@@ -19,9 +25,12 @@ pub mod info;
 pub mod layout;
 pub mod measure;
 pub mod open;
+pub mod overlap;
 pub mod read;
 pub mod snapshot;
 pub mod tables;
+pub mod write;
+pub mod zero;
 
 use instar_core::bytes::be32;
 use instar_core::{
@@ -56,6 +65,15 @@ impl Format for Qcow2 {
 
     fn measurer(&self) -> Option<instar_core::Measurer> {
         Some(measure::measure)
+    }
+
+    /// convert's target: [`write::Qcow2Writer`].
+    fn open_writer(
+        &self,
+        name: &str,
+        req: instar_core::WriterRequest,
+    ) -> Result<Box<dyn instar_core::ImageWriter>, Error> {
+        Ok(Box::new(write::open_writer(name, req)?))
     }
 }
 

@@ -78,7 +78,7 @@ impl L2Cache {
 }
 
 /// qemu's `%#` PRIx64: `0x`-prefixed hex, but a bare `0` for zero.
-fn c_hex(value: u64) -> String {
+pub(crate) fn c_hex(value: u64) -> String {
     if value == 0 {
         "0".to_string()
     } else {

@@ -373,11 +373,15 @@ impl Copy<'_> {
                 spare.push(d.buf);
             }
             written.map_err(|e| {
-                Stop::reported(format!(
+                // What the driver printed first (qcow2's corruption
+                // message), then convert's line.
+                let mut failure = Stop::reported(format!(
                     "error while writing at byte {}: {}",
                     chunk.sector_num * SECTOR,
                     errno_text(&e)
-                ))
+                ));
+                failure.lines.splice(0..0, e.notes().iter().cloned());
+                failure
             })?;
         }
         if self.compressed {

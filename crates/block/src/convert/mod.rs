@@ -520,6 +520,24 @@ impl GuestRead for Chain {
         tail.fill(0);
         Ok(())
     }
+
+    /// `bdrv_co_block_status_above` over the chain, run by run, while the
+    /// answer is zero; past the end of the disk, zeros.
+    fn status_is_zero(&self, offset: u64, bytes: u64) -> Result<Option<bool>, Error> {
+        let end = offset.saturating_add(bytes).min(self.len());
+        let mut at = offset;
+        while at < end {
+            let (st, _) = self.status_above(0, true, at, end - at)?;
+            if st.bytes == 0 {
+                break;
+            }
+            if !st.status.contains(instar_core::Status::ZERO) {
+                return Ok(Some(false));
+            }
+            at += st.bytes;
+        }
+        Ok(Some(true))
+    }
 }
 /// The text qemu-img prints for a failed operation: `strerror` of its
 /// errno.
