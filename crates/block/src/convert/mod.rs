@@ -283,6 +283,13 @@ fn run(
         return Err(ConvertFailure::reported(format!("Invalid cache option: {}", args.cache)));
     }
     if args.target_image_opts {
+        // qemu-img opens the target with `-O` as its format: the two are
+        // exclusive there, as for a source.
+        if !args.out_fmt.is_empty() {
+            return Err(ConvertFailure::reported(
+                "--image-opts and --format are mutually exclusive",
+            ));
+        }
         return Err(ConvertFailure::reported("--target-image-opts is not supported by instar"));
     }
     if args.no_create && holds_write_lock(&locked, &args.target) {
