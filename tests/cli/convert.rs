@@ -39,6 +39,12 @@ enum Fixture {
     Bitmap,
     /// `b.qcow2` with two persistent bitmaps, the first left in use.
     BrokenBitmap,
+    /// `q.qcow2` with its data in the external file `d.raw`.
+    DataFile,
+    /// `f.vmdk`, a monolithicFlat vmdk over `f-flat.vmdk`.
+    FlatVmdk,
+    /// `s.vmdk`, a twoGbMaxExtentSparse vmdk with its extent `s-s001.vmdk`.
+    SplitVmdk,
 }
 
 /// Makes the sources in `dir` with `qemu`.
@@ -55,6 +61,28 @@ fn make_sources(t: &Transcript, qemu: &QemuImg, dir: &Path, fixture: Fixture) {
             t.run_ok(&qemu.path, &args, dir);
         }
         Fixture::Folder => std::fs::create_dir(dir.join("dd")).expect("dd"),
+        Fixture::DataFile => {
+            let args = ["create", "-q", "-f", "qcow2", "-o", "data_file=d.raw", "q.qcow2", "1M"];
+            t.run_ok(&qemu.path, &args, dir);
+        }
+        Fixture::FlatVmdk => {
+            let args =
+                ["create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "f.vmdk", "1M"];
+            t.run_ok(&qemu.path, &args, dir);
+        }
+        Fixture::SplitVmdk => {
+            let args = [
+                "create",
+                "-q",
+                "-f",
+                "vmdk",
+                "-o",
+                "subformat=twoGbMaxExtentSparse",
+                "s.vmdk",
+                "1M",
+            ];
+            t.run_ok(&qemu.path, &args, dir);
+        }
         Fixture::Bitmap | Fixture::BrokenBitmap => {
             t.run_ok(&qemu.path, &["create", "-q", "-f", "qcow2", "b.qcow2", "1M"], dir);
             t.run_ok(&qemu.path, &["bitmap", "--add", "b.qcow2", "bm0"], dir);
@@ -323,6 +351,12 @@ fn assert_same_convert(version: &str, fixture: Fixture, args: &[&str]) {
 #[case::target_image_opts_n_l_snap_src_qcow2_tt(Fixture::Plain, &["--target-image-opts", "-n", "-l", "snap", "src.qcow2", "T"])]
 #[case::target_image_opts_n_bitmaps_src_raw_tt(Fixture::Plain, &["--target-image-opts", "-n", "--bitmaps", "src.raw", "T"])]
 #[case::target_image_opts_n_p_oo_foo_src_raw_tt(Fixture::Plain, &["--target-image-opts", "-n", "-p", "-O", "foo", "src.raw", "T"])]
+#[case::lock_data_file(Fixture::DataFile, &["-O", "raw", "q.qcow2", "d.raw"])]
+#[case::lock_data_file_n(Fixture::DataFile, &["-n", "-O", "raw", "q.qcow2", "d.raw"])]
+#[case::lock_sparse_extent(Fixture::SplitVmdk, &["-O", "raw", "s.vmdk", "s-s001.vmdk"])]
+#[case::lock_flat_extent(Fixture::FlatVmdk, &["-O", "raw", "f.vmdk", "f-flat.vmdk"])]
+#[case::lock_flat_extent_n(Fixture::FlatVmdk, &["-n", "-O", "raw", "f.vmdk", "f-flat.vmdk"])]
+#[case::lock_flat_extent_u(Fixture::FlatVmdk, &["-U", "-O", "raw", "f.vmdk", "f-flat.vmdk"])]
 fn convert_by_version(
     #[case] fixture: Fixture,
     #[case] args: &[&str],

@@ -271,11 +271,9 @@ fn run(
         path.is_some_and(|p| std::fs::symlink_metadata(instar_core::rawtext::to_path(p)).is_ok());
     let locked = locked_files(args, chains);
     if let Some(p) = &plan {
-        if holds_write_lock(&locked, &args.target) {
-            return Err(write_lock_refusal(
-                &format!("{}: error while converting {}: ", args.target, args.out_fmt),
-                &args.target,
-            ));
+        if let Some(kind) = write_lock(&locked, &args.target) {
+            let prefix = format!("{}: error while converting {}: ", args.target, args.out_fmt);
+            return Err(write_lock_refusal(&prefix, kind, &args.target));
         }
         create_target(args, p)?;
     }
@@ -292,9 +290,10 @@ fn run(
         }
         return Err(ConvertFailure::reported("--target-image-opts is not supported by instar"));
     }
-    if args.no_create && holds_write_lock(&locked, &args.target) {
+    // The open of an existing target asks for writes, not resizes.
+    if args.no_create && write_lock(&locked, &args.target) == Some("write") {
         let prefix = format!("Could not open '{}': ", args.target);
-        return Err(write_lock_refusal(&prefix, &args.target));
+        return Err(write_lock_refusal(&prefix, "write", &args.target));
     }
     let fmt = if args.out_fmt.is_empty() { "raw" } else { args.out_fmt.as_str() };
     let (mut writer, backing_sectors) = open_target(args, fmt, backing_name.as_deref())?;
@@ -474,26 +473,36 @@ fn check_bitmaps(
     }
 }
 
-/// The files the sources hold locked against writers, as qemu's file
-/// locks have them: a format driver never lets others write to the files
-/// under its metadata; a raw layer passes on what qemu-img asked for,
-/// which is the same since 6.1 (the sources no longer share writes) and
-/// everything before it. `-U` shares everything.
-fn locked_files(args: &ConvertArgs, chains: &[Chain]) -> Vec<String> {
+/// The files the sources hold locked, each with the permission a writer
+/// cannot get (`write`, or `resize` where writes are shared), as qemu's
+/// file locks have them. Since 6.1 the sources share neither with
+/// anyone. Before, qemu-img asked its sources to share writes: a raw
+/// layer passed that on (no lock), and a format driver kept writers off
+/// the files holding its metadata but only resizes off its data-only
+/// files (a vmdk's flat extents, a qcow2's external data file). `-U`
+/// shares everything.
+fn locked_files(args: &ConvertArgs, chains: &[Chain]) -> Vec<(String, &'static str)> {
     let mut files = Vec::new();
     if args.force_share {
         return files;
     }
-    let raw_locks = args.dialect.since(dialect::CONVERT_SOURCE_UNSHARES_WRITE);
+    let unshared = args.dialect.since(dialect::CONVERT_SOURCE_UNSHARES_WRITE);
     for chain in chains {
         for depth in 0..chain.depth() {
             let Some(info) = chain.layer(depth).and_then(|l| l.info().ok()) else { continue };
-            if info.format == "raw" && !raw_locks {
+            if info.format == "raw" && !unshared {
                 continue;
             }
+            let data_only = data_only_files(&info);
+            let data_kind = if unshared { "write" } else { "resize" };
+            // Info may leave the data file out of its children: name it
+            // here, ahead of the children's entries.
+            files.extend(data_only.iter().map(|f| (f.to_string(), data_kind)));
             let mut nodes = vec![&info];
             while let Some(node) = nodes.pop() {
-                files.push(node.filename.clone());
+                let kind =
+                    if data_only.contains(&node.filename.as_str()) { data_kind } else { "write" };
+                files.push((node.filename.clone(), kind));
                 nodes.extend(node.children.iter().map(|c| &c.info));
             }
         }
@@ -501,18 +510,37 @@ fn locked_files(args: &ConvertArgs, chains: &[Chain]) -> Vec<String> {
     files
 }
 
-/// Whether the target names one of the `locked` files.
-fn holds_write_lock(locked: &[String], target: &str) -> bool {
-    let Ok(path) = crate::protocol::local_path(target) else { return false };
-    locked.iter().any(|f| instar_core::file::same_file(f, path))
+/// The files of an image that hold only guest data, as its info names
+/// them: a qcow2's `data-file`, a vmdk's flat extents.
+fn data_only_files(info: &instar_core::ImageInfo) -> Vec<&str> {
+    let Some((_, data)) = &info.format_specific else { return Vec::new() };
+    let mut files: Vec<&str> = Vec::new();
+    if let Some(instar_core::Json::Str(name)) = data.get("data-file") {
+        files.push(name);
+    }
+    if let Some(instar_core::Json::Array(extents)) = data.get("extents") {
+        for e in extents {
+            let flat = matches!(e.get("format"), Some(instar_core::Json::Str(f)) if f == "FLAT" || f == "VMFS");
+            if let (true, Some(instar_core::Json::Str(name))) = (flat, e.get("filename")) {
+                files.push(name);
+            }
+        }
+    }
+    files
+}
+
+/// The permission a source's lock denies a writer of the target, if any.
+fn write_lock(locked: &[(String, &'static str)], target: &str) -> Option<&'static str> {
+    let path = crate::protocol::local_path(target).ok()?;
+    locked.iter().find(|(f, _)| instar_core::file::same_file(f, path)).map(|(_, kind)| *kind)
 }
 
 /// The refusal of a target whose file a source holds locked: qemu's
 /// file protocol cannot take the write permission, and says which image
 /// another process (here: this one) may be using.
-fn write_lock_refusal(prefix: &str, target: &str) -> ConvertFailure {
+fn write_lock_refusal(prefix: &str, kind: &str, target: &str) -> ConvertFailure {
     ConvertFailure::reported(format!(
-        "{prefix}Failed to get \"write\" lock\nIs another process using the image [{target}]?"
+        "{prefix}Failed to get \"{kind}\" lock\nIs another process using the image [{target}]?"
     ))
 }
 
