@@ -13,7 +13,9 @@ use instar_matrix::cases::Target;
 use instar_matrix::masks;
 use instar_matrix::QemuImg;
 use rstest::rstest;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 /// `src.raw`'s length: 4 MiB of data.
 const SRC_LEN: usize = 4 << 20;
@@ -49,8 +51,37 @@ enum Fixture {
     SplitVmdk,
 }
 
-/// Makes the sources in `dir` with `qemu`.
+/// Puts the sources of `fixture` in `dir`: made with `qemu` once per test
+/// binary (under the target's temporary folder) and copied from there,
+/// so that each case spends its time on the two converts it compares.
 fn make_sources(t: &Transcript, qemu: &QemuImg, dir: &Path, fixture: Fixture) {
+    static MADE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let key = format!("{}-{fixture:?}", qemu.version);
+    let made = {
+        let mut map = MADE.get_or_init(Mutex::default).lock().expect("the sources' map");
+        map.entry(key.clone())
+            .or_insert_with(|| {
+                let at =
+                    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-convert-sources").join(&key);
+                let _ = std::fs::remove_dir_all(&at);
+                std::fs::create_dir_all(&at).expect("the sources' folder");
+                build_sources(t, qemu, &at, fixture);
+                at
+            })
+            .clone()
+    };
+    for e in std::fs::read_dir(&made).expect("the made sources") {
+        let e = e.expect("a made source");
+        if e.path().is_dir() {
+            std::fs::create_dir(dir.join(e.file_name())).expect("a folder");
+        } else {
+            std::fs::copy(e.path(), dir.join(e.file_name())).expect("a copy");
+        }
+    }
+}
+
+/// Makes the sources of `fixture` in `dir` with `qemu`.
+fn build_sources(t: &Transcript, qemu: &QemuImg, dir: &Path, fixture: Fixture) {
     #[allow(clippy::cast_possible_truncation, reason = "a byte pattern")]
     let data: Vec<u8> = (0..SRC_LEN).map(|i| (i * 7 + 3) as u8).collect();
     std::fs::write(dir.join("src.raw"), data).expect("src.raw");
