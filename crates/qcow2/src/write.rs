@@ -102,6 +102,9 @@ pub struct Qcow2Writer {
     /// (`bs->drv = NULL`): every later request fails, and nothing more is
     /// written, not even the cached tables at close.
     pub(crate) broken: bool,
+    /// The persistent bitmaps convert added, newest first (qemu's list
+    /// of the node's bitmaps), stored at close ([`crate::bitmap_store`]).
+    pub(crate) bitmaps: Vec<instar_core::BitmapCopy>,
 }
 
 impl std::fmt::Debug for Qcow2Writer {
@@ -194,6 +197,7 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
         closed: false,
         prealloc_checked: false,
         pending: Vec::new(),
+        bitmaps: Vec::new(),
     })
 }
 
@@ -1010,11 +1014,23 @@ impl ImageWriter for Qcow2Writer {
         self.data.iter().map(|d| d.name().to_string()).collect()
     }
 
+    /// A version 3 image can (the autoclear bits keep bitmaps honest).
+    fn supports_bitmaps(&self) -> bool {
+        self.version >= 3
+    }
+
+    fn add_bitmap(&mut self, bitmap: instar_core::BitmapCopy) -> Result<(), Error> {
+        self.take_bitmap(bitmap)
+    }
+
+    /// The bitmaps first (qemu's `qcow2_inactivate` stores them before it
+    /// flushes the caches), then the tables, then the clean mark.
     fn close(mut self: Box<Self>) -> Result<(), Error> {
         if self.broken {
             return Ok(());
         }
         self.closed = true;
+        self.store_bitmaps()?;
         self.flush()?;
         self.mark_clean()
     }
