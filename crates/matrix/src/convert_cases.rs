@@ -359,6 +359,21 @@ macro_rules! convert_cases {
             Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_broken_bitmap "qcow2-bitmaps-skip-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
             Qcow2 qcow2_err_bitmaps_broken_from_qcow2_broken_bitmap "qcow2-err-bitmaps-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
             Qcow2 qcow2_from_qcow2_broken_bitmap "qcow2-from-qcow2-broken-bitmap" "-O qcow2 SRC TGT" [Qcow2BrokenBitmap] one ();
+            Qcow2 qcow2_bitmaps_from_qcow2_bitmaps_many "qcow2-bitmaps-from-qcow2-bitmaps-many" "-O qcow2 --bitmaps SRC TGT" [Qcow2BitmapsMany] all ();
+            Qcow2 qcow2_bitmaps_cs_4k_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-4k-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=4k --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_cs_512_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-512-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=512 --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_cs_2m_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-2M-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=2M --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_c_from_qcow2_bitmaps_many "qcow2-bitmaps-c-from-qcow2-bitmaps-many" "-O qcow2 -c --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_refcount_bits_1_from_qcow2_bitmaps_many "qcow2-bitmaps-refcount-bits-1-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=4k,refcount_bits=1 --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_b_from_qcow2_bitmaps "qcow2-bitmaps-B-from-qcow2-bitmaps" "-O qcow2 -B base.raw -F raw --bitmaps SRC TGT" [Qcow2Bitmaps, BaseRaw] one ();
+            Qcow2 qcow2_bitmaps_b_from_qcow2_bitmaps_many "qcow2-bitmaps-B-from-qcow2-bitmaps-many" "-O qcow2 -B base.raw -F raw --bitmaps SRC TGT" [Qcow2BitmapsMany, BaseRaw] one ();
+            Qcow2 qcow2_n_bitmaps_filled_from_qcow2_bitmaps "qcow2-n-bitmaps-filled-from-qcow2-bitmaps" "-n -O qcow2 --bitmaps SRC TGT" [Qcow2Bitmaps, TgtQcow2Filled4M] one ();
+            Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_bitmaps_many "qcow2-bitmaps-skip-broken-from-qcow2-bitmaps-many" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_err_bitmaps_target_v2_from_qcow2_bitmaps "qcow2-err-bitmaps-target-v2-from-qcow2-bitmaps" "-O qcow2 -o compat=0.10 --bitmaps SRC TGT" [Qcow2Bitmaps] all ();
+            Vmdk vmdk_err_bitmaps_from_qcow2_bitmaps "vmdk-err-bitmaps-from-qcow2-bitmaps" "-O vmdk --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
+            Vhd vpc_err_bitmaps_from_qcow2_bitmaps "vpc-err-bitmaps-from-qcow2-bitmaps" "-O vpc --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
+            Vhdx vhdx_err_bitmaps_from_qcow2_bitmaps "vhdx-err-bitmaps-from-qcow2-bitmaps" "-O vhdx --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
+            Raw raw_err_n_bitmaps_from_qcow2_bitmaps "raw-err-n-bitmaps-from-qcow2-bitmaps" "-n -O raw --bitmaps SRC TGT" [Qcow2Bitmaps, TgtRawFilled4M] one (fs);
             Qcow2 qcow2_m_1_from_qcow2_plain "qcow2-m-1-from-qcow2-plain" "-O qcow2 -m 1 SRC TGT" [Qcow2Plain] one ();
             Qcow2 qcow2_m_16_from_qcow2_plain "qcow2-m-16-from-qcow2-plain" "-O qcow2 -m 16 SRC TGT" [Qcow2Plain] one ();
             Qcow2 qcow2_m_hex_from_qcow2_plain "qcow2-m-hex-from-qcow2-plain" "-O qcow2 -m 0x10 SRC TGT" [Qcow2Plain] one ();
@@ -689,6 +704,11 @@ pub enum ConvertSource {
     Qcow2Snap,
     /// Data and two persistent bitmaps.
     Qcow2Bitmaps,
+    /// A 1 GiB disk with five bitmaps: granularities 512 bytes (four
+    /// 64 KiB clusters of bits, one all zeros), 64 KiB, 2 MiB and 4 KiB,
+    /// dirtied by writes across the disk; one disabled with bits, one
+    /// disabled and empty, one added after the writes (empty, enabled).
+    Qcow2BitmapsMany,
     /// Data and two persistent bitmaps, the first (`bm1`) marked in use
     /// (inconsistent, as after a crash), the second (`good`) whole.
     Qcow2BrokenBitmap,
@@ -800,6 +820,7 @@ impl ConvertSource {
             S::Qcow2Short => "short.qcow2",
             S::Qcow2Snap => "snap.qcow2",
             S::Qcow2Bitmaps => "bm.qcow2",
+            S::Qcow2BitmapsMany => "bms.qcow2",
             S::Qcow2BrokenBitmap => "broken.qcow2",
             S::Qcow2P5 => "p5.qcow2",
             S::Qcow2Empty => "empty.qcow2",
@@ -836,7 +857,7 @@ impl ConvertSource {
     }
 
     /// Every recipe, in declaration order.
-    pub const ALL: [ConvertSource; 45] = {
+    pub const ALL: [ConvertSource; 46] = {
         use ConvertSource as S;
         [
             S::RawSparse,
@@ -858,6 +879,7 @@ impl ConvertSource {
             S::Qcow2Short,
             S::Qcow2Snap,
             S::Qcow2Bitmaps,
+            S::Qcow2BitmapsMany,
             S::Qcow2BrokenBitmap,
             S::Qcow2P5,
             S::Qcow2Empty,
@@ -1097,6 +1119,25 @@ impl Recipe for ConvertSource {
                 },
                 Img(&["bitmap", "--add", "-g", "64k", "bm.qcow2", "bm1"]),
                 Img(&["bitmap", "--add", "-g", "512", "--disable", "bm.qcow2", "bm2"]),
+            ],
+            S::Qcow2BitmapsMany => &[
+                Img(&["create", "-q", "-f", "qcow2", "bms.qcow2", "1G"]),
+                Img(&["bitmap", "--add", "-g", "512", "bms.qcow2", "fine"]),
+                Img(&["bitmap", "--add", "-g", "64k", "bms.qcow2", "mid"]),
+                Img(&["bitmap", "--add", "-g", "2M", "bms.qcow2", "coarse"]),
+                Img(&["bitmap", "--add", "-g", "4k", "--disable", "bms.qcow2", "off"]),
+                Io {
+                    format: "qcow2",
+                    file: "bms.qcow2",
+                    commands: &[
+                        "write -P 0x11 0 64k",
+                        "write -P 0x22 100M 4k",
+                        "write -P 0x33 600M 1M",
+                        "write -P 0x44 1073741312 512",
+                    ],
+                },
+                Img(&["bitmap", "--disable", "bms.qcow2", "mid"]),
+                Img(&["bitmap", "--add", "-g", "64k", "bms.qcow2", "late"]),
             ],
             S::Qcow2BrokenBitmap => &[
                 Img(&["create", "-q", "-f", "qcow2", "broken.qcow2", "4M"]),
