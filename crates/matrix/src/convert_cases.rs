@@ -373,6 +373,11 @@ macro_rules! convert_cases {
             Vmdk vmdk_err_bitmaps_from_qcow2_bitmaps "vmdk-err-bitmaps-from-qcow2-bitmaps" "-O vmdk --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
             Vhd vpc_err_bitmaps_from_qcow2_bitmaps "vpc-err-bitmaps-from-qcow2-bitmaps" "-O vpc --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
             Vhdx vhdx_err_bitmaps_from_qcow2_bitmaps "vhdx-err-bitmaps-from-qcow2-bitmaps" "-O vhdx --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
+            Qcow2 qcow2_n_bitmaps_own_from_qcow2_bitmaps "qcow2-n-bitmaps-own-from-qcow2-bitmaps" "-n -O qcow2 --bitmaps SRC TGT" [Qcow2Bitmaps, TgtQcow2Bitmaps] all ();
+            Qcow2 qcow2_n_own_from_qcow2_bitmaps "qcow2-n-own-from-qcow2-bitmaps" "-n -O qcow2 SRC TGT" [Qcow2Bitmaps, TgtQcow2Bitmaps] one ();
+            Qcow2 qcow2_n_s_0_own_from_qcow2_bitmaps "qcow2-n-S-0-own-from-qcow2-bitmaps" "-n -S 0 -O qcow2 SRC TGT" [Qcow2Bitmaps, TgtQcow2Bitmaps] one ();
+            Qcow2 qcow2_n_bitmaps_skip_broken_own_from_qcow2_broken_bitmap "qcow2-n-bitmaps-skip-broken-own-from-qcow2-broken-bitmap" "-n -O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmap, TgtQcow2Bitmaps] one ();
+            Qcow2 qcow2_err_n_bitmaps_clash_from_qcow2_bitmaps "qcow2-err-n-bitmaps-clash-from-qcow2-bitmaps" "-n -O qcow2 --bitmaps SRC TGT" [Qcow2Bitmaps, TgtQcow2BitmapClash] all ();
             Raw raw_err_n_bitmaps_from_qcow2_bitmaps "raw-err-n-bitmaps-from-qcow2-bitmaps" "-n -O raw --bitmaps SRC TGT" [Qcow2Bitmaps, TgtRawFilled4M] one (fs);
             Qcow2 qcow2_m_1_from_qcow2_plain "qcow2-m-1-from-qcow2-plain" "-O qcow2 -m 1 SRC TGT" [Qcow2Plain] one ();
             Qcow2 qcow2_m_16_from_qcow2_plain "qcow2-m-16-from-qcow2-plain" "-O qcow2 -m 16 SRC TGT" [Qcow2Plain] one ();
@@ -756,6 +761,13 @@ pub enum ConvertSource {
     TgtQcow2Filled4M,
     /// `-n` target: a compat=0.10 1 MiB qcow2 full of 0x77.
     TgtQcow2V2Filled,
+    /// `-n` target: a 4 MiB qcow2 full of 0x77 with bitmaps of its own:
+    /// `tb1` (enabled, dirtied by a write after it was added) and `tb2`
+    /// (512-byte granularity, disabled).
+    TgtQcow2Bitmaps,
+    /// `-n` target: the same with `tb1` and a bitmap `bm2`, the name of
+    /// one of [`ConvertSource::Qcow2Bitmaps`]'s.
+    TgtQcow2BitmapClash,
     /// `-n` target: an empty 1 MiB vmdk.
     TgtVmdk,
     /// `-n` target: an empty vpc of 1 MiB (a little larger by its geometry).
@@ -838,9 +850,12 @@ impl ConvertSource {
             S::VhdxFixed => "fixed.vhdx",
             S::BaseRaw => "base.raw",
             S::TgtRawFilled | S::TgtRawFilled2M | S::TgtRawFilled4M => "tgt.img",
-            S::TgtQcow2Fresh | S::TgtQcow2Filled | S::TgtQcow2Filled4M | S::TgtQcow2V2Filled => {
-                "tgt.qcow2"
-            }
+            S::TgtQcow2Fresh
+            | S::TgtQcow2Filled
+            | S::TgtQcow2Filled4M
+            | S::TgtQcow2V2Filled
+            | S::TgtQcow2Bitmaps
+            | S::TgtQcow2BitmapClash => "tgt.qcow2",
             S::TgtVmdk => "tgt.vmdk",
             S::TgtVpc => "tgt.vhd",
             S::TgtVhdx => "tgt.vhdx",
@@ -857,7 +872,7 @@ impl ConvertSource {
     }
 
     /// Every recipe, in declaration order.
-    pub const ALL: [ConvertSource; 46] = {
+    pub const ALL: [ConvertSource; 48] = {
         use ConvertSource as S;
         [
             S::RawSparse,
@@ -903,6 +918,8 @@ impl ConvertSource {
             S::TgtQcow2Filled,
             S::TgtQcow2Filled4M,
             S::TgtQcow2V2Filled,
+            S::TgtQcow2Bitmaps,
+            S::TgtQcow2BitmapClash,
             S::TgtVmdk,
             S::TgtVpc,
             S::TgtVhdx,
@@ -1258,6 +1275,20 @@ impl Recipe for ConvertSource {
             S::TgtQcow2Filled4M => &[
                 Img(&["create", "-q", "-f", "qcow2", "tgt.qcow2", "4M"]),
                 Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x77 0 4M"] },
+            ],
+            S::TgtQcow2Bitmaps => &[
+                Img(&["create", "-q", "-f", "qcow2", "tgt.qcow2", "4M"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x77 0 4M"] },
+                Img(&["bitmap", "--add", "-g", "64k", "tgt.qcow2", "tb1"]),
+                Img(&["bitmap", "--add", "-g", "512", "--disable", "tgt.qcow2", "tb2"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x78 3M 64k"] },
+            ],
+            S::TgtQcow2BitmapClash => &[
+                Img(&["create", "-q", "-f", "qcow2", "tgt.qcow2", "4M"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x77 0 4M"] },
+                Img(&["bitmap", "--add", "-g", "64k", "tgt.qcow2", "tb1"]),
+                Img(&["bitmap", "--add", "tgt.qcow2", "bm2"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x78 3M 64k"] },
             ],
             S::TgtQcow2V2Filled => &[
                 Img(&["create", "-q", "-f", "qcow2", "-o", "compat=0.10", "tgt.qcow2", "1M"]),

@@ -12,8 +12,8 @@
 //! it was read) and one cluster at a time.
 
 use crate::bitmap::{
-    dir_entry_size, push_dir_entry, serialized_size, table_entry, Bitmap, BME_FLAG_AUTO,
-    BME_MAX_PHYS_SIZE, BME_MAX_TABLE_SIZE,
+    dir_entry_size, push_dir_entry, serialized_size, table_entry, table_entry_offset, Bitmap,
+    BME_FLAG_AUTO, BME_FLAG_IN_USE, BME_MAX_PHYS_SIZE, BME_MAX_TABLE_SIZE,
 };
 use crate::header::{qemu_feature_table, BitmapsExt, Header, AUTOCLEAR_BITMAPS};
 use crate::tables::encode_table;
@@ -27,10 +27,98 @@ const EINVAL: i32 = 22;
 /// the header (it would leave too little room for a backing file name).
 const FEATURE_TABLE_MIN_CLUSTER: u64 = 4096;
 
+/// The bitmaps an image held when it was opened for writing: its
+/// directory (as [`crate::bitmap::load_all`] checked it) and each
+/// bitmap's bits as loaded.
+#[derive(Debug)]
+pub struct OwnBitmaps {
+    /// The directory entries, in directory order.
+    pub dir: Vec<Bitmap>,
+    /// Where the directory is.
+    pub dir_offset: u64,
+    /// Its length in bytes.
+    pub dir_size: u64,
+    /// The bitmaps with their bits, in directory order (no bits: in use).
+    pub loaded: Vec<BitmapCopy>,
+}
+
+/// The bitmap directory in the image while the writer has it open.
+#[derive(Debug)]
+pub struct StoredDir {
+    /// Its entries, in directory order, flags as last written.
+    pub entries: Vec<Bitmap>,
+    /// Where it is.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub size: u64,
+}
+
 impl Qcow2Writer {
+    /// What qemu's `qcow2_load_dirty_bitmaps` does when it opens an image
+    /// for writing: every bitmap becomes one of the node's (newest first,
+    /// so the last in the directory leads), and each consistent one is
+    /// marked in use in the directory, rewritten where it is, and the
+    /// header rewritten with it (`update_ext_header_and_dir_in_place`).
+    pub(crate) fn load_bitmaps(&mut self, own: OwnBitmaps) -> Result<(), Error> {
+        let OwnBitmaps { mut dir, dir_offset, dir_size, loaded } = own;
+        let mut needs_update = false;
+        for e in &mut dir {
+            if e.flags & BME_FLAG_IN_USE == 0 {
+                e.flags |= BME_FLAG_IN_USE;
+                needs_update = true;
+            }
+        }
+        for bm in loaded {
+            self.bitmaps.insert(0, bm);
+        }
+        if needs_update {
+            let mut bytes = Vec::new();
+            for e in &dir {
+                push_dir_entry(&mut bytes, e);
+            }
+            if bytes.len() as u64 != dir_size {
+                return Err(errno(EINVAL));
+            }
+            self.file.write_at(dir_offset, &bytes).map_err(Error::errno)?;
+            let ext = BitmapsExt {
+                nb_bitmaps: u32::try_from(dir.len()).map_err(|_| errno(EINVAL))?,
+                reserved32: 0,
+                bitmap_directory_size: dir_size,
+                bitmap_directory_offset: dir_offset,
+            };
+            self.rewrite_header(ext)?;
+        }
+        self.bitmap_dir = Some(StoredDir { entries: dir, offset: dir_offset, size: dir_size });
+        Ok(())
+    }
+
+    /// qemu's `bdrv_set_dirty` after a write request of `bytes` at
+    /// `offset`: every enabled bitmap of the node records it.
+    pub(crate) fn mark_bitmaps_dirty(&mut self, offset: u64, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        for bm in &mut self.bitmaps {
+            if !bm.enabled {
+                continue;
+            }
+            let Some(bits) = bm.bits.as_mut() else { continue };
+            let g = u64::from(bm.granularity.trailing_zeros());
+            let first = offset >> g;
+            let last = (offset.saturating_add(bytes) - 1) >> g;
+            for bit in first..=last {
+                let Some(b) = usize::try_from(bit / 8).ok().and_then(|i| bits.get_mut(i)) else {
+                    break;
+                };
+                *b |= 1 << (bit % 8);
+            }
+        }
+    }
+
     /// qemu's `block-dirty-bitmap-add` of a persistent bitmap, then the
-    /// merge of its bits: refused when the name is taken. qemu keeps a
-    /// node's bitmaps newest first, and stores them in that order.
+    /// merge of its bits: refused when the node has a bitmap of that name
+    /// (its own ones too, consistent or not). qemu keeps a node's bitmaps
+    /// newest first.
     pub(crate) fn take_bitmap(&mut self, bitmap: BitmapCopy) -> Result<(), Error> {
         if self.bitmaps.iter().any(|b| b.name == bitmap.name) {
             return Err(Error::invalid(format!("Bitmap already exists: {}", bitmap.name)));
@@ -39,41 +127,109 @@ impl Qcow2Writer {
         Ok(())
     }
 
-    /// Stores the bitmaps added since the image was opened, then flushes
-    /// the caches and rewrites the header (qemu's
-    /// `qcow2_store_persistent_dirty_bitmaps` on an image that held none).
+    /// qemu's `qcow2_store_persistent_dirty_bitmaps` at close: the
+    /// directory's own bitmaps first (each stored anew, its old clusters
+    /// dropped once the new directory is in place), then the added ones;
+    /// an inconsistent bitmap keeps its entry as it is.
     pub(crate) fn store_bitmaps(&mut self) -> Result<(), Error> {
-        if self.bitmaps.is_empty() {
+        let bitmaps = std::mem::take(&mut self.bitmaps);
+        if bitmaps.iter().all(|b| b.bits.is_none()) {
             return Ok(());
         }
-        let bitmaps = std::mem::take(&mut self.bitmaps);
-        let mut dir_entries = Vec::with_capacity(bitmaps.len());
+        let old = self.bitmap_dir.take();
+        let (mut entries, old_dir) = match old {
+            Some(d) => (d.entries, Some((d.offset, d.size))),
+            None => (Vec::new(), None),
+        };
+        let mut sources: Vec<Option<&BitmapCopy>> = vec![None; entries.len()];
+        let mut drop_tables = Vec::new();
         for bm in &bitmaps {
-            dir_entries.push(self.store_one(bm)?);
+            if bm.bits.is_none() {
+                continue;
+            }
+            let flags = if bm.enabled { BME_FLAG_AUTO } else { 0 };
+            let granularity_bits =
+                u8::try_from(bm.granularity.trailing_zeros()).map_err(|_| errno(EINVAL))?;
+            match entries.iter().position(|e| e.name == bm.name) {
+                Some(i) => {
+                    let e = &mut entries[i];
+                    drop_tables.push((e.table_offset, e.table_size));
+                    e.table_offset = 0;
+                    e.table_size = 0;
+                    e.flags = flags;
+                    e.granularity_bits = granularity_bits;
+                    sources[i] = Some(bm);
+                }
+                None => {
+                    entries.push(Bitmap {
+                        table_offset: 0,
+                        table_size: 0,
+                        flags,
+                        granularity_bits,
+                        name: bm.name.clone(),
+                    });
+                    sources.push(Some(bm));
+                }
+            }
+        }
+        for (e, bm) in entries.iter_mut().zip(&sources) {
+            if let Some(bm) = bm {
+                let (offset, size) = self.store_one(bm)?;
+                e.table_offset = offset;
+                e.table_size = size;
+            }
         }
         let mut dir = Vec::new();
-        for e in &dir_entries {
+        for e in &entries {
             push_dir_entry(&mut dir, e);
         }
         debug_assert_eq!(
             dir.len() as u64,
-            dir_entries.iter().map(|e| dir_entry_size(e.name.len() as u64)).sum::<u64>()
+            entries.iter().map(|e| dir_entry_size(e.name.len() as u64)).sum::<u64>()
         );
         let dir_offset = self.refs.alloc(&self.file, dir.len() as u64).map_err(|e| self.fail(e))?;
         self.file.write_at(dir_offset, &dir).map_err(Error::errno)?;
         self.flush()?;
         let ext = BitmapsExt {
-            nb_bitmaps: u32::try_from(dir_entries.len()).map_err(|_| errno(EINVAL))?,
+            nb_bitmaps: u32::try_from(entries.len()).map_err(|_| errno(EINVAL))?,
             reserved32: 0,
             bitmap_directory_size: dir.len() as u64,
             bitmap_directory_offset: dir_offset,
         };
-        self.rewrite_header(ext)
+        self.rewrite_header(ext)?;
+        if let Some((offset, size)) = old_dir {
+            self.refs.free(&self.file, offset, size, false);
+        }
+        for (offset, size) in drop_tables {
+            self.free_bitmap_clusters(offset, size)?;
+        }
+        self.report_failed_frees();
+        Ok(())
+    }
+
+    /// qemu's `free_bitmap_clusters`: each data cluster of the table at
+    /// `offset` (`size` entries) freed and discarded in the file (qemu's
+    /// `QCOW2_DISCARD_ALWAYS`), then the table itself.
+    fn free_bitmap_clusters(&mut self, offset: u64, size: u32) -> Result<(), Error> {
+        let cs = self.cs;
+        let mut raw = vec![0u8; small(u64::from(size) * 8)];
+        self.file.read_at(offset, &mut raw).map_err(Error::errno)?;
+        let discard = std::mem::replace(&mut self.refs.discard, true);
+        for entry in raw.chunks_exact(8).map(|c| instar_core::bytes::be64(c, 0)) {
+            let at = table_entry_offset(entry);
+            if at != 0 {
+                self.refs.free(&self.file, at, cs, true);
+            }
+        }
+        self.refs.discard = discard;
+        self.refs.free(&self.file, offset, u64::from(size) * 8, false);
+        Ok(())
     }
 
     /// Writes one bitmap's data clusters and table (qemu's `store_bitmap`
-    /// and `store_bitmap_data`); returns its directory entry.
-    fn store_one(&mut self, bm: &BitmapCopy) -> Result<Bitmap, Error> {
+    /// and `store_bitmap_data`); returns where the table is and its
+    /// entries.
+    fn store_one(&mut self, bm: &BitmapCopy) -> Result<(u64, u32), Error> {
         let cs = self.cs;
         let granularity_bits =
             u8::try_from(bm.granularity.trailing_zeros()).map_err(|_| errno(EINVAL))?;
@@ -104,13 +260,7 @@ impl Qcow2Writer {
         let bytes = tb_size * 8;
         let table_offset = self.refs.alloc(&self.file, bytes).map_err(|e| self.fail(e))?;
         self.file.write_at(table_offset, &encode_table(&table)).map_err(Error::errno)?;
-        Ok(Bitmap {
-            table_offset,
-            table_size: u32::try_from(tb_size).map_err(|_| errno(EINVAL))?,
-            flags: if bm.enabled { BME_FLAG_AUTO } else { 0 },
-            granularity_bits,
-            name: bm.name.clone(),
-        })
+        Ok((table_offset, u32::try_from(tb_size).map_err(|_| errno(EINVAL))?))
     }
 
     /// qemu's `qcow2_update_header` after the bitmaps were stored: the

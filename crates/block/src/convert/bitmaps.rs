@@ -33,7 +33,8 @@ pub(super) fn copy_bitmaps(
             // qemu-img (5.2) adds the target's bitmap, empty and disabled
             // as the inconsistent one was loaded, fails to merge into it,
             // and leaves it there, to be stored at close.
-            target.add_bitmap(bm).map_err(|e| {
+            let empty = instar_core::BitmapCopy { bits: Some(Vec::new()), enabled: false, ..bm };
+            target.add_bitmap(empty).map_err(|e| {
                 ConvertFailure::reported(format!("Failed to create bitmap {name}: {}", e.message()))
             })?;
             return Err(ConvertFailure {
