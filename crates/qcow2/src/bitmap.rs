@@ -239,7 +239,8 @@ pub fn load_bits(
 ) -> Result<Vec<u8>, std::io::Error> {
     let size = serialized_size(len, bm.granularity_bits);
     let clusters = size.div_ceil(cluster_size);
-    if clusters != u64::from(bm.table_size)
+    if len == 0
+        || clusters != u64::from(bm.table_size)
         || clusters > BME_MAX_TABLE_SIZE
         || size > BME_MAX_PHYS_SIZE
     {
