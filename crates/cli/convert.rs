@@ -379,9 +379,6 @@ pub(crate) fn parse(argv0: &str, args: &[String], env: Option<&str>) -> Result<C
     if a.target_is_zero && !a.no_create {
         return Err(plain("--target-is-zero requires use of -n flag"));
     }
-    if target_image_opts {
-        return Err(plain("--target-image-opts is not supported by instar"));
-    }
     let operands = getopt.operands();
     if let Some(list) = &a.options {
         if instar_core::opts::has_help_option(list, dialect) {
@@ -403,6 +400,8 @@ pub(crate) fn parse(argv0: &str, args: &[String], env: Option<&str>) -> Result<C
     }
     a.target = target.clone();
     a.out_fmt = out_fmt.unwrap_or_default();
+    a.force_share = opts.force_share;
+    a.target_image_opts = target_image_opts;
     Ok(Command::Convert(Box::new(ConvertCommand {
         sources: sources.to_vec(),
         fmt,

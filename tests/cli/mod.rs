@@ -13,6 +13,8 @@
 //! ([`by_version`]), qemu-img V against instar with
 //! `INSTAR_QEMU_VERSION=V`.
 
+mod convert;
+
 use crate::util::{
     instar, oracle_or_skip, qemu_if_installed, shown, tempdir, unescape, Run, Sandbox, Transcript,
 };

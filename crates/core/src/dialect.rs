@@ -351,7 +351,9 @@ pub const CONVERT_BACKING_FORMAT_OPTION: Release = Release::new(6, 1);
 
 /// `convert --skip-broken-bitmaps` (Eric Blake's commit 955171e4,
 /// "qemu-img: Add --skip-broken-bitmaps for 'convert --bitmaps'",
-/// 6.2.0). Measured: unknown to 5.2.0, known to 7.2.18.
+/// 6.2.0), and with it the refusal of an inconsistent (in-use) source
+/// bitmap before the target is created. Measured: unknown to 5.2.0, known
+/// to 7.2.18.
 pub const CONVERT_SKIP_BROKEN_BITMAPS: Release = Release::new(6, 2);
 
 /// The qemu-img builds measured from this release on have zstd (qcow2's
@@ -362,6 +364,15 @@ pub const CONVERT_SKIP_BROKEN_BITMAPS: Release = Release::new(6, 2);
 /// in 5.1), kept as the releases measured show it: absent in 5.2.0,
 /// present in 7.2.18 and every later build.
 pub const ZSTD_BUILT: Release = Release::new(6, 0);
+
+/// `convert` opens its sources without sharing the write permission
+/// (Kevin Wolf, "qemu-img convert: Unshare write permission for source",
+/// block pull request of 2021-04-30, 6.1.0), so a raw source's file locks
+/// out a target on the same file (`Failed to get "write" lock`). Before,
+/// only the files under a format driver's metadata were locked: 5.2.0
+/// measured overwrites a raw source named as the target, and refuses a
+/// qcow2 one. `-U` shares everything in all versions.
+pub const CONVERT_SOURCE_UNSHARES_WRITE: Release = Release::new(6, 1);
 
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.

@@ -28,6 +28,11 @@ pub struct SourceBitmap {
     pub granularity: u64,
     /// The disk length it covers (the image's length when it was loaded).
     pub length: u64,
+    /// Its name, as convert names a bitmap it cannot copy.
+    pub name: String,
+    /// Its in-use flag: a bitmap left in use by a process that did not
+    /// close the image is inconsistent, and `convert --bitmaps` refuses it.
+    pub in_use: bool,
 }
 
 /// The disk being measured: an image opened with its backing chain.

@@ -268,6 +268,22 @@ impl TargetFile {
         }
     }
 
+    /// Makes `[offset, offset + bytes)` read as zeros the way file-posix's
+    /// `write_zeroes` with `BDRV_REQ_NO_FALLBACK` does (`fallocate` with
+    /// `FALLOC_FL_ZERO_RANGE`, which extends a shorter file): `false`
+    /// when the file system cannot, and nothing was done.
+    pub fn zero_fill(&self, offset: u64, bytes: u64) -> io::Result<bool> {
+        use rustix::fs::FallocateFlags;
+        if bytes == 0 {
+            return Ok(true);
+        }
+        match rustix::fs::fallocate(&self.file, FallocateFlags::ZERO_RANGE, offset, bytes) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(false),
+            Err(e) => Err(errno(e)),
+        }
+    }
+
     /// Flushes the file's data to the disk.
     pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()

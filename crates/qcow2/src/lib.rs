@@ -159,6 +159,8 @@ impl Image for open::Qcow2Image {
                     name_len: b.name.len() as u64,
                     granularity: 1u64 << b.granularity_bits,
                     length: self.virtual_size(),
+                    name: b.name.clone(),
+                    in_use: b.flags & bitmap::BME_FLAG_IN_USE != 0,
                 })
                 .collect()
         })

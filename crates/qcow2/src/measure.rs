@@ -218,8 +218,20 @@ mod tests {
         // A 10 MiB image with bitmaps of granularity 64 KiB (name "bm1")
         // and 512 (a 57-byte name): 327680 with 64 KiB clusters.
         let b = [
-            SourceBitmap { name_len: 3, granularity: 65536, length: 10 << 20 },
-            SourceBitmap { name_len: 57, granularity: 512, length: 10 << 20 },
+            SourceBitmap {
+                name_len: 3,
+                granularity: 65536,
+                length: 10 << 20,
+                name: "abc".into(),
+                in_use: false,
+            },
+            SourceBitmap {
+                name_len: 57,
+                granularity: 512,
+                length: 10 << 20,
+                name: "x".repeat(57),
+                in_use: false,
+            },
         ];
         assert_eq!(bitmaps_size(&b, 65536), 327_680);
         assert_eq!(bitmaps_size(&b, 512), 4608);

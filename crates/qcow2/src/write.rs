@@ -313,15 +313,6 @@ impl Qcow2Writer {
         }
     }
 
-    /// Whether `[offset, offset + bytes)` of the disk reads as zeros
-    /// (qemu's `is_zero`, for the copy-on-write parts): only its side
-    /// effect matters here (the writer writes zeros either way).
-    fn query_status(&mut self, offset: u64, bytes: u64) {
-        if offset.saturating_add(bytes).min(self.size) > offset {
-            self.detect_prealloc();
-        }
-    }
-
     /// Fails every request once the image is unusable (`-ENOMEDIUM`).
     pub(crate) fn usable(&self) -> Result<(), Error> {
         if self.broken {
@@ -901,22 +892,41 @@ impl Qcow2Writer {
                 break;
             }
             // `handle_alloc_space` asks whether the copied parts read as
-            // zeros (`is_zero_cow`).
+            // zeros (`is_zero_cow`): then the whole new range is zeroed
+            // in the file instead of the zeros being copied. A part past
+            // the end of the disk never counts as zeros there (its block
+            // status ends short): qemu copies it from the backing file.
+            let mut zero_cow = Vec::with_capacity(metas.len());
             for m in &metas {
-                self.query_status(m.guest + m.cow_start.0, m.cow_start.1);
-                if self.prealloc_checked {
-                    break;
-                }
-                self.query_status(m.guest + m.cow_end.0, m.cow_end.1);
+                let has_cow = m.cow_start.1 > 0 || m.cow_end.1 > 0;
+                let inside = [m.cow_start, m.cow_end]
+                    .iter()
+                    .all(|&(from, len)| len == 0 || m.guest + from + len <= self.size);
+                let zero = has_cow
+                    && inside
+                    && self.reads_zero(m.guest + m.cow_start.0, m.cow_start.1)?
+                    && self.reads_zero(m.guest + m.cow_end.0, m.cow_end.1)?;
+                zero_cow.push(zero);
             }
-            pieces.push((at, host, cur, metas));
+            pieces.push((at, host, cur, metas, zero_cow));
             at += cur;
             left -= cur;
         }
-        for (at, host, cur, metas) in pieces {
+        for (at, host, cur, metas, zero_cow) in pieces {
             // Every copy reads the old mapping, before anything changes.
             let mut copies = Vec::new();
-            for m in &metas {
+            for (m, zero) in metas.iter().zip(zero_cow) {
+                if zero {
+                    let start = m.host + m.cow_start.0;
+                    let bytes = m.cow_end.0 + m.cow_end.1 - m.cow_start.0;
+                    self.check_data_write(start, bytes)?;
+                    match self.data_target().zero_fill(start, bytes) {
+                        Ok(true) => continue,
+                        // Not supported here: the zeros are copied.
+                        Ok(false) => {}
+                        Err(e) => return Err(Error::errno(e)),
+                    }
+                }
                 for (from, len) in [m.cow_start, m.cow_end] {
                     if len > 0 {
                         let mut buf = vec![0u8; small(len)];

@@ -93,7 +93,7 @@ impl Qcow2Writer {
     /// (clamped to the disk) reads as zeros by its block status: zero or
     /// unallocated subclusters over no backing file, or over what the
     /// backing file's block status calls zeros.
-    fn reads_zero(&mut self, offset: u64, bytes: u64) -> Result<bool, Error> {
+    pub(crate) fn reads_zero(&mut self, offset: u64, bytes: u64) -> Result<bool, Error> {
         let end = (offset + bytes).min(self.size);
         if end > offset {
             self.detect_prealloc();

@@ -27,7 +27,7 @@ use std::sync::{mpsc, Mutex};
 const REQUEST_MAX_SECTORS: u64 = (i32::MAX as u64) >> 9;
 
 /// The most bytes of chunks read ahead of the writes.
-const QUEUE_BYTES: u64 = 32 << 20;
+const QUEUE_BYTES: u64 = 16 << 20;
 
 /// The most reader threads (qemu-img runs 8 coroutines over a thread pool
 /// the size of the machine).

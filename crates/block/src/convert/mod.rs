@@ -87,6 +87,12 @@ pub struct ConvertArgs {
     pub skip_broken_bitmaps: bool,
     /// `-t` (qemu-img's default: unsafe).
     pub cache: String,
+    /// `-U`: the sources share every permission, so no file lock keeps
+    /// the target off a source's file.
+    pub force_share: bool,
+    /// `--target-image-opts` (with `-n`): the target named by options,
+    /// which instar does not read yet; refused where qemu would open it.
+    pub target_image_opts: bool,
     /// Whose checks, messages and bytes to follow.
     pub dialect: QemuDialect,
 }
@@ -259,16 +265,36 @@ fn run(
                 "Copying bitmaps only possible with single source",
             ));
         }
-        check_bitmaps(&sources[0], args.skip_broken_bitmaps)?;
+        check_bitmaps(&sources[0], args.skip_broken_bitmaps, args.dialect)?;
     }
     let path = crate::protocol::local_path(&args.target).ok();
     let existed =
         path.is_some_and(|p| std::fs::symlink_metadata(instar_core::rawtext::to_path(p)).is_ok());
+    let locked = locked_files(args, chains);
     if let Some(p) = &plan {
+        if let Some(kind) = write_lock(&locked, &args.target) {
+            let prefix = format!("{}: error while converting {}: ", args.target, args.out_fmt);
+            return Err(write_lock_refusal(&prefix, kind, &args.target));
+        }
         create_target(args, p)?;
     }
     if !CACHE_MODES.contains(&args.cache.as_str()) {
         return Err(ConvertFailure::reported(format!("Invalid cache option: {}", args.cache)));
+    }
+    if args.target_image_opts {
+        // qemu-img opens the target with `-O` as its format: the two are
+        // exclusive there, as for a source.
+        if !args.out_fmt.is_empty() {
+            return Err(ConvertFailure::reported(
+                "--image-opts and --format are mutually exclusive",
+            ));
+        }
+        return Err(ConvertFailure::reported("--target-image-opts is not supported by instar"));
+    }
+    // The open of an existing target asks for writes, not resizes.
+    if args.no_create && write_lock(&locked, &args.target) == Some("write") {
+        let prefix = format!("Could not open '{}': ", args.target);
+        return Err(write_lock_refusal(&prefix, "write", &args.target));
     }
     let fmt = if args.out_fmt.is_empty() { "raw" } else { args.out_fmt.as_str() };
     let (mut writer, backing_sectors) = open_target(args, fmt, backing_name.as_deref())?;
@@ -428,14 +454,105 @@ fn check_compression(plan: &TargetPlan) -> Result<(), ConvertFailure> {
 }
 
 /// `convert_check_bitmaps`: the source must hold persistent bitmaps, each
-/// consistent unless broken ones are skipped.
-fn check_bitmaps(source: &read::Source<'_>, skip_broken: bool) -> Result<(), ConvertFailure> {
+/// consistent unless broken ones are skipped. Before 6.2 qemu-img checked
+/// only the support here; an inconsistent bitmap failed later, when the
+/// bitmaps were copied into the target.
+fn check_bitmaps(
+    source: &read::Source<'_>,
+    skip_broken: bool,
+    dialect: QemuDialect,
+) -> Result<(), ConvertFailure> {
     let bitmaps = source.chain.layer(0).and_then(|top| top.persistent_bitmaps());
     let Some(bitmaps) = bitmaps else {
         return Err(ConvertFailure::reported("Source lacks bitmap support"));
     };
-    let _ = (bitmaps, skip_broken);
-    Ok(())
+    if skip_broken || !dialect.since(dialect::CONVERT_SKIP_BROKEN_BITMAPS) {
+        return Ok(());
+    }
+    match bitmaps.iter().find(|b| b.in_use) {
+        Some(broken) => Err(ConvertFailure {
+            lines: vec![
+                Diagnostic::Reported(format!("Cannot copy inconsistent bitmap '{}'", broken.name)),
+                Diagnostic::Plain(
+                    "Try --skip-broken-bitmaps, or use 'instar bitmap --remove' to delete it\n"
+                        .to_string(),
+                ),
+            ],
+            code: 1,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The files the sources hold locked, each with the permission a writer
+/// cannot get (`write`, or `resize` where writes are shared), as qemu's
+/// file locks have them. Since 6.1 the sources share neither with
+/// anyone. Before, qemu-img asked its sources to share writes: a raw
+/// layer passed that on (no lock), and a format driver kept writers off
+/// the files holding its metadata but only resizes off its data-only
+/// files (a vmdk's flat extents, a qcow2's external data file). `-U`
+/// shares everything.
+fn locked_files(args: &ConvertArgs, chains: &[Chain]) -> Vec<(String, &'static str)> {
+    let mut files = Vec::new();
+    if args.force_share {
+        return files;
+    }
+    let unshared = args.dialect.since(dialect::CONVERT_SOURCE_UNSHARES_WRITE);
+    for chain in chains {
+        for depth in 0..chain.depth() {
+            let Some(info) = chain.layer(depth).and_then(|l| l.info().ok()) else { continue };
+            if info.format == "raw" && !unshared {
+                continue;
+            }
+            let data_only = data_only_files(&info);
+            let data_kind = if unshared { "write" } else { "resize" };
+            // Info may leave the data file out of its children: name it
+            // here, ahead of the children's entries.
+            files.extend(data_only.iter().map(|f| (f.to_string(), data_kind)));
+            let mut nodes = vec![&info];
+            while let Some(node) = nodes.pop() {
+                let kind =
+                    if data_only.contains(&node.filename.as_str()) { data_kind } else { "write" };
+                files.push((node.filename.clone(), kind));
+                nodes.extend(node.children.iter().map(|c| &c.info));
+            }
+        }
+    }
+    files
+}
+
+/// The files of an image that hold only guest data, as its info names
+/// them: a qcow2's `data-file`, a vmdk's flat extents.
+fn data_only_files(info: &instar_core::ImageInfo) -> Vec<&str> {
+    let Some((_, data)) = &info.format_specific else { return Vec::new() };
+    let mut files: Vec<&str> = Vec::new();
+    if let Some(instar_core::Json::Str(name)) = data.get("data-file") {
+        files.push(name);
+    }
+    if let Some(instar_core::Json::Array(extents)) = data.get("extents") {
+        for e in extents {
+            let flat = matches!(e.get("format"), Some(instar_core::Json::Str(f)) if f == "FLAT" || f == "VMFS");
+            if let (true, Some(instar_core::Json::Str(name))) = (flat, e.get("filename")) {
+                files.push(name);
+            }
+        }
+    }
+    files
+}
+
+/// The permission a source's lock denies a writer of the target, if any.
+fn write_lock(locked: &[(String, &'static str)], target: &str) -> Option<&'static str> {
+    let path = crate::protocol::local_path(target).ok()?;
+    locked.iter().find(|(f, _)| instar_core::file::same_file(f, path)).map(|(_, kind)| *kind)
+}
+
+/// The refusal of a target whose file a source holds locked: qemu's
+/// file protocol cannot take the write permission, and says which image
+/// another process (here: this one) may be using.
+fn write_lock_refusal(prefix: &str, kind: &str, target: &str) -> ConvertFailure {
+    ConvertFailure::reported(format!(
+        "{prefix}Failed to get \"{kind}\" lock\nIs another process using the image [{target}]?"
+    ))
 }
 
 /// `bdrv_create` of the target, its failure worded as `img_convert`
@@ -445,6 +562,11 @@ fn create_target(args: &ConvertArgs, plan: &TargetPlan) -> Result<(), ConvertFai
         PreparedCreate::for_convert(plan.format, &args.target, &plan.options, args.dialect)
             .map_err(|e| ConvertFailure::from_error(&e))?;
     prepared.run().map_err(|e| {
+        if plan.format.name() == "qcow2"
+            && !args.dialect.since(dialect::QCOW2_CREATE_FAILURE_DELETES)
+        {
+            leave_empty_files(args, plan);
+        }
         let mut lines = e.notes().to_vec();
         lines.push(Diagnostic::Reported(format!(
             "{}: error while converting {}: {e}",
@@ -452,6 +574,24 @@ fn create_target(args: &ConvertArgs, plan: &TargetPlan) -> Result<(), ConvertFai
         )));
         ConvertFailure { lines, code: 1 }
     })
+}
+
+/// What a refused qcow2 create left before 6.0: qemu's qcow2 driver
+/// creates the image file (and its data file) through the file protocol
+/// before it checks its own options, and did not remove them when a
+/// check failed, so convert (which, unlike `create`, leaves what qemu-img
+/// leaves before the copy: docs/compat.md §8.7) leaves them empty. A
+/// file the protocol could not create stays uncreated.
+fn leave_empty_files(args: &ConvertArgs, plan: &TargetPlan) {
+    let Ok(path) = crate::protocol::local_path(&args.target) else { return };
+    let data = plan.options.get_str("data_file").map(str::to_string);
+    for name in std::iter::once(path.to_string()).chain(data) {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(instar_core::rawtext::to_path(&name));
+    }
 }
 
 /// Opens the target for writing, with the disk below it when it has a
@@ -481,8 +621,10 @@ fn open_target(
                     .strip_prefix(&format!("Could not open '{full}': "))
                     .map(str::to_string)
                     .unwrap_or(inner);
+                // qemu drops the backing image's own `Could not open` and
+                // keeps the protocol's (which names the file).
                 ConvertFailure::reported(format!(
-                    "Could not open '{}': Could not open backing file: Could not open '{name}': {inner}",
+                    "Could not open '{}': Could not open backing file: {inner}",
                     args.target
                 ))
             })?;
