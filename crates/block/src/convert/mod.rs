@@ -473,8 +473,9 @@ fn check_bitmaps(
         Some(broken) => Err(ConvertFailure {
             lines: vec![
                 Diagnostic::Reported(format!("Cannot copy inconsistent bitmap '{}'", broken.name)),
+                // qemu's words: the tool it names is qemu-img's.
                 Diagnostic::Plain(
-                    "Try --skip-broken-bitmaps, or use 'instar bitmap --remove' to delete it\n"
+                    "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it\n"
                         .to_string(),
                 ),
             ],
