@@ -359,6 +359,8 @@ macro_rules! convert_cases {
             Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_broken_bitmap "qcow2-bitmaps-skip-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
             Qcow2 qcow2_err_bitmaps_broken_from_qcow2_broken_bitmap "qcow2-err-bitmaps-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
             Qcow2 qcow2_from_qcow2_broken_bitmap "qcow2-from-qcow2-broken-bitmap" "-O qcow2 SRC TGT" [Qcow2BrokenBitmap] one ();
+            Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_broken_bitmaps "qcow2-bitmaps-skip-broken-from-qcow2-broken-bitmaps" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmaps] all ();
+            Qcow2 qcow2_err_bitmaps_broken_from_qcow2_broken_bitmaps "qcow2-err-bitmaps-broken-from-qcow2-broken-bitmaps" "-O qcow2 --bitmaps SRC TGT" [Qcow2BrokenBitmaps] all ();
             Qcow2 qcow2_bitmaps_from_qcow2_bitmaps_many "qcow2-bitmaps-from-qcow2-bitmaps-many" "-O qcow2 --bitmaps SRC TGT" [Qcow2BitmapsMany] all ();
             Qcow2 qcow2_bitmaps_cs_4k_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-4k-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=4k --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
             Qcow2 qcow2_bitmaps_cs_512_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-512-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=512 --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
@@ -717,6 +719,9 @@ pub enum ConvertSource {
     /// Data and two persistent bitmaps, the first (`bm1`) marked in use
     /// (inconsistent, as after a crash), the second (`good`) whole.
     Qcow2BrokenBitmap,
+    /// Three bitmaps, the first (`bm1`) and the last (`bm3`) marked in
+    /// use, `good` between them whole: the order qemu-img walks them in.
+    Qcow2BrokenBitmaps,
     /// 5 MiB of data (three 2 MiB copy chunks: `-p` steps).
     Qcow2P5,
     /// An empty qcow2.
@@ -798,6 +803,11 @@ const MIB: u64 = 1 << 20;
 /// (measured with 10.0.2; the recipe's `qemu-img info` shows `in-use`).
 const BROKEN_BITMAP_FLAGS: u64 = 0xa_000c;
 
+/// Where [`ConvertSource::Qcow2BrokenBitmaps`]'s first and last bitmaps
+/// keep their flags: that recipe's bitmap directory is at 0xc0000, its
+/// entries 32 bytes apart (measured with 10.0.2).
+const BROKEN_BITMAPS_FLAGS: [u64; 2] = [0xc_000c, 0xc_004c];
+
 /// What the compressed sources hold: 0x11 with zero runs, a cluster of
 /// another byte, and a tail that does not compress (written as plain
 /// clusters by a compressing convert).
@@ -834,6 +844,7 @@ impl ConvertSource {
             S::Qcow2Bitmaps => "bm.qcow2",
             S::Qcow2BitmapsMany => "bms.qcow2",
             S::Qcow2BrokenBitmap => "broken.qcow2",
+            S::Qcow2BrokenBitmaps => "broken2.qcow2",
             S::Qcow2P5 => "p5.qcow2",
             S::Qcow2Empty => "empty.qcow2",
             S::Qcow2Truncated => "cut.qcow2",
@@ -872,7 +883,7 @@ impl ConvertSource {
     }
 
     /// Every recipe, in declaration order.
-    pub const ALL: [ConvertSource; 48] = {
+    pub const ALL: [ConvertSource; 49] = {
         use ConvertSource as S;
         [
             S::RawSparse,
@@ -896,6 +907,7 @@ impl ConvertSource {
             S::Qcow2Bitmaps,
             S::Qcow2BitmapsMany,
             S::Qcow2BrokenBitmap,
+            S::Qcow2BrokenBitmaps,
             S::Qcow2P5,
             S::Qcow2Empty,
             S::Qcow2Truncated,
@@ -1164,6 +1176,15 @@ impl Recipe for ConvertSource {
                 // bm1's flags (its directory entry at 0xa0000 + 12): in use
                 // and auto, as qemu leaves a bitmap it did not close.
                 Poke("broken.qcow2", BROKEN_BITMAP_FLAGS, &[0, 0, 0, 3]),
+            ],
+            S::Qcow2BrokenBitmaps => &[
+                Img(&["create", "-q", "-f", "qcow2", "broken2.qcow2", "4M"]),
+                Io { format: "qcow2", file: "broken2.qcow2", commands: &["write -P 0xaa 0 64k"] },
+                Img(&["bitmap", "--add", "-g", "64k", "broken2.qcow2", "bm1"]),
+                Img(&["bitmap", "--add", "-g", "64k", "broken2.qcow2", "good"]),
+                Img(&["bitmap", "--add", "-g", "64k", "broken2.qcow2", "bm3"]),
+                Poke("broken2.qcow2", BROKEN_BITMAPS_FLAGS[0], &[0, 0, 0, 3]),
+                Poke("broken2.qcow2", BROKEN_BITMAPS_FLAGS[1], &[0, 0, 0, 3]),
             ],
             S::Qcow2P5 => &[
                 Img(&["create", "-q", "-f", "qcow2", "p5.qcow2", "5M"]),

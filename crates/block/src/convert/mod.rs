@@ -469,7 +469,8 @@ fn check_bitmaps(
     if skip_broken || !dialect.since(dialect::CONVERT_SKIP_BROKEN_BITMAPS) {
         return Ok(());
     }
-    match bitmaps.iter().find(|b| b.in_use) {
+    // qemu walks the node's bitmaps newest first: the directory backwards.
+    match bitmaps.iter().rev().find(|b| b.in_use) {
         Some(broken) => Err(ConvertFailure {
             lines: vec![
                 Diagnostic::Reported(format!("Cannot copy inconsistent bitmap '{}'", broken.name)),
