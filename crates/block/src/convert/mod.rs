@@ -276,6 +276,20 @@ fn run(
             let prefix = format!("{}: error while converting {}: ", args.target, args.out_fmt);
             return Err(write_lock_refusal(&prefix, kind, &args.target));
         }
+        // Where qemu-img takes no lock (5.2, `-U`) it writes an image
+        // over a file it is still reading, and what it copies depends on
+        // how its reads and writes interleave; instar refuses
+        // (docs/compat.md §8.5a). A raw target puts each guest range
+        // where it is read from before it is written, so the order does
+        // not matter there, and it goes ahead.
+        let rewrites = args.out_fmt != "raw";
+        if rewrites && write_lock(&source_files(chains, true), &args.target).is_some() {
+            return Err(ConvertFailure::reported(format!(
+                "{}: converting into a file the sources read is not supported by instar \
+                 (what qemu-img copies there depends on how its reads and writes interleave)",
+                args.target
+            )));
+        }
         create_target(args, p)?;
     }
     if !CACHE_MODES.contains(&args.cache.as_str()) {
@@ -495,11 +509,17 @@ fn check_bitmaps(
 /// files (a vmdk's flat extents, a qcow2's external data file). `-U`
 /// shares everything.
 fn locked_files(args: &ConvertArgs, chains: &[Chain]) -> Vec<(String, &'static str)> {
-    let mut files = Vec::new();
     if args.force_share {
-        return files;
+        return Vec::new();
     }
-    let unshared = args.dialect.since(dialect::CONVERT_SOURCE_UNSHARES_WRITE);
+    source_files(chains, args.dialect.since(dialect::CONVERT_SOURCE_UNSHARES_WRITE))
+}
+
+/// Every file the sources' chains read (their images, extents and data
+/// files), each with the lock [`locked_files`] gives it when the sources
+/// share nothing (`unshared`) or share writes.
+fn source_files(chains: &[Chain], unshared: bool) -> Vec<(String, &'static str)> {
+    let mut files = Vec::new();
     for chain in chains {
         for depth in 0..chain.depth() {
             let Some(info) = chain.layer(depth).and_then(|l| l.info().ok()) else { continue };
