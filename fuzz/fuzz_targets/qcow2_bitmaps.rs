@@ -1,6 +1,8 @@
 //! qcow2's persistent dirty bitmaps: the bitmap directory
 //! (`bitmap_list_load`'s checks, [`parse_directory`]) and each bitmap's
-//! table (`bitmap_table_load`, [`load_table`]). The input is a 17-byte
+//! table (`bitmap_table_load`, [`load_table`]) and bits (`load_bitmap_data`,
+//! [`load_bits`], what `convert --bitmaps` copies: exactly the serialized
+//! size, nothing set past the disk). The input is a 17-byte
 //! prefix standing for the header extension and the header (`nb_bitmaps`
 //! u32, `cluster_bits` u8 clamped to qemu's range, the disk size u64,
 //! the directory size u32), then the directory at offset 0 of an
@@ -8,7 +10,9 @@
 //! directory points at (`fuzz/seeds.py` relocates them so).
 #![no_main]
 
-use instar_qcow2::bitmap::{load_table, parse_directory, table_entry_offset};
+use instar_qcow2::bitmap::{
+    load_bits, load_table, parse_directory, serialized_size, table_entry_offset,
+};
 use instar_qcow2::header::{MAX_CLUSTER_BITS, MIN_CLUSTER_BITS};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,6 +29,15 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(table) = load_table(&file, bm, cluster_size) {
             for entry in table {
                 let _ = table_entry_offset(entry);
+            }
+        }
+        if let Ok(bits) = load_bits(&file, bm, cluster_size, disk_len) {
+            let size = serialized_size(disk_len, bm.granularity_bits);
+            assert_eq!(bits.len() as u64, size, "the serialized size");
+            let nbits = ((disk_len - 1) >> bm.granularity_bits) + 1;
+            for bit in nbits..size * 8 {
+                let byte = bits[(bit / 8) as usize];
+                assert_eq!(byte >> (bit % 8) & 1, 0, "no bit past the disk");
             }
         }
     }

@@ -293,6 +293,13 @@ pub trait Image {
         None
     }
 
+    /// The image's persistent bitmaps with their bits, in the order the
+    /// image keeps them (its bitmap directory), for `convert --bitmaps`;
+    /// an empty list for a format without them. Errors carry qemu's text.
+    fn bitmap_copies(&self) -> Result<Vec<crate::write::BitmapCopy>, Error> {
+        Ok(Vec::new())
+    }
+
     /// The image itself, for a driver that must know what its backing
     /// file is (vmdk compares its parent's content ID): `None` for a
     /// driver that does not look.

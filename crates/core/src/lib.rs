@@ -42,4 +42,4 @@ pub use json::Json;
 pub use measure::{MeasureSource, Measurement, Secrets, SourceBitmap};
 pub use opts::{OptDesc, OptType, Options};
 pub use read::{Host, Mapping, Status};
-pub use write::{GuestRead, ImageWriter, TargetFile, WriteLimits};
+pub use write::{BitmapCopy, GuestRead, ImageWriter, TargetFile, WriteLimits};

@@ -69,6 +69,25 @@ pub struct Compression {
     pub pad_to: usize,
 }
 
+/// A persistent dirty bitmap as `convert --bitmaps` carries it from its
+/// source to its target (qemu's `block-dirty-bitmap-add` of the same
+/// name, granularity and state, then a merge of the source's bits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitmapCopy {
+    /// Its name.
+    pub name: String,
+    /// The bytes one bit covers (a power of two).
+    pub granularity: u64,
+    /// Whether it records writes (qemu's `auto` flag); a disabled one
+    /// stays disabled in the target.
+    pub enabled: bool,
+    /// Its bits serialized as qemu serializes an `HBitmap`: bit `i` of
+    /// the bitmap is bit `i % 8` of byte `i / 8` (little-endian 64-bit
+    /// words), as many words as the disk it was loaded with needs. `None`
+    /// for an inconsistent bitmap (in use), whose data qemu never loads.
+    pub bits: Option<Vec<u8>>,
+}
+
 /// An image opened for writing, as convert's target: qemu's driver write
 /// path (`bdrv_co_pwritev`, `bdrv_co_pwrite_zeroes`,
 /// `bdrv_co_pwritev_compressed`) with the driver's own allocation.
@@ -141,6 +160,22 @@ pub trait ImageWriter {
     /// under: what a failed convert removes with the target.
     fn other_files(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Whether the image can hold persistent dirty bitmaps (qemu's
+    /// `bdrv_supports_persistent_dirty_bitmap`).
+    fn supports_bitmaps(&self) -> bool {
+        false
+    }
+
+    /// Adds a persistent bitmap holding `bitmap`'s bits, which the image
+    /// stores at close (qemu's `block-dirty-bitmap-add` with
+    /// `persistent`, then `block-dirty-bitmap-merge`). Fails with qemu's
+    /// words when the image refuses the bitmap (a name already there).
+    /// Only called when [`ImageWriter::supports_bitmaps`] says so.
+    fn add_bitmap(&mut self, bitmap: BitmapCopy) -> Result<(), Error> {
+        let _ = bitmap;
+        Err(Error::errno(io::Error::from_raw_os_error(95)))
     }
 
     /// Writes what the writer still holds (tables, counts, headers) and

@@ -359,6 +359,28 @@ macro_rules! convert_cases {
             Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_broken_bitmap "qcow2-bitmaps-skip-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
             Qcow2 qcow2_err_bitmaps_broken_from_qcow2_broken_bitmap "qcow2-err-bitmaps-broken-from-qcow2-broken-bitmap" "-O qcow2 --bitmaps SRC TGT" [Qcow2BrokenBitmap] all ();
             Qcow2 qcow2_from_qcow2_broken_bitmap "qcow2-from-qcow2-broken-bitmap" "-O qcow2 SRC TGT" [Qcow2BrokenBitmap] one ();
+            Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_broken_bitmaps "qcow2-bitmaps-skip-broken-from-qcow2-broken-bitmaps" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmaps] all ();
+            Qcow2 qcow2_err_bitmaps_broken_from_qcow2_broken_bitmaps "qcow2-err-bitmaps-broken-from-qcow2-broken-bitmaps" "-O qcow2 --bitmaps SRC TGT" [Qcow2BrokenBitmaps] all ();
+            Qcow2 qcow2_bitmaps_from_qcow2_bitmaps_many "qcow2-bitmaps-from-qcow2-bitmaps-many" "-O qcow2 --bitmaps SRC TGT" [Qcow2BitmapsMany] all ();
+            Qcow2 qcow2_bitmaps_cs_4k_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-4k-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=4k --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_cs_512_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-512-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=512 --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_cs_2m_from_qcow2_bitmaps_many "qcow2-bitmaps-cs-2M-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=2M --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_c_from_qcow2_bitmaps_many "qcow2-bitmaps-c-from-qcow2-bitmaps-many" "-O qcow2 -c --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_refcount_bits_1_from_qcow2_bitmaps_many "qcow2-bitmaps-refcount-bits-1-from-qcow2-bitmaps-many" "-O qcow2 -o cluster_size=4k,refcount_bits=1 --bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_bitmaps_b_from_qcow2_bitmaps "qcow2-bitmaps-B-from-qcow2-bitmaps" "-O qcow2 -B base.raw -F raw --bitmaps SRC TGT" [Qcow2Bitmaps, BaseRaw] one ();
+            Qcow2 qcow2_bitmaps_b_from_qcow2_bitmaps_many "qcow2-bitmaps-B-from-qcow2-bitmaps-many" "-O qcow2 -B base.raw -F raw --bitmaps SRC TGT" [Qcow2BitmapsMany, BaseRaw] one ();
+            Qcow2 qcow2_n_bitmaps_filled_from_qcow2_bitmaps "qcow2-n-bitmaps-filled-from-qcow2-bitmaps" "-n -O qcow2 --bitmaps SRC TGT" [Qcow2Bitmaps, TgtQcow2Filled4M] one ();
+            Qcow2 qcow2_bitmaps_skip_broken_from_qcow2_bitmaps_many "qcow2-bitmaps-skip-broken-from-qcow2-bitmaps-many" "-O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BitmapsMany] one ();
+            Qcow2 qcow2_err_bitmaps_target_v2_from_qcow2_bitmaps "qcow2-err-bitmaps-target-v2-from-qcow2-bitmaps" "-O qcow2 -o compat=0.10 --bitmaps SRC TGT" [Qcow2Bitmaps] all ();
+            Vmdk vmdk_err_bitmaps_from_qcow2_bitmaps "vmdk-err-bitmaps-from-qcow2-bitmaps" "-O vmdk --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
+            Vhd vpc_err_bitmaps_from_qcow2_bitmaps "vpc-err-bitmaps-from-qcow2-bitmaps" "-O vpc --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
+            Vhdx vhdx_err_bitmaps_from_qcow2_bitmaps "vhdx-err-bitmaps-from-qcow2-bitmaps" "-O vhdx --bitmaps SRC TGT" [Qcow2Bitmaps] one ();
+            Qcow2 qcow2_n_bitmaps_own_from_qcow2_bitmaps "qcow2-n-bitmaps-own-from-qcow2-bitmaps" "-n -O qcow2 --bitmaps SRC TGT" [Qcow2Bitmaps, TgtQcow2Bitmaps] all ();
+            Qcow2 qcow2_n_own_from_qcow2_bitmaps "qcow2-n-own-from-qcow2-bitmaps" "-n -O qcow2 SRC TGT" [Qcow2Bitmaps, TgtQcow2Bitmaps] one ();
+            Qcow2 qcow2_n_s_0_own_from_qcow2_bitmaps "qcow2-n-S-0-own-from-qcow2-bitmaps" "-n -S 0 -O qcow2 SRC TGT" [Qcow2Bitmaps, TgtQcow2Bitmaps] one ();
+            Qcow2 qcow2_n_bitmaps_skip_broken_own_from_qcow2_broken_bitmap "qcow2-n-bitmaps-skip-broken-own-from-qcow2-broken-bitmap" "-n -O qcow2 --bitmaps --skip-broken-bitmaps SRC TGT" [Qcow2BrokenBitmap, TgtQcow2Bitmaps] one ();
+            Qcow2 qcow2_err_n_bitmaps_clash_from_qcow2_bitmaps "qcow2-err-n-bitmaps-clash-from-qcow2-bitmaps" "-n -O qcow2 --bitmaps SRC TGT" [Qcow2Bitmaps, TgtQcow2BitmapClash] all ();
+            Raw raw_err_n_bitmaps_from_qcow2_bitmaps "raw-err-n-bitmaps-from-qcow2-bitmaps" "-n -O raw --bitmaps SRC TGT" [Qcow2Bitmaps, TgtRawFilled4M] one (fs);
             Qcow2 qcow2_m_1_from_qcow2_plain "qcow2-m-1-from-qcow2-plain" "-O qcow2 -m 1 SRC TGT" [Qcow2Plain] one ();
             Qcow2 qcow2_m_16_from_qcow2_plain "qcow2-m-16-from-qcow2-plain" "-O qcow2 -m 16 SRC TGT" [Qcow2Plain] one ();
             Qcow2 qcow2_m_hex_from_qcow2_plain "qcow2-m-hex-from-qcow2-plain" "-O qcow2 -m 0x10 SRC TGT" [Qcow2Plain] one ();
@@ -689,9 +711,17 @@ pub enum ConvertSource {
     Qcow2Snap,
     /// Data and two persistent bitmaps.
     Qcow2Bitmaps,
+    /// A 1 GiB disk with five bitmaps: granularities 512 bytes (four
+    /// 64 KiB clusters of bits, one all zeros), 64 KiB, 2 MiB and 4 KiB,
+    /// dirtied by writes across the disk; one disabled with bits, one
+    /// disabled and empty, one added after the writes (empty, enabled).
+    Qcow2BitmapsMany,
     /// Data and two persistent bitmaps, the first (`bm1`) marked in use
     /// (inconsistent, as after a crash), the second (`good`) whole.
     Qcow2BrokenBitmap,
+    /// Three bitmaps, the first (`bm1`) and the last (`bm3`) marked in
+    /// use, `good` between them whole: the order qemu-img walks them in.
+    Qcow2BrokenBitmaps,
     /// 5 MiB of data (three 2 MiB copy chunks: `-p` steps).
     Qcow2P5,
     /// An empty qcow2.
@@ -736,6 +766,13 @@ pub enum ConvertSource {
     TgtQcow2Filled4M,
     /// `-n` target: a compat=0.10 1 MiB qcow2 full of 0x77.
     TgtQcow2V2Filled,
+    /// `-n` target: a 4 MiB qcow2 full of 0x77 with bitmaps of its own:
+    /// `tb1` (enabled, dirtied by a write after it was added) and `tb2`
+    /// (512-byte granularity, disabled).
+    TgtQcow2Bitmaps,
+    /// `-n` target: the same with `tb1` and a bitmap `bm2`, the name of
+    /// one of [`ConvertSource::Qcow2Bitmaps`]'s.
+    TgtQcow2BitmapClash,
     /// `-n` target: an empty 1 MiB vmdk.
     TgtVmdk,
     /// `-n` target: an empty vpc of 1 MiB (a little larger by its geometry).
@@ -765,6 +802,11 @@ const MIB: u64 = 1 << 20;
 /// flags: qemu-img puts the bitmap directory of that recipe at 0xa0000
 /// (measured with 10.0.2; the recipe's `qemu-img info` shows `in-use`).
 const BROKEN_BITMAP_FLAGS: u64 = 0xa_000c;
+
+/// Where [`ConvertSource::Qcow2BrokenBitmaps`]'s first and last bitmaps
+/// keep their flags: that recipe's bitmap directory is at 0xc0000, its
+/// entries 32 bytes apart (measured with 10.0.2).
+const BROKEN_BITMAPS_FLAGS: [u64; 2] = [0xc_000c, 0xc_004c];
 
 /// What the compressed sources hold: 0x11 with zero runs, a cluster of
 /// another byte, and a tail that does not compress (written as plain
@@ -800,7 +842,9 @@ impl ConvertSource {
             S::Qcow2Short => "short.qcow2",
             S::Qcow2Snap => "snap.qcow2",
             S::Qcow2Bitmaps => "bm.qcow2",
+            S::Qcow2BitmapsMany => "bms.qcow2",
             S::Qcow2BrokenBitmap => "broken.qcow2",
+            S::Qcow2BrokenBitmaps => "broken2.qcow2",
             S::Qcow2P5 => "p5.qcow2",
             S::Qcow2Empty => "empty.qcow2",
             S::Qcow2Truncated => "cut.qcow2",
@@ -817,9 +861,12 @@ impl ConvertSource {
             S::VhdxFixed => "fixed.vhdx",
             S::BaseRaw => "base.raw",
             S::TgtRawFilled | S::TgtRawFilled2M | S::TgtRawFilled4M => "tgt.img",
-            S::TgtQcow2Fresh | S::TgtQcow2Filled | S::TgtQcow2Filled4M | S::TgtQcow2V2Filled => {
-                "tgt.qcow2"
-            }
+            S::TgtQcow2Fresh
+            | S::TgtQcow2Filled
+            | S::TgtQcow2Filled4M
+            | S::TgtQcow2V2Filled
+            | S::TgtQcow2Bitmaps
+            | S::TgtQcow2BitmapClash => "tgt.qcow2",
             S::TgtVmdk => "tgt.vmdk",
             S::TgtVpc => "tgt.vhd",
             S::TgtVhdx => "tgt.vhdx",
@@ -836,7 +883,7 @@ impl ConvertSource {
     }
 
     /// Every recipe, in declaration order.
-    pub const ALL: [ConvertSource; 45] = {
+    pub const ALL: [ConvertSource; 49] = {
         use ConvertSource as S;
         [
             S::RawSparse,
@@ -858,7 +905,9 @@ impl ConvertSource {
             S::Qcow2Short,
             S::Qcow2Snap,
             S::Qcow2Bitmaps,
+            S::Qcow2BitmapsMany,
             S::Qcow2BrokenBitmap,
+            S::Qcow2BrokenBitmaps,
             S::Qcow2P5,
             S::Qcow2Empty,
             S::Qcow2Truncated,
@@ -881,6 +930,8 @@ impl ConvertSource {
             S::TgtQcow2Filled,
             S::TgtQcow2Filled4M,
             S::TgtQcow2V2Filled,
+            S::TgtQcow2Bitmaps,
+            S::TgtQcow2BitmapClash,
             S::TgtVmdk,
             S::TgtVpc,
             S::TgtVhdx,
@@ -1098,6 +1149,25 @@ impl Recipe for ConvertSource {
                 Img(&["bitmap", "--add", "-g", "64k", "bm.qcow2", "bm1"]),
                 Img(&["bitmap", "--add", "-g", "512", "--disable", "bm.qcow2", "bm2"]),
             ],
+            S::Qcow2BitmapsMany => &[
+                Img(&["create", "-q", "-f", "qcow2", "bms.qcow2", "1G"]),
+                Img(&["bitmap", "--add", "-g", "512", "bms.qcow2", "fine"]),
+                Img(&["bitmap", "--add", "-g", "64k", "bms.qcow2", "mid"]),
+                Img(&["bitmap", "--add", "-g", "2M", "bms.qcow2", "coarse"]),
+                Img(&["bitmap", "--add", "-g", "4k", "--disable", "bms.qcow2", "off"]),
+                Io {
+                    format: "qcow2",
+                    file: "bms.qcow2",
+                    commands: &[
+                        "write -P 0x11 0 64k",
+                        "write -P 0x22 100M 4k",
+                        "write -P 0x33 600M 1M",
+                        "write -P 0x44 1073741312 512",
+                    ],
+                },
+                Img(&["bitmap", "--disable", "bms.qcow2", "mid"]),
+                Img(&["bitmap", "--add", "-g", "64k", "bms.qcow2", "late"]),
+            ],
             S::Qcow2BrokenBitmap => &[
                 Img(&["create", "-q", "-f", "qcow2", "broken.qcow2", "4M"]),
                 Io { format: "qcow2", file: "broken.qcow2", commands: &["write -P 0xaa 0 64k"] },
@@ -1106,6 +1176,15 @@ impl Recipe for ConvertSource {
                 // bm1's flags (its directory entry at 0xa0000 + 12): in use
                 // and auto, as qemu leaves a bitmap it did not close.
                 Poke("broken.qcow2", BROKEN_BITMAP_FLAGS, &[0, 0, 0, 3]),
+            ],
+            S::Qcow2BrokenBitmaps => &[
+                Img(&["create", "-q", "-f", "qcow2", "broken2.qcow2", "4M"]),
+                Io { format: "qcow2", file: "broken2.qcow2", commands: &["write -P 0xaa 0 64k"] },
+                Img(&["bitmap", "--add", "-g", "64k", "broken2.qcow2", "bm1"]),
+                Img(&["bitmap", "--add", "-g", "64k", "broken2.qcow2", "good"]),
+                Img(&["bitmap", "--add", "-g", "64k", "broken2.qcow2", "bm3"]),
+                Poke("broken2.qcow2", BROKEN_BITMAPS_FLAGS[0], &[0, 0, 0, 3]),
+                Poke("broken2.qcow2", BROKEN_BITMAPS_FLAGS[1], &[0, 0, 0, 3]),
             ],
             S::Qcow2P5 => &[
                 Img(&["create", "-q", "-f", "qcow2", "p5.qcow2", "5M"]),
@@ -1217,6 +1296,20 @@ impl Recipe for ConvertSource {
             S::TgtQcow2Filled4M => &[
                 Img(&["create", "-q", "-f", "qcow2", "tgt.qcow2", "4M"]),
                 Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x77 0 4M"] },
+            ],
+            S::TgtQcow2Bitmaps => &[
+                Img(&["create", "-q", "-f", "qcow2", "tgt.qcow2", "4M"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x77 0 4M"] },
+                Img(&["bitmap", "--add", "-g", "64k", "tgt.qcow2", "tb1"]),
+                Img(&["bitmap", "--add", "-g", "512", "--disable", "tgt.qcow2", "tb2"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x78 3M 64k"] },
+            ],
+            S::TgtQcow2BitmapClash => &[
+                Img(&["create", "-q", "-f", "qcow2", "tgt.qcow2", "4M"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x77 0 4M"] },
+                Img(&["bitmap", "--add", "-g", "64k", "tgt.qcow2", "tb1"]),
+                Img(&["bitmap", "--add", "tgt.qcow2", "bm2"]),
+                Io { format: "qcow2", file: "tgt.qcow2", commands: &["write -P 0x78 3M 64k"] },
             ],
             S::TgtQcow2V2Filled => &[
                 Img(&["create", "-q", "-f", "qcow2", "-o", "compat=0.10", "tgt.qcow2", "1M"]),

@@ -166,6 +166,35 @@ pub fn parse_directory(
     Ok(list)
 }
 
+/// Appends `bm`'s directory entry to `dir` as qemu's `bitmap_list_store`
+/// writes it: the fixed part, the name, zeros to the next 8 bytes (no
+/// extra data). The name is at most [`BME_MAX_NAME_SIZE`] bytes (the
+/// caller checked).
+pub fn push_dir_entry(dir: &mut Vec<u8>, bm: &Bitmap) {
+    let name = bm.name.as_bytes();
+    dir.extend_from_slice(&bm.table_offset.to_be_bytes());
+    dir.extend_from_slice(&bm.table_size.to_be_bytes());
+    dir.extend_from_slice(&bm.flags.to_be_bytes());
+    dir.push(BT_DIRTY_TRACKING_BITMAP);
+    dir.push(bm.granularity_bits);
+    #[allow(clippy::cast_possible_truncation, reason = "at most BME_MAX_NAME_SIZE")]
+    dir.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    dir.extend_from_slice(&0u32.to_be_bytes());
+    dir.extend_from_slice(name);
+    dir.resize(dir.len().div_ceil(8) * 8, 0);
+}
+
+/// The bytes of a directory entry named `name_len` bytes long
+/// (`calc_dir_entry_size` without extra data).
+pub fn dir_entry_size(name_len: u64) -> u64 {
+    (DIR_ENTRY_SIZE as u64 + name_len).div_ceil(8) * 8
+}
+
+/// A bitmap table entry pointing at the data cluster at `offset`.
+pub fn table_entry(offset: u64) -> u64 {
+    offset & BME_TABLE_ENTRY_OFFSET_MASK
+}
+
 /// Reads a bitmap's table (`bitmap_table_load`, at most
 /// [`BME_MAX_TABLE_SIZE`] entries as the directory checked); fails with
 /// `EINVAL` when an entry is malformed, as qemu does, or with the read
@@ -180,6 +209,76 @@ pub fn load_table(
         return Err(errno(rustix::io::Errno::INVAL));
     }
     Ok(table)
+}
+
+/// The bytes a bitmap of a disk of `len` bytes at `2^granularity_bits`
+/// bytes per bit takes serialized: whole 64-bit words of bits
+/// (`bdrv_dirty_bitmap_serialization_size`).
+pub fn serialized_size(len: u64, granularity_bits: u8) -> u64 {
+    if len == 0 {
+        return 0;
+    }
+    ((len - 1) >> granularity_bits >> 6).saturating_add(1) * 8
+}
+
+/// The bits of bitmap `bm` of an image with `cluster_size` and a disk of
+/// `len` bytes, serialized (bit `i` in byte `i / 8`), as qemu's
+/// `load_bitmap_data` fills the bitmap: a table entry without a cluster
+/// reads as zeros, or as ones with the all-ones flag; a data cluster is
+/// taken as it is. Bits past the end of the disk are cleared.
+///
+/// Memory: the table is checked first to hold exactly the clusters the
+/// bits need, and a directory entry that passed [`parse_directory`] is
+/// at most [`BME_MAX_PHYS_SIZE`] bytes of clusters, so the buffer is
+/// bounded by that.
+pub fn load_bits(
+    file: &ImageFile,
+    bm: &Bitmap,
+    cluster_size: u64,
+    len: u64,
+) -> Result<Vec<u8>, std::io::Error> {
+    let size = serialized_size(len, bm.granularity_bits);
+    let clusters = size.div_ceil(cluster_size);
+    if len == 0
+        || clusters != u64::from(bm.table_size)
+        || clusters > BME_MAX_TABLE_SIZE
+        || size > BME_MAX_PHYS_SIZE
+    {
+        return Err(errno(rustix::io::Errno::INVAL));
+    }
+    let table = load_table(file, bm, cluster_size)?;
+    #[allow(clippy::cast_possible_truncation, reason = "at most BME_MAX_PHYS_SIZE, checked above")]
+    let mut bits = vec![0u8; size as usize];
+    #[allow(clippy::cast_possible_truncation, reason = "at most 2 MiB (MAX_CLUSTER_BITS)")]
+    let cs = cluster_size as usize;
+    for (chunk, &entry) in bits.chunks_mut(cs).zip(&table) {
+        let at = table_entry_offset(entry);
+        if at != 0 {
+            file.read_at(at, chunk)?;
+        } else if entry & BME_TABLE_ENTRY_FLAG_ALL_ONES != 0 {
+            chunk.fill(0xff);
+        }
+    }
+    clear_past_end(&mut bits, ((len - 1) >> bm.granularity_bits) + 1);
+    Ok(bits)
+}
+
+/// Clears the bits from bit `nbits` on: the rest of the last word, which
+/// covers no part of the disk.
+fn clear_past_end(bits: &mut [u8], nbits: u64) {
+    let first = nbits / 8;
+    #[allow(clippy::cast_possible_truncation, reason = "under 8")]
+    let keep = (nbits % 8) as u32;
+    let Ok(mut i) = usize::try_from(first) else { return };
+    if keep != 0 {
+        if let Some(b) = bits.get_mut(i) {
+            *b &= (1u8 << keep) - 1;
+        }
+        i += 1;
+    }
+    if let Some(rest) = bits.get_mut(i..) {
+        rest.fill(0);
+    }
 }
 
 /// Loads every bitmap as qemu does when it opens the image
@@ -211,12 +310,7 @@ pub fn load_all(image: &Qcow2Image, ext: &BitmapsExt) -> Result<Vec<Bitmap>, Str
         })?;
         // The table must hold exactly the clusters the serialized bitmap
         // (64-bit words of bits) needs.
-        let bytes = if len == 0 {
-            0
-        } else {
-            ((len - 1) >> bm.granularity_bits >> 6).saturating_add(1) * 8
-        };
-        let clusters = bytes.div_ceil(cluster_size);
+        let clusters = serialized_size(len, bm.granularity_bits).div_ceil(cluster_size);
         if clusters != u64::from(bm.table_size) || clusters > BME_MAX_TABLE_SIZE {
             return Err(format!(
                 "Could not read bitmap '{}' from image: Invalid argument",
@@ -244,6 +338,43 @@ mod tests {
         assert!(!table_entry_ok(0x50200, 65536)); // not cluster aligned
         assert!(!table_entry_ok(0x2, 65536)); // reserved bit
         assert_eq!(table_entry_offset(0x8000_0000_0005_0000), 0x5_0000);
+    }
+
+    #[test]
+    fn directory_entries_round_trip() {
+        let bm = Bitmap {
+            table_offset: 0x5_0000,
+            table_size: 1,
+            flags: BME_FLAG_AUTO,
+            granularity_bits: 16,
+            name: "bm1".into(),
+        };
+        let mut dir = Vec::new();
+        push_dir_entry(&mut dir, &bm);
+        assert_eq!(dir.len() as u64, dir_entry_size(3));
+        assert_eq!(dir.len(), 32);
+        let back = parse_directory(&dir, 1, 65536, 1 << 20).unwrap();
+        assert_eq!(back, vec![bm]);
+    }
+
+    #[test]
+    fn serialized_bits_are_whole_words() {
+        assert_eq!(serialized_size(0, 16), 0);
+        assert_eq!(serialized_size(1, 16), 8);
+        assert_eq!(serialized_size(64 << 16, 16), 8);
+        assert_eq!(serialized_size((64 << 16) + 1, 16), 16);
+        assert_eq!(serialized_size(4 << 20, 9), 1024);
+    }
+
+    #[test]
+    fn bits_past_the_disk_are_cleared() {
+        let mut bits = vec![0xffu8; 16];
+        clear_past_end(&mut bits, 12);
+        assert_eq!(bits[..3], [0xff, 0x0f, 0]);
+        assert!(bits[2..].iter().all(|&b| b == 0));
+        let mut bits = vec![0xffu8; 8];
+        clear_past_end(&mut bits, 64);
+        assert!(bits.iter().all(|&b| b == 0xff));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod alloc;
 pub mod bitmap;
+pub mod bitmap_store;
 pub mod cache;
 pub mod check;
 pub mod compressed;
@@ -163,6 +164,34 @@ impl Image for open::Qcow2Image {
                 })
                 .collect()
         })
+    }
+
+    /// Each bitmap of the directory with its bits (none for one in use),
+    /// read as qemu loads them at open.
+    fn bitmap_copies(&self) -> Result<Vec<instar_core::BitmapCopy>, Error> {
+        if self.header.version < 3 {
+            return Ok(Vec::new());
+        }
+        let len = self.total_bytes();
+        let cs = self.cluster_size();
+        self.bitmaps
+            .iter()
+            .map(|b| {
+                let in_use = b.flags & bitmap::BME_FLAG_IN_USE != 0;
+                let bits = if in_use {
+                    None
+                } else {
+                    Some(bitmap::load_bits(&self.file, b, cs, len).map_err(Error::errno)?)
+                };
+                Ok(instar_core::BitmapCopy {
+                    name: b.name.clone(),
+                    granularity: 1u64 << b.granularity_bits,
+                    // qemu loads an inconsistent bitmap disabled.
+                    enabled: b.flags & bitmap::BME_FLAG_AUTO != 0 && !in_use,
+                    bits,
+                })
+            })
+            .collect()
     }
 }
 

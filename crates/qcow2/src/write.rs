@@ -22,8 +22,8 @@
 use crate::alloc::{Fail, Refcounts};
 use crate::cache::TableCache;
 use crate::header::{
-    Header, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD, INCOMPAT_CORRUPT,
-    INCOMPAT_DIRTY,
+    Header, AUTOCLEAR_BITMAPS, AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, COMPRESSION_ZSTD,
+    INCOMPAT_CORRUPT, INCOMPAT_DIRTY,
 };
 use crate::layout::Geometry;
 use crate::read::c_hex;
@@ -102,6 +102,12 @@ pub struct Qcow2Writer {
     /// (`bs->drv = NULL`): every later request fails, and nothing more is
     /// written, not even the cached tables at close.
     pub(crate) broken: bool,
+    /// The persistent bitmaps convert added, newest first (qemu's list
+    /// of the node's bitmaps), stored at close ([`crate::bitmap_store`]).
+    pub(crate) bitmaps: Vec<instar_core::BitmapCopy>,
+    /// The bitmap directory the image held when it was opened (with the
+    /// in-use flags set then), and where it is.
+    pub(crate) bitmap_dir: Option<crate::bitmap_store::StoredDir>,
 }
 
 impl std::fmt::Debug for Qcow2Writer {
@@ -142,12 +148,12 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
              refcounts first)",
         ));
     }
-    if image.bitmaps_ext.is_some() || !image.bitmaps.is_empty() {
+    if image.bitmap_warning.is_some() {
         return Err(Error::not_supported(
-            "instar does not write into a qcow2 image with persistent bitmaps",
+            "instar does not write into a qcow2 image whose bitmaps qemu would drop",
         ));
     }
-    if h.autoclear_features & !AUTOCLEAR_DATA_FILE_RAW != 0 {
+    if h.autoclear_features & !(AUTOCLEAR_DATA_FILE_RAW | AUTOCLEAR_BITMAPS) != 0 {
         return Err(Error::not_supported(
             "instar does not write into a qcow2 image with autoclear features it must clear",
         ));
@@ -177,7 +183,16 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
         refs.fixed.inactive_l1 =
             t.snapshots.iter().map(|s| (s.l1_offset, u64::from(s.l1_size))).collect();
     }
-    Ok(Qcow2Writer {
+    let own_bitmaps = match &image.bitmaps_ext {
+        Some(ext) => Some(crate::bitmap_store::OwnBitmaps {
+            dir: image.bitmaps.clone(),
+            dir_offset: ext.bitmap_directory_offset,
+            dir_size: ext.bitmap_directory_size,
+            loaded: instar_core::Image::bitmap_copies(&image)?,
+        }),
+        None => None,
+    };
+    let mut writer = Qcow2Writer {
         file,
         data,
         data_raw: h.autoclear_features & AUTOCLEAR_DATA_FILE_RAW != 0,
@@ -194,7 +209,13 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
         closed: false,
         prealloc_checked: false,
         pending: Vec::new(),
-    })
+        bitmaps: Vec::new(),
+        bitmap_dir: None,
+    };
+    if let Some(own) = own_bitmaps {
+        writer.load_bitmaps(own)?;
+    }
+    Ok(writer)
 }
 
 impl Qcow2Writer {
@@ -991,11 +1012,13 @@ impl ImageWriter for Qcow2Writer {
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        self.mark_bitmaps_dirty(offset, data.len() as u64);
         let r = self.usable().and_then(|()| self.write_data(offset, data));
         self.answer(r)
     }
 
     fn write_zeroes(&mut self, offset: u64, bytes: u64) -> Result<(), Error> {
+        self.mark_bitmaps_dirty(offset, bytes);
         let r = self.usable().and_then(|()| self.zero_request(offset, bytes));
         self.answer(r)
     }
@@ -1006,6 +1029,7 @@ impl ImageWriter for Qcow2Writer {
         data: &[u8],
         packed: Option<&[u8]>,
     ) -> Result<(), Error> {
+        self.mark_bitmaps_dirty(offset, data.len() as u64);
         let r = self.usable().and_then(|()| self.compressed_cluster(offset, data, packed));
         self.answer(r)
     }
@@ -1020,24 +1044,37 @@ impl ImageWriter for Qcow2Writer {
         self.data.iter().map(|d| d.name().to_string()).collect()
     }
 
+    /// A version 3 image can (the autoclear bits keep bitmaps honest).
+    fn supports_bitmaps(&self) -> bool {
+        self.version >= 3
+    }
+
+    fn add_bitmap(&mut self, bitmap: instar_core::BitmapCopy) -> Result<(), Error> {
+        self.take_bitmap(bitmap)
+    }
+
+    /// The bitmaps first (qemu's `qcow2_inactivate` stores them before it
+    /// flushes the caches), then the tables, then the clean mark.
     fn close(mut self: Box<Self>) -> Result<(), Error> {
         if self.broken {
             return Ok(());
         }
         self.closed = true;
+        self.store_bitmaps()?;
         self.flush()?;
         self.mark_clean()
     }
 }
 
 /// A writer dropped without [`ImageWriter::close`] (a copy that failed)
-/// still writes the tables it holds: qemu-img closes its target after a
-/// failed copy too, and qcow2's close flushes its caches (what a `-n`
-/// target keeps depends on it). Nothing is written once the image was
+/// still stores its bitmaps and writes the tables it holds: qemu-img
+/// closes its target after a failed copy too, and qcow2's close stores
+/// the bitmaps and flushes its caches (what a `-n` target keeps depends
+/// on it). Nothing is written once the image was
 /// made unusable.
 impl Drop for Qcow2Writer {
     fn drop(&mut self) {
-        if !self.broken && !self.closed && self.flush().is_ok() {
+        if !self.broken && !self.closed && self.store_bitmaps().is_ok() && self.flush().is_ok() {
             let _ = self.mark_clean();
         }
     }

@@ -11,6 +11,7 @@
 //! Memory: one chunk buffer (at most qemu's 16 MiB `MAX_BUF_SECTORS`,
 //! 2 MiB by default), whatever the images' sizes.
 
+mod bitmaps;
 mod copy;
 mod read;
 mod sparse;
@@ -311,7 +312,7 @@ fn run(
     }
     let fmt = if args.out_fmt.is_empty() { "raw" } else { args.out_fmt.as_str() };
     let (mut writer, backing_sectors) = open_target(args, fmt, backing_name.as_deref())?;
-    if args.bitmaps {
+    if args.bitmaps && !writer.supports_bitmaps() {
         return Err(ConvertFailure::reported(format!(
             "Format driver '{fmt}' does not support bitmaps"
         )));
@@ -335,6 +336,14 @@ fn run(
     };
     let others = writer.other_files();
     let copied = copy_into(&disk, writer.as_mut(), &settings, progress, output, reopen);
+    // The bitmaps come after a whole copy; the target is closed (storing
+    // those added) whether or not they all could be.
+    let bitmapped = match (&copied, sources[0].chain.layer(0)) {
+        (Ok(()), Some(top)) if args.bitmaps => {
+            bitmaps::copy_bitmaps(top, writer.as_mut(), args.skip_broken_bitmaps, output)
+        }
+        _ => Ok(()),
+    };
     let closed = match copied {
         Ok(()) => writer.close().map_err(|e| ConvertFailure::from_error(&e)),
         Err(f) => {
@@ -347,7 +356,9 @@ fn run(
         // leave one that could pass for whole (docs/compat.md §8.7).
         undo_create(path, existed, &others);
     }
-    closed
+    // A bitmap qemu-img could not copy fails convert after the close,
+    // the target kept (its data is whole).
+    bitmapped.and(closed)
 }
 
 /// What the copy needs to know besides its source and target.
@@ -472,12 +483,14 @@ fn check_bitmaps(
     if skip_broken || !dialect.since(dialect::CONVERT_SKIP_BROKEN_BITMAPS) {
         return Ok(());
     }
-    match bitmaps.iter().find(|b| b.in_use) {
+    // qemu walks the node's bitmaps newest first: the directory backwards.
+    match bitmaps.iter().rev().find(|b| b.in_use) {
         Some(broken) => Err(ConvertFailure {
             lines: vec![
                 Diagnostic::Reported(format!("Cannot copy inconsistent bitmap '{}'", broken.name)),
+                // qemu's words: the tool it names is qemu-img's.
                 Diagnostic::Plain(
-                    "Try --skip-broken-bitmaps, or use 'instar bitmap --remove' to delete it\n"
+                    "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it\n"
                         .to_string(),
                 ),
             ],
