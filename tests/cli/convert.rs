@@ -436,6 +436,8 @@ fn target_format(args: &[&str]) -> Option<Target> {
 #[case::lock_flat_extent(Fixture::FlatVmdk, &["-O", "raw", "f.vmdk", "f-flat.vmdk"])]
 #[case::lock_flat_extent_n(Fixture::FlatVmdk, &["-n", "-O", "raw", "f.vmdk", "f-flat.vmdk"])]
 #[case::lock_flat_extent_u(Fixture::FlatVmdk, &["-U", "-O", "raw", "f.vmdk", "f-flat.vmdk"])]
+#[case::target_image_opts_n_src_raw_tt(Fixture::Plain, &["--target-image-opts", "-n", "src.raw", "T"])]
+#[case::target_image_opts_n_src_raw_small_raw(Fixture::Plain, &["--target-image-opts", "-n", "src.raw", "driver=raw,file.filename=small.raw"])]
 fn convert_by_version(
     #[case] fixture: Fixture,
     #[case] args: &[&str],
@@ -506,8 +508,8 @@ fn convert_image_over_its_source(
 }
 
 /// What instar does differently on purpose (docs/compat.md §8.5a): its
-/// own help; formats and protocols it does not write, and
-/// `--target-image-opts`, refused by name, exit 1, no target left; an
+/// own help; formats and protocols it does not write, refused by name,
+/// exit 1, no target left; an
 /// image written over a file the sources read (where qemu-img takes no
 /// lock: 5.2, `-U`), refused, the source left as it was.
 #[rstest]
@@ -518,8 +520,6 @@ fn convert_image_over_its_source(
 #[case::oo_host_device_src_raw_tt(&["-O", "host_device", "src.raw", "T"])]
 #[case::oo_file_src_raw_tt(&["-O", "file", "src.raw", "T"])]
 #[case::oo_qcow2_src_raw_nbd_localhost_1(&["-O", "qcow2", "src.raw", "nbd:localhost:1"])]
-#[case::target_image_opts_n_src_raw_tt(&["--target-image-opts", "-n", "src.raw", "T"])]
-#[case::target_image_opts_n_src_raw_driver_raw_file_filename_small_raw(&["--target-image-opts", "-n", "src.raw", "driver=raw,file.filename=small.raw"])]
 #[case::uu_oo_qcow2_src_raw_src_raw(&["-U", "-O", "qcow2", "src.raw", "src.raw"])]
 fn convert_deliberate_differences(
     #[case] args: &[&str],

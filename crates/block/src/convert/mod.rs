@@ -295,23 +295,32 @@ fn run(
     if !CACHE_MODES.contains(&args.cache.as_str()) {
         return Err(ConvertFailure::reported(format!("Invalid cache option: {}", args.cache)));
     }
+    // `--target-image-opts`: qemu-img opens the target from its option
+    // string (with `-O` as its format: the two are exclusive there, as for
+    // a source); the same open, read-only, finds the format and the file
+    // the writer then opens.
+    let mut target_file = args.target.clone();
+    let mut fmt = if args.out_fmt.is_empty() { "raw" } else { args.out_fmt.as_str() };
     if args.target_image_opts {
-        // qemu-img opens the target with `-O` as its format: the two are
-        // exclusive there, as for a source.
         if !args.out_fmt.is_empty() {
             return Err(ConvertFailure::reported(
                 "--image-opts and --format are mutually exclusive",
             ));
         }
-        return Err(ConvertFailure::reported("--target-image-opts is not supported by instar"));
+        let named = Target { name: &args.target, fmt: None, image_opts: true, force_share: false };
+        let flags = OpenFlags::READ.in_dialect(args.dialect);
+        let (opened, path) =
+            crate::open::open(named, flags, false).map_err(|e| ConvertFailure::from_error(&e))?;
+        fmt = opened.format.name();
+        target_file = path;
     }
     // The open of an existing target asks for writes, not resizes.
     if args.no_create && write_lock(&locked, &args.target) == Some("write") {
         let prefix = format!("Could not open '{}': ", args.target);
         return Err(write_lock_refusal(&prefix, "write", &args.target));
     }
-    let fmt = if args.out_fmt.is_empty() { "raw" } else { args.out_fmt.as_str() };
-    let (mut writer, backing_sectors) = open_target(args, fmt, backing_name.as_deref())?;
+    let (mut writer, backing_sectors) =
+        open_target(args, &target_file, fmt, backing_name.as_deref())?;
     if args.bitmaps && !writer.supports_bitmaps() {
         return Err(ConvertFailure::reported(format!(
             "Format driver '{fmt}' does not support bitmaps"
@@ -621,6 +630,7 @@ fn leave_empty_files(args: &ConvertArgs, plan: &TargetPlan) {
 /// sectors.
 fn open_target(
     args: &ConvertArgs,
+    file: &str,
     fmt: &str,
     backing: Option<&str>,
 ) -> Result<(Box<dyn ImageWriter>, Option<u64>), ConvertFailure> {
@@ -657,7 +667,7 @@ fn open_target(
         dialect: args.dialect,
         backing: below.map(|c| Box::new(c) as Box<dyn GuestRead>),
     };
-    let writer = format.open_writer(&args.target, req).map_err(|e| could_not_open(&e))?;
+    let writer = format.open_writer(file, req).map_err(|e| could_not_open(&e))?;
     Ok((writer, backing_sectors))
 }
 
