@@ -183,6 +183,31 @@ pub trait ImageWriter {
     fn close(self: Box<Self>) -> Result<(), Error>;
 }
 
+/// qemu's bounce buffer for a zero write the driver cannot make itself
+/// (`MAX_WRITE_ZEROES_BOUNCE_BUFFER`, 32768 sectors): the most zeros held
+/// at once.
+pub const ZERO_CHUNK: u64 = 32768 * 512;
+
+/// The block layer's zero write for a driver without one
+/// (`bdrv_co_do_pwrite_zeroes` falling back to writes): zeros through
+/// `write`, one bounce buffer at a time.
+pub fn zeros_through_writes(
+    mut offset: u64,
+    bytes: u64,
+    mut write: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let end = offset.saturating_add(bytes);
+    #[allow(clippy::cast_possible_truncation, reason = "ZERO_CHUNK is 16 MiB")]
+    let zeros = vec![0u8; bytes.min(ZERO_CHUNK) as usize];
+    while offset < end {
+        #[allow(clippy::cast_possible_truncation, reason = "at most ZERO_CHUNK")]
+        let n = (end - offset).min(ZERO_CHUNK) as usize;
+        write(offset, &zeros[..n])?;
+        offset += n as u64;
+    }
+    Ok(())
+}
+
 /// A file opened for reading and writing: the file protocol under a
 /// target image. Only regular files.
 #[derive(Debug)]

@@ -40,10 +40,6 @@ const MIB: u64 = 1 << 20;
 /// The log's 4 KiB sector, as a length.
 const LOG_SECTOR: u64 = LOG_SECTOR_SIZE as u64;
 
-/// qemu's bounce buffer for zero writes the driver cannot do itself
-/// (`MAX_WRITE_ZEROES_BOUNCE_BUFFER`).
-const ZERO_CHUNK: u64 = 32768 * SECTOR;
-
 /// errno values of qemu's vhdx write path.
 const EIO: i32 = 5;
 const EFAULT: i32 = 14;
@@ -490,17 +486,8 @@ impl ImageWriter for VhdxWriter {
 
     /// The block layer's zero write for a driver without one: zeros
     /// through the write path, a bounce buffer at a time.
-    fn write_zeroes(&mut self, mut offset: u64, bytes: u64) -> Result<(), Error> {
-        let end = offset.saturating_add(bytes);
-        #[allow(clippy::cast_possible_truncation, reason = "ZERO_CHUNK is 16 MiB")]
-        let zeros = vec![0u8; bytes.min(ZERO_CHUNK) as usize];
-        while offset < end {
-            #[allow(clippy::cast_possible_truncation, reason = "at most ZERO_CHUNK")]
-            let n = (end - offset).min(ZERO_CHUNK) as usize;
-            self.writev(offset, &zeros[..n])?;
-            offset += n as u64;
-        }
-        Ok(())
+    fn write_zeroes(&mut self, offset: u64, bytes: u64) -> Result<(), Error> {
+        instar_core::write::zeros_through_writes(offset, bytes, |at, zeros| self.writev(at, zeros))
     }
 
     fn close(self: Box<Self>) -> Result<(), Error> {

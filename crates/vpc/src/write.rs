@@ -19,11 +19,6 @@ use instar_core::{Error, ImageFile, ImageWriter, QemuDialect, TargetFile};
 use std::collections::BTreeMap;
 use std::io;
 
-/// qemu's bounce buffer for a zero write without a driver callback
-/// (`MAX_WRITE_ZEROES_BOUNCE_BUFFER`, 32768 sectors): the most zeros
-/// held at once.
-const ZERO_CHUNK: u64 = 32768 * SECTOR_SIZE;
-
 /// The dynamic disk's block state, as `vpc_open` leaves it in
 /// `BDRVVPCState`.
 #[derive(Debug)]
@@ -269,17 +264,8 @@ impl ImageWriter for VpcWriter {
 
     /// The block layer's zero write for a driver without one: zeros
     /// written through `vpc_co_pwritev`, a bounce buffer at a time.
-    fn write_zeroes(&mut self, mut offset: u64, bytes: u64) -> Result<(), Error> {
-        let end = offset.saturating_add(bytes);
-        #[allow(clippy::cast_possible_truncation, reason = "ZERO_CHUNK is 16 MiB")]
-        let zeros = vec![0u8; bytes.min(ZERO_CHUNK) as usize];
-        while offset < end {
-            #[allow(clippy::cast_possible_truncation, reason = "at most ZERO_CHUNK")]
-            let n = (end - offset).min(ZERO_CHUNK) as usize;
-            self.write(offset, &zeros[..n])?;
-            offset += n as u64;
-        }
-        Ok(())
+    fn write_zeroes(&mut self, offset: u64, bytes: u64) -> Result<(), Error> {
+        instar_core::write::zeros_through_writes(offset, bytes, |at, zeros| self.write(at, zeros))
     }
 
     fn close(self: Box<Self>) -> Result<(), Error> {
