@@ -279,6 +279,6 @@ mod tests {
 
     #[test]
     fn zero_chunk_is_qemus_bounce_buffer() {
-        assert_eq!(ZERO_CHUNK, 16 << 20);
+        assert_eq!(instar_core::write::ZERO_CHUNK, 16 << 20);
     }
 }
