@@ -244,6 +244,22 @@ impl Chain {
         self.read_layer(0, offset, buf)
     }
 
+    /// [`Image::zero_run`] of the disk: whether the `bytes` bytes at
+    /// `offset` begin with a run the top image knows reads as zeros
+    /// without a read, and how long the answer holds. Only a top image
+    /// that reads everything itself (no backing files) can tell; past the
+    /// disk's end, nothing is known.
+    pub fn zero_run(&self, offset: u64, bytes: u64) -> (bool, u64) {
+        let inside = self.len().saturating_sub(offset).min(bytes);
+        match self.layers.first() {
+            Some(top) if inside > 0 && (self.layers.len() == 1 || !top.supports_backing()) => {
+                let (zero, run) = top.zero_run(offset, inside);
+                (zero, run.clamp(1, inside))
+            }
+            _ => (false, bytes),
+        }
+    }
+
     /// Reads `buf` at `offset` of the layer at `depth` and, for what it
     /// leaves unallocated, of the layers below.
     fn read_layer(&self, depth: usize, offset: u64, buf: &mut [u8]) -> Result<(), Error> {

@@ -272,6 +272,18 @@ pub trait Image {
         Err(Error::errno(std::io::Error::from_raw_os_error(95)))
     }
 
+    /// Whether the `bytes` bytes at `offset` (within the image, `bytes` >
+    /// 0) begin with a run that reads as zeros without touching the file,
+    /// and how long the answer holds (at most `bytes`): `(true, n)` for
+    /// `n` bytes the driver knows unallocated, `(false, n)` for `n` bytes
+    /// it would read (or cannot tell about). This is a reader's shortcut,
+    /// not block status: vhdx has no block status (every range is data to
+    /// qemu), yet its reads of absent blocks are zeros that a copy need
+    /// neither fill nor scan.
+    fn zero_run(&self, _offset: u64, bytes: u64) -> (bool, u64) {
+        (false, bytes)
+    }
+
     /// Whether the format can show the image as an internal snapshot
     /// saved it (qemu's driver has `bdrv_snapshot_load_tmp`).
     fn loads_snapshots(&self) -> bool {

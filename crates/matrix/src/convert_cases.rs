@@ -194,6 +194,12 @@ macro_rules! convert_cases {
             Vhd vpc_from_vhdx_dyn "vpc-from-vhdx-dyn" "-O vpc SRC TGT" [VhdxDynamic] one ();
             Vhdx vhdx_from_vhdx_dyn "vhdx-from-vhdx-dyn" "-O vhdx SRC TGT" [VhdxDynamic] one ();
             Raw raw_from_vhdx_fixed "raw-from-vhdx-fixed" "-O raw SRC TGT" [VhdxFixed] one ();
+            Raw raw_from_vhdx_blocks "raw-from-vhdx-blocks" "-O raw SRC TGT" [VhdxBlocks] one ();
+            Qcow2 qcow2_from_vhdx_blocks "qcow2-from-vhdx-blocks" "-O qcow2 SRC TGT" [VhdxBlocks] one ();
+            Qcow2 qcow2_s_2m_from_vhdx_blocks "qcow2-S-2M-from-vhdx-blocks" "-O qcow2 -S 2M SRC TGT" [VhdxBlocks] one ();
+            Qcow2 qcow2_s_1_5m_from_vhdx_blocks "qcow2-S-1_5M-from-vhdx-blocks" "-O qcow2 -S 1536k SRC TGT" [VhdxBlocks] one ();
+            Qcow2 qcow2_c_from_vhdx_blocks "qcow2-c-from-vhdx-blocks" "-O qcow2 -c SRC TGT" [VhdxBlocks] one ();
+            Vhdx vhdx_from_vhdx_blocks "vhdx-from-vhdx-blocks" "-O vhdx -o block_size=1M SRC TGT" [VhdxBlocks] one ();
             Qcow2 qcow2_from_vhdx_fixed "qcow2-from-vhdx-fixed" "-O qcow2 SRC TGT" [VhdxFixed] one ();
             Qcow2 qcow2_c_from_vhdx_fixed "qcow2-c-from-vhdx-fixed" "-O qcow2 -c SRC TGT" [VhdxFixed] one ();
             Vmdk vmdk_from_vhdx_fixed "vmdk-from-vhdx-fixed" "-O vmdk SRC TGT" [VhdxFixed] one ();
@@ -750,6 +756,9 @@ pub enum ConvertSource {
     VhdxDynamic,
     /// vhdx fixed with data.
     VhdxFixed,
+    /// vhdx dynamic with 1 MiB blocks, some absent between data blocks
+    /// (they read as zeros unread; `-S` larger than a block writes them).
+    VhdxBlocks,
     /// A 1 MiB raw backing file for `-B base.raw`.
     BaseRaw,
     /// `-n` target: 1 MiB raw of 0x77.
@@ -859,6 +868,7 @@ impl ConvertSource {
             S::VpcFixed => "fixed.vhd",
             S::VhdxDynamic => "dyn.vhdx",
             S::VhdxFixed => "fixed.vhdx",
+            S::VhdxBlocks => "blocks.vhdx",
             S::BaseRaw => "base.raw",
             S::TgtRawFilled | S::TgtRawFilled2M | S::TgtRawFilled4M => "tgt.img",
             S::TgtQcow2Fresh
@@ -883,7 +893,7 @@ impl ConvertSource {
     }
 
     /// Every recipe, in declaration order.
-    pub const ALL: [ConvertSource; 49] = {
+    pub const ALL: [ConvertSource; 50] = {
         use ConvertSource as S;
         [
             S::RawSparse,
@@ -922,6 +932,7 @@ impl ConvertSource {
             S::VpcFixed,
             S::VhdxDynamic,
             S::VhdxFixed,
+            S::VhdxBlocks,
             S::BaseRaw,
             S::TgtRawFilled,
             S::TgtRawFilled2M,
@@ -1283,6 +1294,18 @@ impl Recipe for ConvertSource {
             S::VhdxFixed => &[
                 Img(&["create", "-q", "-f", "vhdx", "-o", "subformat=fixed", "fixed.vhdx", "4M"]),
                 Io { format: "vhdx", file: "fixed.vhdx", commands: SMALL_DATA },
+            ],
+            S::VhdxBlocks => &[
+                Img(&["create", "-q", "-f", "vhdx", "-o", "block_size=1M", "blocks.vhdx", "8M"]),
+                Io {
+                    format: "vhdx",
+                    file: "blocks.vhdx",
+                    commands: &[
+                        "write -P 0x11 0 768k",
+                        "write -P 0x22 2M 1M",
+                        "write -P 0x33 7M 4k",
+                    ],
+                },
             ],
             S::BaseRaw => &[Fill("base.raw", MIB, 0x11)],
             S::TgtRawFilled => &[Fill("tgt.img", MIB, 0x77)],

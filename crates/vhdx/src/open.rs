@@ -333,6 +333,12 @@ impl instar_core::Image for VhdxImage {
         self.read(offset, buf)
     }
 
+    /// The run of absent (or present) payload blocks from `offset`
+    /// ([`VhdxImage::zero_run`]).
+    fn zero_run(&self, offset: u64, bytes: u64) -> (bool, u64) {
+        self.zero_run(offset, bytes)
+    }
+
     /// qemu's `vhdx_co_check`: each fully present BAT entry must lie
     /// inside the file and clear of the log, BAT and metadata regions.
     /// Each bad entry counts as a corruption, with qemu's message.

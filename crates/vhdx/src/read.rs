@@ -56,6 +56,22 @@ impl VhdxImage {
         }
     }
 
+    /// Whether the guest data at `offset` begin with blocks that read as
+    /// zeros (absent, zero, unmapped), and for how many of the `bytes`
+    /// bytes: the blocks from `offset` in the same state, the walk bounded
+    /// by `bytes`. A block whose entry cannot be read counts as read
+    /// (its read gives the error).
+    pub fn zero_run(&self, offset: u64, bytes: u64) -> (bool, u64) {
+        let block_size = u64::from(self.block_size);
+        let zeros = |at: u64| matches!(self.payload(at / block_size), Ok(Payload::Zeros));
+        let first = zeros(offset);
+        let mut run = block_size - offset % block_size;
+        while run < bytes && zeros(offset + run) == first {
+            run += block_size;
+        }
+        (first, run.min(bytes))
+    }
+
     /// Fills `buf` with the guest data at `offset`, block by block.
     ///
     /// A fully present block whose entry has file offset 0 is read as

@@ -10,7 +10,7 @@
 //! images' sizes.
 
 use super::read::{Disk, ReadMode};
-use super::sparse::{allocated_sectors_min, is_zero};
+use super::sparse::{is_zero, sparse_runs, Sectors};
 use super::{errno_text, ConvertFailure, ConvertOutput, SECTOR};
 use crate::chain::Chain;
 use crate::progress::Progress;
@@ -94,6 +94,9 @@ struct Done {
     /// The chunk compressed, for a compressed write (`None`: it did not
     /// fit, or is not compressed).
     packed: Option<Vec<u8>>,
+    /// The runs `-S` cuts the chunk into ([`sparse_runs`]), for an
+    /// uncompressed copy with `-S` not 0.
+    runs: Option<Vec<(bool, u64)>>,
     warnings: Vec<Diagnostic>,
     result: Result<(), ConvertFailure>,
 }
@@ -105,6 +108,10 @@ struct Prepare {
     /// For `-c`: the codec, and whether an all-zero chunk is skipped
     /// (`-S` not 0) rather than compressed.
     compression: Option<(Compression, bool)>,
+    /// For an uncompressed copy under `-S` (not 0): the minimum zero run
+    /// and the alignment, to cut the chunk's runs here rather than on
+    /// the writing thread.
+    sparse: Option<(u64, u64)>,
 }
 
 impl Prepare {
@@ -122,7 +129,25 @@ impl Prepare {
         #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
         let len = (chunk.n * SECTOR) as usize;
         buf.resize(len, 0);
-        let result = disk.read(chunk.sector_num, &mut buf, self.mode, &mut warnings);
+        let mut unread = Vec::new();
+        let result = disk.read(
+            chunk.sector_num,
+            &mut buf,
+            self.mode,
+            &mut warnings,
+            self.sparse.map(|_| &mut unread),
+        );
+        let mut runs = None;
+        if let (Ok(()), Some((min, alignment))) = (&result, self.sparse) {
+            let sectors = Sectors::new(&buf, &unread);
+            let cut = sparse_runs(&sectors, min, chunk.sector_num, alignment);
+            // What is written must hold its zeros.
+            for (first, count) in sectors.unread_in_data(&cut) {
+                #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
+                buf[(first * SECTOR) as usize..((first + count) * SECTOR) as usize].fill(0);
+            }
+            runs = Some(cut);
+        }
         let mut packed = None;
         if let (Ok(()), Some((c, skip_zero)), Some(session)) = (&result, self.compression, session)
         {
@@ -136,7 +161,7 @@ impl Prepare {
                 };
             }
         }
-        Done { seq, buf, packed, warnings, result }
+        Done { seq, buf, packed, runs, warnings, result }
     }
 }
 
@@ -276,6 +301,8 @@ impl Copy<'_> {
                 .compression
                 .filter(|_| self.compressed)
                 .map(|c| (c, self.min_sparse != 0)),
+            sparse: (!self.compressed && self.min_sparse != 0)
+                .then_some((self.min_sparse, self.alignment)),
         };
         let readers =
             std::thread::available_parallelism().map_or(1, usize::from).clamp(1, MAX_READERS);
@@ -315,7 +342,6 @@ impl Copy<'_> {
         let mut allocated_done = 0u64;
         let mut sector_num = 0;
         let mut seq = 0u64;
-        let zeros = Vec::new();
         loop {
             while queue.len() < depth && sector_num < self.total_sectors {
                 let mut n = self.iteration_sectors(sector_num, output)?;
@@ -368,7 +394,7 @@ impl Copy<'_> {
                 }
                 done = d;
             }
-            let written = self.write_chunk(target, chunk, done.as_ref(), &zeros);
+            let written = self.write_chunk(target, chunk, done.as_ref());
             if let Some(d) = done {
                 spare.push(d.buf);
             }
@@ -397,9 +423,7 @@ impl Copy<'_> {
         target: &mut dyn ImageWriter,
         chunk: Chunk,
         done: Option<&Done>,
-        zeros: &Vec<u8>,
     ) -> Result<(), Error> {
-        let _ = zeros;
         match done {
             Some(d) => self.write(
                 target,
@@ -408,6 +432,7 @@ impl Copy<'_> {
                 Some(&d.buf),
                 d.packed.as_deref(),
                 Blk::Data,
+                d.runs.as_deref(),
             ),
             None if self.min_sparse == 0 && chunk.status == Blk::Zero => {
                 #[allow(clippy::cast_possible_truncation, reason = "at most buf_sectors sectors")]
@@ -427,56 +452,63 @@ impl Copy<'_> {
                     Some(&data),
                     packed.as_deref(),
                     Blk::Data,
+                    None,
                 )
             }
-            None => self.write(target, chunk.sector_num, chunk.n, None, None, chunk.status),
+            None => self.write(target, chunk.sector_num, chunk.n, None, None, chunk.status, None),
         }
     }
 
     /// `convert_co_write`: writes the chunk of `n` sectors at `sector_num`
     /// as its status says (`data`: its bytes, for a data chunk), leaving
-    /// out the zero runs `-S` allows.
+    /// out the zero runs `-S` allows: `runs`, when the reader cut them.
+    #[allow(clippy::too_many_arguments, reason = "convert_co_write's inputs")]
     fn write(
         &self,
         target: &mut dyn ImageWriter,
-        mut sector_num: u64,
-        mut n_left: u64,
-        mut data: Option<&[u8]>,
+        sector_num: u64,
+        n: u64,
+        data: Option<&[u8]>,
         packed: Option<&[u8]>,
         status: Blk,
+        runs: Option<&[(bool, u64)]>,
     ) -> Result<(), Error> {
-        while n_left > 0 {
-            let mut n = n_left;
-            let mut zero = status == Blk::Zero;
-            if let (Blk::Data, Some(buf)) = (status, data) {
-                let write_data = if self.min_sparse == 0 {
-                    true
-                } else if !self.compressed {
-                    let (allocated, pnum) =
-                        allocated_sectors_min(buf, self.min_sparse, sector_num, self.alignment);
-                    n = pnum;
-                    allocated
-                } else {
-                    !is_zero(buf)
-                };
-                #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
-                let (head, rest) = buf.split_at((n * SECTOR) as usize);
-                if write_data {
-                    if self.compressed {
-                        target.write_compressed(sector_num * SECTOR, head, packed)?;
-                    } else {
-                        target.write(sector_num * SECTOR, head)?;
-                    }
-                } else {
-                    zero = true;
-                }
-                data = Some(rest);
-            }
-            if zero && !self.has_zero_init {
+        let Some(buf) = data.filter(|_| status == Blk::Data) else {
+            if status == Blk::Zero && !self.has_zero_init {
                 target.write_zeroes(sector_num * SECTOR, n * SECTOR)?;
             }
-            sector_num += n;
-            n_left -= n;
+            return Ok(());
+        };
+        let whole;
+        let cut;
+        let runs: &[(bool, u64)] = if self.min_sparse == 0 {
+            whole = [(true, n)];
+            &whole
+        } else if self.compressed {
+            whole = [(!is_zero(buf), n)];
+            &whole
+        } else if let Some(runs) = runs {
+            runs
+        } else {
+            cut = sparse_runs(&Sectors::new(buf, &[]), self.min_sparse, sector_num, self.alignment);
+            &cut
+        };
+        let mut at = sector_num;
+        let mut rest = buf;
+        for &(write_data, k) in runs {
+            #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
+            let (head, tail) = rest.split_at(((k * SECTOR) as usize).min(rest.len()));
+            if write_data {
+                if self.compressed {
+                    target.write_compressed(at * SECTOR, head, packed)?;
+                } else {
+                    target.write(at * SECTOR, head)?;
+                }
+            } else if !self.has_zero_init {
+                target.write_zeroes(at * SECTOR, k * SECTOR)?;
+            }
+            at += k;
+            rest = tail;
         }
         Ok(())
     }
@@ -514,6 +546,7 @@ fn reader(
                 seq: job.seq,
                 buf: job.buf,
                 packed: None,
+                runs: None,
                 warnings: Vec::new(),
                 result: Err(ConvertFailure { lines: f.lines.clone(), code: f.code }),
             },
@@ -521,5 +554,77 @@ fn reader(
         if done.send(result).is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use instar_core::{Image, ImageInfo};
+
+    /// A disk of data sectors (0x11) whose `zeros` range of sectors is
+    /// known to read as zeros, as vhdx's absent blocks are.
+    struct Blocks {
+        sectors: u64,
+        zeros: std::ops::Range<u64>,
+    }
+
+    impl Image for Blocks {
+        fn info(&self) -> Result<ImageInfo, Error> {
+            Err(Error::invalid("not needed"))
+        }
+
+        fn virtual_size(&self) -> u64 {
+            self.sectors * SECTOR
+        }
+
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+            for (i, sector) in (offset / SECTOR..).zip(buf.chunks_mut(SECTOR_BYTES)) {
+                sector.fill(if self.zeros.contains(&i) { 0 } else { 0x11 });
+            }
+            Ok(())
+        }
+
+        fn zero_run(&self, offset: u64, bytes: u64) -> (bool, u64) {
+            let (at, end) = (offset / SECTOR, (offset + bytes) / SECTOR);
+            let zero = self.zeros.contains(&at);
+            let until = if zero {
+                self.zeros.end
+            } else if at < self.zeros.start {
+                self.zeros.start
+            } else {
+                end
+            };
+            (zero, (until.min(end) - at) * SECTOR)
+        }
+    }
+
+    const SECTOR_BYTES: usize = 512;
+
+    #[test]
+    fn unread_zeros_a_data_run_swallows_are_filled() {
+        // Sectors 4..8 are known zeros: shorter than `-S` (8 sectors), so
+        // the data run swallows them and they are written; the reused
+        // buffer's stale bytes there must become zeros.
+        let chains = [Chain::new(vec![Box::new(Blocks { sectors: 16, zeros: 4..8 })])];
+        let disk = Disk::of(&chains).unwrap();
+        let prepare = Prepare {
+            mode: ReadMode { salvage: false, quiet: false },
+            compression: None,
+            sparse: Some((8, 1)),
+        };
+        let chunk = Chunk { sector_num: 0, n: 16, status: Blk::Data, read: true };
+        let done = prepare.run(&disk, None, chunk, vec![0xEE; 16 * SECTOR_BYTES], 0);
+        assert!(done.result.is_ok());
+        assert_eq!(done.runs, Some(vec![(true, 16)]));
+        assert!(done.buf[..4 * SECTOR_BYTES].iter().all(|&b| b == 0x11));
+        assert!(done.buf[4 * SECTOR_BYTES..8 * SECTOR_BYTES].iter().all(|&b| b == 0));
+        // A long known-zero run is a zero run, left unread.
+        let chains = [Chain::new(vec![Box::new(Blocks { sectors: 32, zeros: 4..28 })])];
+        let disk = Disk::of(&chains).unwrap();
+        let chunk = Chunk { sector_num: 0, n: 32, status: Blk::Data, read: true };
+        let done = prepare.run(&disk, None, chunk, vec![0xEE; 32 * SECTOR_BYTES], 0);
+        assert_eq!(done.runs, Some(vec![(true, 4), (false, 24), (true, 4)]));
+        assert!(done.buf[4 * SECTOR_BYTES..28 * SECTOR_BYTES].iter().all(|&b| b == 0xEE));
     }
 }

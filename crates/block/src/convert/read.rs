@@ -76,13 +76,16 @@ impl<'a> Disk<'a> {
 
     /// `convert_co_read`: fills `buf` (whole sectors) with the disk's
     /// sectors from `sector_num`, adding the warnings `--salvage` prints
-    /// to `warnings`.
+    /// to `warnings`. With `unread`, the sectors a source knows read as
+    /// zeros ([`Chain::zero_run`]) are left unfilled and listed there
+    /// instead (`(first, count)` relative to `buf`, in order).
     pub(super) fn read(
         &self,
         mut sector_num: u64,
         buf: &mut [u8],
         mode: ReadMode,
         warnings: &mut Vec<Diagnostic>,
+        mut unread: Option<&mut Vec<(u64, u64)>>,
     ) -> Result<(), ConvertFailure> {
         let start_sector = sector_num;
         let mut single_read_until = 0u64;
@@ -100,7 +103,11 @@ impl<'a> Disk<'a> {
             }
             #[allow(clippy::cast_possible_truncation, reason = "at most the buffer's length")]
             let part = &mut buf[done..done + (n * SECTOR) as usize];
-            let read = source.chain.read_guest(offset, part);
+            let first = (done as u64) / SECTOR;
+            let read = match unread.as_deref_mut() {
+                Some(unread) => read_sparse(source.chain, offset, part, first, unread),
+                None => source.chain.read_guest(offset, part),
+            };
             warnings.extend(source.chain.take_printed());
             if let Err(e) = read {
                 warnings.extend(e.notes().iter().cloned());
@@ -131,4 +138,46 @@ impl<'a> Disk<'a> {
         }
         Ok(())
     }
+}
+
+/// Reads `part` at `offset` of `chain`, leaving unread the whole sectors
+/// the chain knows read as zeros and listing them in `unread` (relative
+/// to the chunk, whose sector `first` `part` starts at). A failed read
+/// lists nothing.
+fn read_sparse(
+    chain: &Chain,
+    offset: u64,
+    part: &mut [u8],
+    first: u64,
+    unread: &mut Vec<(u64, u64)>,
+) -> Result<(), instar_core::Error> {
+    let mut known = Vec::new();
+    let mut at = 0usize;
+    while at < part.len() {
+        let rest = (part.len() - at) as u64;
+        let (zero, run) = chain.zero_run(offset + at as u64, rest);
+        let sectors = run / SECTOR;
+        if zero && sectors > 0 {
+            known.push((first + at as u64 / SECTOR, sectors));
+            #[allow(clippy::cast_possible_truncation, reason = "at most the part's length")]
+            {
+                at += (sectors * SECTOR) as usize;
+            }
+            continue;
+        }
+        // What is read: the run, or the sector a short zero run is in,
+        // in whole sectors.
+        let len = if zero { SECTOR } else { run.div_ceil(SECTOR) * SECTOR }.min(rest);
+        #[allow(clippy::cast_possible_truncation, reason = "at most the part's length")]
+        let len = len as usize;
+        chain.read_guest(offset + at as u64, &mut part[at..at + len])?;
+        at += len;
+    }
+    for (s, n) in known {
+        match unread.last_mut() {
+            Some((f, c)) if *f + *c == s => *c += n,
+            _ => unread.push((s, n)),
+        }
+    }
+    Ok(())
 }
