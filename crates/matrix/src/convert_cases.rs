@@ -30,9 +30,9 @@
 //!   `known_versions!` (rows whose output differs between versions: the
 //!   command-line generations, per-version create fields, 5.2.0's lack of
 //!   `-F` and zstd, its vhdx writes), `one` under the oracle alone.
-//! - `FLAGS`: `zstd`, the row writes zstd clusters (5.2.0 has no zstd, and
-//!   10.0.13 and 11.1.3 link a libzstd whose bytes differ from the host's:
-//!   skipped there, saying why); `fs`, what qemu-img writes or prints
+//! - `FLAGS`: `zstd`, the row writes zstd clusters (5.2.0 has no zstd:
+//!   its refusals are compared; 10.0.13 and 11.1.3 link a libzstd whose
+//!   bytes differ from the host's: skipped there, saying why); `fs`, what qemu-img writes or prints
 //!   follows the host allocation of a raw source (holes, `-p`), so the
 //!   row compares bytes and `qemu-img map`, never allocation; `old`, the
 //!   target keeps data of its own after the conversion (`-n` into a larger
