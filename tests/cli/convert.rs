@@ -7,7 +7,7 @@
 //! same files, byte for byte.
 
 use super::{assert_same_output, Outcome};
-use crate::util::{edit, instar, qemu_if_installed, skip_build_lacks, tempdir, Transcript};
+use crate::util::{edit, instar, qemu_if_installed, tempdir, Transcript};
 use instar_cli::QEMU_VERSION_VAR;
 use instar_matrix::cases::Target;
 use instar_matrix::masks;
