@@ -282,7 +282,8 @@ const READ_SAMPLES: u64 = 64;
 /// `want_zero` values, what reading printed, and the range's first bytes,
 /// which read as zeros where the answer said zero and as the host file's
 /// bytes where it mapped data there. Then reads at offsets spread over
-/// the disk, unaligned too. Errors render as the command line's; memory
+/// the disk, unaligned too, where what the driver knows reads as zeros
+/// unread ([`instar_block::Chain::zero_run`]) reads as zeros. Errors render as the command line's; memory
 /// and time are bounded by the constants above, not by the header.
 pub fn read_of(format: &dyn Format, file: ImageFile) {
     let image = match format.open(file, OpenFlags::READ) {
@@ -361,6 +362,15 @@ pub fn read_of(format: &dyn Format, file: ImageFile) {
         let n = (len - at).min(READ_WINDOW as u64) as usize;
         if let Err(e) = chain.read_at(at, &mut buf[..n]) {
             let _ = render_error(&e);
+        }
+        // What the driver says reads as zeros unread does.
+        let (zero, run) = chain.zero_run(at, (len - at).min(READ_WINDOW as u64));
+        assert!(run > 0 && run <= (len - at), "a zero run within the request");
+        if zero {
+            let part = &mut buf[..run as usize];
+            if chain.read_at(at, part).is_ok() {
+                assert!(part.iter().all(|&b| b == 0), "a known zero run reads as zeros");
+            }
         }
     }
     let _ = render_all(&chain.take_printed(), PROG);
