@@ -1,4 +1,5 @@
-//! Cluster allocation and reference counts for the writer, as qemu's
+//! Cluster allocation and reference counts for the writer (and for
+//! create's layout, which runs it over an in-memory file), as qemu's
 //! `block/qcow2-refcount.c` does them on an open image: first fit from a
 //! free cluster index that starts at 0 on open (`alloc_clusters_noref`),
 //! refcount blocks placed so that they can count themselves
@@ -12,7 +13,7 @@
 //! `QCOW_MAX_REFTABLE_SIZE` entries, checked at open); refcount blocks go
 //! through a small [`TableCache`].
 
-use crate::cache::{FlushError, TableCache};
+use crate::cache::{FlushError, TableCache, TableFile};
 use crate::layout::{refcount_metadata_size, Geometry};
 use crate::overlap::{Fixed, Metadata, OL_ACTIVE_L2, OL_REFCOUNT_BLOCK};
 use crate::tables::{
@@ -20,7 +21,6 @@ use crate::tables::{
     REFTABLE_ENTRY_SIZE, REFT_OFFSET_MASK,
 };
 use instar_core::bytes::{put_be32, put_be64};
-use instar_core::TargetFile;
 use std::io;
 
 /// Where the header keeps the refcount table's offset (8 bytes) and size
@@ -191,23 +191,21 @@ impl Refcounts {
 
     /// Writes the refcount blocks still held in memory, each unless it
     /// would overlap other metadata.
-    pub fn flush_blocks(&mut self, file: &TargetFile) -> Result<(), Fail> {
-        let m = view(
-            &self.fixed,
-            &self.l1,
-            self.l1_offset,
-            &self.table,
-            self.table_offset,
-            self.max_table_index,
-        );
-        let cs = self.cs;
-        let refuse = |off| m.overlap(OL_REFCOUNT_BLOCK, off, cs).map(overlap_message);
-        Ok(self.blocks.flush(file, refuse)?)
+    pub fn flush_blocks(&mut self, file: &impl TableFile) -> Result<(), Fail> {
+        self.flush_cache(file, OL_REFCOUNT_BLOCK)
     }
 
     /// Writes the L2 tables still held in memory, each unless it would
     /// overlap other metadata.
-    pub fn flush_l2(&mut self, file: &TargetFile) -> Result<(), Fail> {
+    pub fn flush_l2(&mut self, file: &impl TableFile) -> Result<(), Fail> {
+        self.flush_cache(file, OL_ACTIVE_L2)
+    }
+
+    /// Writes the changed tables of one cache: `kind` is what they are
+    /// to the overlap check (`OL_ACTIVE_L2` for the L2 cache,
+    /// `OL_REFCOUNT_BLOCK` for the refcount block cache), which may then
+    /// refuse any that overlap other metadata.
+    fn flush_cache(&mut self, file: &impl TableFile, kind: u32) -> Result<(), Fail> {
         let m = view(
             &self.fixed,
             &self.l1,
@@ -217,16 +215,21 @@ impl Refcounts {
             self.max_table_index,
         );
         let cs = self.cs;
-        let refuse = |off| m.overlap(OL_ACTIVE_L2, off, cs).map(overlap_message);
-        Ok(self.l2.flush(file, refuse)?)
+        let cache = if kind == OL_ACTIVE_L2 { &mut self.l2 } else { &mut self.blocks };
+        Ok(cache.flush(file, |off| m.overlap(kind, off, cs).map(overlap_message))?)
     }
 
     /// Writes the L2 tables, then the refcount blocks, still held in
     /// memory (qemu's flush order).
-    pub fn flush(&mut self, file: &TargetFile) -> Result<(), Fail> {
+    pub fn flush(&mut self, file: &impl TableFile) -> Result<(), Fail> {
         let l2 = self.flush_l2(file);
         let blocks = self.flush_blocks(file);
         l2.and(blocks)
+    }
+
+    /// Where the refcount table is, and its length in entries.
+    pub fn table_location(&self) -> (u64, usize) {
+        (self.table_offset, self.table.len())
     }
 
     /// The refcount block offset for refcount table index `ti`, 0 if none.
@@ -244,7 +247,7 @@ impl Refcounts {
     }
 
     /// The refcount of cluster `index` (qemu's `qcow2_get_refcount`).
-    pub fn get(&mut self, file: &TargetFile, index: u64) -> Result<u64, Fail> {
+    pub fn get(&mut self, file: &impl TableFile, index: u64) -> Result<u64, Fail> {
         let block = self.block_offset(index >> self.g.refcount_block_bits())?;
         if block == 0 {
             return Ok(0);
@@ -255,9 +258,9 @@ impl Refcounts {
 
     /// Finds `size` bytes of free clusters in a row from the free cluster
     /// index on, without counting them (qemu's `alloc_clusters_noref`).
-    pub fn alloc_noref(&mut self, file: &TargetFile, size: u64, max: u64) -> Result<u64, Fail> {
+    pub fn alloc_noref(&mut self, file: &impl TableFile, size: u64, max: u64) -> Result<u64, Fail> {
         let n = self.g.size_to_clusters(size);
-        let limit = self.g.size_to_clusters(file.len()?) + n + SEARCH_PAST_END;
+        let limit = self.g.size_to_clusters(file.size()?) + n + SEARCH_PAST_END;
         'retry: loop {
             for _ in 0..n {
                 let idx = self.free_cluster_index;
@@ -280,7 +283,7 @@ impl Refcounts {
 
     /// Allocates `size` bytes of clusters and counts them (qemu's
     /// `qcow2_alloc_clusters`).
-    pub fn alloc(&mut self, file: &TargetFile, size: u64) -> Result<u64, Fail> {
+    pub fn alloc(&mut self, file: &impl TableFile, size: u64) -> Result<u64, Fail> {
         loop {
             let offset = self.alloc_noref(file, size, QCOW_MAX_CLUSTER_OFFSET)?;
             match self.update(file, offset, size, 1, false, false) {
@@ -293,7 +296,7 @@ impl Refcounts {
 
     /// Counts up to `n` free clusters in a row exactly at `offset`;
     /// returns how many were free (qemu's `qcow2_alloc_clusters_at`).
-    pub fn alloc_at(&mut self, file: &TargetFile, offset: u64, n: u64) -> Result<u64, Fail> {
+    pub fn alloc_at(&mut self, file: &impl TableFile, offset: u64, n: u64) -> Result<u64, Fail> {
         if n == 0 {
             return Ok(0);
         }
@@ -319,7 +322,7 @@ impl Refcounts {
     /// becomes free is discarded in the file when the image allows it.
     /// qemu only reports a failure here and goes on: the failure is kept
     /// in [`Refcounts::failed_frees`] for the writer to report.
-    pub fn free(&mut self, file: &TargetFile, offset: u64, size: u64, request: bool) {
+    pub fn free(&mut self, file: &impl TableFile, offset: u64, size: u64, request: bool) {
         if let Err(e) = self.update(file, offset, size, 1, true, request) {
             self.failed_frees.push(e);
         }
@@ -328,7 +331,7 @@ impl Refcounts {
     /// `size` bytes (at most a cluster) for a compressed payload, right
     /// after the previous one, straddling into the next cluster only when
     /// that is the adjacent free one (qemu's `qcow2_alloc_bytes`).
-    pub fn alloc_bytes(&mut self, file: &TargetFile, size: u64) -> Result<u64, Fail> {
+    pub fn alloc_bytes(&mut self, file: &impl TableFile, size: u64) -> Result<u64, Fail> {
         let cs = self.cs;
         let mut offset = self.free_byte_offset;
         if offset != 0 && self.get(file, offset >> self.g.cluster_bits)? == self.g.refcount_max() {
@@ -372,7 +375,7 @@ impl Refcounts {
     /// file if the image allows discards.
     pub fn update(
         &mut self,
-        file: &TargetFile,
+        file: &impl TableFile,
         offset: u64,
         length: u64,
         addend: u64,
@@ -451,7 +454,7 @@ impl Refcounts {
     /// The refcount block covering cluster `index`, created if missing
     /// (qemu's `alloc_refcount_block`). Creating one answers
     /// [`Fail::Again`]: it may sit where the caller meant to allocate.
-    fn alloc_refcount_block(&mut self, file: &TargetFile, index: u64) -> Result<u64, Fail> {
+    fn alloc_refcount_block(&mut self, file: &impl TableFile, index: u64) -> Result<u64, Fail> {
         let rb_bits = self.g.refcount_block_bits();
         let ti = index >> rb_bits;
         let existing = self.block_offset(ti)?;
@@ -503,9 +506,9 @@ impl Refcounts {
     /// clusters before it and `additional` more; switches the image to it
     /// and frees the old table (qemu's `qcow2_refcount_area`). Returns the
     /// offset past the new structures.
-    fn refcount_area(
+    pub fn refcount_area(
         &mut self,
-        file: &TargetFile,
+        file: &impl TableFile,
         start_offset: u64,
         additional: u64,
         exact_size: bool,
@@ -603,6 +606,7 @@ impl Refcounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use instar_core::TargetFile;
 
     /// A fresh image as qemu creates it (header, table, one block), in a
     /// temporary file.

@@ -9,6 +9,35 @@
 use instar_core::TargetFile;
 use std::io;
 
+/// The file the tables live in: the target file for convert's writer, an
+/// in-memory picture for create's layout ([`crate::layout::SparseFile`]),
+/// so that both run the same allocator.
+pub trait TableFile {
+    /// The file's length in bytes.
+    fn size(&self) -> io::Result<u64>;
+    /// Reads `buf.len()` bytes at `offset`; past the end reads as zeros.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// Writes all of `buf` at `offset`.
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()>;
+    /// Makes `[offset, offset + bytes)` read as zeros (a discard).
+    fn zero_range(&self, offset: u64, bytes: u64) -> io::Result<()>;
+}
+
+impl TableFile for TargetFile {
+    fn size(&self) -> io::Result<u64> {
+        TargetFile::len(self)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        TargetFile::read_at(self, offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        TargetFile::write_at(self, offset, buf)
+    }
+    fn zero_range(&self, offset: u64, bytes: u64) -> io::Result<()> {
+        TargetFile::zero_range(self, offset, bytes)
+    }
+}
+
 /// One cached cluster.
 #[derive(Debug)]
 struct Entry {
@@ -39,7 +68,7 @@ impl TableCache {
 
     /// Makes room for one more entry, writing back the least recently
     /// used one if it changed.
-    fn make_room(&mut self, file: &TargetFile) -> io::Result<()> {
+    fn make_room(&mut self, file: &impl TableFile) -> io::Result<()> {
         if self.entries.len() < self.capacity {
             return Ok(());
         }
@@ -54,7 +83,7 @@ impl TableCache {
     }
 
     /// The table at `offset`, read from `file` if it is not cached.
-    pub fn get(&mut self, file: &TargetFile, offset: u64) -> io::Result<&mut Vec<u8>> {
+    pub fn get(&mut self, file: &impl TableFile, offset: u64) -> io::Result<&mut Vec<u8>> {
         self.tick += 1;
         let at = match self.position(offset) {
             Some(i) => i,
@@ -73,7 +102,7 @@ impl TableCache {
 
     /// A new table at `offset`: zeros, marked changed, whatever the file
     /// holds there (qemu's `qcow2_cache_get_empty` and `memset`).
-    pub fn get_empty(&mut self, file: &TargetFile, offset: u64) -> io::Result<&mut Vec<u8>> {
+    pub fn get_empty(&mut self, file: &impl TableFile, offset: u64) -> io::Result<&mut Vec<u8>> {
         self.tick += 1;
         let at = match self.position(offset) {
             Some(i) => i,
@@ -116,7 +145,7 @@ impl TableCache {
     /// on past a failed entry).
     pub fn flush(
         &mut self,
-        file: &TargetFile,
+        file: &impl TableFile,
         refuse: impl Fn(u64) -> Option<String>,
     ) -> Result<(), FlushError> {
         let mut first = None;

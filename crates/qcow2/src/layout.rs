@@ -10,23 +10,28 @@
 //! quirks decide the bytes: freed refcount tables keep their stale
 //! contents and get reused, a refcount block can leave a cluster unused
 //! behind it, and so on. To write the same bytes, [`plan`] replays those
-//! allocation steps on an in-memory model ([`SparseFile`] plus the
-//! refcount structures) and returns the final picture: which byte ranges
-//! the image file holds and what they contain, how long the file is, and
-//! which range the file layer preallocates.
+//! allocation steps with convert's own allocator
+//! ([`crate::alloc::Refcounts`]) over an in-memory file ([`SparseFile`])
+//! and returns the final picture: which byte ranges the image file holds
+//! and what they contain, how long the file is, and which range the file
+//! layer preallocates.
 //!
 //! The arithmetic helpers ([`Geometry`], [`refcount_metadata_size`]) are
 //! qemu's formulas, in their own words.
 
+use crate::alloc::{Fail, Refcounts};
+use crate::cache::{TableCache, TableFile};
 use crate::tables::{
-    get_refcount, set_refcount, L1E_OFFSET_MASK, L1E_SIZE, L2E_SIZE_EXTENDED, L2E_SIZE_NORMAL,
-    QCOW_MAX_CLUSTER_OFFSET, QCOW_MAX_L1_SIZE, QCOW_MAX_REFTABLE_SIZE, QCOW_OFLAG_COPIED,
-    REFTABLE_ENTRY_SIZE, REFT_OFFSET_MASK, SUBCLUSTERS_PER_CLUSTER,
+    L1E_OFFSET_MASK, L1E_SIZE, L2E_SIZE_EXTENDED, L2E_SIZE_NORMAL, QCOW_MAX_L1_SIZE,
+    QCOW_OFLAG_COPIED, REFTABLE_ENTRY_SIZE, SUBCLUSTERS_PER_CLUSTER,
 };
+use crate::write::L2_CACHE_ENTRIES;
 use instar_core::bytes::put_be64;
 pub use instar_core::file::Prealloc;
 use instar_core::file::REQUEST_MAX_BYTES;
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
 
 /// qemu's `INT_MAX`, which bounds table sizes and request lengths.
 const INT_MAX: u64 = i32::MAX as u64;
@@ -254,16 +259,60 @@ impl SparseFile {
     pub fn extents(&self) -> impl Iterator<Item = (u64, &[u8])> {
         self.extents.iter().map(|(&o, b)| (o, b.as_slice()))
     }
+
+    /// Reads `buf.len()` bytes at `offset`; what was never written reads
+    /// as zeros.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "every span lies within `buf` or one extent, both in memory"
+    )]
+    pub fn read(&self, offset: u64, buf: &mut [u8]) {
+        buf.fill(0);
+        let end = offset + buf.len() as u64;
+        // Extents never touch (writes merge them): walk back from `end`
+        // until one ends before `offset`.
+        for (&start, data) in self.extents.range(..end).rev() {
+            let data_end = start + data.len() as u64;
+            if data_end <= offset {
+                break;
+            }
+            let (from, to) = (start.max(offset), data_end.min(end));
+            buf[(from - offset) as usize..(to - offset) as usize]
+                .copy_from_slice(&data[(from - start) as usize..(to - start) as usize]);
+        }
+    }
+}
+
+/// Create runs the writer's allocator over the picture of the new file.
+impl TableFile for RefCell<SparseFile> {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.borrow().len())
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.borrow().read(offset, buf);
+        Ok(())
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        self.borrow_mut().write(offset, buf);
+        Ok(())
+    }
+    fn zero_range(&self, offset: u64, bytes: u64) -> io::Result<()> {
+        // A discard leaves the length as it is.
+        let mut file = self.borrow_mut();
+        let end = offset.saturating_add(bytes).min(file.len());
+        file.write_zeros(offset, end.saturating_sub(offset));
+        Ok(())
+    }
 }
 
 /// Why an image cannot be laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutError {
     /// A table would exceed qcow2's limits (qemu's `-EFBIG`).
     TooLarge,
     /// The model reached a state qemu treats as corruption; not expected
     /// for any valid request.
-    Internal(&'static str),
+    Internal(String),
 }
 
 /// The result of laying out a new image.
@@ -317,7 +366,7 @@ impl DataFileLayout {
 pub fn plan(geometry: Geometry, size: u64, prealloc: Prealloc) -> Result<Layout, LayoutError> {
     let mut sim = Sim::new(geometry, None);
     sim.create(size, prealloc)?;
-    Ok(sim.finish())
+    sim.finish()
 }
 
 /// Lays out a new image of `size` bytes whose guest data lives in an
@@ -333,23 +382,17 @@ pub fn plan_with_data_file(
 ) -> Result<Layout, LayoutError> {
     let mut sim = Sim::new(geometry, Some(DataFileLayout::default()));
     sim.create(size, prealloc)?;
-    Ok(sim.finish())
-}
-
-/// Control flow inside the model: qemu's `-EAGAIN` restarts, and errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fail {
-    Again,
-    TooLarge,
-    Internal(&'static str),
+    sim.finish()
 }
 
 impl From<Fail> for LayoutError {
     fn from(f: Fail) -> Self {
         match f {
             Fail::TooLarge => LayoutError::TooLarge,
-            Fail::Again => LayoutError::Internal("allocation did not settle"),
-            Fail::Internal(m) => LayoutError::Internal(m),
+            Fail::Again => LayoutError::Internal("allocation did not settle".into()),
+            Fail::Corrupt(m) => LayoutError::Internal(m),
+            Fail::Invalid => LayoutError::Internal("refcount out of range".into()),
+            Fail::Io(e) => LayoutError::Internal(e.to_string()),
         }
     }
 }
@@ -375,24 +418,14 @@ fn within_cluster(n: u64) -> usize {
     n as usize
 }
 
-/// One cluster of zeros: a new refcount block or L2 table.
-fn zero_cluster(cs: u64) -> Vec<u8> {
-    vec![0u8; within_cluster(cs)]
-}
-
-/// The in-memory model of qemu's qcow2 driver state during create.
+/// The in-memory model of qemu's qcow2 driver state during create: the
+/// writer's allocator and table caches over a [`SparseFile`].
 struct Sim {
     g: Geometry,
     cs: u64,
-    reftable: Vec<u64>,
-    reftable_offset: u64,
-    max_reftable_index: usize,
-    refblocks: HashMap<u64, Vec<u8>>,
-    free_cluster_index: u64,
-    l1: Vec<u64>,
-    l1_offset: u64,
-    l2_tables: HashMap<u64, Vec<u8>>,
-    file: SparseFile,
+    /// The reference counts, the active L1 table and the L2 table cache.
+    refs: Refcounts,
+    file: RefCell<SparseFile>,
     fill: Option<Fill>,
     /// The external data file, for an image with one.
     data: Option<DataFileLayout>,
@@ -404,33 +437,28 @@ impl Sim {
     /// refcount block in the third cluster.
     fn new(g: Geometry, data: Option<DataFileLayout>) -> Sim {
         let cs = g.cluster_size();
-        let mut reftable = vec![0u64; within_cluster(cs / REFTABLE_ENTRY_SIZE)];
-        reftable[0] = 2 * cs;
-        let mut refblocks = HashMap::new();
-        refblocks.insert(2 * cs, zero_cluster(cs));
+        let mut table = vec![0u64; within_cluster(cs / REFTABLE_ENTRY_SIZE)];
+        table[0] = 2 * cs;
         let mut file = SparseFile::new();
         file.write_zeros(0, 3 * cs);
+        file.write(cs, &crate::tables::encode_table(&table));
+        let l2 = TableCache::new(within_cluster(cs), L2_CACHE_ENTRIES);
         Sim {
             g,
             cs,
-            reftable,
-            reftable_offset: cs,
-            max_reftable_index: 0,
-            refblocks,
-            free_cluster_index: 0,
-            l1: Vec::new(),
-            l1_offset: 0,
-            l2_tables: HashMap::new(),
-            file,
+            refs: Refcounts::new(g, table, cs, l2),
+            file: RefCell::new(file),
             fill: None,
             data,
         }
     }
 
-    fn create(&mut self, size: u64, prealloc: Prealloc) -> Result<(), Fail> {
+    fn create(&mut self, size: u64, prealloc: Prealloc) -> Result<(), LayoutError> {
         // The header, refcount table and refcount block take clusters 0-2.
-        if self.alloc_clusters(3 * self.cs)? != 0 {
-            return Err(Fail::Internal("first cluster in empty image is already in use"));
+        if self.refs.alloc(&self.file, 3 * self.cs)? != 0 {
+            return Err(LayoutError::Internal(
+                "first cluster in empty image is already in use".into(),
+            ));
         }
         // qcow2_co_truncate from 0 to `size`.
         let l1_entries = self.g.size_to_l1(size);
@@ -452,354 +480,53 @@ impl Sim {
         Ok(())
     }
 
-    /// The final picture: every live structure written with its final
-    /// contents over the ranges qemu wrote.
-    fn finish(mut self) -> Layout {
-        let table = crate::tables::encode_table(&self.reftable);
-        self.file.write(self.reftable_offset, &table);
-        let blocks: Vec<(u64, Vec<u8>)> = self.refblocks.drain().collect();
-        for (off, b) in blocks {
-            self.file.write(off, &b);
-        }
-        let l2s: Vec<(u64, Vec<u8>)> = self.l2_tables.drain().collect();
-        for (off, t) in l2s {
-            self.file.write(off, &t);
-        }
-        if !self.l1.is_empty() {
-            let l1 = crate::tables::encode_table(&self.l1);
-            self.file.write(self.l1_offset, &l1);
+    /// The final picture: the tables still in memory written over the
+    /// ranges qemu wrote.
+    fn finish(mut self) -> Result<Layout, LayoutError> {
+        self.refs.flush(&self.file)?;
+        let file = self.file.get_mut();
+        if !self.refs.l1.is_empty() {
+            file.write(self.refs.l1_offset, &crate::tables::encode_table(&self.refs.l1));
         }
         // The header fields are 32-bit; both tables are capped far below
         // (QCOW_MAX_REFTABLE_SIZE, QCOW_MAX_L1_SIZE: `Fail::TooLarge`).
+        let (table_offset, table_entries) = self.refs.table_location();
         #[allow(clippy::cast_possible_truncation, reason = "the tables are capped, see above")]
         let (table_clusters, l1_size) = (
-            (self.reftable.len() as u64 * REFTABLE_ENTRY_SIZE / self.cs) as u32,
-            self.l1.len() as u32,
+            (table_entries as u64 * REFTABLE_ENTRY_SIZE / self.cs) as u32,
+            self.refs.l1.len() as u32,
         );
-        Layout {
-            file: self.file,
+        Ok(Layout {
+            file: self.file.into_inner(),
             fill: self.fill,
-            l1_table_offset: self.l1_offset,
+            l1_table_offset: self.refs.l1_offset,
             l1_size,
-            refcount_table_offset: self.reftable_offset,
+            refcount_table_offset: table_offset,
             refcount_table_clusters: table_clusters,
             data_file: self.data,
-        }
-    }
-
-    // ---- refcounts (block/qcow2-refcount.c) ----
-
-    fn refcount(&self, cluster_index: u64) -> u64 {
-        let ti = cluster_index >> self.g.refcount_block_bits();
-        let Some(&entry) = usize::try_from(ti).ok().and_then(|i| self.reftable.get(i)) else {
-            return 0;
-        };
-        let off = entry & REFT_OFFSET_MASK;
-        match self.refblocks.get(&off) {
-            Some(b) if off != 0 => get_refcount(
-                b,
-                self.g.refcount_order,
-                cluster_index & (self.g.refcount_block_entries() - 1),
-            ),
-            _ => 0,
-        }
-    }
-
-    /// Finds `size` bytes of free clusters from the free cluster index on,
-    /// without taking a reference (qemu's `alloc_clusters_noref`).
-    fn alloc_clusters_noref(&mut self, size: u64, max: u64) -> Result<u64, Fail> {
-        let n = self.g.size_to_clusters(size);
-        'retry: loop {
-            for _ in 0..n {
-                let idx = self.free_cluster_index;
-                self.free_cluster_index += 1;
-                if self.refcount(idx) != 0 {
-                    continue 'retry;
-                }
-            }
-            break;
-        }
-        if self.free_cluster_index > 0 && self.free_cluster_index - 1 > (max >> self.g.cluster_bits)
-        {
-            return Err(Fail::TooLarge);
-        }
-        Ok((self.free_cluster_index - n) << self.g.cluster_bits)
-    }
-
-    /// Allocates `size` bytes of clusters and takes a reference on them.
-    fn alloc_clusters(&mut self, size: u64) -> Result<u64, Fail> {
-        loop {
-            let offset = self.alloc_clusters_noref(size, QCOW_MAX_CLUSTER_OFFSET)?;
-            match self.update_refcount(offset, size, 1, false) {
-                Ok(()) => return Ok(offset),
-                Err(Fail::Again) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Takes a reference on up to `n` free clusters starting exactly at
-    /// `offset`; returns how many were free in a row.
-    fn alloc_clusters_at(&mut self, offset: u64, n: u64) -> Result<u64, Fail> {
-        if n == 0 {
-            return Ok(0);
-        }
-        loop {
-            let first = offset >> self.g.cluster_bits;
-            let mut i = 0;
-            while i < n && self.refcount(first + i) == 0 {
-                i += 1;
-            }
-            match self.update_refcount(offset, i << self.g.cluster_bits, 1, false) {
-                Ok(()) => return Ok(i),
-                Err(Fail::Again) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Adds or subtracts `addend` to the refcounts of the clusters in
-    /// `[offset, offset + length)`, allocating refcount blocks as needed.
-    /// On failure the updates already made are undone, as qemu does.
-    fn update_refcount(
-        &mut self,
-        offset: u64,
-        length: u64,
-        addend: u64,
-        decrease: bool,
-    ) -> Result<(), Fail> {
-        if length == 0 {
-            return Ok(());
-        }
-        let cs = self.cs;
-        let start = offset & !(cs - 1);
-        let last = (offset + length - 1) & !(cs - 1);
-        let mut cluster_offset = start;
-        let mut block_for: Option<(u64, u64)> = None; // (table index, block offset)
-        let mut result = Ok(());
-        while cluster_offset <= last {
-            let idx = cluster_offset >> self.g.cluster_bits;
-            let ti = idx >> self.g.refcount_block_bits();
-            let block = match block_for {
-                Some((t, b)) if t == ti => b,
-                _ => match self.alloc_refcount_block(idx) {
-                    Ok(b) => {
-                        block_for = Some((ti, b));
-                        b
-                    }
-                    Err(e) => {
-                        // A new refcount block may have landed on the
-                        // clusters the caller chose: it retries from the
-                        // same start, in case they are still free.
-                        if e == Fail::Again {
-                            self.free_cluster_index =
-                                self.free_cluster_index.min(start >> self.g.cluster_bits);
-                        }
-                        result = Err(e);
-                        break;
-                    }
-                },
-            };
-            let order = self.g.refcount_order;
-            let bi = idx & (self.g.refcount_block_entries() - 1);
-            let max = self.g.refcount_max();
-            let Some(b) = self.refblocks.get_mut(&block) else {
-                result = Err(Fail::Internal("refcount block missing"));
-                break;
-            };
-            let old = get_refcount(b, order, bi);
-            let new = if decrease {
-                match old.checked_sub(addend) {
-                    Some(v) => v,
-                    None => {
-                        result = Err(Fail::Internal("refcount underflow"));
-                        break;
-                    }
-                }
-            } else {
-                match old.checked_add(addend) {
-                    Some(v) if v <= max => v,
-                    _ => {
-                        result = Err(Fail::Internal("refcount overflow"));
-                        break;
-                    }
-                }
-            };
-            set_refcount(b, order, bi, new);
-            if new == 0 && idx < self.free_cluster_index {
-                self.free_cluster_index = idx;
-            }
-            cluster_offset += cs;
-        }
-        if result.is_err() {
-            let _ = self.update_refcount(offset, cluster_offset - offset, addend, !decrease);
-        }
-        result
-    }
-
-    /// The refcount block covering `cluster_index`, created (and the
-    /// refcount table grown) if missing. Creating one answers
-    /// [`Fail::Again`]: the caller's chosen clusters may now be taken.
-    fn alloc_refcount_block(&mut self, cluster_index: u64) -> Result<u64, Fail> {
-        let rb_bits = self.g.refcount_block_bits();
-        let ti = cluster_index >> rb_bits;
-        if let Some(&entry) = usize::try_from(ti).ok().and_then(|i| self.reftable.get(i)) {
-            let off = entry & REFT_OFFSET_MASK;
-            if off != 0 {
-                return Ok(off);
-            }
-        }
-        let new_block = self.alloc_clusters_noref(self.cs, i64::MAX as u64)?;
-        if new_block == 0 {
-            return Err(Fail::Internal("refcount block at offset 0"));
-        }
-        let same_block = new_block >> (self.g.cluster_bits + rb_bits) == cluster_index >> rb_bits;
-        let mut block = zero_cluster(self.cs);
-        if same_block {
-            // The new block counts itself.
-            let bi = (new_block >> self.g.cluster_bits) & (self.g.refcount_block_entries() - 1);
-            set_refcount(&mut block, self.g.refcount_order, bi, 1);
-        } else {
-            self.update_refcount(new_block, self.cs, 1, false)?;
-        }
-        self.refblocks.insert(new_block, block);
-        self.file.write_zeros(new_block, self.cs);
-
-        if let Some(slot) = usize::try_from(ti).ok().filter(|&i| i < self.reftable.len()) {
-            self.reftable[slot] = new_block;
-            self.max_reftable_index = self.max_reftable_index.max(slot);
-            return Err(Fail::Again);
-        }
-
-        // The table is full: build new self-describing refcount structures
-        // at the next refcount block boundary past everything in use.
-        let entries = self.g.refcount_block_entries();
-        let blocks_used =
-            (cluster_index + 1).max((new_block >> self.g.cluster_bits) + 1).div_ceil(entries);
-        let meta_offset = blocks_used * entries * self.cs;
-        self.refcount_area(meta_offset, 0, false, Some((ti, new_block)))?;
-        Err(Fail::Again)
-    }
-
-    /// Creates, at `start_offset` (past the end of everything in use), a
-    /// new refcount table and the refcount blocks that cover it, the
-    /// existing clusters and `additional_clusters` more; switches to it
-    /// and frees the old table (qemu's `qcow2_refcount_area`). Returns the
-    /// offset just past the new structures.
-    fn refcount_area(
-        &mut self,
-        start_offset: u64,
-        additional_clusters: u64,
-        exact_size: bool,
-        new_refblock: Option<(u64, u64)>,
-    ) -> Result<u64, Fail> {
-        let cs = self.cs;
-        let entries = self.g.refcount_block_entries();
-        let (_, total_blocks) = refcount_metadata_size(
-            start_offset / cs + additional_clusters,
-            cs,
-            self.g.refcount_order,
-            !exact_size,
-        );
-        // qemu compares a count of blocks with a size in bytes here.
-        if total_blocks > QCOW_MAX_REFTABLE_SIZE {
-            return Err(Fail::TooLarge);
-        }
-        let area_index = (start_offset / cs) / entries;
-        let mut table_size =
-            if exact_size { total_blocks } else { total_blocks + total_blocks.div_ceil(2) };
-        let per_cluster = cs / REFTABLE_ENTRY_SIZE;
-        table_size = table_size.div_ceil(per_cluster) * per_cluster;
-        let table_clusters = table_size * REFTABLE_ENTRY_SIZE / cs;
-        if table_size > QCOW_MAX_REFTABLE_SIZE {
-            return Err(Fail::TooLarge);
-        }
-
-        // Every index into the new table is below `table_size`, capped
-        // just above.
-        #[allow(clippy::cast_possible_truncation, reason = "at most QCOW_MAX_REFTABLE_SIZE (8 Mi)")]
-        let slot = |i: u64| i as usize;
-        let mut new_table = vec![0u64; slot(table_size)];
-        let keep = if slot(table_size) > self.max_reftable_index {
-            self.max_reftable_index + 1
-        } else {
-            slot(table_size)
-        };
-        let keep = keep.min(self.reftable.len());
-        new_table[..keep].copy_from_slice(&self.reftable[..keep]);
-        if let Some((index, offset)) = new_refblock {
-            if index >= total_blocks {
-                return Err(Fail::Internal("new refcount block outside the new table"));
-            }
-            new_table[slot(index)] = offset;
-        }
-
-        let missing = (area_index..total_blocks).filter(|&i| new_table[slot(i)] == 0).count();
-        let table_offset = start_offset + missing as u64 * cs;
-        let end_offset = table_offset + table_clusters * cs;
-
-        let mut block_offset = start_offset;
-        for i in area_index..total_blocks {
-            let s = slot(i);
-            if new_table[s] == 0 {
-                self.refblocks.insert(block_offset, zero_cluster(cs));
-                new_table[s] = block_offset;
-                block_offset += cs;
-            }
-            let block_off = new_table[s] & REFT_OFFSET_MASK;
-            let first_covered = i * entries * cs;
-            if first_covered < end_offset {
-                let from = if first_covered < start_offset {
-                    (start_offset - first_covered) / cs
-                } else {
-                    0
-                };
-                let to = ((end_offset - first_covered) / cs).min(entries);
-                let order = self.g.refcount_order;
-                let Some(b) = self.refblocks.get_mut(&block_off) else {
-                    return Err(Fail::Internal("refcount block missing"));
-                };
-                for j in from..to {
-                    set_refcount(b, order, j, 1);
-                }
-            }
-            // The cache flush writes every block it touched.
-            self.file.write_zeros(block_off, cs);
-        }
-
-        self.file.write_zeros(table_offset, table_size * REFTABLE_ENTRY_SIZE);
-
-        // The old table stays on disk as it was; only its clusters are
-        // freed (and may be reused later).
-        let old_offset = self.reftable_offset;
-        let old_bytes = self.reftable.len() as u64 * REFTABLE_ENTRY_SIZE;
-        let old = crate::tables::encode_table(&self.reftable);
-        self.file.write(old_offset, &old);
-
-        self.reftable = new_table;
-        self.reftable_offset = table_offset;
-        self.max_reftable_index =
-            self.reftable.iter().rposition(|&e| e & REFT_OFFSET_MASK != 0).unwrap_or(0);
-        // qemu ignores a failure to free.
-        let _ = self.update_refcount(old_offset, old_bytes, 1, true);
-        Ok(end_offset)
+        })
     }
 
     /// The index of the last cluster with a nonzero refcount within the
     /// first `size` bytes (qemu's `qcow2_get_last_cluster`).
-    fn last_cluster(&self, size: u64) -> Option<u64> {
-        (0..self.g.size_to_clusters(size)).rev().find(|&i| self.refcount(i) > 0)
+    fn last_cluster(&mut self, size: u64) -> Result<Option<u64>, LayoutError> {
+        for i in (0..self.g.size_to_clusters(size)).rev() {
+            if self.refs.get(&self.file, i)? > 0 {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 
     // ---- L1 and L2 tables (block/qcow2-cluster.c) ----
 
-    fn grow_l1_table(&mut self, min_size: u64, exact_size: bool) -> Result<(), Fail> {
-        let old_size = self.l1.len() as u64;
+    fn grow_l1_table(&mut self, min_size: u64, exact_size: bool) -> Result<(), LayoutError> {
+        let old_size = self.refs.l1.len() as u64;
         if min_size <= old_size {
             return Ok(());
         }
         if min_size > INT_MAX / L1E_SIZE {
-            return Err(Fail::TooLarge);
+            return Err(LayoutError::TooLarge);
         }
         let new_size = if exact_size {
             min_size
@@ -811,57 +538,57 @@ impl Sim {
             n
         };
         if new_size > QCOW_MAX_L1_SIZE / L1E_SIZE {
-            return Err(Fail::TooLarge);
+            return Err(LayoutError::TooLarge);
         }
         let bytes = new_size * L1E_SIZE;
-        let offset = self.alloc_clusters(bytes)?;
-        self.file.write_zeros(offset, bytes);
-        let old_offset = self.l1_offset;
+        let offset = self.refs.alloc(&self.file, bytes)?;
+        self.file.get_mut().write_zeros(offset, bytes);
+        let old_offset = self.refs.l1_offset;
         #[allow(clippy::cast_possible_truncation, reason = "capped by QCOW_MAX_L1_SIZE above")]
         let new_len = new_size as usize;
-        self.l1.resize(new_len, 0);
-        self.l1_offset = offset;
-        let _ = self.update_refcount(old_offset, old_size * L1E_SIZE, 1, true);
+        self.refs.l1.resize(new_len, 0);
+        self.refs.l1_offset = offset;
+        // qemu ignores a failure to free.
+        self.refs.free(&self.file, old_offset, old_size * L1E_SIZE, false);
         Ok(())
     }
 
     /// The L2 table covering `guest`, allocated if missing; returns its
     /// offset and the entry index (qemu's `get_cluster_table`).
-    fn cluster_table(&mut self, guest: u64) -> Result<(u64, u64), Fail> {
+    fn cluster_table(&mut self, guest: u64) -> Result<(u64, u64), LayoutError> {
         let l1_index = guest >> (self.g.l2_bits() + self.g.cluster_bits);
-        if l1_index >= self.l1.len() as u64 {
+        if l1_index >= self.refs.l1.len() as u64 {
             self.grow_l1_table(l1_index + 1, false)?;
         }
         #[allow(clippy::cast_possible_truncation, reason = "below `self.l1.len()` (grown above)")]
         let slot = l1_index as usize;
-        if self.l1[slot] & QCOW_OFLAG_COPIED == 0 {
-            let l2 = self.alloc_clusters(self.cs)?;
+        if self.refs.l1[slot] & QCOW_OFLAG_COPIED == 0 {
+            let l2 = self.refs.alloc(&self.file, self.cs)?;
             if l2 == 0 {
-                return Err(Fail::Internal("L2 table at offset 0"));
+                return Err(LayoutError::Internal("L2 table at offset 0".into()));
             }
-            self.l2_tables.insert(l2, zero_cluster(self.cs));
-            self.file.write_zeros(l2, self.cs);
-            self.l1[slot] = l2 | QCOW_OFLAG_COPIED;
+            self.refs.l2.get_empty(&self.file, l2).map_err(Fail::Io)?;
+            // qemu writes a new L2 table at once (`l2_allocate`).
+            self.refs.flush_l2(&self.file)?;
+            self.refs.l1[slot] = l2 | QCOW_OFLAG_COPIED;
         }
         let index = (guest >> self.g.cluster_bits) & (self.g.l2_entries() - 1);
-        Ok((self.l1[slot] & L1E_OFFSET_MASK, index))
+        Ok((self.refs.l1[slot] & L1E_OFFSET_MASK, index))
     }
 
     /// Enters a preallocated mapping into its L2 table, after filling the
     /// unwritten tail of its last cluster with zeros (qemu's
     /// `qcow2_alloc_cluster_link_l2` with `perform_cow`).
-    fn link_l2(&mut self, m: Mapping) -> Result<(), Fail> {
+    fn link_l2(&mut self, m: Mapping) -> Result<(), LayoutError> {
         let (tail_at, tail_len) = m.cow_end;
         match self.data.as_mut() {
             Some(data) if tail_len > 0 => data.zeros.push((m.host + tail_at, tail_len)),
             Some(_) => {}
-            None => self.file.write_zeros(m.host + tail_at, tail_len),
+            None => self.file.get_mut().write_zeros(m.host + tail_at, tail_len),
         }
         let (l2, index) = self.cluster_table(m.guest)?;
         let entry_size = self.g.l2_entry_size();
-        let Some(table) = self.l2_tables.get_mut(&l2) else {
-            return Err(Fail::Internal("L2 table missing"));
-        };
+        let table = self.refs.l2.get(&self.file, l2).map_err(Fail::Io)?;
         for i in 0..m.clusters {
             #[allow(
                 clippy::cast_possible_truncation,
@@ -870,6 +597,7 @@ impl Sim {
             let at = ((index + i) * entry_size) as usize;
             put_be64(table, at, (m.host + (i << self.g.cluster_bits)) | QCOW_OFLAG_COPIED);
         }
+        self.refs.l2.mark_dirty(l2);
         Ok(())
     }
 
@@ -881,7 +609,7 @@ impl Sim {
         &mut self,
         offset: u64,
         bytes: u64,
-    ) -> Result<(u64, u64, Vec<Mapping>), Fail> {
+    ) -> Result<(u64, u64, Vec<Mapping>), LayoutError> {
         let mut start = offset;
         let mut remaining = bytes;
         let mut cluster_offset: Option<u64> = None;
@@ -910,7 +638,7 @@ impl Sim {
                 None => break,
             }
         }
-        let host = host.ok_or(Fail::Internal("no cluster allocated"))?;
+        let host = host.ok_or(LayoutError::Internal("no cluster allocated".into()))?;
         Ok((host, bytes - remaining, mappings))
     }
 
@@ -919,7 +647,7 @@ impl Sim {
         guest: u64,
         cluster_offset: &mut Option<u64>,
         bytes: &mut u64,
-    ) -> Result<Option<Mapping>, Fail> {
+    ) -> Result<Option<Mapping>, LayoutError> {
         let cs = self.cs;
         let in_cluster = guest & (cs - 1);
         let (_, index) = self.cluster_table(guest)?;
@@ -931,10 +659,10 @@ impl Sim {
         let (alloc_offset, nb) = match *cluster_offset {
             // The data file holds each cluster at its guest offset.
             _ if self.data.is_some() => (guest & !(cs - 1), nb),
-            None => (self.alloc_clusters(nb * cs)?, nb),
+            None => (self.refs.alloc(&self.file, nb * cs)?, nb),
             Some(c) => {
                 let at = c & !(cs - 1);
-                (at, self.alloc_clusters_at(at, nb)?)
+                (at, self.refs.alloc_at(&self.file, at, nb)?)
             }
         };
         if nb == 0 {
@@ -968,7 +696,7 @@ impl Sim {
         mut offset: u64,
         new_length: u64,
         mode: Prealloc,
-    ) -> Result<(), Fail> {
+    ) -> Result<(), LayoutError> {
         let mut bytes = new_length - offset;
         let mut host = 0u64;
         let mut cur = 0u64;
@@ -991,9 +719,10 @@ impl Sim {
                 }
             }
             None => {
-                let file_length = self.file.len().div_ceil(512) * 512;
+                let file = self.file.get_mut();
+                let file_length = file.len().div_ceil(512) * 512;
                 if host + cur > file_length {
-                    self.file.extend_to(host + cur);
+                    file.extend_to(host + cur);
                 }
             }
         }
@@ -1002,26 +731,33 @@ impl Sim {
 
     /// `preallocation=falloc|full`: refcount structures for everything
     /// first, then the data area right after them, then the L2 tables.
-    fn preallocate_data(&mut self, size: u64, mode: Prealloc) -> Result<(), Fail> {
+    fn preallocate_data(&mut self, size: u64, mode: Prealloc) -> Result<(), LayoutError> {
         let cs = self.cs;
-        let length = self.file.len().div_ceil(512) * 512;
-        let old_file_size = match self.last_cluster(length) {
+        let length = self.file.get_mut().len().div_ceil(512) * 512;
+        let old_file_size = match self.last_cluster(length)? {
             Some(last) => (last + 1) * cs,
             None => length.div_ceil(cs) * cs,
         };
         let data_clusters = size.div_ceil(cs);
         let l2_tables = data_clusters.div_ceil(cs / self.g.l2_entry_size()) + 1;
-        let start = self.refcount_area(old_file_size, data_clusters + l2_tables, true, None)?;
-        if self.alloc_clusters_at(start, data_clusters)? != data_clusters {
-            return Err(Fail::Internal("data area not free"));
+        let start = self.refs.refcount_area(
+            &self.file,
+            old_file_size,
+            data_clusters + l2_tables,
+            true,
+            None,
+        )?;
+        if self.refs.alloc_at(&self.file, start, data_clusters)? != data_clusters {
+            return Err(LayoutError::Internal("data area not free".into()));
         }
         let new_file_size = start + data_clusters * cs;
-        let current = self.file.len();
+        let file = self.file.get_mut();
+        let current = file.len();
         if new_file_size > current {
             let fill_mode =
                 if mode == Prealloc::Full { FillMode::Zeros } else { FillMode::Allocate };
             self.fill = Some(Fill { mode: fill_mode, start: current, end: new_file_size });
-            self.file.extend_to(new_file_size);
+            file.extend_to(new_file_size);
         }
         let mut host = start;
         let mut guest = 0u64;

@@ -42,7 +42,7 @@ use std::io;
 
 /// How many L2 tables the writer keeps in memory: the ones being filled
 /// (guest-order writes fill one table at a time) and a few more.
-const L2_CACHE_ENTRIES: usize = 8;
+pub(crate) const L2_CACHE_ENTRIES: usize = 8;
 
 /// The largest request qemu's qcow2 driver hands on in one piece
 /// (`qcow2_co_pwritev_part` cuts at `INT_MAX`).
