@@ -1,6 +1,7 @@
 //! `instar convert -O qcow2` against `qemu-img convert -O qcow2` (the
 //! qcow2 writer, docs/compat.md §11.2): one named test per case,
-//! `convert_qcow2::<case>`.
+//! `convert_qcow2::<case>` (and `convert_qcow2::versions::<case>::<version>`
+//! for those run with every qemu-img version).
 //!
 //! Each case makes its sources in a sandbox (raw files written here,
 //! qcow2 images and backing chains with the oracle and qemu-io), then
@@ -623,31 +624,11 @@ cases! {
     compressed_mix_into_full: into(Source::Mix(8, 1), FULL8, &["-n", "-c", "-f", "raw", "-O", "qcow2"]);
     compressed_noise: case(Source::Noise, &["-c", "-f", "raw", "-O", "qcow2"]);
     compressed_noise_sparse_0: case(Source::Noise, &["-c", "-S", "0", "-f", "raw", "-O", "qcow2"]);
-    // Damaged targets for -n (header at 0, refcount table at 0x10000,
-    // refcount block at 0x20000, L1 at 0x30000, L2 at 0x40000, data from
-    // 0x50000).
-    damaged_reftable_offset: damaged(Source::Gaps, FULL1, &[(48, &[0, 0, 0, 0, 0, 1, 2, 0])]);
-    damaged_l1_size: damaged(Source::Gaps, FULL1, &[(36, &[0x7f, 0xff, 0xff, 0xff])]);
-    damaged_refblock_offset: damaged(Source::Gaps, FULL1, &[(0x10000, &[0, 0, 0, 0, 0, 2, 2, 0])]);
-    damaged_no_refblock: damaged(Source::Mix(8, 1), FULL8, &[(0x10000, &[0; 8])]);
-    damaged_l2_offset: damaged(Source::Gaps, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 4, 2, 0])]);
-    damaged_data_offset: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])]);
-    // A data cluster on the refcount table, met after new clusters were
-    // linked (lazy refcounts: the image was marked dirty by then).
-    damaged_later_on_reftable: damaged(Source::Mix(8, 1), &[
-        &["create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "target.qcow2", "8M"],
-        &["io", "-c", "write -P 0xaa 6M 4k", "target.qcow2"],
-    ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
-    damaged_later_on_reftable_lazy: damaged(Source::Mix(8, 1), &[
-        &["create", "-q", "-f", "qcow2", "-o", "cluster_size=4k,lazy_refcounts=on", "target.qcow2", "8M"],
-        &["io", "-c", "write -P 0xaa 6M 4k", "target.qcow2"],
-    ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
-    damaged_data_on_l1: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 3, 0, 0])]);
-    damaged_data_on_header: damaged(Source::Gaps, FULL1, &[(0x40008, &[0x80, 0, 0, 0, 0, 0, 0, 0])]);
 }
 
 /// Cases run with every qemu-img version (the placement is the same in
-/// all of them, convert-facts §2.4): `<case>::version_N___X_Y_Z__`.
+/// all of them, convert-facts §2.4; the damaged targets show what changed
+/// after a corruption stop): `<case>::version_N___X_Y_Z__`.
 macro_rules! every_version {
     ($($name:ident: $case:expr;)*) => {
         $(
@@ -674,5 +655,29 @@ mod versions {
         into_compressed: into(Source::Mix(8, 1), &[
             &["convert", "-q", "-c", "-f", "raw", "-O", "qcow2", "../mix8_1.raw", "target.qcow2"],
         ], &["-n", "-f", "raw", "-O", "qcow2"]);
+        // Damaged -n targets under every version: an open that refuses
+        // them, or a copy that marks the image corrupt and stops, after
+        // which qemu-img from 11.1 fails to flush the target
+        // (`Failed to flush target image: No medium found`). Header at 0,
+        // refcount table at 0x10000, refcount block at 0x20000, L1 at
+        // 0x30000, L2 at 0x40000, data from 0x50000.
+        damaged_reftable_offset: damaged(Source::Gaps, FULL1, &[(48, &[0, 0, 0, 0, 0, 1, 2, 0])]);
+        damaged_l1_size: damaged(Source::Gaps, FULL1, &[(36, &[0x7f, 0xff, 0xff, 0xff])]);
+        damaged_refblock_offset: damaged(Source::Gaps, FULL1, &[(0x10000, &[0, 0, 0, 0, 0, 2, 2, 0])]);
+        damaged_no_refblock: damaged(Source::Mix(8, 1), FULL8, &[(0x10000, &[0; 8])]);
+        damaged_l2_offset: damaged(Source::Gaps, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 4, 2, 0])]);
+        damaged_data_offset: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])]);
+        // A data cluster on the refcount table, met after new clusters were
+        // linked (lazy refcounts: the image was marked dirty by then).
+        damaged_later_on_reftable: damaged(Source::Mix(8, 1), &[
+            &["create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", "target.qcow2", "8M"],
+            &["io", "-c", "write -P 0xaa 6M 4k", "target.qcow2"],
+        ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
+        damaged_later_on_reftable_lazy: damaged(Source::Mix(8, 1), &[
+            &["create", "-q", "-f", "qcow2", "-o", "cluster_size=4k,lazy_refcounts=on", "target.qcow2", "8M"],
+            &["io", "-c", "write -P 0xaa 6M 4k", "target.qcow2"],
+        ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
+        damaged_data_on_l1: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 3, 0, 0])]);
+        damaged_data_on_header: damaged(Source::Gaps, FULL1, &[(0x40008, &[0x80, 0, 0, 0, 0, 0, 0, 0])]);
     }
 }

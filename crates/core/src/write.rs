@@ -178,6 +178,18 @@ pub trait ImageWriter {
         Err(Error::errno(io::Error::from_raw_os_error(95)))
     }
 
+    /// qemu's `blk_flush` of the image, which convert makes after its copy
+    /// from qemu-img 11.1
+    /// ([`crate::dialect::CONVERT_FLUSHES_TARGET`]): the format
+    /// writes what it holds in memory that qemu's driver writes on a
+    /// flush, or fails as qemu's would (an image made unusable answers
+    /// `ENOMEDIUM`). The image stays open. By default there is nothing to
+    /// write: the writers write through to their file, whose own flush
+    /// (`fdatasync`) changes nothing qemu-img's output shows.
+    fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Writes what the writer still holds (tables, counts, headers) and
     /// closes the image, as qemu's close flushes its caches.
     fn close(self: Box<Self>) -> Result<(), Error>;

@@ -189,7 +189,7 @@ impl Qcow2Writer {
         );
         let dir_offset = self.refs.alloc(&self.file, dir.len() as u64).map_err(|e| self.fail(e))?;
         self.file.write_at(dir_offset, &dir).map_err(Error::errno)?;
-        self.flush()?;
+        self.write_tables()?;
         let ext = BitmapsExt {
             nb_bitmaps: u32::try_from(entries.len()).map_err(|_| errno(EINVAL))?,
             reserved32: 0,

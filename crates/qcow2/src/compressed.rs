@@ -59,7 +59,7 @@ impl Qcow2Writer {
         if self.data.is_some() {
             return Err(crate::zero::not_supported());
         }
-        self.flush()?;
+        self.write_tables()?;
         let len = self.file.len().map_err(Error::errno)?;
         self.file.set_len(len.div_ceil(SECTOR) * SECTOR).map_err(Error::errno)
     }

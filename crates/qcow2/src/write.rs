@@ -960,7 +960,7 @@ impl Qcow2Writer {
 
     /// Writes the tables held in memory: L2 tables, then refcount blocks
     /// (qemu's cache flush order).
-    pub(crate) fn flush(&mut self) -> Result<(), Error> {
+    pub(crate) fn write_tables(&mut self) -> Result<(), Error> {
         self.refs.flush(&self.file).map_err(|e| self.fail(e))
     }
 
@@ -1053,6 +1053,16 @@ impl ImageWriter for Qcow2Writer {
         self.take_bitmap(bitmap)
     }
 
+    /// qemu's `qcow2_co_flush_to_os` under `blk_flush`: the tables held in
+    /// memory are written (they are written again, unchanged, at close).
+    /// An image made unusable by a corruption has no driver left in qemu,
+    /// and its block backend answers `ENOMEDIUM`.
+    fn flush(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        let result = self.write_tables();
+        self.answer(result)
+    }
+
     /// The bitmaps first (qemu's `qcow2_inactivate` stores them before it
     /// flushes the caches), then the tables, then the clean mark.
     fn close(mut self: Box<Self>) -> Result<(), Error> {
@@ -1061,7 +1071,7 @@ impl ImageWriter for Qcow2Writer {
         }
         self.closed = true;
         self.store_bitmaps()?;
-        self.flush()?;
+        self.write_tables()?;
         self.mark_clean()
     }
 }
@@ -1074,7 +1084,11 @@ impl ImageWriter for Qcow2Writer {
 /// made unusable.
 impl Drop for Qcow2Writer {
     fn drop(&mut self) {
-        if !self.broken && !self.closed && self.store_bitmaps().is_ok() && self.flush().is_ok() {
+        if !self.broken
+            && !self.closed
+            && self.store_bitmaps().is_ok()
+            && self.write_tables().is_ok()
+        {
             let _ = self.mark_clean();
         }
     }

@@ -344,7 +344,9 @@ fn run(
         target_has_backing,
     };
     let others = writer.other_files();
-    let copied = copy_into(&disk, writer.as_mut(), &settings, progress, output, reopen);
+    let planned = plan_copy(&disk, writer.as_ref(), &settings);
+    let began = planned.is_ok();
+    let copied = planned.and_then(|mut copy| copy.run(writer.as_mut(), progress, output, reopen));
     // The bitmaps come after a whole copy; the target is closed (storing
     // those added) whether or not they all could be.
     let bitmapped = match (&copied, sources[0].chain.layer(0)) {
@@ -352,6 +354,11 @@ fn run(
             bitmaps::copy_bitmaps(top, writer.as_mut(), args.skip_broken_bitmaps, output)
         }
         _ => Ok(()),
+    };
+    let (copied, bitmapped) = if began && args.dialect.since(dialect::CONVERT_FLUSHES_TARGET) {
+        after_flush(flush_target(writer.as_mut()), copied, bitmapped)
+    } else {
+        (copied, bitmapped)
     };
     let closed = match copied {
         Ok(()) => writer.close().map_err(|e| ConvertFailure::from_error(&e)),
@@ -368,6 +375,43 @@ fn run(
     // A bitmap qemu-img could not copy fails convert after the close,
     // the target kept (its data is whole).
     bitmapped.and(closed)
+}
+
+/// `img_convert`'s flush of the target once the copy has begun (qemu-img
+/// from [`dialect::CONVERT_FLUSHES_TARGET`]): what the driver printed on
+/// the way (a corruption found writing its tables), then the failure.
+fn flush_target(target: &mut dyn ImageWriter) -> Result<(), ConvertFailure> {
+    target.flush().map_err(|e| {
+        let mut lines = e.notes().to_vec();
+        lines.push(Diagnostic::Reported(format!(
+            "Failed to flush target image: {}",
+            errno_text(&e)
+        )));
+        ConvertFailure { lines, code: 1 }
+    })
+}
+
+/// Where a failed flush goes: its lines come after those of the failure
+/// before it (the copy's, else the bitmaps'), which stays convert's
+/// answer; with no failure before, the flush's fails convert, and the
+/// target is then treated as after a failed copy.
+fn after_flush(
+    flushed: Result<(), ConvertFailure>,
+    copied: Result<(), ConvertFailure>,
+    bitmapped: Result<(), ConvertFailure>,
+) -> (Result<(), ConvertFailure>, Result<(), ConvertFailure>) {
+    let Err(flush) = flushed else { return (copied, bitmapped) };
+    match (copied, bitmapped) {
+        (Err(mut failure), bitmapped) => {
+            failure.lines.extend(flush.lines);
+            (Err(failure), bitmapped)
+        }
+        (Ok(()), Err(mut failure)) => {
+            failure.lines.extend(flush.lines);
+            (Ok(()), Err(failure))
+        }
+        (Ok(()), Ok(())) => (Err(flush), Ok(())),
+    }
 }
 
 /// What the copy needs to know besides its source and target.
@@ -418,6 +462,17 @@ fn copy_into(
     output: &mut dyn ConvertOutput,
     reopen: Reopen<'_>,
 ) -> Result<(), ConvertFailure> {
+    plan_copy(disk, target, settings)?.run(target, progress, output, reopen)
+}
+
+/// What `img_convert` reads from the target before `convert_do_copy`
+/// (its limits, cluster size, compression, zero init), and its refusal
+/// when the driver cannot say its cluster size under `-c`.
+fn plan_copy<'d>(
+    disk: &'d Disk<'d>,
+    target: &dyn ImageWriter,
+    settings: &CopySettings,
+) -> Result<Copy<'d>, ConvertFailure> {
     let limits = target.limits();
     let buf_sectors =
         DEFAULT_BUF_SECTORS.max(limits.pdiscard_alignment / SECTOR).min(MAX_BUF_SECTORS);
@@ -453,7 +508,7 @@ fn copy_into(
     {
         copy.has_zero_init = target.has_zero_init();
     }
-    copy.run(target, progress, output, reopen)
+    Ok(copy)
 }
 
 /// `-c`'s checks against the target's options and driver.
@@ -730,5 +785,41 @@ pub(super) fn errno_text(e: &Error) -> String {
     match e.raw_os_error() {
         Some(code) => strerror(&io::Error::from_raw_os_error(code)),
         None => e.message().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(line: &str) -> Result<(), ConvertFailure> {
+        Err(ConvertFailure::reported(line))
+    }
+
+    fn lines(r: &Result<(), ConvertFailure>) -> Vec<Diagnostic> {
+        r.as_ref().err().map(|f| f.lines.clone()).unwrap_or_default()
+    }
+
+    fn reported(text: &str) -> Diagnostic {
+        Diagnostic::Reported(text.to_string())
+    }
+
+    /// qemu-img 11.1 prints a failed flush after the copy's or the
+    /// bitmaps' failure, which stays convert's answer; alone, the flush's
+    /// failure fails convert.
+    #[test]
+    fn a_failed_flush_follows_the_failure_before_it() {
+        let (c, b) = after_flush(failure("flush"), failure("copy"), Ok(()));
+        assert_eq!(lines(&c), [reported("copy"), reported("flush")]);
+        assert!(b.is_ok());
+        let (c, b) = after_flush(failure("flush"), Ok(()), failure("bitmap"));
+        assert!(c.is_ok());
+        assert_eq!(lines(&b), [reported("bitmap"), reported("flush")]);
+        let (c, b) = after_flush(failure("flush"), Ok(()), Ok(()));
+        assert_eq!(lines(&c), [reported("flush")]);
+        assert!(b.is_ok());
+        let (c, b) = after_flush(Ok(()), failure("copy"), Ok(()));
+        assert_eq!(lines(&c), [reported("copy")]);
+        assert!(b.is_ok());
     }
 }
