@@ -380,6 +380,19 @@ const fn damaged(
     Case { source, args: &["-n", "-f", "raw", "-O", "qcow2"], backing: None, target, patch }
 }
 
+/// [`damaged`] with other convert arguments.
+const fn damaged_with(
+    source: Source,
+    target: &'static [&'static [&'static str]],
+    patch: &'static [(u64, &'static [u8])],
+    args: &'static [&'static str],
+) -> Case {
+    Case { source, args, backing: None, target, patch }
+}
+
+/// The first L2 entry of a one-L2 target pointed at an unaligned offset.
+const DATA_OFFSET_PATCH: &[(u64, &[u8])] = &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])];
+
 /// Runs `case`: the oracle in `q/`, instar in `i/`, then compares.
 fn run(case: &Case) {
     run_as(case, None);
@@ -679,5 +692,11 @@ mod versions {
         ], &[(0x4000, &[0x80, 0, 0, 0, 0, 0, 0x10, 0])]);
         damaged_data_on_l1: damaged(Source::Gaps, FULL1, &[(0x40000, &[0x80, 0, 0, 0, 0, 3, 0, 0])]);
         damaged_data_on_header: damaged(Source::Gaps, FULL1, &[(0x40008, &[0x80, 0, 0, 0, 0, 0, 0, 0])]);
+        // The progress when the first write fails: qemu-img has taken
+        // (and printed) as many chunks as it has coroutines (`-m`), 8
+        // clusters of 16 with `-c`, 2 chunks of 4 with `-m 2`.
+        damaged_progress_c: damaged_with(Source::Gaps, FULL1, DATA_OFFSET_PATCH, &["-n", "-p", "-c", "-f", "raw", "-O", "qcow2"]);
+        damaged_progress_c_m3: damaged_with(Source::Gaps, FULL1, DATA_OFFSET_PATCH, &["-n", "-p", "-c", "-m", "3", "-f", "raw", "-O", "qcow2"]);
+        damaged_progress_m2: damaged_with(Source::Mix(8, 1), FULL8, &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])], &["-n", "-p", "-m", "2", "-f", "raw", "-O", "qcow2"]);
     }
 }

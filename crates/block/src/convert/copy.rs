@@ -6,6 +6,11 @@
 //! strictly in guest order, as qemu-img writes them without `-W`, so the
 //! target's allocation follows the same sequence.
 //!
+//! As many chunks are taken ahead of the writes as qemu-img's copy has
+//! coroutines (`-m`, 8 by default): each of them takes the next chunk
+//! (and prints the progress) once its write is done, so the chunks taken,
+//! and the progress printed, when a write fails are qemu-img's.
+//!
 //! Memory: at most [`QUEUE_BYTES`] of chunks in flight, whatever the
 //! images' sizes.
 
@@ -26,8 +31,9 @@ use std::sync::{mpsc, Mutex};
 /// query asks about (`INT_MAX >> 9`).
 const REQUEST_MAX_SECTORS: u64 = (i32::MAX as u64) >> 9;
 
-/// The most bytes of chunks read ahead of the writes.
-const QUEUE_BYTES: u64 = 16 << 20;
+/// The most bytes of chunks read ahead of the writes (16 of qemu's
+/// 2 MiB chunks: `-m 16`).
+const QUEUE_BYTES: u64 = 32 << 20;
 
 /// The most reader threads (qemu-img runs 8 coroutines over a thread pool
 /// the size of the machine).
@@ -65,6 +71,8 @@ pub(super) struct Copy<'a> {
     pub(super) cluster_sectors: u64,
     pub(super) has_zero_init: bool,
     pub(super) read_mode: ReadMode,
+    /// `-m`: the chunks qemu-img holds at once.
+    pub(super) coroutines: u64,
 }
 
 /// Why the copy stopped: the line qemu-img reports.
@@ -335,7 +343,7 @@ impl Copy<'_> {
         self.sector_next_status = 0;
         let chunk_bytes = self.buf_sectors * SECTOR;
         #[allow(clippy::cast_possible_truncation, reason = "a small count")]
-        let depth = (QUEUE_BYTES / chunk_bytes.max(1)).max(2) as usize;
+        let depth = self.coroutines.min((QUEUE_BYTES / chunk_bytes.max(1)).max(1)) as usize;
         let mut queue: VecDeque<(u64, Chunk)> = VecDeque::new();
         let mut arrived: BTreeMap<u64, Done> = BTreeMap::new();
         let mut spare: Vec<Vec<u8>> = Vec::new();

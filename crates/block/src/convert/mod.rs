@@ -81,6 +81,9 @@ pub struct ConvertArgs {
     pub quiet: bool,
     /// `-p` (without `-q`).
     pub progress: bool,
+    /// `-m`: how many chunks qemu-img's copy holds at once (its
+    /// coroutines); `None` for its default, [`DEFAULT_COROUTINES`].
+    pub coroutines: Option<u64>,
     /// `--bitmaps`.
     pub bitmaps: bool,
     /// `--skip-broken-bitmaps`.
@@ -342,6 +345,7 @@ fn run(
         target_is_new: !args.no_create,
         target_backing_sectors: if args.no_create { None } else { backing_sectors },
         target_has_backing,
+        coroutines: args.coroutines,
     };
     let others = writer.other_files();
     let planned = plan_copy(&disk, writer.as_ref(), &settings);
@@ -434,7 +438,12 @@ pub struct CopySettings {
     pub target_backing_sectors: Option<u64>,
     /// Whether the target has a backing file.
     pub target_has_backing: bool,
+    /// `-m` ([`ConvertArgs::coroutines`]).
+    pub coroutines: Option<u64>,
 }
+
+/// qemu-img's `num_coroutines` without `-m`.
+pub const DEFAULT_COROUTINES: u64 = 8;
 
 /// Copies the disk `sources` show into `target` as `convert_do_copy`
 /// does (progress lines through `output` when `progress` is on); reader
@@ -500,6 +509,7 @@ fn plan_copy<'d>(
         cluster_sectors: cluster_info.unwrap_or(0) / SECTOR,
         has_zero_init: settings.target_is_zero,
         read_mode: ReadMode { salvage: settings.salvage, quiet: settings.quiet },
+        coroutines: settings.coroutines.unwrap_or(DEFAULT_COROUTINES).max(1),
     };
     if !copy.has_zero_init
         && settings.target_is_new
