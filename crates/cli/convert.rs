@@ -328,7 +328,7 @@ pub(crate) fn parse(argv0: &str, args: &[String], env: Option<&str>) -> Result<C
             Opt::NoCreate => a.no_create = true,
             Opt::Parallel => match strtol_whole(&value) {
                 Some(n) if (1..=MAX_COROUTINES).contains(&n) => {
-                    a.coroutines = u64::try_from(n).ok()
+                    a.coroutines = u64::try_from(n).ok();
                 }
                 parsed => {
                     return Err(after(&warnings, bad_coroutines(usage, &value, parsed.is_some())))
