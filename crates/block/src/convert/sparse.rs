@@ -62,6 +62,27 @@ impl<'a> Sectors<'a> {
     fn is_zero_sector(&self, i: u64) -> bool {
         self.run(i, i + 1, true) == 1
     }
+
+    /// The unread sectors that `runs` write as data: the parts of `buf`
+    /// to fill with zeros before the writes (a short zero run a data run
+    /// swallowed, or the alignment's growth).
+    pub(super) fn unread_in_data(&self, runs: &[(bool, u64)]) -> Vec<(u64, u64)> {
+        let mut fill = Vec::new();
+        let mut at = 0;
+        for &(data, n) in runs {
+            if data {
+                for &(first, count) in self.unread {
+                    let lo = first.max(at);
+                    let hi = (first + count).min(at + n);
+                    if lo < hi {
+                        fill.push((lo, hi - lo));
+                    }
+                }
+            }
+            at += n;
+        }
+        fill
+    }
 }
 
 /// qemu's `is_allocated_sectors` over the sectors of `s` from `from`:
@@ -146,29 +167,6 @@ pub(super) fn sparse_runs(
         from += n;
     }
     runs
-}
-
-impl Sectors<'_> {
-    /// The unread sectors that `runs` write as data: the parts of `buf`
-    /// to fill with zeros before the writes (a short zero run a data run
-    /// swallowed, or the alignment's growth).
-    pub(super) fn unread_in_data(&self, runs: &[(bool, u64)]) -> Vec<(u64, u64)> {
-        let mut fill = Vec::new();
-        let mut at = 0;
-        for &(data, n) in runs {
-            if data {
-                for &(first, count) in self.unread {
-                    let lo = first.max(at);
-                    let hi = (first + count).min(at + n);
-                    if lo < hi {
-                        fill.push((lo, hi - lo));
-                    }
-                }
-            }
-            at += n;
-        }
-        fill
-    }
 }
 
 /// qemu's `pow2floor`: the largest power of two not above `n` (0 for 0).
