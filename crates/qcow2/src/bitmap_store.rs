@@ -32,12 +32,8 @@ const FEATURE_TABLE_MIN_CLUSTER: u64 = 4096;
 /// bitmap's bits as loaded.
 #[derive(Debug)]
 pub struct OwnBitmaps {
-    /// The directory entries, in directory order.
-    pub dir: Vec<Bitmap>,
-    /// Where the directory is.
-    pub dir_offset: u64,
-    /// Its length in bytes.
-    pub dir_size: u64,
+    /// The directory, its entries in directory order.
+    pub dir: StoredDir,
     /// The bitmaps with their bits, in directory order (no bits: in use).
     pub loaded: Vec<BitmapCopy>,
 }
@@ -60,9 +56,9 @@ impl Qcow2Writer {
     /// marked in use in the directory, rewritten where it is, and the
     /// header rewritten with it (`update_ext_header_and_dir_in_place`).
     pub(crate) fn load_bitmaps(&mut self, own: OwnBitmaps) -> Result<(), Error> {
-        let OwnBitmaps { mut dir, dir_offset, dir_size, loaded } = own;
+        let OwnBitmaps { mut dir, loaded } = own;
         let mut needs_update = false;
-        for e in &mut dir {
+        for e in &mut dir.entries {
             if e.flags & BME_FLAG_IN_USE == 0 {
                 e.flags |= BME_FLAG_IN_USE;
                 needs_update = true;
@@ -73,22 +69,22 @@ impl Qcow2Writer {
         }
         if needs_update {
             let mut bytes = Vec::new();
-            for e in &dir {
+            for e in &dir.entries {
                 push_dir_entry(&mut bytes, e);
             }
-            if bytes.len() as u64 != dir_size {
+            if bytes.len() as u64 != dir.size {
                 return Err(errno(EINVAL));
             }
-            self.file.write_at(dir_offset, &bytes).map_err(Error::errno)?;
+            self.file.write_at(dir.offset, &bytes).map_err(Error::errno)?;
             let ext = BitmapsExt {
-                nb_bitmaps: u32::try_from(dir.len()).map_err(|_| errno(EINVAL))?,
+                nb_bitmaps: u32::try_from(dir.entries.len()).map_err(|_| errno(EINVAL))?,
                 reserved32: 0,
-                bitmap_directory_size: dir_size,
-                bitmap_directory_offset: dir_offset,
+                bitmap_directory_size: dir.size,
+                bitmap_directory_offset: dir.offset,
             };
             self.rewrite_header(ext)?;
         }
-        self.bitmap_dir = Some(StoredDir { entries: dir, offset: dir_offset, size: dir_size });
+        self.bitmap_dir = Some(dir);
         Ok(())
     }
 

@@ -185,9 +185,11 @@ pub fn open_writer(name: &str, req: WriterRequest) -> Result<Qcow2Writer, Error>
     }
     let own_bitmaps = match &image.bitmaps_ext {
         Some(ext) => Some(crate::bitmap_store::OwnBitmaps {
-            dir: image.bitmaps.clone(),
-            dir_offset: ext.bitmap_directory_offset,
-            dir_size: ext.bitmap_directory_size,
+            dir: crate::bitmap_store::StoredDir {
+                entries: image.bitmaps.clone(),
+                offset: ext.bitmap_directory_offset,
+                size: ext.bitmap_directory_size,
+            },
             loaded: instar_core::Image::bitmap_copies(&image)?,
         }),
         None => None,
