@@ -131,8 +131,7 @@ pub fn parse_directory(
         }
         let name_size = be16(dir, at + 18);
         let extra = be32(dir, at + 20);
-        let entry_len =
-            (DIR_ENTRY_SIZE as u64 + u64::from(name_size) + u64::from(extra)).div_ceil(8) * 8;
+        let entry_len = dir_entry_size(u64::from(name_size), u64::from(extra));
         let next = at as u64 + entry_len;
         if next > dir.len() as u64 {
             return Err(broken());
@@ -185,9 +184,14 @@ pub fn push_dir_entry(dir: &mut Vec<u8>, bm: &Bitmap) {
 }
 
 /// The bytes of a directory entry named `name_len` bytes long
-/// (`calc_dir_entry_size` without extra data).
-pub fn dir_entry_size(name_len: u64) -> u64 {
-    (DIR_ENTRY_SIZE as u64 + name_len).div_ceil(8) * 8
+/// and `extra` bytes of extra data (`calc_dir_entry_size`): the fixed
+/// part and both, to the next 8 bytes.
+pub fn dir_entry_size(name_len: u64, extra: u64) -> u64 {
+    (DIR_ENTRY_SIZE as u64)
+        .saturating_add(name_len)
+        .saturating_add(extra)
+        .div_ceil(8)
+        .saturating_mul(8)
 }
 
 /// A bitmap table entry pointing at the data cluster at `offset`.
@@ -351,7 +355,7 @@ mod tests {
         };
         let mut dir = Vec::new();
         push_dir_entry(&mut dir, &bm);
-        assert_eq!(dir.len() as u64, dir_entry_size(3));
+        assert_eq!(dir.len() as u64, dir_entry_size(3, 0));
         assert_eq!(dir.len(), 32);
         let back = parse_directory(&dir, 1, 65536, 1 << 20).unwrap();
         assert_eq!(back, vec![bm]);

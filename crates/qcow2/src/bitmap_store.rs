@@ -181,7 +181,7 @@ impl Qcow2Writer {
         }
         debug_assert_eq!(
             dir.len() as u64,
-            entries.iter().map(|e| dir_entry_size(e.name.len() as u64)).sum::<u64>()
+            entries.iter().map(|e| dir_entry_size(e.name.len() as u64, 0)).sum::<u64>()
         );
         let dir_offset = self.refs.alloc(&self.file, dir.len() as u64).map_err(|e| self.fail(e))?;
         self.file.write_at(dir_offset, &dir).map_err(Error::errno)?;

@@ -7,7 +7,7 @@
 //! message names `compat=1.1`, and options measure has no use for
 //! (`lazy_refcounts`, `data_file`, ...) are accepted and ignored.
 
-use crate::bitmap::DIR_ENTRY_SIZE;
+use crate::bitmap::dir_entry_size;
 use crate::create::{DEFAULT_CLUSTER_SIZE, DEFAULT_REFCOUNT_BITS};
 use crate::header::{MAX_CLUSTER_BITS, MIN_CLUSTER_BITS};
 use crate::layout::{refcount_metadata_size, Geometry};
@@ -120,8 +120,7 @@ pub fn bitmaps_size(bitmaps: &[SourceBitmap], cluster_size: u64) -> u64 {
         total = total.saturating_add(clusters.saturating_mul(cluster_size)).saturating_add(
             clusters.saturating_mul(BITMAP_TABLE_ENTRY_SIZE).next_multiple_of(cluster_size),
         );
-        directory =
-            directory.saturating_add((DIR_ENTRY_SIZE as u64 + b.name_len).next_multiple_of(8));
+        directory = directory.saturating_add(dir_entry_size(b.name_len, 0));
     }
     total.saturating_add(directory.next_multiple_of(cluster_size))
 }

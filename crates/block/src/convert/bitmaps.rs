@@ -34,9 +34,7 @@ pub(super) fn copy_bitmaps(
             // as the inconsistent one was loaded, fails to merge into it,
             // and leaves it there, to be stored at close.
             let empty = instar_core::BitmapCopy { bits: Some(Vec::new()), enabled: false, ..bm };
-            target.add_bitmap(empty).map_err(|e| {
-                ConvertFailure::reported(format!("Failed to create bitmap {name}: {}", e.message()))
-            })?;
+            add(target, empty)?;
             return Err(ConvertFailure {
                 lines: vec![
                     Diagnostic::Reported(format!(
@@ -50,9 +48,16 @@ pub(super) fn copy_bitmaps(
                 code: 1,
             });
         }
-        target.add_bitmap(bm).map_err(|e| {
-            ConvertFailure::reported(format!("Failed to create bitmap {name}: {}", e.message()))
-        })?;
+        add(target, bm)?;
     }
     Ok(())
+}
+
+/// `block-dirty-bitmap-add` of `bm` to `target`, failing with qemu-img's
+/// line.
+fn add(target: &mut dyn ImageWriter, bm: instar_core::BitmapCopy) -> Result<(), ConvertFailure> {
+    let name = bm.name.clone();
+    target.add_bitmap(bm).map_err(|e| {
+        ConvertFailure::reported(format!("Failed to create bitmap {name}: {}", e.message()))
+    })
 }

@@ -8,8 +8,8 @@
 //! the same chunks written through a writer that allocates as qemu's
 //! driver does give qemu-img's file, byte for byte.
 //!
-//! Memory: one chunk buffer (at most qemu's 16 MiB `MAX_BUF_SECTORS`,
-//! 2 MiB by default), whatever the images' sizes.
+//! Memory: the chunks in flight (`-m` of them, 2 MiB each by default, at
+//! most 32 MiB in all: `copy.rs`), whatever the images' sizes.
 
 mod bitmaps;
 mod copy;
