@@ -487,6 +487,12 @@ impl Qcow2Image {
             let descriptor = CompressedDescriptor::from_entry(entry, self.cluster_bits());
             let input =
                 self.file.read_vec(descriptor.offset, descriptor.len).map_err(Error::errno)?;
+            if start == 0 && buf.len() as u64 == cluster {
+                // A read of the whole cluster (convert's): decompressed in
+                // place, with nothing to keep for a later part.
+                return decompress(self.header.compression_type, &input, buf)
+                    .map_err(|_| Error::errno(eio()));
+            }
             let mut out = vec![0u8; usize::try_from(cluster).map_err(|_| eio_error())?];
             decompress(self.header.compression_type, &input, &mut out)
                 .map_err(|_| Error::errno(eio()))?;
