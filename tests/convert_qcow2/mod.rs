@@ -80,6 +80,8 @@ enum Source {
     /// The oracle's `convert -c` of `Mix(8, 1)`: compressed clusters and
     /// uncompressed ones among them.
     Compressed,
+    /// 1 MiB whose first 32 KiB are 0x77, the rest zeros.
+    Head32k,
 }
 
 impl Source {
@@ -130,6 +132,12 @@ impl Source {
                 r.fill(&mut b[2 * MIB..]);
                 write(s, "noise.raw", &b);
                 "noise.raw"
+            }
+            Source::Head32k => {
+                let mut b = vec![0u8; MIB];
+                b[..32 * 1024].fill(0x77);
+                write(s, "head32k.raw", &b);
+                "head32k.raw"
             }
             Source::Odd => {
                 let mut b = vec![0x33u8; 300 * 1024 + 1000];
@@ -392,6 +400,26 @@ const fn damaged_with(
 
 /// The first L2 entry of a one-L2 target pointed at an unaligned offset.
 const DATA_OFFSET_PATCH: &[(u64, &[u8])] = &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])];
+
+/// An empty 1 MiB target with 512-byte clusters and 64-bit refcounts:
+/// a refcount block counts 32 KiB, so a copy soon needs the second one.
+const TINY_CLUSTERS: &[&[&str]] = &[&[
+    "create",
+    "-q",
+    "-f",
+    "qcow2",
+    "-o",
+    "cluster_size=512,refcount_bits=64",
+    "target.qcow2",
+    "1M",
+]];
+
+/// [`TINY_CLUSTERS`]' second refcount table entry pointed 17 TiB into
+/// the file: the block reads as zeros (past the end) and cannot be
+/// written (ext4 refuses offsets past 16 TiB with `EFBIG`), so the first
+/// L2 table placed after clusters it counts were allocated fails, and
+/// so do the close's cache flushes.
+const FAR_REFBLOCK_PATCH: &[(u64, &[u8])] = &[(520, &[0, 0, 0x11, 0, 0, 0, 0, 0])];
 
 /// Runs `case`: the oracle in `q/`, instar in `i/`, then compares.
 fn run(case: &Case) {
@@ -698,5 +726,17 @@ mod versions {
         damaged_progress_c: damaged_with(Source::Gaps, FULL1, DATA_OFFSET_PATCH, &["-n", "-p", "-c", "-f", "raw", "-O", "qcow2"]);
         damaged_progress_c_m3: damaged_with(Source::Gaps, FULL1, DATA_OFFSET_PATCH, &["-n", "-p", "-c", "-m", "3", "-f", "raw", "-O", "qcow2"]);
         damaged_progress_m2: damaged_with(Source::Mix(8, 1), FULL8, &[(0x40000, &[0x80, 0, 0, 0, 0, 5, 2, 0])], &["-n", "-p", "-m", "2", "-f", "raw", "-O", "qcow2"]);
+        // A refcount block that cannot be written: the write whose next
+        // L2 table fails gives back every cluster it had placed, and
+        // the close reports the caches it could not flush (the L2 one
+        // too when changed tables wait for the blocks).
+        damaged_far_refblock_gaps: damaged(Source::Gaps, TINY_CLUSTERS, FAR_REFBLOCK_PATCH);
+        damaged_far_refblock_odd: damaged(Source::Odd, TINY_CLUSTERS, FAR_REFBLOCK_PATCH);
+        damaged_far_refblock_one_table: damaged(Source::Clusters(64, 512), TINY_CLUSTERS, FAR_REFBLOCK_PATCH);
+        // The copy itself needs no new table (`--target-is-zero`: the
+        // zeros are not written), so it succeeds and only the close
+        // fails: its lines come with exit 0 (from 11.1 the flush after
+        // the copy fails first, and convert with it).
+        damaged_far_refblock_close_only: damaged_with(Source::Head32k, TINY_CLUSTERS, FAR_REFBLOCK_PATCH, &["-n", "--target-is-zero", "-f", "raw", "-O", "qcow2"]);
     }
 }

@@ -388,6 +388,15 @@ pub const CONVERT_SOURCE_UNSHARES_WRITE: Release = Release::new(6, 1);
 /// is not known; the first release measured with it is named.
 pub const CONVERT_FLUSHES_TARGET: Release = Release::new(11, 1);
 
+/// The block layer's close flushes a node first and reports a failure
+/// (`Failed flush for 'NAME' during close: <strerror>`), before the
+/// driver's own close reports its caches: seen after a failed convert
+/// into a qcow2 target whose refcount block cannot be written. The
+/// message is in 11.1.3's qemu-img and not in 10.0.13's; as with
+/// [`CONVERT_FLUSHES_TARGET`], the release between that brought it is
+/// not known, and the first release measured with it is named.
+pub const CLOSE_REPORTS_FAILED_FLUSH: Release = Release::new(11, 1);
+
 /// A qemu-img version, `major.minor.micro`, as `qemu-img --version` names
 /// it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

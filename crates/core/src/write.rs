@@ -193,6 +193,23 @@ pub trait ImageWriter {
     /// Writes what the writer still holds (tables, counts, headers) and
     /// closes the image, as qemu's close flushes its caches.
     fn close(self: Box<Self>) -> Result<(), Error>;
+
+    /// Closes the image after a copy that failed, as qemu-img's close of
+    /// its target then does: what the writer holds is written where it
+    /// can be, and the lines qemu's close prints about what could not be
+    /// are returned (they follow the copy's own failure). By default the
+    /// writer is dropped and there is nothing to say.
+    fn close_after_failure(self: Box<Self>) -> Vec<crate::Diagnostic> {
+        Vec::new()
+    }
+
+    /// [`ImageWriter::close`] after a whole copy, as qemu-img closes its
+    /// target then: what the driver's close reports without failing
+    /// (qcow2's caches it could not write) is returned, to be printed
+    /// with the copy still a success. By default a failed close fails.
+    fn close_reporting(self: Box<Self>) -> Result<Vec<crate::Diagnostic>, Error> {
+        self.close().map(|()| Vec::new())
+    }
 }
 
 /// qemu's bounce buffer for a zero write the driver cannot make itself

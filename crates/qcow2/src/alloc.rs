@@ -148,6 +148,12 @@ pub struct Refcounts {
     /// Frees that failed since the writer last looked (qemu prints
     /// `qcow2_free_clusters failed` and carries on).
     pub failed_frees: Vec<Fail>,
+    /// Whether the changed L2 tables must wait for the refcount blocks:
+    /// set when new clusters are linked while refcounts are kept exact
+    /// (qemu's `qcow2_cache_set_dependency` in
+    /// `qcow2_alloc_cluster_link_l2`), cleared once the blocks were
+    /// written for them.
+    pub l2_depends: bool,
 }
 
 impl Refcounts {
@@ -174,6 +180,7 @@ impl Refcounts {
             fixed,
             discard: false,
             failed_frees: Vec::new(),
+            l2_depends: false,
         }
     }
 
@@ -196,8 +203,15 @@ impl Refcounts {
     }
 
     /// Writes the L2 tables still held in memory, each unless it would
-    /// overlap other metadata.
+    /// overlap other metadata; first the refcount blocks, when changed
+    /// tables wait for them ([`Refcounts::l2_depends`], qemu's cache
+    /// dependency): a block that cannot be written keeps the tables
+    /// unwritten, and its error is the answer.
     pub fn flush_l2(&mut self, file: &impl TableFile) -> Result<(), Fail> {
+        if self.l2_depends && self.l2.has_dirty() {
+            self.flush_blocks(file)?;
+            self.l2_depends = false;
+        }
         self.flush_cache(file, OL_ACTIVE_L2)
     }
 
@@ -222,9 +236,15 @@ impl Refcounts {
     /// Writes the L2 tables, then the refcount blocks, still held in
     /// memory (qemu's flush order).
     pub fn flush(&mut self, file: &impl TableFile) -> Result<(), Fail> {
-        let l2 = self.flush_l2(file);
-        let blocks = self.flush_blocks(file);
+        let (l2, blocks) = self.flush_caches(file);
         l2.and(blocks)
+    }
+
+    /// [`Refcounts::flush`] with each cache's own answer, as qemu's close
+    /// reports them (`qcow2_inactivate`).
+    pub fn flush_caches(&mut self, file: &impl TableFile) -> (Result<(), Fail>, Result<(), Fail>) {
+        let l2 = self.flush_l2(file);
+        (l2, self.flush_blocks(file))
     }
 
     /// Where the refcount table is, and its length in entries.

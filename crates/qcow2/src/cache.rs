@@ -4,10 +4,15 @@
 //! changed) when a newer one needs its place, and every changed table is
 //! written at [`TableCache::flush`]. Only the final bytes matter to the
 //! file qemu leaves, so writing a table earlier or later than qemu does
-//! changes nothing, as long as its last contents are written.
+//! changes nothing, as long as its last contents are written; where a
+//! write fails, the order qemu keeps between the two caches decides
+//! what is left (see [`crate::alloc::Refcounts::l2_depends`]).
 
 use instar_core::TargetFile;
 use std::io;
+
+/// `ENOSPC`, the write error a cache flush keeps as its answer.
+const ENOSPC: i32 = 28;
 
 /// The file the tables live in: the target file for convert's writer, an
 /// in-memory picture for create's layout ([`crate::layout::SparseFile`]),
@@ -139,27 +144,45 @@ impl TableCache {
         }
     }
 
+    /// Whether a table held here changed since it was last written.
+    pub fn has_dirty(&self) -> bool {
+        self.entries.iter().any(|e| e.dirty)
+    }
+
     /// Writes every changed table to `file`, except those `refuse`
-    /// names a reason for (they stay changed; the first reason is
-    /// returned after the others are written, as qemu's cache flush goes
-    /// on past a failed entry).
+    /// names a reason for. A table refused or failing to write stays
+    /// changed and the others are still written, as qemu's cache flush
+    /// goes on past a failed entry (`qcow2_cache_write`); the answer is
+    /// the first refusal, else the last write error (`ENOSPC` once met
+    /// stays the answer).
     pub fn flush(
         &mut self,
         file: &impl TableFile,
         refuse: impl Fn(u64) -> Option<String>,
     ) -> Result<(), FlushError> {
-        let mut first = None;
+        let mut refused = None;
+        let mut failed: Option<io::Error> = None;
         for e in &mut self.entries {
             if e.dirty {
                 if let Some(why) = refuse(e.offset) {
-                    first.get_or_insert(FlushError::Refused(why));
+                    refused.get_or_insert(FlushError::Refused(why));
                     continue;
                 }
-                file.write_at(e.offset, &e.data).map_err(FlushError::Io)?;
-                e.dirty = false;
+                match file.write_at(e.offset, &e.data) {
+                    Ok(()) => e.dirty = false,
+                    Err(err) => {
+                        if failed.as_ref().and_then(io::Error::raw_os_error) != Some(ENOSPC) {
+                            failed = Some(err);
+                        }
+                    }
+                }
             }
         }
-        first.map_or(Ok(()), Err)
+        match (refused, failed) {
+            (Some(r), _) => Err(r),
+            (None, Some(err)) => Err(FlushError::Io(err)),
+            (None, None) => Ok(()),
+        }
     }
 }
 

@@ -719,13 +719,13 @@ impl Qcow2Writer {
         &mut self,
         offset: u64,
         bytes: u64,
-    ) -> Result<(u64, u64, Vec<L2Meta>), Error> {
+        metas: &mut Vec<L2Meta>,
+    ) -> Result<(u64, u64), Error> {
         let mut start = offset;
         let mut remaining = bytes;
         let mut cluster_offset: Option<u64> = None;
         let mut host: Option<u64> = None;
         let mut cur = 0u64;
-        let mut metas = Vec::new();
         loop {
             if host.is_none() {
                 host = cluster_offset;
@@ -739,18 +739,18 @@ impl Qcow2Writer {
                 break;
             }
             cur = remaining;
-            if self.handle_copied(start, &mut cluster_offset, &mut cur, &mut metas)? {
+            if self.handle_copied(start, &mut cluster_offset, &mut cur, metas)? {
                 continue;
             }
             if cur == 0 {
                 break;
             }
-            if !self.handle_alloc(start, &mut cluster_offset, &mut cur, &mut metas)? {
+            if !self.handle_alloc(start, &mut cluster_offset, &mut cur, metas)? {
                 break;
             }
         }
         let host = host.ok_or_else(|| errno(5))?;
-        Ok((host, bytes - remaining, metas))
+        Ok((host, bytes - remaining))
     }
 
     /// Reads the guest data at `guest` as the image maps it now (the
@@ -805,6 +805,9 @@ impl Qcow2Writer {
         if self.lazy_refcounts && !self.marked_dirty {
             self.set_feature_bits(INCOMPAT_DIRTY, 0).map_err(Error::errno)?;
             self.marked_dirty = true;
+        }
+        if !self.marked_dirty {
+            self.refs.l2_depends = true;
         }
         let (table, index) = self.cluster_table(m.guest)?;
         let cs = self.cs;
@@ -878,21 +881,22 @@ impl Qcow2Writer {
         let mut left = data.len() as u64;
         let mut refused = None;
         while left > 0 {
-            let (host, cur, metas) = self.alloc_host_offset(at, left.min(INT_MAX))?;
-            if let Err(e) = self.check_data_write(host, cur) {
-                // qemu gives back what it allocated for this piece
-                // (`qcow2_alloc_cluster_abort`) and lets the pieces
-                // already under way finish.
-                for m in metas.iter().filter(|m| !m.keep_old) {
-                    let bytes = m.clusters * self.cs;
-                    if self.data.is_none() {
-                        self.refs.free(&self.file, m.host, bytes, false);
-                    }
+            let mut metas = Vec::new();
+            let placed = self
+                .alloc_host_offset(at, left.min(INT_MAX), &mut metas)
+                .and_then(|(host, cur)| self.check_data_write(host, cur).map(|()| (host, cur)));
+            let (host, cur) = match placed {
+                Ok(placed) => placed,
+                Err(e) => {
+                    // qemu gives back what it allocated for this piece
+                    // (`qcow2_alloc_cluster_abort`: also the L2 ranges
+                    // placed before an allocation that failed) and lets
+                    // the pieces already under way finish.
+                    self.abort_allocations(&metas);
+                    refused = Some(e);
+                    break;
                 }
-                self.report_failed_frees();
-                refused = Some(e);
-                break;
-            }
+            };
             // `handle_alloc_space` asks whether the copied parts read as
             // zeros (`is_zero_cow`): then the whole new range is zeroed
             // in the file instead of the zeros being copied. A part past
@@ -949,6 +953,43 @@ impl Qcow2Writer {
             }
         }
         refused.map_or(Ok(()), Err)
+    }
+
+    /// `qcow2_inactivate`'s cache flushes: each cache that cannot be
+    /// written is reported with its `strerror` (`Failed to flush the L2
+    /// table cache: File too large`), the image marked clean only when
+    /// both were. A table refused as overlapping metadata fails as the
+    /// writer's other flushes do (not measured at close).
+    fn flush_reporting(&mut self) -> Result<Vec<Diagnostic>, Error> {
+        let (l2, blocks) = self.refs.flush_caches(&self.file);
+        let mut lines = Vec::new();
+        for (cache, result) in [("L2 table", l2), ("refcount block", blocks)] {
+            match result {
+                Ok(()) => {}
+                Err(Fail::Io(e)) => lines.push(Diagnostic::Reported(format!(
+                    "Failed to flush the {cache} cache: {}",
+                    instar_core::error::strerror(&e)
+                ))),
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        if lines.is_empty() {
+            self.mark_clean()?;
+        }
+        Ok(lines)
+    }
+
+    /// qemu's `qcow2_alloc_cluster_abort` for the ranges of a write that
+    /// did not happen: their new clusters are freed (not discarded), in
+    /// the image file only.
+    fn abort_allocations(&mut self, metas: &[L2Meta]) {
+        for m in metas.iter().filter(|m| !m.keep_old) {
+            let bytes = m.clusters * self.cs;
+            if self.data.is_none() {
+                self.refs.free(&self.file, m.host, bytes, false);
+            }
+        }
+        self.report_failed_frees();
     }
 
     /// qemu's `qcow2_mark_clean` at close, after the tables are written.
@@ -1076,9 +1117,37 @@ impl ImageWriter for Qcow2Writer {
         self.write_tables()?;
         self.mark_clean()
     }
+
+    /// `qcow2_inactivate` after a failed copy: the bitmaps, then the
+    /// caches ([`Qcow2Writer::flush_reporting`]); a table refused as
+    /// overlapping metadata is left unwritten without a line (not
+    /// measured against qemu).
+    fn close_after_failure(mut self: Box<Self>) -> Vec<Diagnostic> {
+        if self.broken || self.closed {
+            return Vec::new();
+        }
+        self.closed = true;
+        if self.store_bitmaps().is_err() {
+            return Vec::new();
+        }
+        self.flush_reporting().unwrap_or_default()
+    }
+
+    /// [`ImageWriter::close`] with the caches' write failures reported
+    /// rather than failing the close, as qemu-img's close of its target
+    /// after a whole copy prints them and leaves the exit code alone.
+    fn close_reporting(mut self: Box<Self>) -> Result<Vec<Diagnostic>, Error> {
+        if self.broken {
+            return Ok(Vec::new());
+        }
+        self.closed = true;
+        self.store_bitmaps()?;
+        self.flush_reporting()
+    }
 }
 
-/// A writer dropped without [`ImageWriter::close`] (a copy that failed)
+/// A writer dropped without [`ImageWriter::close`] or
+/// [`ImageWriter::close_after_failure`] (a command that stopped early)
 /// still stores its bitmaps and writes the tables it holds: qemu-img
 /// closes its target after a failed copy too, and qcow2's close stores
 /// the bitmaps and flushes its caches (what a `-n` target keeps depends

@@ -46,6 +46,9 @@ const MAX_BUF_SECTORS: u64 = 32768;
 /// `qemu_progress_init(progress, 1.0)`: convert prints every point.
 const PROGRESS_MIN_SKIP: f32 = 1.0;
 
+/// `ENOMEDIUM`: what a writer made unusable answers.
+const ENOMEDIUM: i32 = 123;
+
 /// The cache modes qemu's `bdrv_parse_cache_mode` knows.
 const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
 
@@ -365,9 +368,20 @@ fn run(
         (copied, bitmapped)
     };
     let closed = match copied {
-        Ok(()) => writer.close().map_err(|e| ConvertFailure::from_error(&e)),
-        Err(f) => {
-            drop(writer);
+        Ok(()) => {
+            writer.close_reporting().map_err(|e| ConvertFailure::from_error(&e)).map(|lines| {
+                for line in lines {
+                    output.stderr(line);
+                }
+            })
+        }
+        Err(mut f) => {
+            // qemu-img closes its target after a failed copy too; what
+            // that close could not write follows the copy's failure.
+            if args.dialect.since(dialect::CLOSE_REPORTS_FAILED_FLUSH) {
+                f.lines.extend(close_flush(writer.as_mut(), &args.target));
+            }
+            f.lines.extend(writer.close_after_failure());
             Err(f)
         }
     };
@@ -379,6 +393,22 @@ fn run(
     // A bitmap qemu-img could not copy fails convert after the close,
     // the target kept (its data is whole).
     bitmapped.and(closed)
+}
+
+/// The block layer's flush of the target as it closes it (qemu-img from
+/// [`dialect::CLOSE_REPORTS_FAILED_FLUSH`]): its failure named after the
+/// target. An image made unusable has no driver left in qemu, whose
+/// close then flushes nothing (instar's writer answers `ENOMEDIUM`).
+fn close_flush(target: &mut dyn ImageWriter, name: &str) -> Option<Diagnostic> {
+    let e = target.flush().err()?;
+    if e.raw_os_error() == Some(ENOMEDIUM) {
+        return None;
+    }
+    Some(Diagnostic::Reported(format!(
+        "Failed flush for '{}' during close: {}",
+        crate::protocol::local_path(name).unwrap_or(name),
+        errno_text(&e)
+    )))
 }
 
 /// `img_convert`'s flush of the target once the copy has begun (qemu-img
