@@ -879,7 +879,7 @@ impl Qcow2Writer {
         let mut pieces = Vec::new();
         let mut at = offset;
         let mut left = data.len() as u64;
-        let mut refused = None;
+        let mut stopped = None;
         while left > 0 {
             let mut metas = Vec::new();
             let placed = self
@@ -893,7 +893,7 @@ impl Qcow2Writer {
                     // placed before an allocation that failed) and lets
                     // the pieces already under way finish.
                     self.abort_allocations(&metas);
-                    refused = Some(e);
+                    stopped = Some(e);
                     break;
                 }
             };
@@ -952,7 +952,7 @@ impl Qcow2Writer {
                 self.link_l2(m)?;
             }
         }
-        refused.map_or(Ok(()), Err)
+        stopped.map_or(Ok(()), Err)
     }
 
     /// `qcow2_inactivate`'s cache flushes: each cache that cannot be
