@@ -414,6 +414,18 @@ const TINY_CLUSTERS: &[&[&str]] = &[&[
     "1M",
 ]];
 
+/// [`TINY_CLUSTERS`] with lazy refcounts.
+const TINY_CLUSTERS_LAZY: &[&[&str]] = &[&[
+    "create",
+    "-q",
+    "-f",
+    "qcow2",
+    "-o",
+    "cluster_size=512,refcount_bits=64,lazy_refcounts=on",
+    "target.qcow2",
+    "1M",
+]];
+
 /// [`TINY_CLUSTERS`]' second refcount table entry pointed 17 TiB into
 /// the file: the block reads as zeros (past the end) and cannot be
 /// written (ext4 refuses offsets past 16 TiB with `EFBIG`), so the first
@@ -737,6 +749,10 @@ mod versions {
         // zeros are not written), so it succeeds and only the close
         // fails: its lines come with exit 0 (from 11.1 the flush after
         // the copy fails first, and convert with it).
+        // Lazy refcounts: once the image is marked dirty, a flush
+        // (11.1's after the copy, and the close's first) leaves the
+        // refcount blocks for the driver's close.
+        damaged_far_refblock_lazy_c: damaged_with(Source::Gaps, TINY_CLUSTERS_LAZY, FAR_REFBLOCK_PATCH, &["-n", "-c", "-f", "raw", "-O", "qcow2"]);
         damaged_far_refblock_close_only: damaged_with(Source::Head32k, TINY_CLUSTERS, FAR_REFBLOCK_PATCH, &["-n", "--target-is-zero", "-f", "raw", "-O", "qcow2"]);
     }
 }

@@ -150,9 +150,10 @@ pub struct Refcounts {
     pub failed_frees: Vec<Fail>,
     /// Whether the changed L2 tables must wait for the refcount blocks:
     /// set when new clusters are linked while refcounts are kept exact
-    /// (qemu's `qcow2_cache_set_dependency` in
-    /// `qcow2_alloc_cluster_link_l2`), cleared once the blocks were
-    /// written for them.
+    /// and when a compressed payload is placed (qemu's
+    /// `qcow2_cache_set_dependency` in `qcow2_alloc_cluster_link_l2` and
+    /// `qcow2_alloc_bytes`), cleared once the blocks were written for
+    /// them.
     pub l2_depends: bool,
 }
 
@@ -385,6 +386,10 @@ impl Refcounts {
         if self.free_byte_offset & (cs - 1) == 0 {
             self.free_byte_offset = 0;
         }
+        // The L2 table about to name the payload waits for its count,
+        // whether or not refcounts are lazy (qemu sets the dependency
+        // here unconditionally).
+        self.l2_depends = true;
         Ok(offset)
     }
 

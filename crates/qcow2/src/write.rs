@@ -1097,12 +1097,19 @@ impl ImageWriter for Qcow2Writer {
     }
 
     /// qemu's `qcow2_co_flush_to_os` under `blk_flush`: the tables held in
-    /// memory are written (they are written again, unchanged, at close).
-    /// An image made unusable by a corruption has no driver left in qemu,
-    /// and its block backend answers `ENOMEDIUM`.
+    /// memory are written (they are written again, unchanged, at close),
+    /// the L2 tables first and the refcount blocks only while refcounts
+    /// are kept exact (`qcow2_write_caches`: an image marked dirty for lazy
+    /// refcounts leaves them for its close). An image made unusable by a
+    /// corruption has no driver left in qemu, and its block backend
+    /// answers `ENOMEDIUM`.
     fn flush(&mut self) -> Result<(), Error> {
         self.usable()?;
-        let result = self.write_tables();
+        let mut result = self.refs.flush_l2(&self.file);
+        if result.is_ok() && !self.marked_dirty {
+            result = self.refs.flush_blocks(&self.file);
+        }
+        let result = result.map_err(|e| self.fail(e));
         self.answer(result)
     }
 
