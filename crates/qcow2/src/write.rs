@@ -979,6 +979,22 @@ impl Qcow2Writer {
         Ok(lines)
     }
 
+    /// The close after a failed copy, or of a writer dropped unclosed
+    /// (`qcow2_inactivate` as qemu's close runs it then): the bitmaps,
+    /// then the caches ([`Qcow2Writer::flush_reporting`]), nothing once
+    /// the image was made unusable; the lines of the caches it could not
+    /// write. Closes the writer for good.
+    fn close_quietly(&mut self) -> Vec<Diagnostic> {
+        if self.broken || self.closed {
+            return Vec::new();
+        }
+        self.closed = true;
+        if self.store_bitmaps().is_err() {
+            return Vec::new();
+        }
+        self.flush_reporting().unwrap_or_default()
+    }
+
     /// qemu's `qcow2_alloc_cluster_abort` for the ranges of a write that
     /// did not happen: their new clusters are freed (not discarded), in
     /// the image file only.
@@ -1130,14 +1146,7 @@ impl ImageWriter for Qcow2Writer {
     /// overlapping metadata is left unwritten without a line (not
     /// measured against qemu).
     fn close_after_failure(mut self: Box<Self>) -> Vec<Diagnostic> {
-        if self.broken || self.closed {
-            return Vec::new();
-        }
-        self.closed = true;
-        if self.store_bitmaps().is_err() {
-            return Vec::new();
-        }
-        self.flush_reporting().unwrap_or_default()
+        self.close_quietly()
     }
 
     /// [`ImageWriter::close`] with the caches' write failures reported
@@ -1162,13 +1171,7 @@ impl ImageWriter for Qcow2Writer {
 /// made unusable.
 impl Drop for Qcow2Writer {
     fn drop(&mut self) {
-        if !self.broken
-            && !self.closed
-            && self.store_bitmaps().is_ok()
-            && self.write_tables().is_ok()
-        {
-            let _ = self.mark_clean();
-        }
+        self.close_quietly();
     }
 }
 

@@ -102,9 +102,11 @@ struct Done {
     /// The chunk compressed, for a compressed write (`None`: it did not
     /// fit, or is not compressed).
     packed: Option<Vec<u8>>,
-    /// The runs `-S` cuts the chunk into ([`sparse_runs`]), for an
-    /// uncompressed copy with `-S` not 0.
-    runs: Option<Vec<(bool, u64)>>,
+    /// What `convert_co_write` writes of the chunk: runs of data (`true`)
+    /// and of zeros it leaves out, `(data, sectors)` in order (the whole
+    /// chunk as data under `-S 0`; one run under `-c`, zeros when it
+    /// reads as zeros; the runs [`sparse_runs`] cuts otherwise).
+    runs: Vec<(bool, u64)>,
     warnings: Vec<Diagnostic>,
     result: Result<(), ConvertFailure>,
 }
@@ -113,9 +115,11 @@ struct Done {
 #[derive(Clone, Copy)]
 struct Prepare {
     mode: ReadMode,
-    /// For `-c`: the codec, and whether an all-zero chunk is skipped
-    /// (`-S` not 0) rather than compressed.
-    compression: Option<(Compression, bool)>,
+    /// For `-c`: the codec.
+    compression: Option<Compression>,
+    /// For `-c` under `-S` (not 0): an all-zero chunk is left out rather
+    /// than compressed.
+    skip_zero: bool,
     /// For an uncompressed copy under `-S` (not 0): the minimum zero run
     /// and the alignment, to cut the chunk's runs here rather than on
     /// the writing thread.
@@ -145,29 +149,27 @@ impl Prepare {
             &mut warnings,
             self.sparse.map(|_| &mut unread),
         );
-        let mut runs = None;
+        let mut runs = vec![(true, chunk.n)];
         if let (Ok(()), Some((min, alignment))) = (&result, self.sparse) {
             let sectors = Sectors::new(&buf, &unread);
-            let cut = sparse_runs(&sectors, min, chunk.sector_num, alignment);
+            runs = sparse_runs(&sectors, min, chunk.sector_num, alignment);
             // What is written must hold its zeros.
-            for (first, count) in sectors.unread_in_data(&cut) {
+            for (first, count) in sectors.unread_in_data(&runs) {
                 #[allow(clippy::cast_possible_truncation, reason = "within the buffer")]
                 buf[(first * SECTOR) as usize..((first + count) * SECTOR) as usize].fill(0);
             }
-            runs = Some(cut);
         }
         let mut packed = None;
-        if let (Ok(()), Some((c, skip_zero)), Some(session)) = (&result, self.compression, session)
-        {
-            if !(skip_zero && is_zero(&buf)) {
-                packed = if c.pad_to > buf.len() {
-                    let mut padded = buf.clone();
-                    padded.resize(c.pad_to, 0);
-                    session.compress(&padded, c.capacity)
-                } else {
-                    session.compress(&buf, c.capacity)
-                };
-            }
+        if result.is_ok() && self.skip_zero && is_zero(&buf) {
+            runs = vec![(false, chunk.n)];
+        } else if let (Ok(()), Some(c), Some(session)) = (&result, self.compression, session) {
+            packed = if c.pad_to > buf.len() {
+                let mut padded = buf.clone();
+                padded.resize(c.pad_to, 0);
+                session.compress(&padded, c.capacity)
+            } else {
+                session.compress(&buf, c.capacity)
+            };
         }
         Done { seq, buf, packed, runs, warnings, result }
     }
@@ -305,10 +307,8 @@ impl Copy<'_> {
         }
         let prepare = Prepare {
             mode: self.read_mode,
-            compression: self
-                .compression
-                .filter(|_| self.compressed)
-                .map(|c| (c, self.min_sparse != 0)),
+            compression: self.compression.filter(|_| self.compressed),
+            skip_zero: self.compressed && self.min_sparse != 0,
             sparse: (!self.compressed && self.min_sparse != 0)
                 .then_some((self.min_sparse, self.alignment)),
         };
@@ -440,7 +440,7 @@ impl Copy<'_> {
                 Some(&d.buf),
                 d.packed.as_deref(),
                 Blk::Data,
-                d.runs.as_deref(),
+                &d.runs,
             ),
             None if self.min_sparse == 0 && chunk.status == Blk::Zero => {
                 #[allow(clippy::cast_possible_truncation, reason = "at most buf_sectors sectors")]
@@ -460,16 +460,16 @@ impl Copy<'_> {
                     Some(&data),
                     packed.as_deref(),
                     Blk::Data,
-                    None,
+                    &[(true, chunk.n)],
                 )
             }
-            None => self.write(target, chunk.sector_num, chunk.n, None, None, chunk.status, None),
+            None => self.write(target, chunk.sector_num, chunk.n, None, None, chunk.status, &[]),
         }
     }
 
     /// `convert_co_write`: writes the chunk of `n` sectors at `sector_num`
-    /// as its status says (`data`: its bytes, for a data chunk), leaving
-    /// out the zero runs `-S` allows: `runs`, when the reader cut them.
+    /// as its status says (`data`: its bytes, for a data chunk, written
+    /// run by run as `runs`, cut by the reader, says).
     #[allow(clippy::too_many_arguments, reason = "convert_co_write's inputs")]
     fn write(
         &self,
@@ -479,27 +479,13 @@ impl Copy<'_> {
         data: Option<&[u8]>,
         packed: Option<&[u8]>,
         status: Blk,
-        runs: Option<&[(bool, u64)]>,
+        runs: &[(bool, u64)],
     ) -> Result<(), Error> {
         let Some(buf) = data.filter(|_| status == Blk::Data) else {
             if status == Blk::Zero && !self.has_zero_init {
                 target.write_zeroes(sector_num * SECTOR, n * SECTOR)?;
             }
             return Ok(());
-        };
-        let whole;
-        let cut;
-        let runs: &[(bool, u64)] = if self.min_sparse == 0 {
-            whole = [(true, n)];
-            &whole
-        } else if self.compressed {
-            whole = [(!is_zero(buf), n)];
-            &whole
-        } else if let Some(runs) = runs {
-            runs
-        } else {
-            cut = sparse_runs(&Sectors::new(buf, &[]), self.min_sparse, sector_num, self.alignment);
-            &cut
         };
         let mut at = sector_num;
         let mut rest = buf;
@@ -536,7 +522,7 @@ fn reader(
     jobs: &Mutex<mpsc::Receiver<Job>>,
     done: &mpsc::Sender<Done>,
 ) {
-    let mut session = prepare.compression.map(|(c, _)| c.codec.session());
+    let mut session = prepare.compression.map(|c| c.codec.session());
     let chains = reopen();
     let disk = chains
         .as_ref()
@@ -554,7 +540,7 @@ fn reader(
                 seq: job.seq,
                 buf: job.buf,
                 packed: None,
-                runs: None,
+                runs: Vec::new(),
                 warnings: Vec::new(),
                 result: Err(ConvertFailure { lines: f.lines.clone(), code: f.code }),
             },
@@ -619,12 +605,13 @@ mod tests {
         let prepare = Prepare {
             mode: ReadMode { salvage: false, quiet: false },
             compression: None,
+            skip_zero: false,
             sparse: Some((8, 1)),
         };
         let chunk = Chunk { sector_num: 0, n: 16, status: Blk::Data, read: true };
         let done = prepare.run(&disk, None, chunk, vec![0xEE; 16 * SECTOR_BYTES], 0);
         assert!(done.result.is_ok());
-        assert_eq!(done.runs, Some(vec![(true, 16)]));
+        assert_eq!(done.runs, vec![(true, 16)]);
         assert!(done.buf[..4 * SECTOR_BYTES].iter().all(|&b| b == 0x11));
         assert!(done.buf[4 * SECTOR_BYTES..8 * SECTOR_BYTES].iter().all(|&b| b == 0));
         // A long known-zero run is a zero run, left unread.
@@ -632,7 +619,7 @@ mod tests {
         let disk = Disk::of(&chains).unwrap();
         let chunk = Chunk { sector_num: 0, n: 32, status: Blk::Data, read: true };
         let done = prepare.run(&disk, None, chunk, vec![0xEE; 32 * SECTOR_BYTES], 0);
-        assert_eq!(done.runs, Some(vec![(true, 4), (false, 24), (true, 4)]));
+        assert_eq!(done.runs, vec![(true, 4), (false, 24), (true, 4)]);
         assert!(done.buf[4 * SECTOR_BYTES..28 * SECTOR_BYTES].iter().all(|&b| b == 0xEE));
     }
 }

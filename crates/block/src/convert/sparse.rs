@@ -12,7 +12,8 @@ pub(super) use instar_core::bytes::is_zero;
 /// The sectors of one data chunk as `-S` sees them: the buffer read, and
 /// the runs of sectors the read left unread because the source knows
 /// they read as zeros (`(first, count)`, relative to the chunk, in order;
-/// their bytes in the buffer are stale until [`Sectors::fill_unread`]).
+/// their bytes in the buffer are stale: [`Sectors::unread_in_data`] names
+/// those a write will carry).
 pub(super) struct Sectors<'a> {
     buf: &'a [u8],
     unread: &'a [(u64, u64)],
