@@ -283,8 +283,9 @@ const READ_SAMPLES: u64 = 64;
 /// which read as zeros where the answer said zero and as the host file's
 /// bytes where it mapped data there. Then reads at offsets spread over
 /// the disk, unaligned too, where what the driver knows reads as zeros
-/// unread ([`instar_block::Chain::zero_run`]) reads as zeros. Errors render as the command line's; memory
-/// and time are bounded by the constants above, not by the header.
+/// unread ([`instar_block::Chain::zero_run`]) reads as zeros. Errors
+/// render as the command line's; memory and time are bounded by the
+/// constants above, not by the header.
 pub fn read_of(format: &dyn Format, file: ImageFile) {
     let image = match format.open(file, OpenFlags::READ) {
         Ok(image) => image,
