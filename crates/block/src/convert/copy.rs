@@ -2,7 +2,9 @@
 //! cut in guest order as `convert_iteration_sectors` cuts them (on this
 //! thread, which also prints the progress as each chunk is taken);
 //! worker threads read the data chunks (and compress them for `-c`), as
-//! qemu-img's coroutines and its thread pool do; the chunks are written
+//! qemu-img's coroutines and its thread pool do, one fewer than the
+//! machine has cores, and the writing thread reads the next chunk
+//! itself rather than wait for one; the chunks are written
 //! strictly in guest order, as qemu-img writes them without `-W`, so the
 //! target's allocation follows the same sequence.
 //!
@@ -36,7 +38,10 @@ const REQUEST_MAX_SECTORS: u64 = (i32::MAX as u64) >> 9;
 const QUEUE_BYTES: u64 = 32 << 20;
 
 /// The most reader threads (qemu-img runs 8 coroutines over a thread pool
-/// the size of the machine).
+/// the size of the machine). There is one fewer than the machine has
+/// cores: the writing thread reads too while the chunk it is to write
+/// next is not ready, so every core has one thread and none waits on
+/// another's wake-up.
 const MAX_READERS: usize = 4;
 
 /// Opens the sources again, for a reader thread of its own.
@@ -312,11 +317,18 @@ impl Copy<'_> {
             sparse: (!self.compressed && self.min_sparse != 0)
                 .then_some((self.min_sparse, self.alignment)),
         };
-        let readers =
-            std::thread::available_parallelism().map_or(1, usize::from).clamp(1, MAX_READERS);
+        let readers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .saturating_sub(1)
+            .clamp(1, MAX_READERS);
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let job_rx = Mutex::new(job_rx);
         let (done_tx, done_rx) = mpsc::channel::<Done>();
+        // The writing thread's reads go through sources of their own, as
+        // each reader's do (the block status walk keeps its own); when
+        // they cannot be opened, the readers report why.
+        let own = reopen().ok();
+        let own_disk = own.as_ref().and_then(|c| Disk::of(c).ok());
         std::thread::scope(|scope| {
             for _ in 0..readers {
                 let done_tx = done_tx.clone();
@@ -324,7 +336,13 @@ impl Copy<'_> {
                 scope.spawn(move || reader(reopen, prepare, job_rx, &done_tx));
             }
             drop(done_tx);
-            let pool = Pool { jobs: job_tx, done: done_rx };
+            let steal = own_disk.as_ref().map(|disk| Steal {
+                disk,
+                jobs: &job_rx,
+                prepare,
+                session: prepare.compression.map(|c| c.codec.session()),
+            });
+            let pool = Pool { jobs: job_tx, done: done_rx, steal };
             self.copy_with(target, progress, output, allocated_sectors, Some(pool))
         })
     }
@@ -338,7 +356,7 @@ impl Copy<'_> {
         progress: &mut Progress,
         output: &mut dyn ConvertOutput,
         allocated_sectors: u64,
-        pool: Option<Pool>,
+        mut pool: Option<Pool<'_>>,
     ) -> Result<(), Stop> {
         self.sector_next_status = 0;
         let chunk_bytes = self.buf_sectors * SECTOR;
@@ -385,6 +403,19 @@ impl Copy<'_> {
             let mut done = None;
             if chunk.read {
                 while !arrived.contains_key(&front) {
+                    // Rather than wait, read the next chunk no reader has
+                    // taken (often this one): written right after, it is
+                    // still in this core's cache.
+                    if let Some(p) = pool.as_mut() {
+                        if let Ok(d) = p.done.try_recv() {
+                            arrived.insert(d.seq, d);
+                            continue;
+                        }
+                        if let Some(d) = p.steal.as_mut().and_then(Steal::read_next) {
+                            arrived.insert(d.seq, d);
+                            continue;
+                        }
+                    }
                     let got = pool.as_ref().and_then(|p| p.done.recv().ok());
                     let Some(d) = got else {
                         return Err(Stop::reported("error while reading: reader stopped"));
@@ -509,9 +540,29 @@ impl Copy<'_> {
 }
 
 /// The reader threads' two queues, as the writing thread holds them.
-struct Pool {
+struct Pool<'p> {
     jobs: mpsc::Sender<Job>,
     done: mpsc::Receiver<Done>,
+    /// The writing thread's own reads, when its sources opened.
+    steal: Option<Steal<'p>>,
+}
+
+/// What the writing thread reads chunks with while it would wait: its
+/// own sources and compressor, and the readers' queue it takes from.
+struct Steal<'p> {
+    disk: &'p Disk<'p>,
+    jobs: &'p Mutex<mpsc::Receiver<Job>>,
+    prepare: Prepare,
+    session: Option<CompressSession>,
+}
+
+impl Steal<'_> {
+    /// Reads (and compresses) the next chunk no reader has taken, if
+    /// there is one and the queue is free.
+    fn read_next(&mut self) -> Option<Done> {
+        let job = self.jobs.try_lock().ok().and_then(|rx| rx.try_recv().ok())?;
+        Some(self.prepare.run(self.disk, self.session.as_mut(), job.chunk, job.buf, job.seq))
+    }
 }
 
 /// A reader thread: opens the sources for itself, then reads (and
