@@ -754,5 +754,12 @@ mod versions {
         // refcount blocks for the driver's close.
         damaged_far_refblock_lazy_c: damaged_with(Source::Gaps, TINY_CLUSTERS_LAZY, FAR_REFBLOCK_PATCH, &["-n", "-c", "-f", "raw", "-O", "qcow2"]);
         damaged_far_refblock_close_only: damaged_with(Source::Head32k, TINY_CLUSTERS, FAR_REFBLOCK_PATCH, &["-n", "--target-is-zero", "-f", "raw", "-O", "qcow2"]);
+        // The L2 table on other metadata (the refcount block, the
+        // refcount table, the L1 table): read as entries, and refused as
+        // overlapping metadata when the cache writes it back.
+        damaged_l2_on_refblock: damaged(Source::Gaps, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 2, 0, 0])]);
+        damaged_l2_on_refblock_zero: damaged_with(Source::Head32k, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 2, 0, 0])], &["-n", "--target-is-zero", "-f", "raw", "-O", "qcow2"]);
+        damaged_l2_on_reftable: damaged(Source::Head32k, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 1, 0, 0])]);
+        damaged_l2_on_l1: damaged(Source::Head32k, FULL1, &[(0x30000, &[0x80, 0, 0, 0, 0, 3, 0, 0])]);
     }
 }

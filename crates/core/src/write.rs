@@ -148,6 +148,14 @@ pub trait ImageWriter {
         Err(Error::errno(io::Error::from_raw_os_error(95)))
     }
 
+    /// The lines the driver printed while answering requests that
+    /// succeeded (qemu's drivers print as they go: qcow2's corruption
+    /// notice, a free that failed), in order, each once. A failed request
+    /// carries its lines in its error instead.
+    fn take_printed(&mut self) -> Vec<crate::Diagnostic> {
+        Vec::new()
+    }
+
     /// The compressed write of nothing that convert makes at the end
     /// (`blk_pwrite_compressed(target, 0, 0)`): the format trims its file
     /// to whole sectors.

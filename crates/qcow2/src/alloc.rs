@@ -155,6 +155,14 @@ pub struct Refcounts {
     /// `qcow2_alloc_bytes`), cleared once the blocks were written for
     /// them.
     pub l2_depends: bool,
+    /// Whether the changed refcount blocks must wait for the L2 tables:
+    /// set when a refcount is decreased (qemu's `update_refcount`), so
+    /// that no table names a cluster counted free on disk.
+    pub blocks_depend: bool,
+    /// Corruption found while writing one cache for the other's sake
+    /// where qemu does not look at the answer (`qcow2_cache_set_dependency`
+    /// called without checking it): the writer still signals it.
+    pub signaled: Vec<Fail>,
 }
 
 impl Refcounts {
@@ -182,6 +190,8 @@ impl Refcounts {
             discard: false,
             failed_frees: Vec::new(),
             l2_depends: false,
+            blocks_depend: false,
+            signaled: Vec::new(),
         }
     }
 
@@ -200,7 +210,49 @@ impl Refcounts {
     /// Writes the refcount blocks still held in memory, each unless it
     /// would overlap other metadata.
     pub fn flush_blocks(&mut self, file: &impl TableFile) -> Result<(), Fail> {
+        if self.blocks_depend && self.blocks.has_dirty() {
+            self.flush_cache(file, OL_ACTIVE_L2)?;
+            self.blocks_depend = false;
+        }
         self.flush_cache(file, OL_REFCOUNT_BLOCK)
+    }
+
+    /// qemu's `qcow2_cache_set_dependency(l2, refcount blocks)`: the
+    /// changed L2 tables are to wait for the refcount blocks; the L2
+    /// tables the blocks waited for are written first. qemu ignores the
+    /// answer: a table that cannot be written leaves the dependency unset
+    /// (a corruption found on the way is still signaled).
+    pub fn depend_l2_on_blocks(&mut self, file: &impl TableFile) {
+        if self.blocks_depend {
+            if let Err(e) = self.flush_cache(file, OL_ACTIVE_L2) {
+                self.note_ignored(e);
+                return;
+            }
+            self.blocks_depend = false;
+        }
+        self.l2_depends = true;
+    }
+
+    /// qemu's `qcow2_cache_set_dependency(refcount blocks, l2)`, made as
+    /// a refcount is decreased: the blocks the L2 tables waited for are
+    /// written first, then the blocks wait for the tables.
+    fn depend_blocks_on_l2(&mut self, file: &impl TableFile) {
+        if self.l2_depends {
+            if let Err(e) = self.flush_cache(file, OL_REFCOUNT_BLOCK) {
+                self.note_ignored(e);
+                return;
+            }
+            self.l2_depends = false;
+        }
+        self.blocks_depend = true;
+    }
+
+    /// A failure qemu does not look at: only a corruption shows (its
+    /// message, and the image marked).
+    fn note_ignored(&mut self, e: Fail) {
+        if matches!(e, Fail::Corrupt(_)) {
+            self.signaled.push(e);
+        }
     }
 
     /// Writes the L2 tables still held in memory, each unless it would
@@ -389,7 +441,7 @@ impl Refcounts {
         // The L2 table about to name the payload waits for its count,
         // whether or not refcounts are lazy (qemu sets the dependency
         // here unconditionally).
-        self.l2_depends = true;
+        self.depend_l2_on_blocks(file);
         Ok(offset)
     }
 
@@ -409,6 +461,9 @@ impl Refcounts {
     ) -> Result<(), Fail> {
         if length == 0 {
             return Ok(());
+        }
+        if decrease {
+            self.depend_blocks_on_l2(file);
         }
         let cs = self.cs;
         let start = offset & !(cs - 1);

@@ -267,6 +267,11 @@ impl Qcow2Writer {
     /// Reports the frees that failed since the last look, as qemu's
     /// `qcow2_free_clusters` does (a corruption first, if that was why).
     pub(crate) fn report_failed_frees(&mut self) {
+        for e in std::mem::take(&mut self.refs.signaled) {
+            if let Fail::Corrupt(message) = e {
+                self.corrupt(&message);
+            }
+        }
         for e in std::mem::take(&mut self.refs.failed_frees) {
             let text = match e {
                 Fail::Corrupt(message) => {
@@ -807,7 +812,7 @@ impl Qcow2Writer {
             self.marked_dirty = true;
         }
         if !self.marked_dirty {
-            self.refs.l2_depends = true;
+            self.refs.depend_l2_on_blocks(&self.file);
         }
         let (table, index) = self.cluster_table(m.guest)?;
         let cs = self.cs;
@@ -959,7 +964,8 @@ impl Qcow2Writer {
     /// written is reported with its `strerror` (`Failed to flush the L2
     /// table cache: File too large`), the image marked clean only when
     /// both were. A table refused as overlapping metadata fails as the
-    /// writer's other flushes do (not measured at close).
+    /// writer's other flushes do (the block layer's flush before the
+    /// close has met it first).
     fn flush_reporting(&mut self) -> Result<Vec<Diagnostic>, Error> {
         let (l2, blocks) = self.refs.flush_caches(&self.file);
         let mut lines = Vec::new();
@@ -985,14 +991,16 @@ impl Qcow2Writer {
     /// the image was made unusable; the lines of the caches it could not
     /// write. Closes the writer for good.
     fn close_quietly(&mut self) -> Vec<Diagnostic> {
+        let mut lines = self.take_printed();
         if self.broken || self.closed {
-            return Vec::new();
+            return lines;
         }
         self.closed = true;
         if self.store_bitmaps().is_err() {
-            return Vec::new();
+            return lines;
         }
-        self.flush_reporting().unwrap_or_default()
+        lines.extend(self.flush_reporting().unwrap_or_default());
+        lines
     }
 
     /// qemu's `qcow2_alloc_cluster_abort` for the ranges of a write that
@@ -1076,6 +1084,11 @@ impl ImageWriter for Qcow2Writer {
         self.answer(r)
     }
 
+    fn take_printed(&mut self) -> Vec<Diagnostic> {
+        self.report_failed_frees();
+        std::mem::take(&mut self.pending)
+    }
+
     fn write_zeroes(&mut self, offset: u64, bytes: u64) -> Result<(), Error> {
         self.mark_bitmaps_dirty(offset, bytes);
         let r = self.usable().and_then(|()| self.zero_request(offset, bytes));
@@ -1142,9 +1155,10 @@ impl ImageWriter for Qcow2Writer {
     }
 
     /// `qcow2_inactivate` after a failed copy: the bitmaps, then the
-    /// caches ([`Qcow2Writer::flush_reporting`]); a table refused as
-    /// overlapping metadata is left unwritten without a line (not
-    /// measured against qemu).
+    /// caches ([`Qcow2Writer::flush_reporting`]). A table refused as
+    /// overlapping metadata was already found by the block layer's flush
+    /// before it ([`ImageWriter::flush`], which signals the corruption):
+    /// qemu then has no driver left to close.
     fn close_after_failure(mut self: Box<Self>) -> Vec<Diagnostic> {
         self.close_quietly()
     }
@@ -1153,12 +1167,14 @@ impl ImageWriter for Qcow2Writer {
     /// rather than failing the close, as qemu-img's close of its target
     /// after a whole copy prints them and leaves the exit code alone.
     fn close_reporting(mut self: Box<Self>) -> Result<Vec<Diagnostic>, Error> {
+        let mut lines = self.take_printed();
         if self.broken {
-            return Ok(Vec::new());
+            return Ok(lines);
         }
         self.closed = true;
         self.store_bitmaps()?;
-        self.flush_reporting()
+        lines.extend(self.flush_reporting()?);
+        Ok(lines)
     }
 }
 

@@ -434,6 +434,11 @@ impl Copy<'_> {
                 done = d;
             }
             let written = self.write_chunk(target, chunk, done.as_ref());
+            if written.is_ok() {
+                for line in target.take_printed() {
+                    output.stderr(line);
+                }
+            }
             if let Some(d) = done {
                 spare.push(d.buf);
             }
@@ -451,6 +456,9 @@ impl Copy<'_> {
         }
         if self.compressed {
             target.end_compressed().map_err(|e| ConvertFailure::from_error(&e))?;
+            for line in target.take_printed() {
+                output.stderr(line);
+            }
         }
         Ok(())
     }

@@ -367,8 +367,14 @@ fn run(
     } else {
         (copied, bitmapped)
     };
+    // The block layer's close flushes the target before the driver's
+    // close (which a corruption found then leaves out).
+    let reports = args.dialect.since(dialect::CLOSE_REPORTS_FAILED_FLUSH);
     let closed = match copied {
         Ok(()) => {
+            for line in close_flush(writer.as_mut(), &args.target, reports) {
+                output.stderr(line);
+            }
             writer.close_reporting().map_err(|e| ConvertFailure::from_error(&e)).map(|lines| {
                 for line in lines {
                     output.stderr(line);
@@ -378,9 +384,7 @@ fn run(
         Err(mut f) => {
             // qemu-img closes its target after a failed copy too; what
             // that close could not write follows the copy's failure.
-            if args.dialect.since(dialect::CLOSE_REPORTS_FAILED_FLUSH) {
-                f.lines.extend(close_flush(writer.as_mut(), &args.target));
-            }
+            f.lines.extend(close_flush(writer.as_mut(), &args.target, reports));
             f.lines.extend(writer.close_after_failure());
             Err(f)
         }
@@ -395,20 +399,26 @@ fn run(
     bitmapped.and(closed)
 }
 
-/// The block layer's flush of the target as it closes it (qemu-img from
-/// [`dialect::CLOSE_REPORTS_FAILED_FLUSH`]): its failure named after the
-/// target. An image made unusable has no driver left in qemu, whose
-/// close then flushes nothing (instar's writer answers `ENOMEDIUM`).
-fn close_flush(target: &mut dyn ImageWriter, name: &str) -> Option<Diagnostic> {
-    let e = target.flush().err()?;
-    if e.raw_os_error() == Some(ENOMEDIUM) {
-        return None;
+/// The block layer's flush of the target as it closes it (`bdrv_close`
+/// before the driver's close): what the driver printed on the way (a
+/// corruption found writing its tables, which leaves qemu no driver to
+/// close), then, from [`dialect::CLOSE_REPORTS_FAILED_FLUSH`] (`reports`),
+/// its failure named after the target. An image made unusable has no
+/// driver left in qemu, whose close then flushes nothing (instar's writer
+/// answers `ENOMEDIUM`).
+fn close_flush(target: &mut dyn ImageWriter, name: &str, reports: bool) -> Vec<Diagnostic> {
+    let Some(e) = target.flush().err() else {
+        return Vec::new();
+    };
+    let mut lines = e.notes().to_vec();
+    if reports && e.raw_os_error() != Some(ENOMEDIUM) {
+        lines.push(Diagnostic::Reported(format!(
+            "Failed flush for '{}' during close: {}",
+            crate::protocol::local_path(name).unwrap_or(name),
+            errno_text(&e)
+        )));
     }
-    Some(Diagnostic::Reported(format!(
-        "Failed flush for '{}' during close: {}",
-        crate::protocol::local_path(name).unwrap_or(name),
-        errno_text(&e)
-    )))
+    lines
 }
 
 /// `img_convert`'s flush of the target once the copy has begun (qemu-img
