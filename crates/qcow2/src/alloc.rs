@@ -55,6 +55,16 @@ pub enum Fail {
     Invalid,
 }
 
+/// Which of the two table caches waits for the other before its tables
+/// are written ([`Refcounts::set_dependency`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// The L2 tables wait for the refcount blocks.
+    L2,
+    /// The refcount blocks wait for the L2 tables.
+    Blocks,
+}
+
 impl From<io::Error> for Fail {
     fn from(e: io::Error) -> Self {
         Fail::Io(e)
@@ -217,34 +227,26 @@ impl Refcounts {
         self.flush_cache(file, OL_REFCOUNT_BLOCK)
     }
 
-    /// qemu's `qcow2_cache_set_dependency(l2, refcount blocks)`: the
-    /// changed L2 tables are to wait for the refcount blocks; the L2
-    /// tables the blocks waited for are written first. qemu ignores the
-    /// answer: a table that cannot be written leaves the dependency unset
-    /// (a corruption found on the way is still signaled).
-    pub fn depend_l2_on_blocks(&mut self, file: &impl TableFile) {
-        if self.blocks_depend {
-            if let Err(e) = self.flush_cache(file, OL_ACTIVE_L2) {
+    /// qemu's `qcow2_cache_set_dependency`: the `waiting` cache's changed
+    /// tables are to wait for the other cache; what the other cache waited
+    /// for is written first. qemu ignores the answer: a table that cannot
+    /// be written leaves the dependency unset (a corruption found on the
+    /// way is still signaled). The L2 tables wait when new clusters are
+    /// linked with exact refcounts and when a compressed payload is
+    /// placed; the refcount blocks wait once a refcount is decreased.
+    pub fn set_dependency(&mut self, file: &impl TableFile, waiting: Waiting) {
+        let (other_waits, other) = match waiting {
+            Waiting::L2 => (self.blocks_depend, OL_ACTIVE_L2),
+            Waiting::Blocks => (self.l2_depends, OL_REFCOUNT_BLOCK),
+        };
+        if other_waits {
+            if let Err(e) = self.flush_cache(file, other) {
                 self.note_ignored(e);
                 return;
             }
-            self.blocks_depend = false;
         }
-        self.l2_depends = true;
-    }
-
-    /// qemu's `qcow2_cache_set_dependency(refcount blocks, l2)`, made as
-    /// a refcount is decreased: the blocks the L2 tables waited for are
-    /// written first, then the blocks wait for the tables.
-    fn depend_blocks_on_l2(&mut self, file: &impl TableFile) {
-        if self.l2_depends {
-            if let Err(e) = self.flush_cache(file, OL_REFCOUNT_BLOCK) {
-                self.note_ignored(e);
-                return;
-            }
-            self.l2_depends = false;
-        }
-        self.blocks_depend = true;
+        self.l2_depends = waiting == Waiting::L2;
+        self.blocks_depend = waiting == Waiting::Blocks;
     }
 
     /// A failure qemu does not look at: only a corruption shows (its
@@ -441,7 +443,7 @@ impl Refcounts {
         // The L2 table about to name the payload waits for its count,
         // whether or not refcounts are lazy (qemu sets the dependency
         // here unconditionally).
-        self.depend_l2_on_blocks(file);
+        self.set_dependency(file, Waiting::L2);
         Ok(offset)
     }
 
@@ -463,7 +465,7 @@ impl Refcounts {
             return Ok(());
         }
         if decrease {
-            self.depend_blocks_on_l2(file);
+            self.set_dependency(file, Waiting::Blocks);
         }
         let cs = self.cs;
         let start = offset & !(cs - 1);

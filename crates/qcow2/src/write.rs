@@ -812,7 +812,7 @@ impl Qcow2Writer {
             self.marked_dirty = true;
         }
         if !self.marked_dirty {
-            self.refs.depend_l2_on_blocks(&self.file);
+            self.refs.set_dependency(&self.file, crate::alloc::Waiting::L2);
         }
         let (table, index) = self.cluster_table(m.guest)?;
         let cs = self.cs;
