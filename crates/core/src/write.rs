@@ -220,6 +220,11 @@ pub trait ImageWriter {
     }
 }
 
+/// What a writer made unusable (qcow2 after it signaled a corruption)
+/// answers every request with, as qemu's block backend does once its
+/// node has no driver: `ENOMEDIUM`.
+pub const UNUSABLE_ERRNO: i32 = rustix::io::Errno::NOMEDIUM.raw_os_error();
+
 /// qemu's bounce buffer for a zero write the driver cannot make itself
 /// (`MAX_WRITE_ZEROES_BOUNCE_BUFFER`, 32768 sectors): the most zeros held
 /// at once.

@@ -323,7 +323,7 @@ impl Qcow2Writer {
     /// Fails every request once the image is unusable (`-ENOMEDIUM`).
     pub(crate) fn usable(&self) -> Result<(), Error> {
         if self.broken {
-            Err(errno(123))
+            Err(errno(instar_core::write::UNUSABLE_ERRNO))
         } else {
             Ok(())
         }
@@ -991,16 +991,25 @@ impl Qcow2Writer {
     /// the image was made unusable; the lines of the caches it could not
     /// write. Closes the writer for good.
     fn close_quietly(&mut self) -> Vec<Diagnostic> {
-        let mut lines = self.take_printed();
+        let mut lines = Vec::new();
+        let _ = self.inactivate(&mut lines);
+        lines
+    }
+
+    /// qemu's close of the image (`qcow2_inactivate`), once: what requests
+    /// printed, then the bitmaps and the caches, with a line for each
+    /// cache it could not write, all into `lines`; nothing more once the
+    /// image was made unusable. Fails where storing the bitmaps or a
+    /// refused table does.
+    fn inactivate(&mut self, lines: &mut Vec<Diagnostic>) -> Result<(), Error> {
+        lines.extend(self.take_printed());
         if self.broken || self.closed {
-            return lines;
+            return Ok(());
         }
         self.closed = true;
-        if self.store_bitmaps().is_err() {
-            return lines;
-        }
-        lines.extend(self.flush_reporting().unwrap_or_default());
-        lines
+        self.store_bitmaps()?;
+        lines.extend(self.flush_reporting()?);
+        Ok(())
     }
 
     /// qemu's `qcow2_alloc_cluster_abort` for the ranges of a write that
@@ -1167,13 +1176,8 @@ impl ImageWriter for Qcow2Writer {
     /// rather than failing the close, as qemu-img's close of its target
     /// after a whole copy prints them and leaves the exit code alone.
     fn close_reporting(mut self: Box<Self>) -> Result<Vec<Diagnostic>, Error> {
-        let mut lines = self.take_printed();
-        if self.broken {
-            return Ok(lines);
-        }
-        self.closed = true;
-        self.store_bitmaps()?;
-        lines.extend(self.flush_reporting()?);
+        let mut lines = Vec::new();
+        self.inactivate(&mut lines)?;
         Ok(lines)
     }
 }

@@ -46,9 +46,6 @@ const MAX_BUF_SECTORS: u64 = 32768;
 /// `qemu_progress_init(progress, 1.0)`: convert prints every point.
 const PROGRESS_MIN_SKIP: f32 = 1.0;
 
-/// `ENOMEDIUM`: what a writer made unusable answers.
-const ENOMEDIUM: i32 = 123;
-
 /// The cache modes qemu's `bdrv_parse_cache_mode` knows.
 const CACHE_MODES: &[&str] = &["none", "off", "writeback", "unsafe", "directsync", "writethrough"];
 
@@ -411,7 +408,7 @@ fn close_flush(target: &mut dyn ImageWriter, name: &str, reports: bool) -> Vec<D
         return Vec::new();
     };
     let mut lines = e.notes().to_vec();
-    if reports && e.raw_os_error() != Some(ENOMEDIUM) {
+    if reports && e.raw_os_error() != Some(instar_core::write::UNUSABLE_ERRNO) {
         lines.push(Diagnostic::Reported(format!(
             "Failed flush for '{}' during close: {}",
             crate::protocol::local_path(name).unwrap_or(name),
